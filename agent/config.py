@@ -1,0 +1,191 @@
+"""Agent configuration: one typed object, loaded once and passed down.
+
+Precedence, lowest first: built-in defaults (platformdirs paths) → YAML file
+(``--config`` or the platformdirs config path) → ``INV_*`` environment
+variables → ``inv-agent`` flags. Every key is documented in config.example.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+
+APP = "inv-agent"
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names it."""
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def default_socket() -> Path:
+    """$XDG_RUNTIME_DIR/inv-agent/agent.sock, or /tmp/runtime-$UID/... without one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runtime = platformdirs.user_runtime_dir(APP)
+    return Path(runtime) / "agent.sock"
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "config.yaml"
+
+
+@dataclass
+class AuthConfig:
+    jwt_secret: str | None = None  # None: generated in data_dir/jwt.secret
+    token_ttl: str = "24h"
+
+
+@dataclass
+class NatsConfig:
+    servers: list[str] = field(default_factory=list)  # empty: standalone
+    network: str = "default"  # subject prefix inv.<network>.
+    stream: str = "INVENTORY"
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    creds: str | None = None  # path to a .creds file (nkey + JWT)
+    nkey_seed: str | None = None  # path to an nkey seed file
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    follow: list[str] = field(default_factory=list)  # empty: every store
+    max_clock_skew: float = 300.0  # seconds
+    forward_timeout: float = 2.0  # seconds
+    heartbeat_interval: float = 2.0
+    ping_interval: float = 2.0
+    max_outstanding_pings: int = 2
+    reconnect_wait: float = 0.5
+    stream_replicas: int = 1
+    inbox_prefix: str | None = None  # default _INBOX.<store>
+
+
+@dataclass
+class LimitsConfig:
+    rate_per_minute: int = 1200
+    rate_burst: int = 300
+    max_body_bytes: int = 64 * 1024 * 1024
+    outbox_alert: int = 10_000
+
+
+@dataclass
+class AgentConfig:
+    store_id: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    socket: Path = field(default_factory=default_socket)
+    listen: str | None = None  # HOST:PORT for TCP (JWT required)
+    log_level: str = "info"
+    log_format: str = "json"  # json | console
+    reservation_ttl: int = 600
+    expiry_interval: float = 0.25
+    demo_data: bool = False
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    nats: NatsConfig = field(default_factory=NatsConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.db"
+
+    def listen_addr(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ConfigError(f"listen: expected HOST:PORT, got {self.listen!r}")
+        return host or "127.0.0.1", int(port)
+
+
+def _coerce(value: Any, current: Any, name: str) -> Any:
+    """Convert a YAML/env value to the type of the default it replaces."""
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(current, int) and not isinstance(current, bool):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, Path):
+            return Path(os.path.expanduser(str(value)))
+        if isinstance(current, list):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {value!r} is not a valid {type(current).__name__}") from exc
+    return value if value is None else (str(value) if not isinstance(value, str) else value)
+
+
+def _apply(obj: Any, values: dict[str, Any], prefix: str) -> None:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"unknown setting {prefix}{key!r} (see config.example.yaml)")
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{key}: expected a mapping")
+            _apply(current, value, f"{prefix}{key}.")
+        else:
+            setattr(obj, name, _coerce(value, current, prefix + key))
+
+
+def _env_values(cfg: AgentConfig, env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        current = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(current):
+            sub = {
+                g.name: env[f"INV_{f.name}_{g.name}".upper()]
+                for g in dataclasses.fields(current)
+                if f"INV_{f.name}_{g.name}".upper() in env
+            }
+            if sub:
+                out[f.name] = sub
+        elif f"INV_{f.name}".upper() in env:
+            out[f.name] = env[f"INV_{f.name}".upper()]
+    return out
+
+
+def load(
+    path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> AgentConfig:
+    cfg = AgentConfig()
+    env = dict(os.environ) if env is None else env
+    file = path or (Path(env["INV_CONFIG"]) if env.get("INV_CONFIG") else None)
+    if file is None and default_config_path().exists():
+        file = default_config_path()
+    if file is not None:
+        if not file.exists():
+            raise ConfigError(f"config file {file} does not exist")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {file}: expected a mapping at the top")
+        _apply(cfg, data, "")
+    _apply(cfg, _env_values(cfg, env), "")
+    if overrides:
+        _apply(cfg, {k: v for k, v in overrides.items() if v is not None}, "")
+    if cfg.log_format not in ("json", "console"):
+        raise ConfigError("log_format: must be json or console")
+    if cfg.reservation_ttl <= 0:
+        raise ConfigError("reservation_ttl: must be a positive number of seconds")
+    cfg.listen_addr()
+    return cfg

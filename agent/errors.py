@@ -1,0 +1,68 @@
+"""The agent's error tree. Each error maps to one HTTP status (and, in the CLI, one exit code).
+
+    InventoryError                 500  base; never raised directly
+    ├── InvalidInput               422  a field is wrong (names the field)
+    ├── NotFound                   404  product / reservation / stock row unknown
+    ├── Conflict                   409  insufficient stock, version mismatch, id reused,
+    │                                   reservation in the wrong state
+    ├── Unauthorized               401  missing or bad bearer token
+    ├── Forbidden                  403  role or store not allowed
+    ├── RateLimited                429  too many requests
+    └── Unavailable                503  ledger not writable, owning store unreachable
+
+The CLI maps statuses to exit codes: 404→3, 409→4, 503 (owner/agent unreachable)→5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InventoryError(Exception):
+    status = 500
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, **self.extra}
+
+
+class InvalidInput(InventoryError):
+    status = 422
+
+
+class NotFound(InventoryError):
+    status = 404
+
+
+class Conflict(InventoryError):
+    status = 409
+
+
+class Unauthorized(InventoryError):
+    status = 401
+
+
+class Forbidden(InventoryError):
+    status = 403
+
+
+class RateLimited(InventoryError):
+    status = 429
+
+
+class Unavailable(InventoryError):
+    status = 503
+
+
+class InsufficientStock(Conflict):
+    def __init__(self, available: int, requested: int, **extra: Any) -> None:
+        super().__init__(
+            f"insufficient stock: available={available}, requested={requested}",
+            available=available,
+            requested=requested,
+            **extra,
+        )

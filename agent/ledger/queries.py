@@ -1,0 +1,297 @@
+"""The read side: turns ledger rows into the API's camelCase objects."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from typing import Any
+
+from agent.domain import ReservationStatus, ReservationView
+from agent.errors import NotFound
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    secs, rem = divmod(int(ms), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ------------------------------------------------------------------ products
+def product_row(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
+    row = conn.execute(
+        "SELECT * FROM products WHERE sku = ? OR id = ? ORDER BY sku = ? DESC LIMIT 1",
+        (ref, ref, ref),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"product {ref!r} not found; list products with: inv product list")
+    return row
+
+
+def product_view(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "sku": row["sku"],
+        "name": row["name"],
+        "description": row["description"],
+        "category": row["category"],
+        "price": row["price"],
+        "active": bool(row["active"]),
+        "createdAt": iso(row["created_at_ms"]),
+        "updatedAt": iso(row["updated_at_ms"]),
+    }
+
+
+def get_product(conn: sqlite3.Connection, ref: str) -> dict[str, Any]:
+    return product_view(product_row(conn, ref))
+
+
+def list_products(
+    conn: sqlite3.Connection,
+    page: int,
+    limit: int,
+    category: str | None,
+    search: str | None,
+    include_inactive: bool = True,
+) -> dict[str, Any]:
+    where, params = ["1=1"], []
+    if category:
+        where.append("category = ?")
+        params.append(category)
+    if search:
+        where.append("(sku LIKE ? OR name LIKE ?)")
+        params += [f"%{search}%", f"%{search}%"]
+    if not include_inactive:
+        where.append("active = 1")
+    clause = " AND ".join(where)
+    total = conn.execute(f"SELECT count(*) FROM products WHERE {clause}", params).fetchone()[0]
+    rows = conn.execute(
+        f"SELECT * FROM products WHERE {clause} ORDER BY sku LIMIT ? OFFSET ?",
+        [*params, limit, (page - 1) * limit],
+    ).fetchall()
+    return {
+        "data": [product_view(r) for r in rows],
+        "pagination": {"page": page, "limit": limit, "total": total},
+    }
+
+
+# --------------------------------------------------------------------- stock
+def stock_view(row: sqlite3.Row, product_id: str, asof_ms: int | None = None) -> dict[str, Any]:
+    return {
+        "productId": product_id,
+        "sku": row["sku"],
+        "storeId": row["store_id"],
+        "quantity": row["on_hand"],
+        "reserved": row["reserved"],
+        "available": row["on_hand"] - row["reserved"],
+        "version": row["version"],
+        "lastUpdated": iso(row["updated_at_ms"]),
+        "asOf": iso(asof_ms) if asof_ms is not None else iso(row["updated_at_ms"]),
+    }
+
+
+def availability(
+    conn: sqlite3.Connection,
+    ref: str,
+    store: str | None,
+    local_store: str,
+    freshness: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    prod = product_row(conn, ref)
+    params: list[Any] = [prod["sku"]]
+    sql = "SELECT * FROM stock WHERE sku = ?"
+    if store:
+        sql += " AND store_id = ?"
+        params.append(store)
+    rows = conn.execute(sql + " ORDER BY store_id", params).fetchall()
+    if store and not rows:
+        raise NotFound(f"no stock of {prod['sku']} recorded for store {store!r}")
+    fresh = freshness or {}
+    stores = [
+        stock_view(
+            r,
+            prod["id"],
+            now_ms()
+            if r["store_id"] == local_store
+            else fresh.get(r["store_id"], r["updated_at_ms"]),
+        )
+        for r in rows
+    ]
+    return {
+        "productId": prod["id"],
+        "sku": prod["sku"],
+        "stores": stores,
+        "totalAvailable": sum(max(s["available"], 0) for s in stores),
+    }
+
+
+def stock_level(conn: sqlite3.Connection, sku: str, store: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM stock WHERE sku = ? AND store_id = ?", (sku, store)
+    ).fetchone()
+
+
+def history(
+    conn: sqlite3.Connection, ref: str, store: str | None, since_ms: int | None, limit: int
+) -> dict[str, Any]:
+    prod = product_row(conn, ref)
+    sql = "SELECT * FROM movements WHERE sku = ?"
+    params: list[Any] = [prod["sku"]]
+    if store:
+        sql += " AND store_id = ?"
+        params.append(store)
+    if since_ms is not None:
+        sql += " AND hlc >= ?"
+        params.append(since_ms << 16)
+    rows = conn.execute(sql + " ORDER BY hlc DESC, origin DESC LIMIT ?", [*params, limit])
+    return {"productId": prod["id"], "sku": prod["sku"], "data": [movement_view(r) for r in rows]}
+
+
+def movement_view(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "movementId": row["id"],
+        "sku": row["sku"],
+        "storeId": row["store_id"],
+        "kind": row["kind"],
+        "quantity": row["quantity"],
+        "reason": row["reason"],
+        "actor": row["actor"],
+        "reservationId": row["reservation_id"],
+        "origin": row["origin"],
+        "at": iso(row["hlc"] >> 16),
+        "hlc": row["hlc"],
+        "superseded": bool(row["superseded"]),
+    }
+
+
+# -------------------------------------------------------------- reservations
+def reservation_view(row: sqlite3.Row, product_id: str, now: int | None = None) -> dict[str, Any]:
+    now = now_ms() if now is None else now
+    status = ReservationView(row["status"], row["expires_at_ms"]).effective(now)
+    remaining = max(0, (row["expires_at_ms"] - now) // 1000)
+    return {
+        "reservationId": row["id"],
+        "productId": product_id,
+        "sku": row["sku"],
+        "storeId": row["store_id"],
+        "quantity": row["quantity"],
+        "customerId": row["customer_id"],
+        "status": status,
+        "orderId": row["order_id"],
+        "createdAt": iso(row["created_at_ms"]),
+        "updatedAt": iso(row["updated_at_ms"]),
+        "expiresAt": iso(row["expires_at_ms"]),
+        "remainingSeconds": remaining if status == ReservationStatus.PENDING else 0,
+    }
+
+
+def _product_id(conn: sqlite3.Connection, sku: str) -> str:
+    row = conn.execute("SELECT id FROM products WHERE sku = ?", (sku,)).fetchone()
+    return row[0] if row else ""
+
+
+def reservation_row(conn: sqlite3.Connection, rid: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM reservations WHERE id = ?", (rid,)).fetchone()
+    if row is None:
+        raise NotFound(f"reservation {rid!r} not found; list them with: inv reservation list")
+    return row
+
+
+def get_reservation(conn: sqlite3.Connection, rid: str) -> dict[str, Any]:
+    row = reservation_row(conn, rid)
+    return reservation_view(row, _product_id(conn, row["sku"]))
+
+
+def list_reservations(
+    conn: sqlite3.Connection, status: str | None, store: str | None, sku: str | None, limit: int
+) -> dict[str, Any]:
+    sql, params = "SELECT * FROM reservations WHERE 1=1", []
+    now = now_ms()
+    if status == ReservationStatus.EXPIRED:
+        sql += " AND (status = 'EXPIRED' OR (status = 'PENDING' AND expires_at_ms <= ?))"
+        params.append(now)
+    elif status == ReservationStatus.PENDING:
+        sql += " AND status = 'PENDING' AND expires_at_ms > ?"
+        params.append(now)
+    elif status:
+        sql += " AND status = ?"
+        params.append(status)
+    if store:
+        sql += " AND store_id = ?"
+        params.append(store)
+    if sku:
+        sql += " AND sku = ?"
+        params.append(sku)
+    rows = conn.execute(sql + " ORDER BY created_at_ms DESC, id LIMIT ?", [*params, limit])
+    ids: dict[str, str] = {}
+    out = []
+    for r in rows.fetchall():
+        if r["sku"] not in ids:
+            ids[r["sku"]] = _product_id(conn, r["sku"])
+        out.append(reservation_view(r, ids[r["sku"]], now))
+    return {"data": out}
+
+
+# ----------------------------------------------------------------- conflicts
+def list_conflicts(conn: sqlite3.Connection, since_ms: int | None, limit: int) -> dict[str, Any]:
+    sql, params = "SELECT * FROM conflicts", []
+    if since_ms is not None:
+        sql += " WHERE detected_at_ms >= ?"
+        params.append(since_ms)
+    rows = conn.execute(sql + " ORDER BY detected_at_ms DESC, id LIMIT ?", [*params, limit])
+    return {
+        "data": [
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                "sku": r["sku"],
+                "storeId": r["store_id"],
+                "winner": r["winner"],
+                "loser": r["loser"],
+                "detail": json.loads(r["detail"]),
+                "at": iso(r["hlc"] >> 16),
+                "detectedAt": iso(r["detected_at_ms"]),
+            }
+            for r in rows
+        ]
+    }
+
+
+# -------------------------------------------------------------------- digest
+def digests(conn: sqlite3.Connection) -> dict[str, str]:
+    """A hash per store of its stock and reservations as this replica sees
+    them, and one of the catalogue. Equal digests = converged replicas."""
+    per_store: dict[str, Any] = {}
+    for r in conn.execute(
+        "SELECT store_id, sku, on_hand, reserved FROM stock ORDER BY store_id, sku"
+    ):
+        if r[2] == 0 and r[3] == 0:
+            continue
+        per_store.setdefault(r[0], hashlib.sha256()).update(f"s|{r[1]}|{r[2]}|{r[3]}\n".encode())
+    for r in conn.execute(
+        "SELECT store_id, id, sku, quantity, status, order_id FROM reservations "
+        "ORDER BY store_id, id"
+    ):
+        per_store.setdefault(r[0], hashlib.sha256()).update(
+            f"r|{r[1]}|{r[2]}|{r[3]}|{r[4]}|{r[5]}\n".encode()
+        )
+    out = {store: h.hexdigest()[:16] for store, h in per_store.items()}
+    cat = hashlib.sha256()
+    for r in conn.execute(
+        "SELECT sku, id, name, description, category, price, active FROM products ORDER BY sku"
+    ):
+        cat.update(("|".join(str(v) for v in r) + "\n").encode())
+    out["catalog"] = cat.hexdigest()[:16]
+    return out
+
+
+def outbox_backlog(conn: sqlite3.Connection, origin: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM events WHERE origin = ? AND published = 0", (origin,)
+    ).fetchone()[0]

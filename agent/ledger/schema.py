@@ -1,0 +1,164 @@
+"""Versioned migrations, tracked in ``PRAGMA user_version``.
+
+Append a new script to MIGRATIONS to change the schema; never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: the initial ledger
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    CREATE TABLE products (
+        sku           TEXT PRIMARY KEY,
+        id            TEXT NOT NULL,
+        name          TEXT NOT NULL DEFAULT '',
+        description   TEXT NOT NULL DEFAULT '',
+        category      TEXT NOT NULL DEFAULT '',
+        price         REAL NOT NULL DEFAULT 0,
+        active        INTEGER NOT NULL DEFAULT 1,
+        stamps        TEXT NOT NULL DEFAULT '{}',   -- {field: [hlc, origin, event id]}
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX products_id ON products(id);
+    CREATE INDEX products_category ON products(category);
+
+    CREATE TABLE stock (
+        sku           TEXT NOT NULL,
+        store_id      TEXT NOT NULL,
+        on_hand       INTEGER NOT NULL DEFAULT 0,
+        reserved      INTEGER NOT NULL DEFAULT 0,
+        version       INTEGER NOT NULL DEFAULT 0,
+        count_hlc     INTEGER,            -- stamp of the latest physical count
+        count_origin  TEXT,
+        count_id      TEXT,
+        updated_hlc   INTEGER NOT NULL DEFAULT 0,
+        updated_at_ms INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (sku, store_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX stock_store ON stock(store_id);
+
+    CREATE TABLE movements (
+        id             TEXT PRIMARY KEY,  -- the event id origin:seq
+        sku            TEXT NOT NULL,
+        store_id       TEXT NOT NULL,
+        kind           TEXT NOT NULL,     -- receive | sell | adjust | count
+        quantity       INTEGER NOT NULL,  -- count: absolute; others: signed delta
+        reason         TEXT NOT NULL DEFAULT '',
+        actor          TEXT NOT NULL DEFAULT '',
+        reservation_id TEXT,
+        hlc            INTEGER NOT NULL,
+        origin         TEXT NOT NULL,
+        basis          TEXT,              -- counts: the writer's applied watermarks
+        superseded     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX movements_stock ON movements(sku, store_id, hlc, origin);
+
+    CREATE TABLE reservations (
+        id            TEXT PRIMARY KEY,
+        sku           TEXT NOT NULL,
+        store_id      TEXT NOT NULL,
+        quantity      INTEGER NOT NULL,
+        customer_id   TEXT,
+        status        TEXT NOT NULL,
+        order_id      TEXT,
+        expires_at_ms INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        hlc           INTEGER NOT NULL,
+        origin        TEXT NOT NULL
+    );
+    CREATE INDEX reservations_due ON reservations(status, expires_at_ms);
+    CREATE INDEX reservations_stock ON reservations(sku, store_id, status);
+
+    -- Every event this node applied. Own events keep their body forever (the
+    -- origin can resend them); published = 0 rows are the outbox.
+    CREATE TABLE events (
+        origin    TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        hlc       INTEGER NOT NULL,
+        type      TEXT NOT NULL,
+        body      TEXT,
+        published INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_outbox ON events(origin, seq) WHERE published = 0;
+
+    CREATE TABLE origins (
+        origin        TEXT PRIMARY KEY,
+        applied_seq   INTEGER NOT NULL DEFAULT 0,  -- contiguous watermark
+        max_seq       INTEGER NOT NULL DEFAULT 0,
+        last_hlc      INTEGER NOT NULL DEFAULT 0,
+        last_event_at_ms INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE idempotency (
+        key           TEXT PRIMARY KEY,
+        fingerprint   TEXT NOT NULL,
+        response      TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE imports (
+        id            TEXT PRIMARY KEY,   -- sha256 of the normalised rows
+        kind          TEXT NOT NULL,
+        rows          INTEGER NOT NULL,
+        changes       INTEGER NOT NULL,
+        actor         TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE conflicts (
+        id             TEXT PRIMARY KEY,  -- kind:loser, so a replay records it once
+        kind           TEXT NOT NULL,
+        sku            TEXT,
+        store_id       TEXT,
+        winner         TEXT,
+        loser          TEXT,
+        detail         TEXT NOT NULL,
+        hlc            INTEGER NOT NULL,
+        detected_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX conflicts_time ON conflicts(detected_at_ms);
+
+    CREATE TABLE quarantine (
+        id             INTEGER PRIMARY KEY,
+        event_id       TEXT,
+        subject        TEXT,
+        reason         TEXT NOT NULL,
+        body           TEXT,
+        received_at_ms INTEGER NOT NULL
+    );
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the newest schema; returns the version reached."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"ledger schema version {current} is newer than this agent knows "
+            f"({len(MIGRATIONS)}); upgrade inv-agent"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _split(script: str) -> list[str]:
+    """Split a migration into statements (our scripts contain no ';' in strings)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,87 @@
+"""Prometheus metrics (prometheus-client) on a registry of the agent's own."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "inv_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "inv_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.outbox_backlog = Gauge(
+            "inv_outbox_backlog", "Local events not yet published", registry=r
+        )
+        self.events_published = Counter(
+            "inv_events_published_total", "Events published", registry=r
+        )
+        self.events_applied = Counter(
+            "inv_events_applied_total", "Peer events applied", ["origin"], registry=r
+        )
+        self.events_quarantined = Counter(
+            "inv_events_quarantined_total", "Events quarantined", ["reason"], registry=r
+        )
+        self.replication_lag = Gauge(
+            "inv_replication_lag_seconds",
+            "Age of the newest event applied per peer",
+            ["peer"],
+            registry=r,
+        )
+        self.nats_connected = Gauge("inv_nats_connected", "1 when connected to NATS", registry=r)
+        self.reservations = Counter(
+            "inv_reservations_total", "Reservation outcomes", ["outcome"], registry=r
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts requests by route template (not raw path: bounded cardinality)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route: Any = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.http_requests.labels(method, name, str(status)).inc()
+            self.metrics.http_latency.labels(method, name).observe(time.perf_counter() - start)
