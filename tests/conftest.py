@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import Agent, free_port, short_tmpdir
+
+
+@pytest.fixture
+def make_agent() -> Iterator[Any]:
+    """Factory: ``make_agent("store-001", tcp=True, demo=True, args=[...])`` starts a
+    real inv-agent process on a fresh ledger; all are stopped at teardown."""
+    agents: list[Agent] = []
+    homes = []
+
+    def factory(
+        store_id: str = "store-001",
+        *,
+        tcp: bool = False,
+        demo: bool = True,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> Agent:
+        home = short_tmpdir()
+        homes.append(home)
+        extra = list(args or [])
+        if demo:
+            extra.append("--demo-data")
+        agent = Agent(
+            store_id, home, port=free_port() if tcp else None, extra_args=extra, env=env or {}
+        )
+        agents.append(agent)
+        return agent.start() if start else agent
+
+    yield factory
+    for agent in agents:
+        agent.stop()
+    for home in homes:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def agent(make_agent: Any) -> Agent:
+    """One store-001 agent with the seed's demo data, socket and TCP."""
+    return make_agent("store-001", tcp=True)  # type: ignore[no-any-return]
