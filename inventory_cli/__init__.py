@@ -1,0 +1,1 @@
+"""inv: the command line for a store's inventory agent."""

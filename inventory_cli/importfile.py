@@ -1,0 +1,267 @@
+"""Reading import files (CSV, JSON, YAML) into rows that remember their line.
+
+Everything is validated before anything is sent: every bad row is reported
+with its line number and the field, and then nothing is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("csv", "json", "yaml")
+SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
+STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+MAX_QTY = 1_000_000_000
+
+STOCK_COLUMNS = ("sku", "storeId", "quantity", "mode", "reason")
+PRODUCT_COLUMNS = ("sku", "id", "name", "description", "category", "price", "active")
+ALIASES = {"store_id": "storeId", "store": "storeId", "qty": "quantity"}
+
+
+class ImportFileError(Exception):
+    """The file can't be read at all (format, encoding, shape)."""
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.error}"
+
+
+def detect_format(path: Path, given: str | None) -> str:
+    if given:
+        if given not in FORMATS:
+            raise ImportFileError(f"--format must be one of {', '.join(FORMATS)}")
+        return given
+    ext = path.suffix.lower().lstrip(".")
+    fmt = {"yml": "yaml", "jsonl": "json"}.get(ext, ext)
+    if fmt not in FORMATS:
+        raise ImportFileError(
+            f"can't tell the format of {path.name} from its extension; use --format csv|json|yaml"
+        )
+    return fmt
+
+
+def read_records(path: Path, fmt: str) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise ImportFileError(f"file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path.name} is not UTF-8 text: {exc}") from exc
+    except OSError as exc:
+        raise ImportFileError(f"can't read {path}: {exc}") from exc
+    if fmt == "csv":
+        return _read_csv(text)
+    if fmt == "json":
+        return _read_json(text)
+    return _read_yaml(text)
+
+
+def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise ImportFileError("the CSV file is empty: expected a header line")
+    out = []
+    try:
+        for row in reader:
+            if None in row:
+                raise ImportFileError(f"line {reader.line_num}: more values than header columns")
+            if not any((v or "").strip() for v in row.values()):
+                continue
+            out.append(
+                (
+                    reader.line_num,
+                    {k.strip(): (v.strip() if v is not None else None) for k, v in row.items()},
+                )
+            )
+    except csv.Error as exc:
+        raise ImportFileError(f"line {reader.line_num}: {exc}") from exc
+    return out
+
+
+def _read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """A JSON array of objects (or {"rows": [...]}); each row keeps the line
+    it starts on, found by decoding the array one element at a time."""
+    decoder = json.JSONDecoder()
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            raise ImportFileError('expected a JSON array of rows, or {"rows": [...]}')
+        return [(i + 1, r) for i, r in enumerate(data["rows"])]
+    pos = text.find("[")
+    if pos < 0 or text[:pos].strip():
+        raise ImportFileError("expected a JSON array of rows")
+    pos += 1
+    out = []
+    ws = re.compile(r"[\s,]*")
+    while True:
+        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= len(text):
+            raise ImportFileError("invalid JSON: the array is not closed")
+        if text[pos] == "]":
+            break
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+        out.append((text.count("\n", 0, pos) + 1, obj))
+        pos = end
+    return out
+
+
+def _read_yaml(text: str) -> list[tuple[int, dict[str, Any]]]:
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ImportFileError(f"invalid YAML: {exc}") from exc
+    if node is None:
+        return []
+    if isinstance(node, yaml.MappingNode):
+        rows = [v for k, v in node.value if getattr(k, "value", None) == "rows"]
+        if not rows:
+            raise ImportFileError("expected a YAML list of rows, or rows: [...]")
+        node = rows[0]
+    if not isinstance(node, yaml.SequenceNode):
+        raise ImportFileError("expected a YAML list of rows")
+    loader = yaml.SafeLoader("")
+    out = []
+    for item in node.value:
+        out.append((item.start_mark.line + 1, loader.construct_document(item)))
+    return out
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _normalise(
+    raw: Any, line: int, columns: tuple[str, ...], errors: list[RowError]
+) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        errors.append(RowError(line, "row", "expected an object with named fields"))
+        return None
+    row = {ALIASES.get(str(k), str(k)): v for k, v in raw.items()}
+    unknown = sorted(set(row) - set(columns))
+    if unknown:
+        errors.append(
+            RowError(line, unknown[0], f"unknown column (expected: {', '.join(columns)})")
+        )
+        return None
+    sku = row.get("sku")
+    if sku is None or str(sku).strip() == "":
+        errors.append(RowError(line, "sku", "is required"))
+        return None
+    if not SKU_RE.match(str(sku)):
+        errors.append(RowError(line, "sku", f"{sku!r} is not a valid SKU"))
+        return None
+    return {k: v for k, v in row.items() if v is not None and v != ""}
+
+
+def stock_rows(records: list[tuple[int, Any]]) -> tuple[list[dict[str, Any]], list[RowError]]:
+    errors: list[RowError] = []
+    rows = []
+    for line, raw in records:
+        row = _normalise(raw, line, STOCK_COLUMNS, errors)
+        if row is None:
+            continue
+        mode = str(row.get("mode", "set")).lower()
+        qty = _int(row.get("quantity"))
+        store = row.get("storeId")
+        if "quantity" not in row:
+            errors.append(RowError(line, "quantity", "is required"))
+        elif qty is None:
+            errors.append(RowError(line, "quantity", f"{row['quantity']!r} is not a whole number"))
+        elif mode == "set" and qty < 0:
+            errors.append(RowError(line, "quantity", "must be 0 or more when mode is set"))
+        elif abs(qty) > MAX_QTY:
+            errors.append(RowError(line, "quantity", f"must be at most {MAX_QTY}"))
+        elif mode not in ("set", "add"):
+            errors.append(RowError(line, "mode", f"{row['mode']!r} must be set or add"))
+        elif store is not None and not STORE_RE.match(str(store)):
+            errors.append(RowError(line, "storeId", f"{store!r} is not a valid store id"))
+        elif len(str(row.get("reason", ""))) > 200:
+            errors.append(RowError(line, "reason", "must be at most 200 characters"))
+        else:
+            rows.append(
+                {
+                    "line": line,
+                    "sku": str(row["sku"]),
+                    "storeId": str(store) if store is not None else None,
+                    "quantity": qty,
+                    "mode": mode,
+                    "reason": str(row.get("reason", "")),
+                }
+            )
+    return rows, errors
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y"):
+        return True
+    if text in ("0", "false", "no", "n"):
+        return False
+    return None
+
+
+def product_rows(records: list[tuple[int, Any]]) -> tuple[list[dict[str, Any]], list[RowError]]:
+    errors: list[RowError] = []
+    rows = []
+    for line, raw in records:
+        row = _normalise(raw, line, PRODUCT_COLUMNS, errors)
+        if row is None:
+            continue
+        out: dict[str, Any] = {"line": line, "sku": str(row["sku"])}
+        ok = True
+        if "price" in row:
+            try:
+                price = float(row["price"])
+                if not 0 <= price <= 1e9:
+                    raise ValueError
+                out["price"] = price
+            except (TypeError, ValueError):
+                errors.append(RowError(line, "price", f"{row['price']!r} is not a price >= 0"))
+                ok = False
+        if "active" in row:
+            active = _bool(row["active"])
+            if active is None:
+                errors.append(RowError(line, "active", f"{row['active']!r} is not true/false"))
+                ok = False
+            out["active"] = active
+        for field, limit in (("id", 128), ("name", 200), ("description", 2000), ("category", 200)):
+            if field in row:
+                value = str(row[field])
+                if len(value) > limit:
+                    errors.append(RowError(line, field, f"must be at most {limit} characters"))
+                    ok = False
+                out[field] = value
+        if ok:
+            rows.append(out)
+    return rows, errors
