@@ -1,0 +1,175 @@
+"""Ledger side of replication: the outbox, applying peers' events in batches,
+quarantine, gap detection and serving our own events back to peers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from agent.ledger.engine import Engine, dumps, now_ms
+
+
+def unpublished(conn: sqlite3.Connection, origin: str, limit: int) -> list[tuple[int, str]]:
+    """The outbox, oldest first: (seq, event JSON)."""
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT seq, body FROM events WHERE origin = ? AND published = 0 ORDER BY seq LIMIT ?",
+            (origin, limit),
+        )
+    ]
+
+
+def mark_published(conn: sqlite3.Connection, origin: str, seqs: list[int]) -> None:
+    conn.executemany(
+        "UPDATE events SET published = 1 WHERE origin = ? AND seq = ?", [(origin, s) for s in seqs]
+    )
+
+
+def published_seq(conn: sqlite3.Connection, origin: str) -> int:
+    """Our newest event that is in the stream (what heartbeats announce)."""
+    row = conn.execute(
+        "SELECT max(seq) FROM events WHERE origin = ? AND published = 1", (origin,)
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def own_events(
+    conn: sqlite3.Connection, origin: str, first: int, last: int, limit: int = 500
+) -> list[str]:
+    """Our own events in a seq range, for a peer repairing a gap."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT body FROM events WHERE origin = ? AND seq BETWEEN ? AND ? AND body IS NOT NULL "
+            "ORDER BY seq LIMIT ?",
+            (origin, first, last, limit),
+        )
+    ]
+
+
+def apply_batch(
+    conn: sqlite3.Connection,
+    engine: Engine,
+    events: list[dict[str, Any]],
+    quarantined: list[dict[str, Any]],
+) -> dict[str, int]:
+    """Apply validated peer events and record quarantined ones, in one transaction."""
+    applied = duplicates = 0
+    for event in events:
+        if engine.apply_remote(conn, event):
+            applied += 1
+        else:
+            duplicates += 1
+    for q in quarantined:
+        quarantine(conn, q)
+    return {"applied": applied, "duplicates": duplicates, "quarantined": len(quarantined)}
+
+
+def quarantine(conn: sqlite3.Connection, q: dict[str, Any]) -> None:
+    event_id = q.get("eventId")
+    if (
+        event_id
+        and conn.execute(
+            "SELECT 1 FROM quarantine WHERE event_id = ? AND reason = ?", (event_id, q["reason"])
+        ).fetchone()
+    ):
+        return
+    conn.execute(
+        "INSERT INTO quarantine (event_id, subject, reason, body, received_at_ms) "
+        "VALUES (?,?,?,?,?)",
+        (event_id, q.get("subject"), q["reason"], q.get("body"), now_ms()),
+    )
+
+
+def held_back(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """Events of a newer schema than we knew, kept to apply after an upgrade."""
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT id, body FROM quarantine WHERE reason = 'schema_too_new' ORDER BY id"
+        )
+    ]
+
+
+def release(conn: sqlite3.Connection, ids: list[int]) -> None:
+    conn.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids])
+
+
+def quarantine_list(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r[0],
+            "eventId": r[1],
+            "subject": r[2],
+            "reason": r[3],
+            "receivedAtMs": r[4],
+            "body": r[5][:2000] if r[5] else None,
+        }
+        for r in conn.execute(
+            "SELECT id, event_id, subject, reason, received_at_ms, body FROM quarantine "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+def quarantine_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+
+
+def origins(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    return {
+        r["origin"]: {
+            "appliedSeq": r["applied_seq"],
+            "maxSeq": r["max_seq"],
+            "lastHlc": r["last_hlc"],
+            "lastEventAtMs": r["last_event_at_ms"],
+        }
+        for r in conn.execute("SELECT * FROM origins")
+    }
+
+
+def missing(conn: sqlite3.Connection, origin: str, known_max: int, limit: int = 500) -> list[int]:
+    """Seqs of ``origin`` up to ``known_max`` that we have not applied and
+    have not held back: what a gap repair must fetch."""
+    row = conn.execute("SELECT applied_seq FROM origins WHERE origin = ?", (origin,)).fetchone()
+    start = (row[0] if row else 0) + 1
+    have = {
+        r[0]
+        for r in conn.execute(
+            "SELECT seq FROM events WHERE origin = ? AND seq BETWEEN ? AND ?",
+            (origin, start, known_max),
+        )
+    }
+    held = {
+        r[0]
+        for r in conn.execute(
+            "SELECT event_id FROM quarantine WHERE event_id LIKE ?", (f"{origin}:%",)
+        )
+    }
+    out = []
+    for seq in range(start, known_max + 1):
+        if seq not in have and f"{origin}:{seq}" not in held:
+            out.append(seq)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def meta_get(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def meta_set(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+        "value = excluded.value",
+        (key, value if isinstance(value, str) else dumps(value)),
+    )
+
+
+def loads(text: str) -> Any:
+    return json.loads(text)

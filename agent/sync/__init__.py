@@ -1,0 +1,1 @@
+"""Replication with the other stores over NATS JetStream (DESIGN.md §3)."""

@@ -1,0 +1,152 @@
+"""Checks a peer's event before it may touch the ledger.
+
+Anything that fails is quarantined (kept, counted, listed), never applied and
+never allowed to crash the consumer. An event of a newer schema than this
+agent knows is held back the same way and applied after an upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agent import hlc as hlc_mod
+from agent.domain import MAX_QUANTITY, SKU_RE, STORE_RE, MovementKind, ReservationStatus
+from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION
+from agent.sync import subjects
+
+MAX_INT = 2**62
+
+
+@dataclass
+class Rejected:
+    reason: str  # malformed | origin_mismatch | clock_skew | schema_too_new | not_owner
+    detail: str
+    event_id: str | None = None
+
+
+def _int(v: Any, lo: int = 0, hi: int = MAX_INT) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _str(v: Any, pattern: Any = None, max_len: int = 2000, optional: bool = False) -> bool:
+    if v is None:
+        return optional
+    return isinstance(v, str) and len(v) <= max_len and (pattern is None or bool(pattern.match(v)))
+
+
+def _movement_ok(m: Any) -> str | None:
+    if not isinstance(m, dict):
+        return "movement is not an object"
+    if not _str(m.get("sku"), SKU_RE) or not _str(m.get("storeId"), STORE_RE):
+        return "movement sku/storeId invalid"
+    if m.get("kind") not in {k.value for k in MovementKind}:
+        return "movement kind invalid"
+    lo = 0 if m["kind"] == MovementKind.COUNT else -MAX_QUANTITY
+    if not _int(m.get("quantity"), lo, MAX_QUANTITY):
+        return "movement quantity invalid"
+    basis = m.get("basis")
+    if basis is not None and not (
+        isinstance(basis, dict) and all(isinstance(k, str) and _int(v) for k, v in basis.items())
+    ):
+        return "movement basis invalid"
+    return None
+
+
+def _product_ok(d: dict[str, Any]) -> str | None:
+    if not _str(d.get("sku"), SKU_RE) or not isinstance(d.get("fields"), dict):
+        return "product sku/fields invalid"
+    f = d["fields"]
+    kinds = {
+        "id": str,
+        "name": str,
+        "description": str,
+        "category": str,
+        "price": (int, float),
+        "active": bool,
+    }
+    for key, value in f.items():
+        if key not in kinds or not isinstance(value, kinds[key]):
+            return f"product field {key!r} invalid"
+        if isinstance(value, str) and len(value) > 2000:
+            return f"product field {key!r} too long"
+        if key == "price" and (isinstance(value, bool) or not 0 <= value <= 1e12):
+            return "product price invalid"
+    basis = d.get("basis")
+    if basis is not None and not isinstance(basis, dict):
+        return "product basis invalid"
+    return None
+
+
+def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
+    r = d.get("reservation")
+    if not isinstance(r, dict):
+        return "reservation is not an object", "malformed"
+    if not (
+        _str(r.get("id"), max_len=128)
+        and _str(r.get("sku"), SKU_RE)
+        and _str(r.get("storeId"), STORE_RE)
+        and _int(r.get("quantity"), 1, MAX_QUANTITY)
+        and r.get("status") in {s.value for s in ReservationStatus}
+        and all(_int(r.get(k)) for k in ("expiresAtMs", "createdAtMs", "updatedAtMs"))
+        and _str(r.get("customerId"), optional=True, max_len=200)
+        and _str(r.get("orderId"), optional=True, max_len=200)
+    ):
+        return "reservation fields invalid", "malformed"
+    if r["storeId"] != origin:
+        return (
+            f"reservation of store {r['storeId']!r} written by {origin!r}: only the "
+            "owning store may write it"
+        ), "not_owner"
+    if d.get("movement") is not None:
+        problem = _movement_ok(d["movement"])
+        if problem:
+            return problem, "malformed"
+    return None, ""
+
+
+def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[str, Any] | Rejected:
+    try:
+        event = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Rejected("malformed", f"not JSON: {exc}")
+    if not isinstance(event, dict):
+        return Rejected("malformed", "event is not an object")
+    eid = event.get("id") if isinstance(event.get("id"), str) else None
+    origin, seq = event.get("origin"), event.get("seq")
+    if not (
+        _str(origin, STORE_RE)
+        and _int(seq, 1)
+        and _int(event.get("hlc"))
+        and isinstance(event.get("type"), str)
+        and _int(event.get("schemaVersion"), 1)
+        and isinstance(event.get("data"), dict)
+    ):
+        return Rejected("malformed", "envelope fields missing or of the wrong type", eid)
+    if eid != f"{origin}:{seq}":
+        return Rejected("malformed", "id is not origin:seq", eid)
+    if subjects.store_of(subject) != origin:
+        return Rejected("origin_mismatch", f"event of {origin!r} arrived on {subject!r}", eid)
+    if event["schemaVersion"] > SCHEMA_VERSION:
+        return Rejected(
+            "schema_too_new",
+            f"schema {event['schemaVersion']} > {SCHEMA_VERSION}: upgrade this agent",
+            eid,
+        )
+    ahead = hlc_mod.wall_ms(event["hlc"]) - now_ms
+    if ahead > max_skew_ms:
+        return Rejected("clock_skew", f"timestamp {ahead} ms ahead of this agent's clock", eid)
+    data, kind = event["data"], event["type"]
+    if kind not in EVENT_TYPES:
+        return Rejected("malformed", f"unknown event type {kind!r}", eid)
+    problem, reason = None, "malformed"
+    if kind == "product.upserted":
+        problem = _product_ok(data)
+    elif kind == "stock.movement":
+        problem = _movement_ok(data)
+    else:
+        problem, reason = _reservation_ok(data, origin)
+    if problem:
+        return Rejected(reason or "malformed", problem, eid)
+    return event
