@@ -89,6 +89,7 @@ class AgentConfig:
     reservation_ttl: int = 600
     expiry_interval: float = 0.25
     demo_data: bool = False
+    clock_offset_ms: int = 0  # drills and tests only: run this agent's clock ahead/behind
     auth: AuthConfig = field(default_factory=AuthConfig)
     nats: NatsConfig = field(default_factory=NatsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)

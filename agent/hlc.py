@@ -34,7 +34,7 @@ def to_iso(hlc: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
@@ -45,7 +45,7 @@ class ClockSkewError(Exception):
 class HybridLogicalClock:
     """Thread-safe HLC. ``now()`` stamps a local event, ``observe()`` merges a remote one."""
 
-    def __init__(self, last: int = 0, clock: Callable[[], int] = _now_ms) -> None:
+    def __init__(self, last: int = 0, clock: Callable[[], int] = now_ms) -> None:
         self._last = last
         self._clock = clock
         self._lock = threading.Lock()

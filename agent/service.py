@@ -63,7 +63,9 @@ class InventoryService:
         last = self.store.read_sync(
             lambda c: c.execute("SELECT coalesce(max(hlc), 0) FROM events").fetchone()[0]
         )
-        self.clock = hlc_mod.HybridLogicalClock(last=last)
+        offset = config.clock_offset_ms
+        self.clock = hlc_mod.HybridLogicalClock(
+            last=last, clock=(lambda: hlc_mod.now_ms() + offset) if offset else hlc_mod.now_ms)
         self.engine = Engine(self.store_id, self.clock)
         self.forwarder: Forwarder | None = None
         self.freshness: Callable[[], dict[str, int]] = dict
