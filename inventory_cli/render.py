@@ -7,6 +7,7 @@ terminal and NO_COLOR (rich handles both).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -15,12 +16,18 @@ _out = None
 _err = None
 
 
+def _color_system() -> str | None:
+    """NO_COLOR (https://no-color.org) turns off every escape code, not only
+    colours: rich alone would still print bold and italic to a terminal."""
+    return None if os.environ.get("NO_COLOR") else "auto"
+
+
 def out() -> Any:
     global _out
     if _out is None:
         from rich.console import Console
 
-        _out = Console(highlight=False, soft_wrap=False)
+        _out = Console(highlight=False, soft_wrap=False, color_system=_color_system())
     return _out
 
 
@@ -29,7 +36,7 @@ def err() -> Any:
     if _err is None:
         from rich.console import Console
 
-        _err = Console(stderr=True, highlight=False)
+        _err = Console(stderr=True, highlight=False, color_system=_color_system())
     return _err
 
 
