@@ -74,7 +74,7 @@ class Engine:
             (self.store_id, seq, event["hlc"], type_, dumps(event)),
         )
         self._advance_origin(conn, self.store_id, seq, event["hlc"])
-        self._apply_effects(conn, event, local=True)
+        self.apply_effects(conn, event, local=True)
         return event
 
     # ---------------------------------------------------------------- remote
@@ -97,7 +97,7 @@ class Engine:
             (origin, seq, event["hlc"], event["type"]),
         )
         self._advance_origin(conn, origin, seq, event["hlc"])
-        self._apply_effects(conn, event, local=False)
+        self.apply_effects(conn, event, local=False)
         return True
 
     def _advance_origin(self, conn: sqlite3.Connection, origin: str, seq: int, hlc: int) -> None:
@@ -123,7 +123,7 @@ class Engine:
             conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
 
     # --------------------------------------------------------------- effects
-    def _apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
+    def apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
         data = event["data"]
         stamp = (event["hlc"], event["origin"])
         if event["type"] == "product.upserted":

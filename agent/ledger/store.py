@@ -84,8 +84,16 @@ class LedgerStore:
 
     # -- synchronous entry points (run on the right thread by the async ones) --
 
-    def _write_tx(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _write_tx(
+        self, fn: Callable[..., T], args: tuple[Any, ...], attach: Path | None = None
+    ) -> T:
         conn = self.writer
+        if attach is not None:  # ATTACH is not allowed inside a transaction
+            conn.execute("ATTACH DATABASE ? AS snap", (str(attach),))
+            try:
+                return self._write_tx(fn, args)
+            finally:
+                conn.execute("DETACH DATABASE snap")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -117,6 +125,11 @@ class LedgerStore:
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer_pool, self._write_tx, fn, args)
+
+    async def write_attached(self, attach: Path, fn: Callable[..., T], *args: Any) -> T:
+        """A write that sees another ledger file as schema ``snap``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, self._write_tx, fn, args, attach)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -29,7 +29,7 @@ from agent.errors import Unavailable
 from agent.ledger import queries, replication
 from agent.metrics import Metrics
 from agent.service import InventoryService
-from agent.sync import rpc, subjects, validate
+from agent.sync import bootstrap, rpc, subjects, validate
 
 log = structlog.get_logger("agent.sync")
 
@@ -70,6 +70,7 @@ class Replicator:
         self.last_error: str | None = None
         self.publish_blocked: str | None = None
         self.consumer_idle = False
+        self.bootstrapped: dict[str, Any] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._subs: list[Any] = []
         self._stopping = False
@@ -196,6 +197,9 @@ class Replicator:
         self._subs.append(
             await self.nc.subscribe(subjects.heartbeat(self.net), cb=self._on_heartbeat)
         )
+        if await bootstrap.needed(self):
+            self.bootstrapped = await bootstrap.run(self, 3 * self.ncfg.heartbeat_interval + 1)
+            self.applied = await self.service.store.read(replication.origins)
         self.ready = True
         await self._release_held_back()
         self._spawn(self._publish_loop, "publisher")
@@ -493,7 +497,10 @@ class Replicator:
     # ------------------------------------------------------------ forwarding
     async def _on_request(self, msg: Any) -> None:
         op = msg.subject.rsplit(".", 1)[-1]
-        reply = await rpc.handle(self.service, op, msg.data)
+        if op == "snapshot":
+            reply = await bootstrap.serve(self)
+        else:
+            reply = await rpc.handle(self.service, op, msg.data)
         if msg.reply:
             with contextlib.suppress(Exception):
                 await msg.respond(reply)
@@ -528,6 +535,12 @@ class Replicator:
         return rpc.parse_reply(msg.data)
 
     # ---------------------------------------------------------------- status
+    def live_peers(self) -> list[str]:
+        """Peers heard from recently, most recent first."""
+        stale = now_ms() - self.ncfg.heartbeat_interval * 3 * 1000
+        live = [p for p in self.peers.values() if p.last_heartbeat_ms >= stale]
+        return [p.store_id for p in sorted(live, key=lambda p: -p.last_heartbeat_ms)]
+
     def freshness(self) -> dict[str, int]:
         """For each peer store: up to when this replica's view of it is known
         complete (its last heartbeat, if we have applied all it announced)."""
@@ -593,6 +606,7 @@ class Replicator:
             "published": self.published_total,
             "applied": self.applied_total,
             "publishBlocked": self.publish_blocked,
+            "bootstrappedFrom": self.bootstrapped,
             "lastError": self.last_error,
             "peers": peers,
             "quarantined": await self.service.store.read(replication.quarantine_count),
