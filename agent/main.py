@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inv-agent: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"inv-agent: {exc}", file=sys.stderr)
+        print(f"inv-agent: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 
@@ -151,6 +151,26 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     return sock
 
 
+def lock_data_dir(data_dir: Path) -> int:
+    """One agent per ledger: hold an exclusive lock on the data dir for the
+    life of the process (released by the kernel if it dies)."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(data_dir / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise OSError(
+            errno.EBUSY,
+            f"another agent is already using {data_dir}; stop it first, or use another --data-dir",
+        ) from exc
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 def run(cfg: AgentConfig) -> int:
     import structlog
     import uvicorn
@@ -160,11 +180,23 @@ def run(cfg: AgentConfig) -> int:
 
     logs.configure(cfg.log_level, cfg.log_format)
     log = structlog.get_logger("agent")
-    runtime = build(cfg)
-    sockets = [bind_unix_socket(cfg.socket)]
+    lock_data_dir(cfg.data_dir)
+    sockets = []
     addr = cfg.listen_addr()
     if addr:
-        sockets.append(bind_tcp(*addr))
+        try:
+            sockets.append(bind_tcp(*addr))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {cfg.listen}: {exc.strerror}") from exc
+    sockets.insert(0, bind_unix_socket(cfg.socket))
+    try:
+        runtime = build(cfg)
+    except BaseException:
+        for s in sockets:
+            s.close()
+        with contextlib.suppress(FileNotFoundError):
+            cfg.socket.unlink()
+        raise
     server = uvicorn.Server(
         uvicorn.Config(
             runtime.app,

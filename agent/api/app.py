@@ -46,6 +46,23 @@ def _field_name(loc: tuple[Any, ...], body: Any) -> str:
     return ".".join(parts) or "body"
 
 
+class DefaultJsonContentType:
+    """curl's ``-d`` sends a JSON body as a form unless told otherwise (the
+    seed plan's own examples do this). An /api/v1 body with no content type,
+    or a form type, is read as JSON, which is the only body this API takes."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            current = dict(scope["headers"]).get(b"content-type", b"")
+            if not current or current.startswith(b"application/x-www-form-urlencoded"):
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 def create_app(
     service: InventoryService,
     jwt_secret: str,
@@ -98,4 +115,5 @@ def create_app(
         )
 
     routes.register(app)
+    app.add_middleware(DefaultJsonContentType)
     return app

@@ -39,7 +39,8 @@ def recall(conn: sqlite3.Connection, key: str, fp: str) -> Any | None:
         return None
     if row[0] != fp:
         raise Conflict(
-            f"idempotency key {key!r} was already used with a different request; "
+            f"idempotency key {key.partition(':')[2] or key!r} was already used with a "
+            "different request; "
             "use a new key for a new change"
         )
     return json.loads(row[1])
@@ -355,13 +356,30 @@ def import_stock(
         for r in rows
         if r["sku"] not in skus
     ]
-    if errors:
-        raise InvalidInput(f"{len(errors)} invalid row(s); nothing was imported", errors=errors)
     basis = engine.basis(conn)
     changes: list[dict[str, Any]] = []
     for r in rows:
+        if r["sku"] not in skus:
+            continue
+        if r["mode"] == "set" and r["quantity"] < 0:
+            errors.append(
+                {"line": r["line"], "field": "quantity", "error": "a count cannot be negative"}
+            )
+            continue
         row = queries.stock_level(conn, r["sku"], r["storeId"])
         on_hand = row["on_hand"] if row else 0
+        available = on_hand - (row["reserved"] if row else 0)
+        if r["mode"] == "add" and -r["quantity"] > available:
+            # like a subtract: an import never takes available below zero
+            errors.append(
+                {
+                    "line": r["line"],
+                    "field": "quantity",
+                    "error": f"insufficient stock: available={max(available, 0)}, "
+                    f"requested={-r['quantity']}",
+                }
+            )
+            continue
         target = r["quantity"] if r["mode"] == "set" else on_hand + r["quantity"]
         if target == on_hand:
             continue
@@ -387,6 +405,9 @@ def import_stock(
             kind = MovementKind.RECEIVE if r["quantity"] > 0 else MovementKind.ADJUST
             mv.update(kind=str(kind), quantity=r["quantity"])
         engine.emit(conn, "stock.movement", mv)
+    if errors:  # raising rolls back every row applied above
+        errors.sort(key=lambda e: e["line"])
+        raise InvalidInput(f"{len(errors)} invalid row(s); nothing was imported", errors=errors)
     conn.execute(
         "INSERT OR REPLACE INTO imports (id, kind, rows, changes, actor, created_at_ms) "
         "VALUES (?,?,?,?,?,?)",

@@ -153,50 +153,49 @@ class Engine:
         changed: dict[str, Any] = {}
         for field, value in fields.items():
             cur = stamps.get(field)
-            mine = [hlc, origin, eid, basis]
+            old = row[field] if row is not None else None
             if cur is None or stamp > (cur[0], cur[1]):
+                # we win; the value we replace lost, if its writer was concurrent
                 if (
                     cur is not None
                     and cur[1] != origin
                     and not covered(basis, *split_event_id(cur[2]))
                 ):
-                    self._conflict(
-                        conn,
-                        "product_field",
-                        sku,
-                        None,
-                        eid,
-                        cur[2],
-                        hlc,
-                        {
-                            "field": field,
-                            "kept": value,
-                            "lost": row[field] if row is not None else None,
-                        },
-                    )
-                stamps[field] = mine
+                    self._field_conflict(conn, sku, field, eid, cur[2], hlc, value, old)
+                stamps[field] = [hlc, origin, eid, basis]
                 changed[field] = int(value) if field == "active" else value
             elif cur[1] != origin and not covered(cur[3], origin, split_event_id(eid)[1]):
-                self._conflict(
-                    conn,
-                    "product_field",
-                    sku,
-                    None,
-                    cur[2],
-                    eid,
-                    hlc,
-                    {
-                        "field": field,
-                        "kept": row[field] if row is not None else None,
-                        "lost": value,
-                    },
-                )
+                self._field_conflict(conn, sku, field, cur[2], eid, hlc, old, value)
         sets = ", ".join(f"{f} = ?" for f in changed)
         params = [*changed.values()]
         conn.execute(
             f"UPDATE products SET {sets + ', ' if sets else ''}stamps = ?, "
             "updated_at_ms = max(updated_at_ms, ?) WHERE sku = ?",
             (*params, dumps(stamps), wall, sku),
+        )
+
+    def _field_conflict(
+        self,
+        conn: sqlite3.Connection,
+        sku: str,
+        field: str,
+        winner: str,
+        loser: str,
+        hlc: int,
+        kept: Any,
+        lost: Any,
+    ) -> None:
+        if _norm(field, kept) == _norm(field, lost):
+            return  # both wrote the same value: nothing was lost
+        self._conflict(
+            conn,
+            "product_field",
+            sku,
+            None,
+            winner,
+            loser,
+            hlc,
+            {"field": field, "kept": _norm(field, kept), "lost": _norm(field, lost)},
         )
 
     def _stock_row(self, conn: sqlite3.Connection, sku: str, store: str) -> sqlite3.Row:
@@ -237,7 +236,14 @@ class Engine:
                     conn.execute(
                         "UPDATE movements SET superseded = 1 WHERE id = ?", (row["count_id"],)
                     )
-                    if not covered(basis, *split_event_id(row["count_id"])):
+                    lost = conn.execute(
+                        "SELECT quantity FROM movements WHERE id = ?", (row["count_id"],)
+                    ).fetchone()
+                    if (
+                        lost is not None
+                        and lost[0] != qty
+                        and not covered(basis, *split_event_id(row["count_id"]))
+                    ):
                         self._conflict(
                             conn,
                             "concurrent_count",
@@ -246,7 +252,7 @@ class Engine:
                             eid,
                             row["count_id"],
                             hlc,
-                            {"kept": qty},
+                            {"kept": qty, "lost": lost[0]},
                         )
                 floor = count_stamp or (0, "")
                 for old in conn.execute(
@@ -330,14 +336,17 @@ class Engine:
         what: str,
     ) -> None:
         winner = conn.execute(
-            "SELECT basis FROM movements WHERE id = ?", (row["count_id"],)
+            "SELECT basis, quantity FROM movements WHERE id = ?", (row["count_id"],)
         ).fetchone()
         winner_basis = json.loads(winner[0]) if winner and winner[0] else None
+        if what == "count" and winner is not None and winner[1] == qty:
+            return  # two counts that agree: nothing was lost
         if not covered(winner_basis, *split_event_id(eid)):
             kind = "superseded_delta" if what == "delta" else "concurrent_count"
-            self._conflict(
-                conn, kind, sku, store, row["count_id"], eid, hlc, {"lost": qty, "what": what}
-            )
+            detail = {"lost": qty, "what": what}
+            if winner is not None:
+                detail["kept" if what == "count" else "count"] = winner[1]
+            self._conflict(conn, kind, sku, store, row["count_id"], eid, hlc, detail)
 
     def _apply_reservation(
         self,
@@ -412,3 +421,12 @@ class Engine:
                 now_ms(),
             ),
         )
+
+
+def _norm(field: str, value: Any) -> Any:
+    """Compare and report values as the API shows them (active is a bool)."""
+    if field == "active" and value is not None:
+        return bool(value)
+    if field == "price" and value is not None:
+        return float(value)
+    return value

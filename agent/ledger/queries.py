@@ -174,7 +174,7 @@ def movement_view(row: sqlite3.Row) -> dict[str, Any]:
 def reservation_view(row: sqlite3.Row, product_id: str, now: int | None = None) -> dict[str, Any]:
     now = now_ms() if now is None else now
     status = ReservationView(row["status"], row["expires_at_ms"]).effective(now)
-    remaining = max(0, (row["expires_at_ms"] - now) // 1000)
+    remaining = max(0, -(-(row["expires_at_ms"] - now) // 1000))  # rounded up
     return {
         "reservationId": row["id"],
         "productId": product_id,

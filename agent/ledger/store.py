@@ -62,7 +62,7 @@ class LedgerStore:
 
     def __init__(self, path: Path, read_workers: int = 4) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self._read_pool = ThreadPoolExecutor(read_workers, thread_name_prefix="ledger-reader")
         self._local = threading.local()
@@ -72,6 +72,10 @@ class LedgerStore:
     def _open_writer(self) -> sqlite3.Connection:
         conn = connect(self.path)
         migrate(conn)
+        for suffix in ("", "-wal", "-shm"):  # the ledger is the store's books: owner only
+            p = Path(f"{self.path}{suffix}")
+            if p.exists():
+                p.chmod(0o600)
         return conn
 
     def _reader(self) -> sqlite3.Connection:

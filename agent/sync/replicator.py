@@ -60,6 +60,7 @@ class Replicator:
         self.net = self.ncfg.network
         self.nc: Any = None
         self.js: Any = None
+        self.psub: Any = None  # the pull subscription bound to our durable consumer
         self.connected = False
         self.ready = False  # stream and consumer set up
         self.peers: dict[str, Peer] = {}
@@ -71,6 +72,7 @@ class Replicator:
         self.publish_blocked: str | None = None
         self.consumer_idle = False
         self.bootstrapped: dict[str, Any] | None = None
+        self._last_error_log = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._subs: list[Any] = []
         self._stopping = False
@@ -89,6 +91,12 @@ class Replicator:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.psub is not None:
+            # nobody fetches any more: a late pull status or message left in its
+            # queue would hold drain() until its timeout. Unacked messages are
+            # redelivered to the next run (applying is idempotent).
+            with contextlib.suppress(Exception):
+                await self.psub.unsubscribe()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.drain(), 5)
@@ -144,8 +152,12 @@ class Replicator:
         return opts
 
     async def _on_error(self, exc: Exception) -> None:
-        self.last_error = str(exc) or exc.__class__.__name__
-        log.warning("nats error", error=self.last_error)
+        error = str(exc) or exc.__class__.__name__
+        # while NATS is away every reconnect attempt fails: log changes, not repeats
+        if error != self.last_error or time.monotonic() - self._last_error_log > 60:
+            log.warning("nats error", error=error)
+            self._last_error_log = time.monotonic()
+        self.last_error = error
 
     async def _on_disconnect(self) -> None:
         if self.connected:
@@ -358,7 +370,7 @@ class Replicator:
                     "event quarantined",
                     reason=checked.reason,
                     detail=checked.detail,
-                    event=checked.event_id,
+                    event_id=checked.event_id,
                     subject=msg.subject,
                 )
             elif checked["origin"] != self.me:
