@@ -11,6 +11,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class Metrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # the *_created series only add noise here
         self.registry = CollectorRegistry()
         r = self.registry
         self.http_requests = Counter(
@@ -50,7 +52,20 @@ class Metrics:
         )
         self.nats_connected = Gauge("inv_nats_connected", "1 when connected to NATS", registry=r)
         self.reservations = Counter(
-            "inv_reservations_total", "Reservation outcomes", ["outcome"], registry=r
+            "inv_reservation_requests_total",
+            "Reservation requests by outcome (created, existing, rejected, forwarded)",
+            ["outcome"],
+            registry=r,
+        )
+        self.reservations_by_status = Gauge(
+            "inv_reservations", "Reservations in the ledger by status", ["status"], registry=r
+        )
+        self.movements = Gauge(
+            "inv_stock_movements", "Stock movements in the ledger by kind", ["kind"], registry=r
+        )
+        self.conflicts = Gauge("inv_conflicts", "Entries in the conflicts log", registry=r)
+        self.quarantined = Gauge(
+            "inv_quarantined_events", "Peer events held in quarantine", registry=r
         )
 
     def render(self) -> tuple[bytes, str]:

@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from agent import __version__, auth
 from agent.api.app import create_app
+from agent.api.middleware import BodyLimit, RateLimit, RequestContext
 from agent.config import AgentConfig
 from agent.expiry import ExpiryWorker
+from agent.ledger import queries
 from agent.metrics import Metrics, MetricsMiddleware
 from agent.service import InventoryService
 
@@ -64,7 +66,15 @@ class Runtime:
         }
 
     async def render_metrics(self) -> tuple[bytes, str]:
-        self.metrics.outbox_backlog.set(await self.service.outbox_backlog())
+        m = self.metrics
+        m.outbox_backlog.set(await self.service.outbox_backlog())
+        counts = await self.service.store.read(queries.ledger_counts)
+        for status in ("PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"):
+            m.reservations_by_status.labels(status).set(counts["reservations"].get(status, 0))
+        for kind in ("receive", "sell", "adjust", "count"):
+            m.movements.labels(kind).set(counts["movements"].get(kind, 0))
+        m.conflicts.set(counts["conflicts"])
+        m.quarantined.set(counts["quarantined"])
         return self.metrics.render()
 
 
@@ -93,10 +103,17 @@ def build(cfg: AgentConfig) -> Runtime:
             return replicator.stop
 
         hooks.append(start_replicator)
+    service.count_reservation = lambda outcome: metrics.reservations.labels(outcome).inc()
     app = create_app(service, secret, hooks)
     runtime = Runtime(cfg, service, app, metrics, expiry, replicator)
     app.state.health = runtime.health
     app.state.sync_status = runtime.sync_status
     app.state.metrics = runtime.render_metrics
+    # added last = outermost: request id and access log wrap everything
+    app.add_middleware(
+        RateLimit, per_minute=cfg.limits.rate_per_minute, burst=cfg.limits.rate_burst
+    )
+    app.add_middleware(BodyLimit, max_bytes=cfg.limits.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContext)
     return runtime

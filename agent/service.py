@@ -14,7 +14,7 @@ from typing import Any
 
 from agent import hlc as hlc_mod
 from agent.config import AgentConfig, ConfigError
-from agent.errors import Unavailable
+from agent.errors import InsufficientStock, Unavailable
 from agent.ledger import commands, queries
 from agent.ledger.engine import Engine
 from agent.ledger.store import LedgerStore
@@ -65,12 +65,14 @@ class InventoryService:
         )
         offset = config.clock_offset_ms
         self.clock = hlc_mod.HybridLogicalClock(
-            last=last, clock=(lambda: hlc_mod.now_ms() + offset) if offset else hlc_mod.now_ms)
+            last=last, clock=(lambda: hlc_mod.now_ms() + offset) if offset else hlc_mod.now_ms
+        )
         self.engine = Engine(self.store_id, self.clock)
         self.forwarder: Forwarder | None = None
         self.freshness: Callable[[], dict[str, int]] = dict
         self.outbox_signal = asyncio.Event()
         self.write_listeners: list[Callable[[], None]] = []
+        self.count_reservation: Callable[[str], None] = lambda outcome: None
 
     # ------------------------------------------------------------ lifecycle
     @staticmethod
@@ -206,8 +208,16 @@ class InventoryService:
                 "customerId": customer,
                 "ttl": ttl,
             }
+            self.count_reservation("forwarded")
             return await self._forward(store, "reserve", payload)
-        view, created = await self.write(commands.reserve, rid, ref, store, quantity, customer, ttl)
+        try:
+            view, created = await self.write(
+                commands.reserve, rid, ref, store, quantity, customer, ttl
+            )
+        except InsufficientStock:
+            self.count_reservation("rejected")
+            raise
+        self.count_reservation("created" if created else "existing")
         return (202 if created else 200), {
             **view,
             "message": "Reservation accepted" if created else "Reservation already exists",
@@ -219,6 +229,11 @@ class InventoryService:
             return row[0] if row else None
 
         return await self.store.read(owner)
+
+    async def reservation_store(self, rid: str, store_hint: str | None = None) -> str | None:
+        """The store whose stock a reservation holds (the one a confirm or
+        cancel changes): its owner if known here, else the caller's hint."""
+        return await self._owner_of(rid) or store_hint
 
     async def confirm(
         self, rid: str, order_id: str | None, actor: str, store_hint: str | None = None

@@ -291,6 +291,20 @@ def digests(conn: sqlite3.Connection) -> dict[str, str]:
     return out
 
 
+def ledger_counts(conn: sqlite3.Connection) -> dict[str, Any]:
+    """What the metrics report about the ledger itself, read at scrape time."""
+    return {
+        "reservations": dict(
+            conn.execute("SELECT status, count(*) FROM reservations GROUP BY status").fetchall()
+        ),
+        "movements": dict(
+            conn.execute("SELECT kind, count(*) FROM movements GROUP BY kind").fetchall()
+        ),
+        "conflicts": conn.execute("SELECT count(*) FROM conflicts").fetchone()[0],
+        "quarantined": conn.execute("SELECT count(*) FROM quarantine").fetchone()[0],
+    }
+
+
 def outbox_backlog(conn: sqlite3.Connection, origin: str) -> int:
     return conn.execute(
         "SELECT count(*) FROM events WHERE origin = ? AND published = 0", (origin,)
