@@ -1,15 +1,26 @@
-"""A small typed client for the agent's REST API (over its Unix socket or HTTP)."""
+"""A small typed client for the agent's REST API (over its Unix socket or HTTP).
+
+The socket, the common case, is spoken with the standard library's
+``http.client`` (a command is one short process: importing httpx and building
+its TLS context would cost more than the whole request). An ``http(s)://``
+agent goes through httpx, imported only then.
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from inventory_cli.errors import CliError, UnreachableError, from_status
 
 RETRIES = 3
+# characters left as they are in a request path (RFC 3986 pchar and "/")
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def default_target() -> str:
@@ -22,25 +33,151 @@ def default_target() -> str:
     return str(default_socket())
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("agent", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _Response:
+    def __init__(self, status: int, content: bytes) -> None:
+        self.status_code = status
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class _Unreachable(Exception):
+    """The agent could not be reached at all (nothing was sent)."""
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Transport(Exception):
+    """The connection broke: the request may or may not have been applied."""
+
+
+class _SocketTransport:
+    """HTTP/1.1 over the agent's Unix socket, one keep-alive connection."""
+
+    def __init__(self, path: str, headers: dict[str, str], timeout: float) -> None:
+        self.path = path
+        self.headers = {"Host": "agent", "Accept": "application/json", **headers}
+        self.timeout = timeout
+        self._conn: _UnixConnection | None = None
+        self._used = False
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> _Response:
+        for attempt in (1, 2):
+            fresh = self._conn is None
+            if self._conn is None:
+                self._conn = _UnixConnection(self.path, timeout)
+                self._used = False
+            conn = self._conn
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            try:
+                if conn.sock is None:
+                    try:
+                        conn.connect()
+                    except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+                        self.close()
+                        raise _Unreachable(str(exc)) from exc
+                conn.request(method, url, body=content, headers={**self.headers, **headers})
+                resp = conn.getresponse()
+                data = resp.read()
+            except _Unreachable:
+                raise
+            except TimeoutError as exc:
+                self.close()
+                raise _Timeout(exc.__class__.__name__) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                # a kept-alive connection the agent had closed: open a new one once
+                if not fresh and attempt == 1 and self._used:
+                    continue
+                raise _Transport(str(exc) or exc.__class__.__name__) from exc
+            self._used = True
+            if resp.will_close:
+                self.close()
+            return _Response(resp.status, data)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class _HttpxTransport:
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> Any:
+        httpx = self._httpx
+        try:
+            return self._http.request(
+                method, url, content=content, headers=headers, timeout=timeout
+            )
+        except httpx.ConnectError as exc:
+            raise _Unreachable(str(exc)) from exc
+        except httpx.TimeoutException as exc:
+            raise _Timeout(exc.__class__.__name__) from exc
+        except httpx.TransportError as exc:
+            raise _Transport(str(exc)) from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+
 class AgentClient:
     def __init__(
         self, target: str | None = None, token: str | None = None, timeout: float = 30.0
     ) -> None:
-        import httpx
-
         self.target = target or default_target()
+        self.timeout = timeout
         token = token if token is not None else os.environ.get("INV_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._transport: _SocketTransport | _HttpxTransport
         if self.target.startswith(("http://", "https://")):
-            self._http = httpx.Client(
-                base_url=self.target.rstrip("/"), headers=headers, timeout=timeout
-            )
+            self._transport = _HttpxTransport(self.target.rstrip("/"), headers, timeout)
         else:
-            transport = httpx.HTTPTransport(uds=self.target)
-            self._http = httpx.Client(
-                transport=transport, base_url="http://agent", headers=headers, timeout=timeout
-            )
-        self._httpx = httpx
+            self._transport = _SocketTransport(self.target, headers, timeout)
 
     def _unreachable(self, exc: Exception) -> UnreachableError:
         where = self.target
@@ -63,31 +200,29 @@ class AgentClient:
         timeout: float | None = None,
         retry: bool = False,
     ) -> Any:
-        params = {k: v for k, v in (params or {}).items() if v is not None}
+        query = {
+            k: (str(v).lower() if isinstance(v, bool) else v)
+            for k, v in (params or {}).items()
+            if v is not None
+        }
+        url = quote(path, safe=_PATH_SAFE) + (f"?{urlencode(query)}" if query else "")
         content = json.dumps(body).encode() if body is not None else None
         hdrs = {"Content-Type": "application/json"} if content is not None else {}
         hdrs.update(headers or {})
         attempts = RETRIES if retry else 1
         for attempt in range(attempts):
             try:
-                resp = self._http.request(
-                    method,
-                    path,
-                    content=content,
-                    params=params,
-                    headers=hdrs,
-                    timeout=timeout or self._http.timeout,
-                )
+                resp = self._transport.request(method, url, content, hdrs, timeout or self.timeout)
                 break
-            except (self._httpx.ConnectError, FileNotFoundError) as exc:
+            except _Unreachable as exc:
                 raise self._unreachable(exc) from exc
-            except self._httpx.TimeoutException as exc:
+            except _Timeout as exc:
                 if attempt + 1 < attempts:
                     continue
                 raise UnreachableError(
-                    f"the agent at {self.target} did not answer in time ({exc.__class__.__name__})"
+                    f"the agent at {self.target} did not answer in time ({exc})"
                 ) from exc
-            except self._httpx.TransportError as exc:
+            except _Transport as exc:
                 # the request may or may not have been applied: retrying is safe
                 # only because every write we retry carries an idempotency key
                 if attempt + 1 < attempts:
@@ -124,7 +259,7 @@ class AgentClient:
         return out
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
 
 __all__ = ["AgentClient", "CliError"]

@@ -72,6 +72,10 @@ def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
         raise ImportFileError("the CSV file is empty: expected a header line")
+    names = [name.strip() for name in reader.fieldnames]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ImportFileError(f"line 1: column {twice[0]!r} appears twice in the header")
     out = []
     try:
         for row in reader:
@@ -79,9 +83,11 @@ def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
                 raise ImportFileError(f"line {reader.line_num}: more values than header columns")
             if not any((v or "").strip() for v in row.values()):
                 continue
+            # line_num is where the record ends: a quoted value may span lines
+            start = reader.line_num - sum((v or "").count("\n") for v in row.values())
             out.append(
                 (
-                    reader.line_num,
+                    start,
                     {k.strip(): (v.strip() if v is not None else None) for k, v in row.items()},
                 )
             )
@@ -93,35 +99,51 @@ def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
 def _read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
     """A JSON array of objects (or {"rows": [...]}); each row keeps the line
     it starts on, found by decoding the array one element at a time."""
+    if not text.strip():
+        raise ImportFileError("the JSON file is empty: expected an array of rows")
+    try:
+        data = json.loads(text)  # the whole document, so trailing junk is an error too
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
     decoder = json.JSONDecoder()
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
-            raise ImportFileError('expected a JSON array of rows, or {"rows": [...]}')
-        return [(i + 1, r) for i, r in enumerate(data["rows"])]
-    pos = text.find("[")
-    if pos < 0 or text[:pos].strip():
-        raise ImportFileError("expected a JSON array of rows")
-    pos += 1
+    if isinstance(data, list):
+        pos = _WS.match(text).end()  # type: ignore[union-attr]
+    elif isinstance(data, dict) and isinstance(data.get("rows"), list):
+        pos = _rows_position(text, decoder)
+    else:
+        raise ImportFileError('expected a JSON array of rows, or {"rows": [...]}')
+    rows = data if isinstance(data, list) else data["rows"]
     out = []
-    ws = re.compile(r"[\s,]*")
-    while True:
-        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
-        if pos >= len(text):
-            raise ImportFileError("invalid JSON: the array is not closed")
-        if text[pos] == "]":
-            break
-        try:
-            obj, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-        out.append((text.count("\n", 0, pos) + 1, obj))
-        pos = end
+    line, counted = 1, 0
+    pos += 1  # past "["
+    for row in rows:
+        pos = _SEP.match(text, pos).end()  # type: ignore[union-attr]
+        line += text.count("\n", counted, pos)
+        counted = pos
+        out.append((line, row))
+        pos = decoder.raw_decode(text, pos)[1]
     return out
+
+
+_WS = re.compile(r"\s*")
+_SEP = re.compile(r"[\s,]*")
+
+
+def _rows_position(text: str, decoder: json.JSONDecoder) -> int:
+    """Where the (last, as json.loads keeps the last) "rows" array of a valid
+    top-level JSON object starts."""
+    pos = _WS.match(text).end() + 1  # type: ignore[union-attr]
+    found = -1
+    while True:
+        pos = _SEP.match(text, pos).end()  # type: ignore[union-attr]
+        if text[pos] == "}":
+            return found
+        key, pos = decoder.raw_decode(text, pos)
+        pos = _WS.match(text, pos).end() + 1  # type: ignore[union-attr]  # past ":"
+        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if key == "rows":
+            found = pos
+        pos = decoder.raw_decode(text, pos)[1]
 
 
 def _read_yaml(text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -165,7 +187,14 @@ def _normalise(
     if not isinstance(raw, dict):
         errors.append(RowError(line, "row", "expected an object with named fields"))
         return None
-    row = {ALIASES.get(str(k), str(k)): v for k, v in raw.items()}
+    row: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for k, v in raw.items():
+        name = ALIASES.get(str(k), str(k))
+        if name in given:
+            errors.append(RowError(line, name, f"given twice (as {given[name]!r} and {k!r})"))
+            return None
+        row[name], given[name] = v, str(k)
     unknown = sorted(set(row) - set(columns))
     if unknown:
         errors.append(

@@ -1,7 +1,7 @@
 """All output goes through here: rich tables for people, JSON for scripts.
 
 Data goes to stdout; messages and progress to stderr. Colour follows the
-terminal and NO_COLOR (rich handles both).
+terminal (rich) and NO_COLOR (no escape codes at all).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def err() -> Any:
     if _err is None:
         from rich.console import Console
 
-        _err = Console(stderr=True, highlight=False, color_system=_color_system())
+        # soft_wrap: a message is one line, never cut at 80 columns in a log or
+        # pipe (that would split the command it suggests, and grep)
+        _err = Console(stderr=True, highlight=False, soft_wrap=True, color_system=_color_system())
     return _err
 
 
