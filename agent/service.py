@@ -71,7 +71,6 @@ class InventoryService:
         self.forwarder: Forwarder | None = None
         self.freshness: Callable[[], dict[str, int]] = dict
         self.outbox_signal = asyncio.Event()
-        self.write_listeners: list[Callable[[], None]] = []
         self.count_reservation: Callable[[str], None] = lambda outcome: None
 
     # ------------------------------------------------------------ lifecycle
@@ -120,8 +119,6 @@ class InventoryService:
 
     def _written(self) -> None:
         self.outbox_signal.set()
-        for listener in self.write_listeners:
-            listener()
 
     async def write(self, fn: Callable[..., Any], *args: Any) -> Any:
         result = await self.store.write(fn, self.engine, *args)

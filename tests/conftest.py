@@ -47,3 +47,14 @@ def make_agent() -> Iterator[Any]:
 def agent(make_agent: Any) -> Agent:
     """One store-001 agent with the seed's demo data, socket and TCP."""
     return make_agent("store-001", tcp=True)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def shared_agent() -> Iterator[Agent]:
+    """One store-001 agent (demo data, socket and TCP) shared by a module's
+    tests that only read, or whose writes are refused."""
+    home = short_tmpdir()
+    agent = Agent("store-001", home, port=free_port(), extra_args=["--demo-data"]).start()
+    yield agent
+    agent.stop()
+    shutil.rmtree(home, ignore_errors=True)

@@ -186,7 +186,7 @@ def register(app: FastAPI) -> None:
         body: schemas.ReservationConfirm | None = None,
         store_id: Annotated[str | None, Query(alias="storeId", max_length=64)] = None,
     ) -> JSONResponse:
-        principal.require("clerk", store_id)
+        principal.require("clerk", await service.reservation_store(rid, store_id))
         status, view = await service.confirm(
             rid, body.order_id if body else None, principal.user, store_id
         )
@@ -199,7 +199,7 @@ def register(app: FastAPI) -> None:
         principal: Who,
         store_id: Annotated[str | None, Query(alias="storeId", max_length=64)] = None,
     ) -> Response:
-        principal.require("clerk", store_id)
+        principal.require("clerk", await service.reservation_store(rid, store_id))
         await service.cancel(rid, store_id)
         return Response(status_code=204)
 

@@ -243,7 +243,8 @@ def reserve(
             existing["store_id"],
             existing["quantity"],
             existing["customer_id"],
-        ) == (prod["sku"], store, quantity, customer)
+            existing["expires_at_ms"] - existing["created_at_ms"],
+        ) == (prod["sku"], store, quantity, customer, ttl * 1000)
         if not same:
             raise Conflict(
                 f"reservation id {rid!r} already exists with a different request; "
@@ -334,18 +335,9 @@ def import_stock(
     import_id = fingerprint(
         [{k: r.get(k) for k in ("sku", "storeId", "quantity", "mode", "reason")} for r in rows]
     )
-    done = conn.execute("SELECT * FROM imports WHERE id = ?", (import_id,)).fetchone()
-    if done is not None and not force:
-        return {
-            "importId": import_id,
-            "rows": len(rows),
-            "applied": 0,
-            "unchanged": len(rows),
-            "alreadyImported": True,
-            "importedAt": queries.iso(done["created_at_ms"]),
-            "dryRun": dry_run,
-            "changes": [],
-        }
+    previous = _previous_import(conn, import_id, len(rows), dry_run)
+    if previous is not None and not force:
+        return previous
     skus = _known_skus(conn, {r["sku"] for r in rows})
     errors = [
         {
@@ -408,23 +400,56 @@ def import_stock(
     if errors:  # raising rolls back every row applied above
         errors.sort(key=lambda e: e["line"])
         raise InvalidInput(f"{len(errors)} invalid row(s); nothing was imported", errors=errors)
+    return _finish_import(conn, "stock", import_id, len(rows), changes, actor, dry_run)
+
+
+def _previous_import(
+    conn: sqlite3.Connection, import_id: str, rows: int, dry_run: bool
+) -> dict[str, Any] | None:
+    """The answer for a file that was imported before: nothing applied."""
+    done = conn.execute("SELECT * FROM imports WHERE id = ?", (import_id,)).fetchone()
+    if done is None:
+        return None
+    return {
+        "importId": import_id,
+        "rows": rows,
+        "applied": 0,
+        "unchanged": rows,
+        "alreadyImported": True,
+        "importedAt": queries.iso(done["created_at_ms"]),
+        "dryRun": dry_run,
+        "changes": [],
+    }
+
+
+def _finish_import(
+    conn: sqlite3.Connection,
+    kind: str,
+    import_id: str,
+    rows: int,
+    changes: list[dict[str, Any]],
+    actor: str,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """Record the import (so the same file is not applied twice) and answer;
+    a dry run is rolled back whole by the store."""
     conn.execute(
         "INSERT OR REPLACE INTO imports (id, kind, rows, changes, actor, created_at_ms) "
         "VALUES (?,?,?,?,?,?)",
-        (import_id, "stock", len(rows), len(changes), actor, now_ms()),
+        (import_id, kind, rows, len(changes), actor, now_ms()),
     )
     result = {
         "importId": import_id,
-        "rows": len(rows),
+        "rows": rows,
         "applied": 0 if dry_run else len(changes),
-        "unchanged": len(rows) - len(changes),
+        "unchanged": rows - len(changes),
         "alreadyImported": False,
         "dryRun": dry_run,
         "changes": changes[:1000],
         "changesTruncated": len(changes) > 1000,
     }
     if dry_run:
-        raise DryRun(result)  # the store rolls the whole import back
+        raise DryRun(result)
     return result
 
 
@@ -448,18 +473,9 @@ def import_products(
 ) -> dict[str, Any]:
     fields = ("sku", "id", "name", "description", "category", "price", "active")
     import_id = fingerprint([{k: r.get(k) for k in fields} for r in rows])
-    done = conn.execute("SELECT * FROM imports WHERE id = ?", (import_id,)).fetchone()
-    if done is not None and not force:
-        return {
-            "importId": import_id,
-            "rows": len(rows),
-            "applied": 0,
-            "unchanged": len(rows),
-            "alreadyImported": True,
-            "importedAt": queries.iso(done["created_at_ms"]),
-            "dryRun": dry_run,
-            "changes": [],
-        }
+    previous = _previous_import(conn, import_id, len(rows), dry_run)
+    if previous is not None and not force:
+        return previous
     changes: list[dict[str, Any]] = []
     basis = engine.basis(conn)
     for r in rows:
@@ -491,21 +507,4 @@ def import_products(
             }
         )
         engine.emit(conn, "product.upserted", {"sku": r["sku"], "fields": diff, "basis": basis})
-    conn.execute(
-        "INSERT OR REPLACE INTO imports (id, kind, rows, changes, actor, created_at_ms) "
-        "VALUES (?,?,?,?,?,?)",
-        (import_id, "products", len(rows), len(changes), "", now_ms()),
-    )
-    result = {
-        "importId": import_id,
-        "rows": len(rows),
-        "applied": 0 if dry_run else len(changes),
-        "unchanged": len(rows) - len(changes),
-        "alreadyImported": False,
-        "dryRun": dry_run,
-        "changes": changes[:1000],
-        "changesTruncated": len(changes) > 1000,
-    }
-    if dry_run:
-        raise DryRun(result)  # the store rolls the whole import back
-    return result
+    return _finish_import(conn, "products", import_id, len(rows), changes, "", dry_run)

@@ -44,7 +44,6 @@ class Engine:
     def __init__(self, store_id: str, clock: hlc_mod.HybridLogicalClock) -> None:
         self.store_id = store_id
         self.clock = clock
-        self.on_committed_events: list[Any] = []
 
     # ---------------------------------------------------------------- local
     def next_seq(self, conn: sqlite3.Connection) -> int:

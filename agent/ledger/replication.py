@@ -3,11 +3,10 @@ quarantine, gap detection and serving our own events back to peers."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
-from agent.ledger.engine import Engine, dumps, now_ms
+from agent.ledger.engine import Engine, now_ms
 
 
 def unpublished(conn: sqlite3.Connection, origin: str, limit: int) -> list[tuple[int, str]]:
@@ -133,7 +132,11 @@ def origins(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 
 def missing(conn: sqlite3.Connection, origin: str, known_max: int, limit: int = 500) -> list[int]:
     """Seqs of ``origin`` up to ``known_max`` that we have not applied and
-    have not held back: what a gap repair must fetch."""
+    have not held back: what a gap repair must fetch.
+
+    Only a quarantined copy that came on the origin's own subject counts as
+    held: anyone can claim the id ``origin:seq`` on another subject, and such
+    a forgery must not stop us from fetching the genuine event."""
     row = conn.execute("SELECT applied_seq FROM origins WHERE origin = ?", (origin,)).fetchone()
     start = (row[0] if row else 0) + 1
     have = {
@@ -146,8 +149,9 @@ def missing(conn: sqlite3.Connection, origin: str, known_max: int, limit: int = 
     held = {
         r[0]
         for r in conn.execute(
-            "SELECT event_id FROM quarantine WHERE event_id LIKE ?", (f"{origin}:%",)
+            "SELECT event_id, subject FROM quarantine WHERE event_id LIKE ?", (f"{origin}:%",)
         )
+        if (r[1] or "").endswith(f".ev.{origin}")
     }
     out = []
     for seq in range(start, known_max + 1):
@@ -156,20 +160,3 @@ def missing(conn: sqlite3.Connection, origin: str, known_max: int, limit: int = 
             if len(out) >= limit:
                 break
     return out
-
-
-def meta_get(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-def meta_set(conn: sqlite3.Connection, key: str, value: Any) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-        "value = excluded.value",
-        (key, value if isinstance(value, str) else dumps(value)),
-    )
-
-
-def loads(text: str) -> Any:
-    return json.loads(text)

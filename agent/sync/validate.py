@@ -17,6 +17,10 @@ from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION
 from agent.sync import subjects
 
 MAX_INT = 2**62
+# tuples, not sets: a hostile payload may put a list where a string belongs,
+# and testing an unhashable value for membership in a set raises
+MOVEMENT_KINDS = tuple(k.value for k in MovementKind)
+RESERVATION_STATUSES = tuple(s.value for s in ReservationStatus)
 
 
 @dataclass
@@ -41,7 +45,7 @@ def _movement_ok(m: Any) -> str | None:
         return "movement is not an object"
     if not _str(m.get("sku"), SKU_RE) or not _str(m.get("storeId"), STORE_RE):
         return "movement sku/storeId invalid"
-    if m.get("kind") not in {k.value for k in MovementKind}:
+    if m.get("kind") not in MOVEMENT_KINDS:
         return "movement kind invalid"
     lo = 0 if m["kind"] == MovementKind.COUNT else -MAX_QUANTITY
     if not _int(m.get("quantity"), lo, MAX_QUANTITY):
@@ -88,7 +92,7 @@ def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
         and _str(r.get("sku"), SKU_RE)
         and _str(r.get("storeId"), STORE_RE)
         and _int(r.get("quantity"), 1, MAX_QUANTITY)
-        and r.get("status") in {s.value for s in ReservationStatus}
+        and r.get("status") in RESERVATION_STATUSES
         and all(_int(r.get(k)) for k in ("expiresAtMs", "createdAtMs", "updatedAtMs"))
         and _str(r.get("customerId"), optional=True, max_len=200)
         and _str(r.get("orderId"), optional=True, max_len=200)
