@@ -1,0 +1,218 @@
+"""Shared pieces of the replication tests: nats-server fixtures, agents wired
+to NATS, convergence checks by state digest, and direct JetStream access
+with nats-py. Everything polls with ``wait_for``; nothing sleeps blindly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import Agent, wait_for
+from tests.natsfix import NatsServer
+
+NET = "default"
+STREAM = "INVENTORY"
+FAST = {"INV_NATS_HEARTBEAT_INTERVAL": "0.5"}
+
+
+def ev_subject(store: str) -> str:
+    return f"inv.{NET}.ev.{store}"
+
+
+# ------------------------------------------------------------------ servers
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    """One JetStream nats-server on a free port; killed and removed at teardown."""
+    server = NatsServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+# ------------------------------------------------------------------- agents
+AgentFactory = Callable[..., Agent]
+
+
+@pytest.fixture
+def peer(make_agent: Any) -> AgentFactory:
+    """``peer("store-002", server)``: a real agent given every ``--nats`` URL
+    (a NatsServer, a URL string, or a list of either), with fast heartbeats.
+    Only the store that seeds passes ``demo=True``."""
+
+    def factory(
+        store_id: str,
+        servers: Any,
+        *,
+        demo: bool = False,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> Agent:
+        items = servers if isinstance(servers, list) else [servers]
+        args: list[str] = []
+        for s in items:
+            args += ["--nats", s if isinstance(s, str) else s.url]
+        return make_agent(  # type: ignore[no-any-return]
+            store_id, demo=demo, args=args, env={**FAST, **(env or {})}, start=start
+        )
+
+    return factory
+
+
+def status(agent: Agent) -> dict[str, Any]:
+    r = agent.client().get("/api/v1/sync/status")
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def digests(agent: Agent) -> dict[str, str]:
+    return status(agent)["digests"]  # type: ignore[no-any-return]
+
+
+def wait_ready(*agents: Agent, timeout: float = 20.0) -> None:
+    """Connected, stream and durable consumer set up."""
+    for a in agents:
+        wait_for(
+            lambda a=a: (s := status(a))["connected"] and s["ready"],
+            timeout,
+            what=f"{a.store_id} to connect to NATS",
+        )
+
+
+def converged(agents: tuple[Agent, ...], stores: tuple[str, ...] = ()) -> bool:
+    states = [status(a) for a in agents]
+    first = states[0]["digests"]
+    return (
+        all(s["outboxBacklog"] == 0 for s in states)
+        and all(s["digests"] == first for s in states)
+        and all(store in first for store in stores)
+    )
+
+
+def wait_converged(
+    *agents: Agent, stores: tuple[str, ...] = (), timeout: float = 20.0
+) -> dict[str, str]:
+    """Every agent has published its outbox and all report identical digests
+    (naming at least ``stores``). Returns the common digests."""
+
+    def check() -> bool:
+        return converged(agents, stores)
+
+    try:
+        wait_for(check, timeout, interval=0.05, what="digests to converge")
+    except TimeoutError:
+        report = {a.store_id: status(a) for a in agents}
+        for s in report.values():
+            s.pop("quarantine", None)
+        raise AssertionError(f"no convergence:\n{json.dumps(report, indent=1)}") from None
+    return digests(agents[0])
+
+
+# ------------------------------------------------------------------ the API
+def stock_write(
+    agent: Agent, sku: str, operation: str, quantity: int, store: str, reason: str = "test"
+) -> dict[str, Any]:
+    r = agent.client().post(
+        f"/api/v1/products/{sku}/stock",
+        json={"storeId": store, "operation": operation, "quantity": quantity, "reason": reason},
+    )
+    assert r.status_code == 202, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def on_hand(agent: Agent, sku: str, store: str) -> int | None:
+    """Quantity on hand of (sku, store) at this agent; None if it has no row
+    (or does not know the product)."""
+    r = agent.client().get(f"/api/v1/products/{sku}/availability", params={"storeId": store})
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    rows = r.json()["stores"]
+    return rows[0]["quantity"] if rows else None
+
+
+def product(agent: Agent, sku: str) -> httpx.Response:
+    return agent.client().get(f"/api/v1/products/{sku}")
+
+
+def conflicts(agent: Agent) -> list[dict[str, Any]]:
+    r = agent.client().get("/api/v1/conflicts", params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]  # type: ignore[no-any-return]
+
+
+def ledger(agent: Agent, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read the agent's SQLite ledger directly (the file is the truth)."""
+    conn = sqlite3.connect(agent.data_dir / "ledger.db", timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def own_event_count(agent: Agent) -> int:
+    rows = ledger(agent, "SELECT count(*), max(seq) FROM events WHERE origin = ?", agent.store_id)
+    count, top = rows[0]
+    assert count == top, f"{agent.store_id}: seqs are not gap-free ({count} events, max {top})"
+    return int(count)
+
+
+# --------------------------------------------------------------- JetStream
+def with_js(servers: Any, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run ``fn(js)`` on a fresh nats-py connection; return its result."""
+    import nats
+
+    items = servers if isinstance(servers, list) else [servers]
+    urls = [s if isinstance(s, str) else s.url for s in items]
+
+    async def main() -> Any:
+        nc = await nats.connect(servers=urls, connect_timeout=2, max_reconnect_attempts=3)
+        try:
+            return await fn(nc.jetstream(timeout=5))
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+def subject_count(servers: Any, store: str) -> int:
+    """How many messages the stream holds on ``store``'s event subject."""
+
+    async def count(js: Any) -> int:
+        info = await js.stream_info(STREAM, subjects_filter=ev_subject(store))
+        return int((info.state.subjects or {}).get(ev_subject(store), 0))
+
+    return int(with_js(servers, count))
+
+
+def stream_events(servers: Any, store: str) -> list[dict[str, Any]]:
+    """Every event the stream holds on ``store``'s subject, in stream order,
+    read through a fresh ephemeral consumer."""
+    from nats.js import api
+
+    expected = subject_count(servers, store)
+
+    async def read(js: Any) -> list[dict[str, Any]]:
+        sub = await js.pull_subscribe(
+            ev_subject(store),
+            stream=STREAM,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.ALL,
+                ack_policy=api.AckPolicy.NONE,
+                inactive_threshold=30.0,
+            ),
+        )
+        out: list[dict[str, Any]] = []
+        while len(out) < expected:
+            msgs = await sub.fetch(min(500, expected - len(out)), timeout=5)
+            out += [json.loads(m.data) for m in msgs]
+        await sub.unsubscribe()
+        return out
+
+    return list(with_js(servers, read))

@@ -1,0 +1,384 @@
+"""Unit tests of agent/sync/validate.py: what a peer's event must look like
+before it may touch the ledger, and the reason each bad one is quarantined
+with. Pure logic: no agent, no NATS."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from agent import hlc
+from agent.ledger.engine import SCHEMA_VERSION
+from agent.sync import validate
+from agent.sync.validate import Rejected
+
+NOW = 1_800_000_000_000  # ms; a fixed "local wall clock"
+SKEW = 300_000  # the default max_clock_skew, in ms
+SUBJECT = "inv.default.ev.store-001"
+
+
+def event(type_: str = "stock.movement", **changes: Any) -> dict[str, Any]:
+    """A valid event of store-001, seq 7, stamped one second before NOW."""
+    data: dict[str, Any] = {
+        "stock.movement": {
+            "sku": "PROD-001",
+            "storeId": "store-001",
+            "kind": "receive",
+            "quantity": 5,
+            "reason": "delivery",
+            "actor": "maria",
+        },
+        "product.upserted": {
+            "sku": "PROD-001",
+            "fields": {"name": "Laptop", "price": 599.99, "active": True},
+            "basis": {"store-001": 6},
+        },
+        "reservation.changed": {
+            "reservation": {
+                "id": "r-1",
+                "sku": "PROD-001",
+                "storeId": "store-001",
+                "quantity": 2,
+                "customerId": None,
+                "status": "PENDING",
+                "orderId": None,
+                "expiresAtMs": NOW + 600_000,
+                "createdAtMs": NOW - 1000,
+                "updatedAtMs": NOW - 1000,
+            }
+        },
+    }[type_]
+    e: dict[str, Any] = {
+        "id": "store-001:7",
+        "origin": "store-001",
+        "seq": 7,
+        "hlc": hlc.pack(NOW - 1000, 3),
+        "type": type_,
+        "schemaVersion": SCHEMA_VERSION,
+        "data": data,
+    }
+    e.update(changes)
+    return e
+
+
+def check(e: Any, subject: str = SUBJECT, now: int = NOW) -> dict[str, Any] | Rejected:
+    payload = e if isinstance(e, bytes) else json.dumps(e).encode()
+    return validate.check(subject, payload, now, SKEW)
+
+
+def rejected(e: Any, reason: str, subject: str = SUBJECT, now: int = NOW) -> Rejected:
+    result = check(e, subject, now)
+    assert isinstance(result, Rejected), f"accepted: {e!r}"
+    assert result.reason == reason, result
+    assert result.detail
+    return result
+
+
+# ------------------------------------------------------------------ accepted
+@pytest.mark.parametrize("type_", ["stock.movement", "product.upserted", "reservation.changed"])
+def test_a_valid_event_of_each_type_is_returned_as_parsed(type_: str) -> None:
+    e = event(type_)
+    assert check(e) == e
+
+
+def test_a_count_and_a_negative_adjust_are_valid_movements() -> None:
+    count = event()
+    count["data"].update(kind="count", quantity=0, basis={"store-001": 6, "store-002": 3})
+    assert check(count) == count
+    adjust = event()
+    adjust["data"].update(kind="adjust", quantity=-4)
+    assert check(adjust) == adjust
+
+
+def test_a_confirmation_carrying_its_sale_movement_is_valid() -> None:
+    e = event("reservation.changed")
+    e["data"]["reservation"].update(status="CONFIRMED", orderId="o-9")
+    e["data"]["movement"] = {
+        "sku": "PROD-001",
+        "storeId": "store-001",
+        "kind": "sell",
+        "quantity": -2,
+    }
+    assert check(e) == e
+
+
+def test_a_timestamp_just_inside_the_allowed_skew_is_accepted() -> None:
+    e = event(hlc=hlc.pack(NOW + SKEW, 0))
+    assert check(e) == e
+    old = event(hlc=hlc.pack(NOW - 86_400_000, 0))  # a day old: fine (offline stores)
+    assert check(old) == old
+
+
+# ----------------------------------------------------------------- malformed
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"{", b"not json", b"\xff\xfe\x00garbage", b'{"id": "store-001:7",'],
+    ids=["empty", "truncated", "text", "binary", "cut-off"],
+)
+def test_bytes_that_are_not_json_are_malformed(payload: bytes) -> None:
+    result = rejected(payload, "malformed")
+    assert result.event_id is None
+
+
+@pytest.mark.parametrize("payload", [[], "event", 7, None, [event()]])
+def test_json_that_is_not_an_object_is_malformed(payload: Any) -> None:
+    rejected(payload, "malformed")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("origin", None),
+        ("origin", 1),
+        ("origin", ""),
+        ("origin", "store 001"),
+        ("seq", "7"),
+        ("seq", 0),
+        ("seq", -1),
+        ("seq", 7.0),
+        ("seq", True),
+        ("hlc", "123"),
+        ("hlc", -5),
+        ("hlc", 1.5),
+        ("type", None),
+        ("type", 3),
+        ("schemaVersion", "1"),
+        ("schemaVersion", 0),
+        ("schemaVersion", None),
+        ("data", None),
+        ("data", []),
+        ("data", "x"),
+    ],
+)
+def test_envelope_fields_of_the_wrong_type_are_malformed(field: str, value: Any) -> None:
+    result = rejected(event(**{field: value}), "malformed")
+    assert "envelope" in result.detail
+
+
+@pytest.mark.parametrize("field", ["origin", "seq", "hlc", "type", "schemaVersion", "data"])
+def test_a_missing_envelope_field_is_malformed(field: str) -> None:
+    e = event()
+    del e[field]
+    rejected(e, "malformed")
+
+
+@pytest.mark.parametrize(
+    "eid", ["store-001:8", "store-002:7", "store-001", "7", "store-001:07", None, 7]
+)
+def test_an_id_that_is_not_origin_colon_seq_is_malformed(eid: Any) -> None:
+    result = rejected(event(id=eid), "malformed")
+    assert "origin:seq" in result.detail
+    assert result.event_id == (eid if isinstance(eid, str) else None)
+
+
+def test_an_unknown_event_type_is_malformed() -> None:
+    result = rejected(event(type="stock.teleported"), "malformed")
+    assert "stock.teleported" in result.detail
+    assert result.event_id == "store-001:7"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sku", None),
+        ("sku", "bad sku with spaces"),
+        ("sku", 12),
+        ("storeId", ""),
+        ("storeId", None),
+        ("kind", "steal"),
+        ("kind", None),
+        ("quantity", "5"),
+        ("quantity", 5.5),
+        ("quantity", True),
+        ("quantity", 10**12),
+        ("quantity", -(10**12)),
+        ("basis", {"store-001": "6"}),
+        ("basis", {"store-001": -1}),
+        ("basis", [1, 2]),
+    ],
+)
+def test_a_movement_with_a_bad_field_is_malformed(key: str, value: Any) -> None:
+    e = event()
+    e["data"][key] = value
+    rejected(e, "malformed")
+
+
+def test_a_count_cannot_set_a_negative_quantity() -> None:
+    e = event()
+    e["data"].update(kind="count", quantity=-1)
+    rejected(e, "malformed")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"price": "12.00"},
+        {"price": -1},
+        {"price": True},
+        {"price": 1e13},
+        {"active": "yes"},
+        {"active": 1},
+        {"name": 5},
+        {"name": "x" * 2001},
+        {"colour": "red"},
+    ],
+)
+def test_a_product_with_a_bad_field_is_malformed(fields: dict[str, Any]) -> None:
+    e = event("product.upserted")
+    e["data"]["fields"] = fields
+    rejected(e, "malformed")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"sku": "PROD-001", "fields": None},
+        {"sku": "PROD-001", "fields": []},
+        {"fields": {"name": "x"}},
+        {"sku": "PROD-001", "fields": {"name": "x"}, "basis": [1]},
+    ],
+)
+def test_a_product_with_a_bad_shape_is_malformed(data: dict[str, Any]) -> None:
+    rejected(event("product.upserted", data=data), "malformed")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("quantity", 0),
+        ("quantity", "2"),
+        ("status", "STOLEN"),
+        ("expiresAtMs", None),
+        ("createdAtMs", "now"),
+        ("customerId", 42),
+        ("id", None),
+        ("id", "x" * 129),
+    ],
+)
+def test_a_reservation_with_a_bad_field_is_malformed(key: str, value: Any) -> None:
+    e = event("reservation.changed")
+    e["data"]["reservation"][key] = value
+    rejected(e, "malformed")
+
+
+def test_a_reservation_that_is_not_an_object_is_malformed() -> None:
+    rejected(event("reservation.changed", data={"reservation": "r-1"}), "malformed")
+    rejected(event("reservation.changed", data={}), "malformed")
+
+
+def test_a_reservation_with_a_bad_sale_movement_is_malformed() -> None:
+    e = event("reservation.changed")
+    e["data"]["movement"] = {"sku": "PROD-001", "storeId": "store-001", "kind": "sell"}
+    rejected(e, "malformed")
+
+
+# ------------------------------------------------------------ origin checks
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "inv.default.ev.store-002",  # another store's subject
+        "inv.default.ev.store-0011",
+        "inv.default.hb.store-001.x",  # not an event subject at all
+        "inv.default.ev",
+    ],
+)
+def test_an_event_on_another_stores_subject_is_an_origin_mismatch(subject: str) -> None:
+    result = rejected(event(), "origin_mismatch", subject=subject)
+    assert result.event_id == "store-001:7"
+    assert subject in result.detail
+
+
+def test_a_reservation_written_by_a_store_that_does_not_own_it_is_refused() -> None:
+    """Single writer: only the agent of the store holding the stock writes a
+    reservation of it. store-002 publishing one of store-001's is not_owner,
+    even on its own subject with a consistent envelope."""
+    e = event("reservation.changed", id="store-002:3", origin="store-002", seq=3)
+    result = rejected(e, "not_owner", subject="inv.default.ev.store-002")
+    assert "store-001" in result.detail and "store-002" in result.detail
+    assert result.event_id == "store-002:3"
+
+
+def test_a_non_owner_cannot_confirm_either() -> None:
+    e = event("reservation.changed", id="store-002:4", origin="store-002", seq=4)
+    e["data"]["reservation"]["status"] = "CONFIRMED"
+    rejected(e, "not_owner", subject="inv.default.ev.store-002")
+
+
+def test_any_store_may_write_product_and_movement_events() -> None:
+    """Movements and product fields have no single writer: store-002 may
+    record a movement of store-001's stock (a transfer, a count)."""
+    for type_ in ("stock.movement", "product.upserted"):
+        e = event(type_, id="store-002:9", origin="store-002", seq=9)
+        assert check(e, subject="inv.default.ev.store-002") == e
+
+
+# ------------------------------------------------------------------- clocks
+def test_an_event_stamped_too_far_in_the_future_is_clock_skew() -> None:
+    e = event(hlc=hlc.pack(NOW + SKEW + 1, 0))
+    result = rejected(e, "clock_skew")
+    assert result.event_id == "store-001:7"
+    assert str(SKEW + 1) in result.detail
+
+
+def test_ten_minutes_ahead_is_clock_skew_but_the_same_event_later_is_fine() -> None:
+    e = event(hlc=hlc.pack(NOW + 600_000, 5))
+    rejected(e, "clock_skew")
+    assert check(e, now=NOW + 600_000) == e  # once our clock has caught up
+
+
+def test_the_logical_counter_does_not_count_as_skew() -> None:
+    e = event(hlc=hlc.pack(NOW + SKEW, hlc.LOGICAL_MASK))
+    assert check(e) == e
+
+
+# ------------------------------------------------------------------ schema
+def test_a_newer_schema_version_is_held_back_as_schema_too_new() -> None:
+    e = event(schemaVersion=SCHEMA_VERSION + 1)
+    result = rejected(e, "schema_too_new")
+    assert result.event_id == "store-001:7"
+    assert "upgrade" in result.detail
+
+
+def test_a_newer_schema_is_held_back_even_with_a_type_or_data_we_do_not_know() -> None:
+    """A future schema may add types and fields: hold it back (to apply after
+    an upgrade), don't call it malformed."""
+    e = event(schemaVersion=SCHEMA_VERSION + 1, type="stock.transfer", data={"new": "shape"})
+    rejected(e, "schema_too_new")
+
+
+def test_a_schema_check_comes_after_the_origin_check() -> None:
+    e = event(schemaVersion=SCHEMA_VERSION + 1)
+    rejected(e, "origin_mismatch", subject="inv.default.ev.store-002")
+
+
+# ---------------------------------------------------------------- robustness
+def test_check_never_raises_on_hostile_input() -> None:
+    base = event("reservation.changed")
+    hostile: list[Any] = [
+        {**base, "data": {"reservation": {**base["data"]["reservation"], "storeId": None}}},
+        {**base, "data": {"reservation": None, "movement": 5}},
+        {**base, "data": {"sku": {"$ne": 1}}},
+        {**event(), "data": {"sku": "PROD-001", "storeId": "store-001", "kind": ["count"]}},
+        {
+            **base,
+            "data": {"reservation": {**base["data"]["reservation"], "status": ["PENDING"]}},
+        },
+        {**event(), "hlc": 2**80},
+        {**event(), "seq": 2**80, "id": f"store-001:{2**80}"},
+        {**event("product.upserted"), "data": {"sku": "PROD-001", "fields": {1: 2}}},
+    ]
+    for e in hostile:
+        result = check(e)
+        assert isinstance(result, Rejected), e
+        assert result.reason == "malformed", (e, result)
+
+
+def test_check_does_not_modify_or_keep_the_payload() -> None:
+    e = event()
+    before = copy.deepcopy(e)
+    out = check(e)
+    assert e == before
+    assert out == before
