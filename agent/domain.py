@@ -15,7 +15,8 @@ Stamp = tuple[int, str]
 
 PRODUCT_FIELDS = ("id", "name", "description", "category", "price", "active")
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
-STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+# no "." (nor NATS wildcards): a store id is one token of a NATS subject
+STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 PRODUCT_NAMESPACE = uuid.UUID("6f2c3c1e-8a3b-4e59-9d0e-5b1f4a7c2d10")
 MAX_QUANTITY = 1_000_000_000
 

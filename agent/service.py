@@ -14,6 +14,7 @@ from typing import Any
 
 from agent import hlc as hlc_mod
 from agent.config import AgentConfig, ConfigError
+from agent.domain import STORE_RE
 from agent.errors import InsufficientStock, Unavailable
 from agent.ledger import commands, queries
 from agent.ledger.engine import Engine
@@ -76,6 +77,11 @@ class InventoryService:
     # ------------------------------------------------------------ lifecycle
     @staticmethod
     def _bind_identity(conn: Any, wanted: str | None) -> str:
+        if wanted and not STORE_RE.match(wanted):
+            raise ConfigError(
+                f"store_id: {wanted!r} is not valid: letters, digits, '-' and '_' only "
+                "(it is part of NATS subject names), at most 64"
+            )
         row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
         if row is None:
             if not wanted:

@@ -16,7 +16,7 @@ from typing import Any
 
 FORMATS = ("csv", "json", "yaml")
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
-STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 MAX_QTY = 1_000_000_000
 
 STOCK_COLUMNS = ("sku", "storeId", "quantity", "mode", "reason")
@@ -105,6 +105,10 @@ def _read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
         data = json.loads(text)  # the whole document, so trailing junk is an error too
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except ValueError as exc:  # a number of more than 4300 digits
+        raise ImportFileError(f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ImportFileError("invalid JSON: nested too deeply") from exc
     decoder = json.JSONDecoder()
     if isinstance(data, list):
         pos = _WS.match(text).end()  # type: ignore[union-attr]
@@ -153,6 +157,8 @@ def _read_yaml(text: str) -> list[tuple[int, dict[str, Any]]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ImportFileError(f"invalid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ImportFileError("invalid YAML: nested too deeply") from exc
     if node is None:
         return []
     if isinstance(node, yaml.MappingNode):
@@ -162,10 +168,27 @@ def _read_yaml(text: str) -> list[tuple[int, dict[str, Any]]]:
         node = rows[0]
     if not isinstance(node, yaml.SequenceNode):
         raise ImportFileError("expected a YAML list of rows")
-    loader = yaml.SafeLoader("")
+
+    class Loader(yaml.SafeLoader):
+        def construct_yaml_int(self, node: Any) -> int:
+            value: int = super().construct_yaml_int(node)
+            str(value)  # 0x + 5000 digits: ValueError now, not where a row prints it
+            return value
+
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    loader = Loader("")
     out = []
     for item in node.value:
-        out.append((item.start_mark.line + 1, loader.construct_document(item)))
+        line = item.start_mark.line + 1
+        try:
+            out.append((line, loader.construct_document(item)))
+        # a tag the safe loader refuses, or a tagged value it can't convert
+        # (!!int abc, !!bool maybe, !!timestamp 2020-13-45...)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
+            if isinstance(exc, KeyError):  # !!bool maybe
+                problem = f"{exc.args[0]!r} is not a value its tag allows"
+            raise ImportFileError(f"line {line}: invalid YAML value: {problem}") from exc
     return out
 
 
@@ -175,7 +198,10 @@ def _int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # over 4300 digits: far out of range, keep the sign
+            return -(MAX_QTY + 1) if value.strip().startswith("-") else MAX_QTY + 1
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
@@ -275,7 +301,7 @@ def product_rows(records: list[tuple[int, Any]]) -> tuple[list[dict[str, Any]], 
                 if not 0 <= price <= 1e9:
                     raise ValueError
                 out["price"] = price
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 errors.append(RowError(line, "price", f"{row['price']!r} is not a price >= 0"))
                 ok = False
         if "active" in row:

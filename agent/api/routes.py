@@ -11,7 +11,9 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from agent import __version__
+from agent.api import responses as out
 from agent.api import schemas
+from agent.api.responses import AUTH, BODY, QUERY, WRITE, spec
 from agent.auth import Principal
 from agent.errors import InvalidInput
 from agent.service import InventoryService
@@ -40,11 +42,14 @@ def parse_since(text: str | None) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
-def svc(request: Request) -> InventoryService:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a
+# worker thread, two thread hops per request for what is an attribute lookup
+# and, over TCP, an HMAC check.
+async def svc(request: Request) -> InventoryService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def who(request: Request) -> Principal:
+async def who(request: Request) -> Principal:
     from agent.api.app import principal_for
 
     principal = principal_for(request)
@@ -57,18 +62,20 @@ Who = Annotated[Principal, Depends(who)]
 
 
 def register(app: FastAPI) -> None:
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], **spec(200, out.Health, also=(503,)))
     async def health(request: Request, service: Service) -> JSONResponse:
         report = await request.app.state.health(service)
         return JSONResponse(report, status_code=200 if report["status"] == "healthy" else 503)
 
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics", tags=["operations"], response_class=PlainTextResponse, **spec(200, None, 429)
+    )
     async def metrics(request: Request) -> Response:
         body, content_type = await request.app.state.metrics()
         return Response(body, media_type=content_type)
 
     # -------------------------------------------------------------- products
-    @app.get("/api/v1/products", tags=["products"])
+    @app.get("/api/v1/products", tags=["products"], **spec(200, out.ProductList, *QUERY))
     async def list_products(
         service: Service,
         principal: Who,
@@ -80,19 +87,26 @@ def register(app: FastAPI) -> None:
         principal.require("viewer")
         return await service.list_products(page, limit, category, q)
 
-    @app.post("/api/v1/products", status_code=201, tags=["products"])
+    @app.post(
+        "/api/v1/products",
+        status_code=201,
+        tags=["products"],
+        **spec(201, out.Product, *BODY, *WRITE),
+    )
     async def create_product(
         body: schemas.ProductCreate, service: Service, principal: Who
     ) -> dict[str, Any]:
         principal.require("admin")
         return await service.create_product(body.model_dump())
 
-    @app.get("/api/v1/products/{ref}", tags=["products"])
+    @app.get("/api/v1/products/{ref}", tags=["products"], **spec(200, out.Product, *QUERY, 404))
     async def get_product(ref: str, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("viewer")
         return await service.get_product(ref)
 
-    @app.patch("/api/v1/products/{ref}", tags=["products"])
+    @app.patch(
+        "/api/v1/products/{ref}", tags=["products"], **spec(200, out.Product, *BODY, 404, *WRITE)
+    )
     async def update_product(
         ref: str, body: schemas.ProductUpdate, service: Service, principal: Who
     ) -> dict[str, Any]:
@@ -100,7 +114,12 @@ def register(app: FastAPI) -> None:
         return await service.update_product(ref, body.model_dump(exclude_none=True))
 
     # ----------------------------------------------------------------- stock
-    @app.post("/api/v1/products/{ref}/stock", status_code=202, tags=["stock"])
+    @app.post(
+        "/api/v1/products/{ref}/stock",
+        status_code=202,
+        tags=["stock"],
+        **spec(202, out.StockUpdated, *BODY, 404, *WRITE),
+    )
     async def update_stock(
         ref: str,
         body: schemas.StockUpdate,
@@ -125,7 +144,11 @@ def register(app: FastAPI) -> None:
             idempotency_key,
         )
 
-    @app.get("/api/v1/products/{ref}/availability", tags=["stock"])
+    @app.get(
+        "/api/v1/products/{ref}/availability",
+        tags=["stock"],
+        **spec(200, out.Availability, *QUERY, 404),
+    )
     async def availability(
         ref: str,
         service: Service,
@@ -135,7 +158,9 @@ def register(app: FastAPI) -> None:
         principal.require("viewer")
         return await service.availability(ref, store_id)
 
-    @app.get("/api/v1/products/{ref}/history", tags=["stock"])
+    @app.get(
+        "/api/v1/products/{ref}/history", tags=["stock"], **spec(200, out.History, *QUERY, 404)
+    )
     async def history(
         ref: str,
         service: Service,
@@ -148,7 +173,13 @@ def register(app: FastAPI) -> None:
         return await service.history(ref, store_id, parse_since(since), limit)
 
     # ---------------------------------------------------------- reservations
-    @app.post("/api/v1/reservations", status_code=202, tags=["reservations"])
+    @app.post(
+        "/api/v1/reservations",
+        status_code=202,
+        tags=["reservations"],
+        # 202: created; 200: that reservationId already exists with the same request
+        **spec(202, out.Reservation, *BODY, 404, *WRITE, also=(200,)),
+    )
     async def create_reservation(
         body: schemas.ReservationCreate, service: Service, principal: Who
     ) -> JSONResponse:
@@ -159,7 +190,9 @@ def register(app: FastAPI) -> None:
         )
         return JSONResponse(view, status_code=status)
 
-    @app.get("/api/v1/reservations", tags=["reservations"])
+    @app.get(
+        "/api/v1/reservations", tags=["reservations"], **spec(200, out.ReservationList, *QUERY, 404)
+    )
     async def list_reservations(
         service: Service,
         principal: Who,
@@ -173,12 +206,20 @@ def register(app: FastAPI) -> None:
         principal.require("viewer")
         return await service.list_reservations(status, store_id, sku, limit)
 
-    @app.get("/api/v1/reservations/{rid}", tags=["reservations"])
+    @app.get(
+        "/api/v1/reservations/{rid}",
+        tags=["reservations"],
+        **spec(200, out.Reservation, *QUERY, 404),
+    )
     async def get_reservation(rid: str, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("viewer")
         return await service.get_reservation(rid)
 
-    @app.post("/api/v1/reservations/{rid}/confirm", tags=["reservations"])
+    @app.post(
+        "/api/v1/reservations/{rid}/confirm",
+        tags=["reservations"],
+        **spec(200, out.Reservation, *BODY, 404, *WRITE),
+    )
     async def confirm_reservation(
         rid: str,
         service: Service,
@@ -192,7 +233,12 @@ def register(app: FastAPI) -> None:
         )
         return JSONResponse(view, status_code=status)
 
-    @app.delete("/api/v1/reservations/{rid}", status_code=204, tags=["reservations"])
+    @app.delete(
+        "/api/v1/reservations/{rid}",
+        status_code=204,
+        tags=["reservations"],
+        **spec(204, None, *QUERY, 404, *WRITE),
+    )
     async def cancel_reservation(
         rid: str,
         service: Service,
@@ -204,7 +250,9 @@ def register(app: FastAPI) -> None:
         return Response(status_code=204)
 
     # --------------------------------------------------------------- imports
-    @app.post("/api/v1/imports/stock", tags=["imports"])
+    @app.post(
+        "/api/v1/imports/stock", tags=["imports"], **spec(200, out.ImportResult, *BODY, *WRITE)
+    )
     async def import_stock(
         body: schemas.StockImport, service: Service, principal: Who
     ) -> dict[str, Any]:
@@ -212,7 +260,9 @@ def register(app: FastAPI) -> None:
         rows = [r.model_dump(by_alias=True) for r in body.rows]
         return await service.import_stock(rows, body.dry_run, body.force, principal.user)
 
-    @app.post("/api/v1/imports/products", tags=["imports"])
+    @app.post(
+        "/api/v1/imports/products", tags=["imports"], **spec(200, out.ImportResult, *BODY, *WRITE)
+    )
     async def import_products(
         body: schemas.ProductImport, service: Service, principal: Who
     ) -> dict[str, Any]:
@@ -221,12 +271,12 @@ def register(app: FastAPI) -> None:
         return await service.import_products(rows, body.dry_run, body.force)
 
     # ------------------------------------------------------ sync & conflicts
-    @app.get("/api/v1/sync/status", tags=["sync"])
+    @app.get("/api/v1/sync/status", tags=["sync"], **spec(200, out.SyncStatus, *AUTH))
     async def sync_status(request: Request, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("viewer")
         return await request.app.state.sync_status(service)  # type: ignore[no-any-return]
 
-    @app.get("/api/v1/conflicts", tags=["sync"])
+    @app.get("/api/v1/conflicts", tags=["sync"], **spec(200, out.Conflicts, *QUERY))
     async def conflicts(
         service: Service,
         principal: Who,
@@ -236,7 +286,7 @@ def register(app: FastAPI) -> None:
         principal.require("viewer")
         return await service.conflicts(parse_since(since), limit)
 
-    @app.get("/api/v1/agent", tags=["operations"])
+    @app.get("/api/v1/agent", tags=["operations"], **spec(200, out.AgentInfo, *AUTH))
     async def agent_info(service: Service, principal: Who) -> dict[str, Any]:
         principal.require("viewer")
         return {"storeId": service.store_id, "version": __version__}

@@ -100,13 +100,16 @@ class LedgerStore:
                 conn.execute("DETACH DATABASE snap")
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             self.last_write_error = str(exc)
             raise Unavailable(f"ledger is not writable: {exc}") from exc
+        changes = conn.total_changes
         try:
             result = fn(conn, *args)
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
+            # A full disk or an I/O error surfaces from COMMIT, or from any
+            # statement once the page cache spills to the WAL mid-transaction.
             _rollback(conn)
             if is_disk_error(exc):
                 self.last_write_error = str(exc)
@@ -118,7 +121,11 @@ class LedgerStore:
         except BaseException:
             _rollback(conn)
             raise
-        self.last_write_error = None
+        if conn.total_changes != changes:
+            # Only a commit that wrote something proves the ledger writable
+            # again: an empty one (the expiry pass with nothing due) writes no
+            # page and succeeds on a full disk too.
+            self.last_write_error = None
         return result
 
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:

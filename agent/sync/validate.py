@@ -34,10 +34,31 @@ def _int(v: Any, lo: int = 0, hi: int = MAX_INT) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
+def _utf8(v: str) -> bool:
+    """JSON may carry lone surrogates (``"\\ud800"``): SQLite can't store them."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _str(v: Any, pattern: Any = None, max_len: int = 2000, optional: bool = False) -> bool:
     if v is None:
         return optional
-    return isinstance(v, str) and len(v) <= max_len and (pattern is None or bool(pattern.match(v)))
+    return (
+        isinstance(v, str)
+        and len(v) <= max_len
+        and (pattern is None or bool(pattern.match(v)))
+        and _utf8(v)
+    )
+
+
+def _basis_ok(basis: Any) -> bool:
+    """Absent, or per-origin watermarks: {origin: seq}."""
+    return basis is None or (
+        isinstance(basis, dict) and all(isinstance(k, str) and _int(v) for k, v in basis.items())
+    )
 
 
 def _movement_ok(m: Any) -> str | None:
@@ -50,10 +71,9 @@ def _movement_ok(m: Any) -> str | None:
     lo = 0 if m["kind"] == MovementKind.COUNT else -MAX_QUANTITY
     if not _int(m.get("quantity"), lo, MAX_QUANTITY):
         return "movement quantity invalid"
-    basis = m.get("basis")
-    if basis is not None and not (
-        isinstance(basis, dict) and all(isinstance(k, str) and _int(v) for k, v in basis.items())
-    ):
+    if not (_str(m.get("reason", "")) and _str(m.get("actor", ""))):
+        return "movement reason/actor invalid"
+    if not _basis_ok(m.get("basis")):
         return "movement basis invalid"
     return None
 
@@ -73,12 +93,11 @@ def _product_ok(d: dict[str, Any]) -> str | None:
     for key, value in f.items():
         if key not in kinds or not isinstance(value, kinds[key]):
             return f"product field {key!r} invalid"
-        if isinstance(value, str) and len(value) > 2000:
-            return f"product field {key!r} too long"
+        if isinstance(value, str) and not _str(value):
+            return f"product field {key!r} too long or not UTF-8"
         if key == "price" and (isinstance(value, bool) or not 0 <= value <= 1e12):
             return "product price invalid"
-    basis = d.get("basis")
-    if basis is not None and not isinstance(basis, dict):
+    if not _basis_ok(d.get("basis")):
         return "product basis invalid"
     return None
 
@@ -115,6 +134,8 @@ def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[s
         event = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         return Rejected("malformed", f"not JSON: {exc}")
+    except RecursionError:
+        return Rejected("malformed", "JSON nested too deeply")
     if not isinstance(event, dict):
         return Rejected("malformed", "event is not an object")
     eid = event.get("id") if isinstance(event.get("id"), str) else None

@@ -1,0 +1,201 @@
+"""Response bodies and error statuses as the OpenAPI document declares them.
+
+Documentation only: the routes keep returning plain dicts (``response_model=None``,
+so nothing is re-validated or filtered on the way out). tests/test_fuzz.py
+fuzzes a real agent with schemathesis and checks every response against these
+declarations (status code, content type and schema), so they stay true.
+Every model allows extra keys: adding a field to a response is not a break.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(Out):
+    """Every error: ``{"error": "..."}``, sometimes with details (``errors``
+    naming each bad field or line, ``available``/``requested``, ``currentVersion``...)."""
+
+    error: str
+
+
+class Product(Out):
+    id: str
+    sku: str
+    name: str
+    description: str
+    category: str
+    price: float
+    active: bool
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class Pagination(Out):
+    page: int
+    limit: int
+    total: int
+
+
+class ProductList(Out):
+    data: list[Product]
+    pagination: Pagination
+
+
+class StockLevel(Out):
+    productId: str
+    sku: str
+    storeId: str
+    quantity: int
+    reserved: int
+    available: int
+    version: int
+    lastUpdated: str | None
+    asOf: str | None
+
+
+class StockUpdated(StockLevel):
+    message: str
+    movementId: str
+    operation: Literal["add", "subtract", "set"]
+    replayed: bool | None = None  # true when an idempotency key was replayed
+
+
+class Availability(Out):
+    productId: str
+    sku: str
+    stores: list[StockLevel]
+    totalAvailable: int
+
+
+class Movement(Out):
+    movementId: str
+    sku: str
+    storeId: str
+    kind: Literal["receive", "sell", "adjust", "count"]
+    quantity: int
+    reason: str
+    actor: str
+    reservationId: str | None
+    origin: str
+    at: str | None
+    hlc: int
+    superseded: bool
+
+
+class History(Out):
+    productId: str
+    sku: str
+    data: list[Movement]
+
+
+class Reservation(Out):
+    reservationId: str
+    productId: str
+    sku: str
+    storeId: str
+    quantity: int
+    customerId: str | None
+    status: Literal["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"]
+    orderId: str | None
+    createdAt: str | None
+    updatedAt: str | None
+    expiresAt: str | None
+    remainingSeconds: int
+    message: str | None = None  # on create
+    confirmedAt: str | None = None  # on confirm
+
+
+class ReservationList(Out):
+    data: list[Reservation]
+
+
+class ImportResult(Out):
+    importId: str
+    rows: int
+    applied: int
+    unchanged: int
+    alreadyImported: bool
+    dryRun: bool
+    changes: list[dict[str, Any]]
+    changesTruncated: bool | None = None
+    importedAt: str | None = None
+
+
+class SyncStatus(Out):
+    storeId: str
+    mode: Literal["standalone", "replicated"]
+    connected: bool
+    server: str | None
+    outboxBacklog: int
+    peers: list[dict[str, Any]]
+    quarantined: int
+    digests: dict[str, str]
+
+
+class ConflictEntry(Out):
+    id: str
+    kind: str
+    sku: str | None
+    storeId: str | None
+    winner: str | None
+    loser: str
+    detail: dict[str, Any]
+    at: str | None
+    detectedAt: str | None
+
+
+class Conflicts(Out):
+    data: list[ConflictEntry]
+
+
+class AgentInfo(Out):
+    storeId: str
+    version: str
+
+
+class Health(Out):
+    status: Literal["healthy", "unhealthy"]
+    storeId: str
+    version: str
+    uptimeSeconds: float
+    mode: Literal["standalone", "replicated"]
+    checks: dict[str, dict[str, Any]]
+
+
+ERROR_TEXT = {
+    400: "The body is not valid JSON",
+    401: "Missing or bad bearer token (TCP only; the Unix socket is local admin)",
+    403: "The token's role or stores do not allow this",
+    404: "Product, reservation or stock row not found",
+    409: "Conflict: insufficient stock, version mismatch, id or key reused, wrong state",
+    413: "The body is larger than limits.max_body_bytes",
+    422: "A field is invalid; the message names it (``errors`` lists each one)",
+    429: "Rate limited (TCP only); see the Retry-After header",
+    503: "The ledger is not writable (e.g. disk full), or the owning store is unreachable",
+}
+
+# what any /api/v1 call over TCP may answer, before the route runs
+AUTH = (401, 403, 429)
+QUERY = (*AUTH, 422)  # a route with query or path parameters
+BODY = (*QUERY, 400, 413)  # a route with a JSON body
+WRITE = (409, 503)
+
+
+def spec(ok: int, model: type[BaseModel] | None, *errors: int, **more: Any) -> dict[str, Any]:
+    """Decorator keywords for a route: its success body ``model`` under status
+    ``ok`` (and any ``more`` statuses, e.g. ``also=(200,)``), and an ``Error``
+    body for each status in ``errors``."""
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": Error, "description": ERROR_TEXT[code]} for code in sorted(set(errors))
+    }
+    if model is not None:
+        for code in (ok, *more.get("also", ())):
+            responses[code] = {"model": model, "description": "Success"}
+    return {"response_model": None, "responses": responses}
