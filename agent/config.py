@@ -40,6 +40,17 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP)) / "config.yaml"
 
 
+def redact_url(url: str) -> str:
+    """A server URL fit for logs and status: a password or token written into
+    it (``nats://user:secret@host``, ``nats://token@host``) is replaced by ***."""
+    scheme, sep, rest = url.rpartition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user + ':***' if colon else '***'}@{hostpart}"
+
+
 @dataclass
 class AuthConfig:
     jwt_secret: str | None = None  # None: generated in data_dir/jwt.secret

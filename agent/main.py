@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__, auth
-from agent.config import AgentConfig, ConfigError, load
+from agent.config import AgentConfig, ConfigError, load, redact_url
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -220,7 +220,7 @@ def run(cfg: AgentConfig) -> int:
         socket=str(cfg.socket),
         listen=cfg.listen,
         ledger=str(cfg.ledger_path),
-        nats=cfg.nats.servers or None,
+        nats=[redact_url(u) for u in cfg.nats.servers] or None,
         version=__version__,
     )
     try:

@@ -239,9 +239,16 @@ class InventoryService:
         return await self._owner_of(rid) or store_hint
 
     async def confirm(
-        self, rid: str, order_id: str | None, actor: str, store_hint: str | None = None
+        self,
+        rid: str,
+        order_id: str | None,
+        actor: str,
+        store_hint: str | None = None,
+        *,
+        owner_known: bool = False,
     ) -> tuple[int, dict[str, Any]]:
-        owner = await self._owner_of(rid) or store_hint
+        """``owner_known``: ``store_hint`` is already ``reservation_store(rid)``."""
+        owner = store_hint if owner_known else await self.reservation_store(rid, store_hint)
         if owner and owner != self.store_id:
             return await self._forward(
                 owner, "confirm", {"reservationId": rid, "orderId": order_id}
@@ -249,8 +256,10 @@ class InventoryService:
         view = await self.write(commands.confirm, rid, order_id, actor)
         return 200, {**view, "confirmedAt": view["updatedAt"]}
 
-    async def cancel(self, rid: str, store_hint: str | None = None) -> tuple[int, Any]:
-        owner = await self._owner_of(rid) or store_hint
+    async def cancel(
+        self, rid: str, store_hint: str | None = None, *, owner_known: bool = False
+    ) -> tuple[int, Any]:
+        owner = store_hint if owner_known else await self.reservation_store(rid, store_hint)
         if owner and owner != self.store_id:
             return await self._forward(owner, "cancel", {"reservationId": rid})
         await self.write(commands.cancel, rid)

@@ -49,7 +49,10 @@ def _field_name(loc: tuple[Any, ...], body: Any) -> str:
 class DefaultJsonContentType:
     """curl's ``-d`` sends a JSON body as a form unless told otherwise (the
     seed plan's own examples do this). An /api/v1 body with no content type,
-    or a form type, is read as JSON, which is the only body this API takes."""
+    or a form type, is read as JSON, which is the only body this API takes.
+
+    The scope is changed in place, not copied: the router records the matched
+    route in it, and the metrics middleware outside reads it from there."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -59,7 +62,7 @@ class DefaultJsonContentType:
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             current = dict(scope["headers"]).get(b"content-type", b"")
             if not current or current.startswith(b"application/x-www-form-urlencoded"):
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)
 
 

@@ -84,7 +84,12 @@ class RequestContext:
 
 
 class BodyLimit:
-    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while reading."""
+    """Refuses bodies over ``max_bytes`` with 413: by Content-Length up front
+    (the server never delivers more than declared), or, for a chunked body
+    without one, by reading it here first (at most ``max_bytes`` are held)
+    and handing it on only when it fits. Raising from inside the app's
+    ``receive`` would not do: FastAPI turns any error while reading a body
+    into a 400."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -98,28 +103,36 @@ class BodyLimit:
         too_big = {
             "error": f"request body larger than {self.max_bytes} bytes (limits.max_body_bytes)"
         }
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _json_response(send, 413, too_big)
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await _json_response(send, 413, too_big)
+                return
+            await self.app(scope, receive, send)
             return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited_receive() -> Any:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await _json_response(send, 413, too_big)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _json_response(send, 413, too_big)
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 class RateLimit:

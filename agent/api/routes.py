@@ -227,9 +227,10 @@ def register(app: FastAPI) -> None:
         body: schemas.ReservationConfirm | None = None,
         store_id: Annotated[str | None, Query(alias="storeId", max_length=64)] = None,
     ) -> JSONResponse:
-        principal.require("clerk", await service.reservation_store(rid, store_id))
+        owner = await service.reservation_store(rid, store_id)
+        principal.require("clerk", owner)
         status, view = await service.confirm(
-            rid, body.order_id if body else None, principal.user, store_id
+            rid, body.order_id if body else None, principal.user, owner, owner_known=True
         )
         return JSONResponse(view, status_code=status)
 
@@ -245,8 +246,9 @@ def register(app: FastAPI) -> None:
         principal: Who,
         store_id: Annotated[str | None, Query(alias="storeId", max_length=64)] = None,
     ) -> Response:
-        principal.require("clerk", await service.reservation_store(rid, store_id))
-        await service.cancel(rid, store_id)
+        owner = await service.reservation_store(rid, store_id)
+        principal.require("clerk", owner)
+        await service.cancel(rid, owner, owner_known=True)
         return Response(status_code=204)
 
     # --------------------------------------------------------------- imports

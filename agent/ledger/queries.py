@@ -306,6 +306,8 @@ def ledger_counts(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def outbox_backlog(conn: sqlite3.Connection, origin: str) -> int:
+    # through the outbox's own index: O(backlog), not O(every event of origin)
     return conn.execute(
-        "SELECT count(*) FROM events WHERE origin = ? AND published = 0", (origin,)
+        "SELECT count(*) FROM events INDEXED BY events_outbox WHERE origin = ? AND published = 0",
+        (origin,),
     ).fetchone()[0]

@@ -8,13 +8,19 @@ from typing import Any
 
 from agent.ledger.engine import Engine, now_ms
 
+# The outbox queries name their index: left to itself the planner walks the
+# primary key through every event of the origin (all of them long published)
+# to find the few that are not, so each call cost O(ledger), not O(backlog).
+OUTBOX = "events INDEXED BY events_outbox"
+
 
 def unpublished(conn: sqlite3.Connection, origin: str, limit: int) -> list[tuple[int, str]]:
     """The outbox, oldest first: (seq, event JSON)."""
     return [
         (r[0], r[1])
         for r in conn.execute(
-            "SELECT seq, body FROM events WHERE origin = ? AND published = 0 ORDER BY seq LIMIT ?",
+            f"SELECT seq, body FROM {OUTBOX} WHERE origin = ? AND published = 0 "
+            "ORDER BY seq LIMIT ?",
             (origin, limit),
         )
     ]
@@ -28,10 +34,11 @@ def mark_published(conn: sqlite3.Connection, origin: str, seqs: list[int]) -> No
 
 def published_seq(conn: sqlite3.Connection, origin: str) -> int:
     """Our newest event that is in the stream (what heartbeats announce)."""
-    row = conn.execute(
-        "SELECT max(seq) FROM events WHERE origin = ? AND published = 1", (origin,)
+    row = conn.execute(  # from the newest down: stops at once unless a backlog is waiting
+        "SELECT seq FROM events WHERE origin = ? AND published = 1 ORDER BY seq DESC LIMIT 1",
+        (origin,),
     ).fetchone()
-    return int(row[0] or 0)
+    return int(row[0]) if row else 0
 
 
 def own_events(

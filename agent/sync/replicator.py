@@ -24,7 +24,7 @@ import structlog
 from nats.js import api
 
 from agent import hlc as hlc_mod
-from agent.config import AgentConfig
+from agent.config import AgentConfig, redact_url
 from agent.errors import Unavailable
 from agent.ledger import queries, replication
 from agent.metrics import Metrics
@@ -89,6 +89,18 @@ class Replicator:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            # A cancellation can be lost inside a library: Python 3.11's
+            # asyncio.wait_for drops it when the inner call ends at the same
+            # moment, and nats-py's connect() then retries a dead server forever.
+            # Ask again until the task ends (bounded: never hang the shutdown).
+            for _ in range(20):
+                if task.done():
+                    break
+                await asyncio.wait({task}, timeout=0.25)
+                task.cancel()
+            if not task.done():
+                log.error("replication task did not stop", task=task.get_name())
+                continue
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.psub is not None:
@@ -173,7 +185,7 @@ class Replicator:
 
     def _server(self) -> str | None:
         url = self.nc.connected_url if self.nc is not None else None
-        return f"{url.scheme}://{url.netloc}" if url else None
+        return redact_url(f"{url.scheme}://{url.netloc}") if url else None
 
     async def _run(self) -> None:
         delay = 0.2

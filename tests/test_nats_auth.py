@@ -1,0 +1,499 @@
+"""NATS security with a real nats-server: user/password and token
+authentication from the agent's config file, per-store permissions that
+stop one store from forging another's events, and TLS with a private CA.
+
+An agent that NATS refuses keeps serving its own store; /health and
+``sync status`` say why it is not connected."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+
+from agent import hlc
+from tests.helpers import Agent, wait_for
+from tests.natsfix import NatsServer
+from tests.synckit import (
+    FAST,
+    digests,
+    ev_subject,
+    on_hand,
+    own_event_count,
+    status,
+    stock_write,
+    wait_converged,
+)
+
+SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
+STREAM = "INVENTORY"
+BUCKET = "inv_default_snap"  # the snapshot object store (agent/sync/bootstrap.py)
+
+
+# ------------------------------------------------------------------ helpers
+@pytest.fixture
+def servers() -> Iterator[Callable[..., NatsServer]]:
+    """``servers(config_text)``: start a nats-server with extra config; all
+    are killed and removed at teardown."""
+    started: list[NatsServer] = []
+
+    def factory(config: str) -> NatsServer:
+        server = NatsServer(config=config)
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in started:
+        server.cleanup()
+
+
+def agent_with_config(
+    make_agent: Any, tmp_path: Path, store: str, nats: dict[str, Any], *, demo: bool = False
+) -> Agent:
+    """A real agent whose NATS settings come from a YAML config file."""
+    cfg = tmp_path / f"{store}.yaml"
+    cfg.write_text(json.dumps({"nats": nats}))  # JSON is YAML
+    return make_agent(  # type: ignore[no-any-return]
+        store, demo=demo, args=["--config", str(cfg)], env=FAST
+    )
+
+
+def connected(agent: Agent) -> bool:
+    s = status(agent)
+    return bool(s["connected"] and s["ready"])
+
+
+def refused(agent: Agent, *words: str) -> str:
+    """Wait until the agent reports NATS refusing it; the error text."""
+
+    def error() -> str:
+        s = status(agent)
+        assert not s["connected"]
+        return s["lastError"] if all(w in (s["lastError"] or "") for w in words) else ""
+
+    return str(wait_for(error, what=f"{agent.store_id} to report {words}"))
+
+
+def still_serves(agent: Agent, store: str) -> None:
+    """Not connected, but its own store works: writes land in the outbox."""
+    api = agent.client()
+    assert api.get("/api/v1/products/PROD-001").status_code == 200
+    r = api.post(
+        "/api/v1/products/PROD-001/stock",
+        json={"storeId": store, "operation": "add", "quantity": 3},
+    )
+    assert r.status_code == 202, r.text
+    assert status(agent)["outboxBacklog"] >= 1
+    r = api.get("/health")
+    assert r.status_code == 503
+    nats_check = r.json()["checks"]["nats"]
+    assert nats_check["ok"] is False and nats_check["error"]
+
+
+def nats_call(
+    server: NatsServer, fn: Callable[[Any, Any], Awaitable[Any]], **auth: Any
+) -> tuple[Any, list[str]]:
+    """Run ``fn(nc, js)`` on a fresh nats-py connection (with ``auth``);
+    returns its result and the errors the server sent."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    async def main() -> Any:
+        nc = await nats.connect(
+            servers=[server.url],
+            connect_timeout=2,
+            max_reconnect_attempts=2,
+            error_cb=on_error,
+            **auth,
+        )
+        try:
+            return await fn(nc, nc.jetstream(timeout=2))
+        finally:
+            await nc.close()
+
+    return asyncio.run(main()), errors
+
+
+# --------------------------------------------------------- authentication
+def test_user_and_password_from_the_config_file(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    server = servers(
+        "authorization { users = [\n"
+        '  { user: "store-001", password: "pw-one-0123456789" }\n'
+        '  { user: "store-002", password: "pw-two-0123456789" }\n'
+        "] }\n"
+    )
+    a = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-001",
+        {"servers": [server.url], "user": "store-001", "password": "pw-one-0123456789"},
+        demo=True,
+    )
+    b = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-002",
+        {"servers": [server.url], "user": "store-002", "password": "pw-two-0123456789"},
+    )
+    wait_for(lambda: connected(a) and connected(b), what="both agents to log in")
+    wait_converged(a, b, stores=("store-001",))
+    assert a.client().get("/health").json()["checks"]["nats"]["ok"] is True
+
+    wrong = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-003",
+        {"servers": [server.url], "user": "store-002", "password": "not-the-password"},
+        demo=True,
+    )
+    error = refused(wrong, "Authorization")
+    assert "not-the-password" not in error
+    still_serves(wrong, "store-003")
+    # no login at all is refused too
+    anonymous = agent_with_config(make_agent, tmp_path, "store-004", {"servers": [server.url]})
+    refused(anonymous, "Authorization")
+    assert anonymous.client().get("/api/v1/products").status_code == 200
+    # and nothing of theirs reached the others
+    stock_write(a, "PROD-001", "add", 1, "store-001")
+    wait_converged(a, b)
+    assert "store-003" not in digests(b)
+
+
+def test_token_from_the_config_file(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    server = servers('authorization { token: "s3cr3t-token-0123456789" }\n')
+    a = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-001",
+        {"servers": [server.url], "token": "s3cr3t-token-0123456789"},
+        demo=True,
+    )
+    wait_for(lambda: connected(a), what="the agent to log in with its token")
+    stock_write(a, "PROD-001", "add", 2, "store-001")
+    wait_for(lambda: status(a)["outboxBacklog"] == 0, what="a to publish")
+
+    wrong = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-002",
+        {"servers": [server.url], "token": "guessed-token"},
+        demo=True,
+    )
+    refused(wrong, "Authorization")
+    still_serves(wrong, "store-002")
+
+
+# ------------------------------------------------------- per-store permissions
+def store_permissions(store: str) -> str:
+    """What one store's agent needs, and no more (docs/ARCHITECTURE.md,
+    "Deploying NATS for many stores"): its own event and heartbeat subjects,
+    requests to any store, its own durable consumer, the snapshot bucket,
+    replies in its own inbox. No stream deletion, purge or update."""
+    durable = f"agent-{store}"
+    publish = [
+        f"inv.default.ev.{store}",
+        f"inv.default.hb.{store}",
+        "inv.default.rpc.*.*",
+        f"$JS.API.STREAM.INFO.{STREAM}",
+        f"$JS.API.STREAM.CREATE.{STREAM}",
+        f"$JS.API.STREAM.MSG.GET.{STREAM}",
+        f"$JS.API.DIRECT.GET.{STREAM}.>",
+        f"$JS.API.CONSUMER.CREATE.{STREAM}.{durable}",
+        f"$JS.API.CONSUMER.CREATE.{STREAM}.{durable}.>",
+        f"$JS.API.CONSUMER.INFO.{STREAM}.{durable}",
+        f"$JS.API.CONSUMER.DELETE.{STREAM}.{durable}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
+        f"$JS.ACK.{STREAM}.{durable}.>",
+        "$JS.API.STREAM.NAMES",  # nats-py looks the bucket's stream up by subject
+        f"$JS.API.STREAM.INFO.OBJ_{BUCKET}",
+        f"$JS.API.STREAM.CREATE.OBJ_{BUCKET}",
+        f"$JS.API.STREAM.MSG.GET.OBJ_{BUCKET}",
+        f"$JS.API.STREAM.PURGE.OBJ_{BUCKET}",  # deleting a used snapshot
+        f"$JS.API.DIRECT.GET.OBJ_{BUCKET}.>",
+        f"$JS.API.CONSUMER.CREATE.OBJ_{BUCKET}",
+        f"$JS.API.CONSUMER.CREATE.OBJ_{BUCKET}.>",
+        f"$JS.API.CONSUMER.DELETE.OBJ_{BUCKET}.>",
+        f"$JS.FC.OBJ_{BUCKET}.>",
+        f"$O.{BUCKET}.>",
+    ]
+    subscribe = [
+        "inv.default.hb.*",
+        f"inv.default.rpc.{store}.*",
+        f"_INBOX.{store}.>",
+    ]
+    return (
+        f'{{ user: "{store}", password: "pw-{store}", permissions: {{\n'
+        f"    publish: {{ allow: {json.dumps(publish)} }}\n"
+        f"    subscribe: {{ allow: {json.dumps(subscribe)} }}\n"
+        "    allow_responses: true } }\n"
+    )
+
+
+PERMISSIONS = (
+    "authorization { users = [\n"
+    + "".join(store_permissions(s) for s in ("store-001", "store-002", "store-003"))
+    + '  { user: "operator", password: "pw-operator" }\n'  # the hub's admin: everything
+    "] }\n"
+)
+OPERATOR = {"user": "operator", "password": "pw-operator"}
+STORE_002 = {"user": "store-002", "password": "pw-store-002", "inbox_prefix": "_INBOX.store-002"}
+
+
+def per_store_agent(make_agent: Any, tmp_path: Path, server: NatsServer, store: str) -> Agent:
+    return agent_with_config(
+        make_agent,
+        tmp_path,
+        store,
+        {"servers": [server.url], "user": store, "password": f"pw-{store}"},
+        demo=store == "store-001",
+    )
+
+
+def test_per_store_permissions_replicate_and_refuse_forgery(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    server = servers(PERMISSIONS)
+    a = per_store_agent(make_agent, tmp_path, server, "store-001")
+    b = per_store_agent(make_agent, tmp_path, server, "store-002")
+    wait_converged(a, b, stores=("store-001",))
+
+    # replication both ways, and a reservation forwarded to the owner (request/reply)
+    stock_write(a, "PROD-001", "add", 5, "store-001")
+    stock_write(b, "PROD-002", "set", 8, "store-002")
+    r = b.client().post(
+        "/api/v1/reservations",
+        json={
+            "reservationId": "perm-1",
+            "productId": SEED_ID,
+            "storeId": "store-001",
+            "quantity": 2,
+        },
+    )
+    assert r.status_code == 202, r.text
+    base = wait_converged(a, b, stores=("store-001", "store-002"))
+    assert on_hand(b, "PROD-001", "store-001") == 15
+    assert on_hand(a, "PROD-002", "store-002") == 8
+    assert a.client().get("/api/v1/reservations/perm-1").json()["status"] == "PENDING"
+
+    async def consumers(nc: Any, js: Any) -> dict[str, int]:
+        out = {}
+        for store in ("store-001", "store-002"):
+            info = await js.consumer_info(STREAM, f"agent-{store}")
+            out[store] = info.num_ack_pending + info.num_pending
+        return out
+
+    # every delivered event was acked (the $JS.ACK permission works)
+    wait_for(
+        lambda: nats_call(server, consumers, **OPERATOR)[0] == {"store-001": 0, "store-002": 0},
+        what="both durable consumers to be fully acked",
+    )
+    assert not [line for line in server.log().splitlines() if "Permissions Violation" in line]
+
+    async def count(nc: Any, js: Any) -> int:
+        info = await js.stream_info(STREAM, subjects_filter=ev_subject("store-001"))
+        return int((info.state.subjects or {}).get(ev_subject("store-001"), 0))
+
+    before, _ = nats_call(server, count, **OPERATOR)
+    assert before == own_event_count(a)
+
+    # store-002's credentials forge store-001's next event: a count of 999,999
+    seq = own_event_count(a) + 1
+    forged = {
+        "id": f"store-001:{seq}",
+        "origin": "store-001",
+        "seq": seq,
+        "hlc": hlc.pack(int(time.time() * 1000), 0),
+        "type": "stock.movement",
+        "schemaVersion": 1,
+        "data": {
+            "sku": "PROD-001",
+            "storeId": "store-001",
+            "kind": "count",
+            "quantity": 999_999,
+            "reason": "forged",
+            "actor": "mallory",
+        },
+    }
+
+    async def forge(nc: Any, js: Any) -> list[str]:
+        outcomes = []
+        try:
+            await js.publish(ev_subject("store-001"), json.dumps(forged).encode(), timeout=1)
+            outcomes.append("stored")
+        except nats.errors.TimeoutError:
+            outcomes.append("no ack")
+        # nor may store-002 listen to requests meant for store-001, or destroy the stream
+        await nc.subscribe("inv.default.rpc.store-001.*")
+        for api in (f"STREAM.PURGE.{STREAM}", f"STREAM.DELETE.{STREAM}"):
+            try:
+                await nc.request(f"$JS.API.{api}", b"", timeout=1)
+                outcomes.append(f"{api} answered")
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                outcomes.append(f"{api} refused")
+        await nc.flush()
+        return outcomes
+
+    outcomes, errors = nats_call(server, forge, **STORE_002)
+    assert outcomes == [
+        "no ack",
+        f"STREAM.PURGE.{STREAM} refused",
+        f"STREAM.DELETE.{STREAM} refused",
+    ]
+    # the -ERRs came before the flush's PONG: all four are in
+    text = " ".join(errors).lower()  # nats-py lowercases the server's -ERR
+    assert len(errors) == 4, errors
+    assert f'permissions violation for publish to "{ev_subject("store-001")}"' in text
+    assert 'permissions violation for subscription to "inv.default.rpc.store-001.*"' in text
+    assert f'permissions violation for publish to "$js.api.stream.purge.{STREAM.lower()}"' in text
+    assert f'permissions violation for publish to "$js.api.stream.delete.{STREAM.lower()}"' in text
+
+    # nothing was stored, nothing changed anywhere, the stream is intact
+    assert nats_call(server, count, **OPERATOR)[0] == before
+    stock_write(a, "PROD-001", "add", 1, "store-001")  # the genuine store-001:<seq>
+    after = wait_converged(a, b)
+    assert after != base
+    assert on_hand(b, "PROD-001", "store-001") == 16
+    assert status(b)["quarantined"] == 0
+    assert nats_call(server, count, **OPERATOR)[0] == before + 1
+
+
+def test_per_store_permissions_allow_a_snapshot_bootstrap(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    """A new store joining after the stream forgot its beginning restores a
+    peer's snapshot through the object store, with only its own permissions."""
+    server = servers(PERMISSIONS)
+    a = per_store_agent(make_agent, tmp_path, server, "store-001")
+    b = per_store_agent(make_agent, tmp_path, server, "store-002")
+    wait_converged(a, b, stores=("store-001",))
+    stock_write(b, "PROD-003", "set", 4, "store-002")
+    wait_converged(a, b, stores=("store-001", "store-002"))
+
+    async def purge(nc: Any, js: Any) -> None:
+        await js.purge_stream(STREAM)
+
+    nats_call(server, purge, **OPERATOR)
+    c = per_store_agent(make_agent, tmp_path, server, "store-003")
+    wait_for(lambda: status(c)["bootstrappedFrom"], timeout=20, what="store-003 to bootstrap")
+    final = wait_converged(a, b, c, stores=("store-001", "store-002"))
+    assert final == digests(a)
+    assert on_hand(c, "PROD-003", "store-002") == 4
+    assert not [line for line in server.log().splitlines() if "Permissions Violation" in line]
+
+
+# --------------------------------------------------------------------- TLS
+def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate for 127.0.0.1/localhost it signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("inv test CA"))
+        .issuer_name(name("inv test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return ca_path, cert_path, key_path
+
+
+def test_tls_with_a_private_ca_from_the_config_file(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    server = servers(
+        f'tls {{ cert_file: "{cert}", key_file: "{key}" }}\n'
+        'authorization { users = [ { user: "store-001", password: "pw-tls-0123456789" } ] }\n'
+    )
+    url = f"tls://127.0.0.1:{server.port}"
+    a = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-001",
+        {"servers": [url], "user": "store-001", "password": "pw-tls-0123456789", "tls_ca": str(ca)},
+        demo=True,
+    )
+    wait_for(lambda: connected(a), what="the agent to connect over TLS")
+    assert status(a)["server"] == url
+    wait_for(lambda: status(a)["outboxBacklog"] == 0, what="a to publish over TLS")
+
+    # without the CA the server's certificate is not trusted: no connection
+    untrusting = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-002",
+        {"servers": [url], "user": "store-001", "password": "pw-tls-0123456789"},
+        demo=True,
+    )
+    refused(untrusting, "CERTIFICATE_VERIFY_FAILED")
+    still_serves(untrusting, "store-002")
