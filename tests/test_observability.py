@@ -300,51 +300,87 @@ def test_request_metrics_and_logs_agree_under_load(make_agent: Any) -> None:
     assert status(agent)["mode"] == "standalone"
 
 
-def test_a_ledger_restored_from_an_old_backup_is_reported_and_not_published(
-    nats_server: NatsServer, peer: AgentFactory
-) -> None:
-    """docs/OPERATIONS.md's backup and restore: an online ``VACUUM INTO`` copy,
-    restored after more events were published, makes the agent refuse to
-    publish (it would reuse event ids), and /health says why."""
+def _restore_backup(agent: Agent) -> None:
+    """docs/OPERATIONS.md's restore: an online ``VACUUM INTO`` copy taken
+    earlier replaces the ledger while the agent is stopped."""
+    agent.stop()
+    for suffix in ("", "-wal", "-shm"):
+        (agent.data_dir / f"ledger.db{suffix}").unlink(missing_ok=True)
+    (agent.home / "backup.db").rename(agent.data_dir / "ledger.db")
+
+
+def _take_backup(agent: Agent) -> None:
     import sqlite3
 
+    conn = sqlite3.connect(agent.data_dir / "ledger.db")
+    try:
+        conn.execute("VACUUM INTO ?", (str(agent.home / "backup.db"),))  # online
+    finally:
+        conn.close()
+
+
+def test_a_ledger_restored_from_an_old_backup_takes_its_events_back(
+    nats_server: NatsServer, peer: AgentFactory
+) -> None:
+    """Events the store published after the backup was taken come back from
+    the stream: nothing acknowledged is lost, and publishing goes on."""
     a = peer("store-001", nats_server, demo=True)
     b = peer("store-002", nats_server)
     wait_converged(a, b, stores=("store-001",))
-    backup = a.home / "backup.db"
-    conn = sqlite3.connect(a.data_dir / "ledger.db")
-    try:
-        conn.execute("VACUUM INTO ?", (str(backup),))  # online, while the agent runs
-    finally:
-        conn.close()
+    _take_backup(a)
     stock_write(a, "PROD-001", "add", 2, "store-001")
     stock_write(b, "PROD-002", "set", 9, "store-002")
     wait_converged(a, b, stores=("store-002",))
-    assert a.client().get("/health").status_code == 200
     in_stream = synckit.subject_count(nats_server, "store-001")
     assert in_stream == 8  # the seed's 7 events and the write after the backup
 
-    a.stop()
-    for suffix in ("", "-wal", "-shm"):
-        (a.data_dir / f"ledger.db{suffix}").unlink(missing_ok=True)
-    backup.rename(a.data_dir / "ledger.db")
+    _restore_backup(a)
     a.start()
-
-    def blocked() -> dict[str, Any]:
-        r = a.client().get("/health")
-        return r.json() if r.status_code == 503 else {}
-
-    h = wait_for(blocked, what="the restored agent to report the identity conflict")
-    assert h["checks"]["nats"]["connected"] is True
-    assert "restored from an old copy" in h["checks"]["nats"]["error"]
-    assert status(a)["publishBlocked"]
-    # the other store's events newer than the copy come back from the stream
-    wait_for(lambda: on_hand(a, "PROD-002", "store-002") == 9, what="store-002's later write again")
-    # it still serves its store, but keeps the new write to itself
+    wait_for(
+        lambda: on_hand(a, "PROD-001", "store-001") == 12,
+        what="the write made after the backup to come back from the stream",
+    )
+    wait_for(lambda: on_hand(a, "PROD-002", "store-002") == 9, what="store-002's later write")
+    assert a.client().get("/health").status_code == 200
+    assert status(a)["publishBlocked"] is None
+    # the next write continues the sequence and reaches the other store
     stock_write(a, "PROD-001", "add", 1, "store-001")
-    assert status(a)["outboxBacklog"] == 1
+    wait_for(lambda: on_hand(b, "PROD-001", "store-001") == 13, what="the next write at b")
+    assert synckit.subject_count(nats_server, "store-001") == in_stream + 1
+    wait_converged(a, b, stores=("store-001", "store-002"))
+
+
+def test_a_restored_ledger_written_to_before_reconnecting_is_blocked(
+    nats_server: NatsServer, peer: AgentFactory
+) -> None:
+    """Written to after the restore but before it saw the stream: its new
+    events reuse ids the stream already holds. It must not publish them, and
+    says why."""
+    a = peer("store-001", nats_server, demo=True)
+    b = peer("store-002", nats_server)
+    wait_converged(a, b, stores=("store-001",))
+    _take_backup(a)
+    stock_write(a, "PROD-001", "add", 2, "store-001")
+    wait_converged(a, b, stores=("store-001",))
+    in_stream = synckit.subject_count(nats_server, "store-001")
+
+    _restore_backup(a)
+    nats_server.stop()
+    a.start()
+    stock_write(a, "PROD-001", "add", 5, "store-001")  # offline: same seq as the lost +2
+    nats_server.start()
+
+    wait_for(
+        lambda: status(a)["publishBlocked"],
+        30,
+        what="the restored agent to report the identity conflict",
+    )
+    h = a.client().get("/health").json()
+    assert h["checks"]["nats"]["connected"] is True
+    assert "differ from this ledger" in h["checks"]["nats"]["error"]
+    assert status(a)["publishBlocked"]
     assert synckit.subject_count(nats_server, "store-001") == in_stream
-    assert on_hand(b, "PROD-001", "store-001") == 12
+    assert on_hand(b, "PROD-001", "store-001") == 12  # b never sees the clashing write
     out = run_cli(a, "agent", "status")
     assert out.returncode == 1
-    assert "restored from an old copy" in " ".join(out.stdout.split())
+    assert "differ from this ledger" in " ".join(out.stdout.split())

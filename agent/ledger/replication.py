@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from agent.ledger.engine import Engine, now_ms
+from agent.ledger.engine import Engine, dumps, now_ms
 
 # The outbox queries name their index: left to itself the planner walks the
 # primary key through every event of the origin (all of them long published)
@@ -39,6 +39,28 @@ def published_seq(conn: sqlite3.Connection, origin: str) -> int:
         (origin,),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def own_seq_hlcs(conn: sqlite3.Connection, origin: str) -> dict[int, int]:
+    """seq -> hlc of every event of ours in the ledger."""
+    return dict(conn.execute("SELECT seq, hlc FROM events WHERE origin = ?", (origin,)))
+
+
+def recover_own(conn: sqlite3.Connection, engine: Engine, events: list[dict[str, Any]]) -> int:
+    """Take back our own events from the stream (the ledger was restored
+    from an older copy): recorded as ours and published, then applied."""
+    n = 0
+    for event in events:
+        if engine.has_event(conn, engine.store_id, event["seq"]):
+            continue
+        conn.execute(
+            "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,?,1)",
+            (engine.store_id, event["seq"], event["hlc"], event["type"], dumps(event)),
+        )
+        engine._advance_origin(conn, engine.store_id, event["seq"], event["hlc"])
+        engine.apply_effects(conn, event, local=True)
+        n += 1
+    return n
 
 
 def own_events(

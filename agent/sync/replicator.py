@@ -252,29 +252,85 @@ class Replicator:
             await self.js.update_stream(config)
 
     async def _check_identity(self) -> None:
-        """Refuse to publish if the stream already holds newer events of this
-        store than our ledger: another node with our store id, or a ledger
-        restored from an old backup. Publishing would reuse event ids."""
+        """If the stream holds newer events of this store than our ledger (a
+        ledger restored from an older backup), take them back from the stream
+        before publishing anything: they were acknowledged to someone once.
+        If the stream's events disagree with ours at the same seq (another
+        node runs with our store id, or we wrote after a restore), publishing
+        would reuse event ids: refuse and say so."""
+        subject = subjects.events(self.net, self.me)
         try:
-            msg = await self.js.get_last_msg(self.ncfg.stream, subjects.events(self.net, self.me))
+            msg = await self.js.get_last_msg(self.ncfg.stream, subject)
         except nats.js.errors.NotFoundError:
             return
         try:
-            stream_seq = int(json.loads(msg.data)["seq"])
+            last = json.loads(msg.data)
+            stream_seq, stream_hlc = int(last["seq"]), int(last["hlc"])
         except (ValueError, KeyError, TypeError):
             return
-        local = await self.service.store.read(
-            lambda c: c.execute(
-                "SELECT coalesce(max(seq), 0) FROM events WHERE origin = ?", (self.me,)
-            ).fetchone()[0]
-        )
-        if stream_seq > local:
+        local = await self.service.store.read(replication.own_seq_hlcs, self.me)
+        if stream_seq <= max(local, default=0):
+            if local.get(stream_seq, stream_hlc) == stream_hlc:
+                return  # the stream is behind us or level: the outbox will catch up
+            newer, clash = [], stream_seq
+        else:
+            newer, clash = await self._own_events_in_stream(subject, local)
+        if clash:
             self.publish_blocked = (
-                f"the stream holds events of {self.me} up to seq {stream_seq} but this ledger "
-                f"only has {local}: another agent uses this store id, or the ledger was "
-                "restored from an old copy; not publishing"
+                f"the stream holds events of {self.me} that differ from this ledger's "
+                f"(seq {clash}): another agent uses this store id, or this ledger was restored "
+                "from an old copy and written to since; not publishing (see docs/OPERATIONS.md)"
             )
-            log.error("identity conflict", detail=self.publish_blocked)
+        elif newer and newer[0]["seq"] != max(local, default=0) + 1:
+            self.publish_blocked = (
+                f"this ledger has events of {self.me} up to seq {max(local, default=0)} but the "
+                f"stream only keeps them from seq {newer[0]['seq']}: the events between are "
+                "lost to it; not publishing (see docs/OPERATIONS.md)"
+            )
+        else:
+            for e in newer:
+                self.service.clock.observe(e["hlc"])
+            n = await self.service.write(replication.recover_own, newer)
+            log.warning("own events recovered from the stream", count=n, up_to=stream_seq)
+            return
+        log.error("identity conflict", detail=self.publish_blocked)
+
+    async def _own_events_in_stream(
+        self, subject: str, local: dict[int, int]
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Our events kept in the stream that the ledger lacks, and the first
+        seq at which the stream and the ledger disagree (None if they agree)."""
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=30.0,
+        )
+        psub = await self.js.pull_subscribe(subject, stream=self.ncfg.stream, config=config)
+        newer: list[dict[str, Any]] = []
+        try:
+            while True:
+                try:
+                    msgs = await asyncio.wait_for(psub.fetch(500, timeout=2.0), 10.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    break
+                for m in msgs:
+                    checked = validate.check(
+                        m.subject, m.data, now_ms(), int(self.ncfg.max_clock_skew * 1000)
+                    )
+                    if isinstance(checked, validate.Rejected):
+                        continue
+                    seq = checked["seq"]
+                    if seq in local:
+                        if local[seq] != checked["hlc"]:
+                            return [], seq
+                    else:
+                        newer.append(checked)
+                if msgs and msgs[-1].metadata.num_pending == 0:
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+        return sorted(newer, key=lambda e: e["seq"]), None
 
     async def _ensure_consumer(self) -> None:
         durable = subjects.durable_name(self.me)
