@@ -301,6 +301,10 @@ def sync_status(s: dict[str, Any]) -> None:
         + (f" to {s['server']}" if s.get("server") else "")
         + f"; outbox backlog {s['outboxBacklog']}; quarantined {s.get('quarantined', 0)}"
     )
+    if s.get("publishBlocked"):
+        out().print(f"NOT PUBLISHING: {s['publishBlocked']}", style="bold red", markup=False)
+    elif s.get("lastError") and not s.get("connected"):
+        out().print(f"Last error: {s['lastError']}", markup=False)
     if s.get("peers"):
         table(
             "Peers",
