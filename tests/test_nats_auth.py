@@ -264,6 +264,45 @@ def per_store_agent(make_agent: Any, tmp_path: Path, server: NatsServer, store: 
     )
 
 
+def test_nkey_seed_from_the_config_file(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    """NKey authentication: the server knows only the public key; the agent
+    signs the server's challenge with the seed file named in its config."""
+    import os
+
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    seed_file = tmp_path / "store-001.nk"
+    seed_file.write_bytes(seed)
+    seed_file.chmod(0o600)
+    server = servers(f'authorization {{ users: [ {{ nkey: "{public}" }} ] }}\n')
+    a = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-001",
+        {"servers": [server.url], "nkey_seed": str(seed_file)},
+        demo=True,
+    )
+    wait_for(lambda: connected(a), what="the agent to log in with its nkey")
+    stock_write(a, "PROD-001", "add", 2, "store-001")
+    wait_for(lambda: status(a)["outboxBacklog"] == 0, what="a to publish")
+
+    other = tmp_path / "other.nk"
+    other.write_bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
+    wrong = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-002",
+        {"servers": [server.url], "nkey_seed": str(other)},
+        demo=True,
+    )
+    refused(wrong, "Authorization")
+    still_serves(wrong, "store-002")
+
+
 def test_per_store_permissions_replicate_and_refuse_forgery(
     servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
 ) -> None:
