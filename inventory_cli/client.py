@@ -1,14 +1,13 @@
 """A small typed client for the agent's REST API (over its Unix socket or HTTP).
 
-The socket, the common case, is spoken with the standard library's
-``http.client`` (a command is one short process: importing httpx and building
-its TLS context would cost more than the whole request). An ``http(s)://``
+The socket, the common case, is spoken directly (a command is one short
+process: importing httpx and building its TLS context, or even importing
+``http.client``, would cost more than the whole request). An ``http(s)://``
 agent goes through httpx, imported only then.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from inventory_cli.errors import CliError, UnreachableError, from_status
+from inventory_cli.errors import CliError, UnreachableError, UsageError, from_status
 
 RETRIES = 3
 # characters left as they are in a request path (RFC 3986 pchar and "/")
@@ -31,22 +30,6 @@ def default_target() -> str:
     from agent.config import default_socket
 
     return str(default_socket())
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("agent", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class _Response:
@@ -74,15 +57,37 @@ class _Transport(Exception):
     """The connection broke: the request may or may not have been applied."""
 
 
+class _BadResponse(Exception):
+    pass
+
+
 class _SocketTransport:
-    """HTTP/1.1 over the agent's Unix socket, one keep-alive connection."""
+    """HTTP/1.1 over the agent's Unix socket, one keep-alive connection.
+
+    Written on the socket directly: ``http.client`` imports ``ssl`` and the
+    ``email`` package, which alone cost a large share of a short command's
+    run. The other end is always our agent; still, any valid HTTP/1.1
+    response framing is read (Content-Length, chunked, or until close)."""
 
     def __init__(self, path: str, headers: dict[str, str], timeout: float) -> None:
         self.path = path
         self.headers = {"Host": "agent", "Accept": "application/json", **headers}
         self.timeout = timeout
-        self._conn: _UnixConnection | None = None
-        self._used = False
+        self._sock: socket.socket | None = None
+        self._file: Any = None
+
+    def _connect(self, timeout: float) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(self.path)
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+            sock.close()
+            raise _Unreachable(str(exc)) from exc
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._file = sock, sock.makefile("rb")
 
     def request(
         self,
@@ -92,46 +97,81 @@ class _SocketTransport:
         headers: dict[str, str],
         timeout: float,
     ) -> _Response:
+        body = content or b""
+        fields = {**self.headers, **headers, "Content-Length": str(len(body))}
+        for name, value in fields.items():
+            if "\r" in value or "\n" in value:
+                raise UsageError(f"{name}: a header value cannot contain a line break")
+        head = f"{method} {url} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        message = (head + "\r\n").encode("latin-1") + body
         for attempt in (1, 2):
-            fresh = self._conn is None
-            if self._conn is None:
-                self._conn = _UnixConnection(self.path, timeout)
-                self._used = False
-            conn = self._conn
-            conn.timeout = timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout)
+            reused = self._sock is not None
+            if self._sock is None:
+                self._connect(timeout)
+            assert self._sock is not None
+            self._sock.settimeout(timeout)
             try:
-                if conn.sock is None:
-                    try:
-                        conn.connect()
-                    except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-                        self.close()
-                        raise _Unreachable(str(exc)) from exc
-                conn.request(method, url, body=content, headers={**self.headers, **headers})
-                resp = conn.getresponse()
-                data = resp.read()
-            except _Unreachable:
-                raise
+                self._sock.sendall(message)
+                status, data, close = self._read_response(method)
             except TimeoutError as exc:
                 self.close()
                 raise _Timeout(exc.__class__.__name__) from exc
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError, _BadResponse) as exc:
                 self.close()
                 # a kept-alive connection the agent had closed: open a new one once
-                if not fresh and attempt == 1 and self._used:
+                if reused and attempt == 1:
                     continue
                 raise _Transport(str(exc) or exc.__class__.__name__) from exc
-            self._used = True
-            if resp.will_close:
+            if close:
                 self.close()
-            return _Response(resp.status, data)
+            return _Response(status, data)
         raise AssertionError("unreachable")
 
+    def _read_response(self, method: str) -> tuple[int, bytes, bool]:
+        f = self._file
+        line = f.readline(65537)
+        if not line:
+            raise _BadResponse("the agent closed the connection")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            raise _BadResponse(f"not an HTTP response: {line[:80]!r}")
+        version, status = parts[0], int(parts[1])
+        fields: dict[str, str] = {}
+        while True:
+            h = f.readline(65537)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            fields[name.strip().lower()] = value.strip()
+        close = fields.get("connection", "").lower() == "close" or version == b"HTTP/1.0"
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            return status, b"", close
+        if "chunked" in fields.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(f.readline(65537).split(b";")[0], 16)
+                if size == 0:
+                    while f.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields
+                    break
+                chunks.append(self._exactly(size))
+                f.readline(65537)
+            return status, b"".join(chunks), close
+        if "content-length" in fields:
+            return status, self._exactly(int(fields["content-length"])), close
+        return status, f.read(), True
+
+    def _exactly(self, n: int) -> bytes:
+        data = self._file.read(n)
+        if len(data) < n:
+            raise _BadResponse("the agent closed the connection mid-response")
+        return bytes(data)
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._file.close()
+            self._sock.close()
+            self._sock = self._file = None
 
 
 class _HttpxTransport:

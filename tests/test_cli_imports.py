@@ -5,7 +5,6 @@ formats, and 100,000 rows through the real CLI."""
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,11 +238,8 @@ def test_100k_rows_through_the_cli(make_agent: Any, tmp_path: Path) -> None:
 
     r = inv(agent, "product", "import", str(products))
     assert "Imported 1000 products: 1000 changed" in r.stderr
-    started = time.monotonic()
-    result = inv_json(agent, "import", str(stock))
-    elapsed = time.monotonic() - started
+    result = inv_json(agent, "import", str(stock))  # its speed is benchmark B3
     assert (result["rows"], result["applied"], result["unchanged"]) == (100_000, 100_000, 0)
-    assert elapsed < 60, f"100,000 rows took {elapsed:.1f} s"
 
     for i, s in ((0, 0), (123, 42), (999, 99), (500, 7)):
         shown = inv_json(agent, "stock", "show", skus[i], "--store", stores[s])

@@ -28,6 +28,19 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(dumps(obj).encode()).hexdigest()
 
 
+def rows_fingerprint(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
+    """``fingerprint([{k: r.get(k) for k in keys} for r in rows])``, the same
+    digest, hashed row by row: an import of 100,000 rows does not hold its
+    whole JSON text (and a dict per row) in memory at once."""
+    h = hashlib.sha256(b"[")
+    for i, r in enumerate(rows):
+        if i:
+            h.update(b",")
+        h.update(dumps({k: r.get(k) for k in keys}).encode())
+    h.update(b"]")
+    return h.hexdigest()
+
+
 # ------------------------------------------------------------- idempotency
 def recall(conn: sqlite3.Connection, key: str, fp: str) -> Any | None:
     """The stored response for a retried request, or None the first time.
@@ -323,6 +336,9 @@ def cancel(conn: sqlite3.Connection, engine: Engine, rid: str) -> dict[str, Any]
 
 
 # ----------------------------------------------------------------- imports
+CHANGES_SHOWN = 1000  # an import's answer lists its first changes only
+
+
 def import_stock(
     conn: sqlite3.Connection,
     engine: Engine,
@@ -332,9 +348,7 @@ def import_stock(
     actor: str,
 ) -> dict[str, Any]:
     """All-or-nothing stock import. ``rows`` carry their source line numbers."""
-    import_id = fingerprint(
-        [{k: r.get(k) for k in ("sku", "storeId", "quantity", "mode", "reason")} for r in rows]
-    )
+    import_id = rows_fingerprint(rows, ("sku", "storeId", "quantity", "mode", "reason"))
     previous = _previous_import(conn, import_id, len(rows), dry_run)
     if previous is not None and not force:
         return previous
@@ -349,7 +363,11 @@ def import_stock(
         if r["sku"] not in skus
     ]
     basis = engine.basis(conn)
-    changes: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []  # the first CHANGES_SHOWN; ``changed`` counts all
+    changed = 0
+    # rows new to the ledger (the bulk of a first import) are written in bulk,
+    # the others one by one through emit; both write the same events
+    new = engine.new_stock_movements(conn)
     for r in rows:
         if r["sku"] not in skus:
             continue
@@ -358,7 +376,10 @@ def import_stock(
                 {"line": r["line"], "field": "quantity", "error": "a count cannot be negative"}
             )
             continue
-        row = queries.stock_level(conn, r["sku"], r["storeId"])
+        key = (r["sku"], r["storeId"])
+        if key in new.keys:  # a second row for it: read it back from the ledger
+            new.flush()
+        row = queries.stock_level(conn, *key)
         on_hand = row["on_hand"] if row else 0
         available = on_hand - (row["reserved"] if row else 0)
         if r["mode"] == "add" and -r["quantity"] > available:
@@ -375,16 +396,18 @@ def import_stock(
         target = r["quantity"] if r["mode"] == "set" else on_hand + r["quantity"]
         if target == on_hand:
             continue
-        changes.append(
-            {
-                "line": r["line"],
-                "sku": r["sku"],
-                "storeId": r["storeId"],
-                "mode": r["mode"],
-                "from": on_hand,
-                "to": target,
-            }
-        )
+        changed += 1
+        if changed <= CHANGES_SHOWN:
+            changes.append(
+                {
+                    "line": r["line"],
+                    "sku": r["sku"],
+                    "storeId": r["storeId"],
+                    "mode": r["mode"],
+                    "from": on_hand,
+                    "to": target,
+                }
+            )
         mv: dict[str, Any] = {
             "sku": r["sku"],
             "storeId": r["storeId"],
@@ -396,11 +419,16 @@ def import_stock(
         else:
             kind = MovementKind.RECEIVE if r["quantity"] > 0 else MovementKind.ADJUST
             mv.update(kind=str(kind), quantity=r["quantity"])
-        engine.emit(conn, "stock.movement", mv)
+        if row is None:
+            new.add(key, mv)
+        else:
+            new.flush()  # keep seq order: everything before this row goes first
+            engine.emit(conn, "stock.movement", mv)
+    new.flush()
     if errors:  # raising rolls back every row applied above
         errors.sort(key=lambda e: e["line"])
         raise InvalidInput(f"{len(errors)} invalid row(s); nothing was imported", errors=errors)
-    return _finish_import(conn, "stock", import_id, len(rows), changes, actor, dry_run)
+    return _finish_import(conn, "stock", import_id, len(rows), changes, actor, dry_run, changed)
 
 
 def _previous_import(
@@ -430,23 +458,26 @@ def _finish_import(
     changes: list[dict[str, Any]],
     actor: str,
     dry_run: bool,
+    changed: int | None = None,
 ) -> dict[str, Any]:
     """Record the import (so the same file is not applied twice) and answer;
-    a dry run is rolled back whole by the store."""
+    a dry run is rolled back whole by the store. ``changed`` counts the
+    changes when ``changes`` holds only the first of them."""
+    changed = len(changes) if changed is None else changed
     conn.execute(
         "INSERT OR REPLACE INTO imports (id, kind, rows, changes, actor, created_at_ms) "
         "VALUES (?,?,?,?,?,?)",
-        (import_id, kind, rows, len(changes), actor, now_ms()),
+        (import_id, kind, rows, changed, actor, now_ms()),
     )
     result = {
         "importId": import_id,
         "rows": rows,
-        "applied": 0 if dry_run else len(changes),
-        "unchanged": rows - len(changes),
+        "applied": 0 if dry_run else changed,
+        "unchanged": rows - changed,
         "alreadyImported": False,
         "dryRun": dry_run,
-        "changes": changes[:1000],
-        "changesTruncated": len(changes) > 1000,
+        "changes": changes[:CHANGES_SHOWN],
+        "changesTruncated": changed > CHANGES_SHOWN,
     }
     if dry_run:
         raise DryRun(result)
@@ -472,7 +503,7 @@ def import_products(
     force: bool,
 ) -> dict[str, Any]:
     fields = ("sku", "id", "name", "description", "category", "price", "active")
-    import_id = fingerprint([{k: r.get(k) for k in fields} for r in rows])
+    import_id = rows_fingerprint(rows, fields)
     previous = _previous_import(conn, import_id, len(rows), dry_run)
     if previous is not None and not force:
         return previous

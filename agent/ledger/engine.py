@@ -121,6 +121,32 @@ class Engine:
                     break
             conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
 
+    def _advance_origin_range(
+        self, conn: sqlite3.Connection, origin: str, first: int, last: int, hlc: int
+    ) -> None:
+        """``_advance_origin`` for events ``first..last`` of one origin, all
+        present, in one go (``hlc`` is the last, and largest, of their stamps)."""
+        conn.execute(
+            "INSERT INTO origins (origin, applied_seq, max_seq, last_hlc, last_event_at_ms) "
+            "VALUES (?, 0, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET "
+            "max_seq = max(max_seq, excluded.max_seq), last_hlc = max(last_hlc, excluded.last_hlc),"
+            " last_event_at_ms = excluded.last_event_at_ms",
+            (origin, last, hlc, now_ms()),
+        )
+        applied = conn.execute(
+            "SELECT applied_seq FROM origins WHERE origin = ?", (origin,)
+        ).fetchone()[0]
+        if first == applied + 1:
+            applied = last
+            while conn.execute(
+                "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, applied + 1)
+            ).fetchone():
+                applied += 1
+            conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
+
+    def new_stock_movements(self, conn: sqlite3.Connection) -> NewStockMovements:
+        return NewStockMovements(self, conn)
+
     # --------------------------------------------------------------- effects
     def apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
         data = event["data"]
@@ -197,16 +223,21 @@ class Engine:
             {"field": field, "kept": _norm(field, kept), "lost": _norm(field, lost)},
         )
 
-    def _stock_row(self, conn: sqlite3.Connection, sku: str, store: str) -> sqlite3.Row:
+    def _stock_row(
+        self, conn: sqlite3.Connection, sku: str, store: str
+    ) -> tuple[sqlite3.Row, bool]:
+        """The stock row, created if absent, and whether it was: a created row
+        has no movements yet (every movement creates its row first)."""
         row = conn.execute(
             "SELECT * FROM stock WHERE sku = ? AND store_id = ?", (sku, store)
         ).fetchone()
-        if row is None:
-            conn.execute("INSERT INTO stock (sku, store_id) VALUES (?, ?)", (sku, store))
-            row = conn.execute(
-                "SELECT * FROM stock WHERE sku = ? AND store_id = ?", (sku, store)
-            ).fetchone()
-        return row
+        if row is not None:
+            return row, False
+        conn.execute("INSERT INTO stock (sku, store_id) VALUES (?, ?)", (sku, store))
+        row = conn.execute(
+            "SELECT * FROM stock WHERE sku = ? AND store_id = ?", (sku, store)
+        ).fetchone()
+        return row, True
 
     def _apply_movement(
         self,
@@ -220,7 +251,7 @@ class Engine:
         hlc, origin = stamp
         sku, store, kind, qty = mv["sku"], mv["storeId"], mv["kind"], int(mv["quantity"])
         basis = mv.get("basis")
-        row = self._stock_row(conn, sku, store)
+        row, created = self._stock_row(conn, sku, store)
         count_stamp = (row["count_hlc"], row["count_origin"]) if row["count_id"] else None
         superseded = 0
         on_hand = row["on_hand"]
@@ -254,12 +285,21 @@ class Engine:
                             {"kept": qty, "lost": lost[0]},
                         )
                 floor = count_stamp or (0, "")
-                for old in conn.execute(
-                    "SELECT id, quantity FROM movements WHERE sku = ? AND store_id = ? "
-                    "AND kind != 'count' AND superseded = 0 AND (hlc, origin) > (?, ?) "
-                    "AND (hlc, origin) < (?, ?)",
-                    (sku, store, *floor, *stamp),
-                ).fetchall():
+                deltas_between: list[Any] = []
+                later = 0
+                if not created:  # a created row has no movements: none between, none after
+                    deltas_between = conn.execute(
+                        "SELECT id, quantity FROM movements WHERE sku = ? AND store_id = ? "
+                        "AND kind != 'count' AND superseded = 0 AND (hlc, origin) > (?, ?) "
+                        "AND (hlc, origin) < (?, ?)",
+                        (sku, store, *floor, *stamp),
+                    ).fetchall()
+                    later = conn.execute(
+                        "SELECT coalesce(sum(quantity), 0) FROM movements WHERE sku = ? AND "
+                        "store_id = ? AND kind != 'count' AND (hlc, origin) > (?, ?)",
+                        (sku, store, *stamp),
+                    ).fetchone()[0]
+                for old in deltas_between:
                     conn.execute("UPDATE movements SET superseded = 1 WHERE id = ?", (old[0],))
                     if not covered(basis, *split_event_id(old[0])):
                         self._conflict(
@@ -272,11 +312,6 @@ class Engine:
                             hlc,
                             {"delta": old[1], "count": qty},
                         )
-                later = conn.execute(
-                    "SELECT coalesce(sum(quantity), 0) FROM movements WHERE sku = ? AND "
-                    "store_id = ? AND kind != 'count' AND (hlc, origin) > (?, ?)",
-                    (sku, store, *stamp),
-                ).fetchone()[0]
                 on_hand = qty + later
                 new_count = (hlc, origin, eid)
             else:
@@ -420,6 +455,106 @@ class Engine:
                 now_ms(),
             ),
         )
+
+
+class NewStockMovements:
+    """Local stock movements on (sku, store) rows that do not exist yet, written
+    in bulk: the same events, movements and stock rows ``Engine.emit`` writes
+    one statement at a time (each is stamped and numbered when added, in
+    order), with one ``executemany`` per table on ``flush``.
+
+    Why it is the same: a movement always creates its stock row, so a row that
+    does not exist has no movements. A count then supersedes nothing and finds
+    nothing ordered after its stamp (a local stamp is the newest this node
+    knows), so on_hand is the count or the delta, version 1, and no conflict
+    is possible. Flush before anything else reads or writes those rows or the
+    outbox, and before adding a (sku, store) that is in ``keys`` again. It
+    flushes itself every FLUSH_EVERY rows, which bounds its memory."""
+
+    FLUSH_EVERY = 10_000
+
+    def __init__(self, engine: Engine, conn: sqlite3.Connection) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.keys: set[tuple[str, str]] = set()  # (sku, store) added since the last flush
+        self.events: list[tuple[Any, ...]] = []
+        self.movements: list[tuple[Any, ...]] = []
+        self.stock: list[tuple[Any, ...]] = []
+        self.first_seq = self.seq = 0
+        self.last_hlc = 0
+        self._basis: tuple[Any, str | None] = (None, None)  # an import shares one basis
+
+    def add(self, key: tuple[str, str], mv: dict[str, Any]) -> dict[str, Any]:
+        engine, me = self.engine, self.engine.store_id
+        if not self.events:
+            self.first_seq = self.seq = engine.next_seq(self.conn)
+        else:
+            self.seq += 1
+        seq, hlc = self.seq, engine.clock.now()
+        eid = f"{me}:{seq}"
+        event = {
+            "id": eid,
+            "origin": me,
+            "seq": seq,
+            "hlc": hlc,
+            "type": "stock.movement",
+            "schemaVersion": SCHEMA_VERSION,
+            "data": mv,
+        }
+        self.events.append((me, seq, hlc, "stock.movement", dumps(event)))
+        basis = mv.get("basis")
+        if basis is not self._basis[0]:
+            self._basis = (basis, dumps(basis) if basis else None)
+        qty = int(mv["quantity"])
+        self.movements.append(
+            (
+                eid,
+                mv["sku"],
+                mv["storeId"],
+                mv["kind"],
+                qty,
+                mv.get("reason", ""),
+                mv.get("actor", ""),
+                None,
+                hlc,
+                me,
+                self._basis[1],
+                0,
+            )
+        )
+        count = (hlc, me, eid) if mv["kind"] == MovementKind.COUNT else (None, None, None)
+        self.stock.append((mv["sku"], mv["storeId"], qty, *count, hlc, now_ms()))
+        self.last_hlc = hlc
+        self.keys.add(key)
+        if len(self.events) >= self.FLUSH_EVERY:
+            self.flush()
+        return event
+
+    def flush(self) -> None:
+        if not self.events:
+            return
+        conn = self.conn
+        conn.executemany(
+            "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,?,0)",
+            self.events,
+        )
+        conn.executemany(
+            "INSERT INTO movements (id, sku, store_id, kind, quantity, reason, actor, "
+            "reservation_id, hlc, origin, basis, superseded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            self.movements,
+        )
+        conn.executemany(
+            "INSERT INTO stock (sku, store_id, on_hand, version, count_hlc, count_origin, "
+            "count_id, updated_hlc, updated_at_ms) VALUES (?,?,?,1,?,?,?,?,?)",
+            sorted(self.stock),  # in key order: far fewer B-tree pages touched (keys are unique)
+        )
+        self.engine._advance_origin_range(
+            conn, self.engine.store_id, self.first_seq, self.seq, self.last_hlc
+        )
+        self.events.clear()
+        self.movements.clear()
+        self.stock.clear()
+        self.keys.clear()
 
 
 def _norm(field: str, value: Any) -> Any:
