@@ -236,11 +236,28 @@ def conflicts(items: list[dict[str, Any]]) -> None:
                 c["storeId"],
                 c["winner"],
                 c["loser"],
-                json.dumps(c["detail"]),
+                conflict_detail(c),
             )
             for c in items
         ],
     )
+
+
+def conflict_detail(c: dict[str, Any]) -> str:
+    """One line a person can read; ``--json`` has the full detail."""
+    d = c.get("detail") or {}
+    kind = c["kind"]
+    if kind == "product_field":
+        return f"{d.get('field')}: kept {d.get('kept')!r}, lost {d.get('lost')!r}"
+    if kind == "superseded_delta":
+        if "delta" in d:
+            return f"delta {d['delta']:+d} made before count {d.get('count')} it did not know"
+        return f"delta {d.get('lost')} ordered before count {d.get('count')}"
+    if kind == "concurrent_count":
+        return f"count {d.get('lost')} lost to a later count {d.get('kept')}"
+    if kind == "negative_available":
+        return f"on hand {d.get('onHand')}, reserved {d.get('reserved')}"
+    return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
 def import_result(r: dict[str, Any], what: str) -> None:

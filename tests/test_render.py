@@ -1,0 +1,25 @@
+"""The one-line conflict explanations of ``inv conflicts`` (the table form)."""
+
+from __future__ import annotations
+
+from inventory_cli.render import conflict_detail
+
+
+def test_each_conflict_kind_reads_as_one_line() -> None:
+    assert (
+        conflict_detail(
+            {"kind": "product_field", "detail": {"field": "price", "kept": 84.99, "lost": 79.99}}
+        )
+        == "price: kept 84.99, lost 79.99"
+    )
+    assert conflict_detail({"kind": "superseded_delta", "detail": {"delta": -5, "count": 40}}) == (
+        "delta -5 made before count 40 it did not know"
+    )
+    assert conflict_detail({"kind": "concurrent_count", "detail": {"kept": 7, "lost": 9}}) == (
+        "count 9 lost to a later count 7"
+    )
+    assert (
+        conflict_detail({"kind": "negative_available", "detail": {"onHand": 1, "reserved": 3}})
+        == "on hand 1, reserved 3"
+    )
+    assert conflict_detail({"kind": "other", "detail": {"a": 1}}) == "a=1"
