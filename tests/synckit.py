@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from agent import hlc
 from tests.helpers import Agent, wait_for
 from tests.natsfix import NatsServer
 
@@ -216,3 +218,24 @@ def stream_events(servers: Any, store: str) -> list[dict[str, Any]]:
         return out
 
     return list(with_js(servers, read))
+
+
+def forged_count(origin: str, seq: int, quantity: int = 999_999) -> dict[str, Any]:
+    """A well-formed event claiming to be ``origin``'s event ``seq``: a physical
+    count of PROD-001 at ``origin``. Tests publish it where it does not belong."""
+    return {
+        "id": f"{origin}:{seq}",
+        "origin": origin,
+        "seq": seq,
+        "hlc": hlc.pack(int(time.time() * 1000), 0),
+        "type": "stock.movement",
+        "schemaVersion": 1,
+        "data": {
+            "sku": "PROD-001",
+            "storeId": origin,
+            "kind": "count",
+            "quantity": quantity,
+            "reason": "forged",
+            "actor": "mallory",
+        },
+    }

@@ -11,7 +11,6 @@ import asyncio
 import datetime
 import ipaddress
 import json
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import nats
 import nats.errors
 import pytest
 
-from agent import hlc
+from tests import synckit
 from tests.helpers import Agent, wait_for
 from tests.natsfix import NatsServer
 from tests.synckit import (
@@ -352,22 +351,7 @@ def test_per_store_permissions_replicate_and_refuse_forgery(
 
     # store-002's credentials forge store-001's next event: a count of 999,999
     seq = own_event_count(a) + 1
-    forged = {
-        "id": f"store-001:{seq}",
-        "origin": "store-001",
-        "seq": seq,
-        "hlc": hlc.pack(int(time.time() * 1000), 0),
-        "type": "stock.movement",
-        "schemaVersion": 1,
-        "data": {
-            "sku": "PROD-001",
-            "storeId": "store-001",
-            "kind": "count",
-            "quantity": 999_999,
-            "reason": "forged",
-            "actor": "mallory",
-        },
-    }
+    forged = synckit.forged_count("store-001", seq)
 
     async def forge(nc: Any, js: Any) -> list[str]:
         outcomes = []

@@ -8,11 +8,9 @@ Convergence is judged by the state digests of ``GET /api/v1/sync/status``.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
-from agent import hlc
 from tests import synckit
 from tests.helpers import Agent, run_cli, wait_for
 from tests.natsfix import NatsServer
@@ -219,22 +217,7 @@ def test_a_forged_event_on_another_stores_subject_is_quarantined_as_origin_misma
     next_seq = own_event_count(a) + 1
 
     # store-002's subject, claiming store-001's next event: a count of 999,999
-    forged = {
-        "id": f"store-001:{next_seq}",
-        "origin": "store-001",
-        "seq": next_seq,
-        "hlc": hlc.pack(int(time.time() * 1000), 0),
-        "type": "stock.movement",
-        "schemaVersion": 1,
-        "data": {
-            "sku": "PROD-001",
-            "storeId": "store-001",
-            "kind": "count",
-            "quantity": 999_999,
-            "reason": "forged",
-            "actor": "mallory",
-        },
-    }
+    forged = synckit.forged_count("store-001", next_seq)
 
     async def publish(js: Any) -> None:
         await js.publish(ev_subject("store-002"), json.dumps(forged).encode())

@@ -100,32 +100,15 @@ class Engine:
         return True
 
     def _advance_origin(self, conn: sqlite3.Connection, origin: str, seq: int, hlc: int) -> None:
-        conn.execute(
-            "INSERT INTO origins (origin, applied_seq, max_seq, last_hlc, last_event_at_ms) "
-            "VALUES (?, 0, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET "
-            "max_seq = max(max_seq, excluded.max_seq), last_hlc = max(last_hlc, excluded.last_hlc),"
-            " last_event_at_ms = excluded.last_event_at_ms",
-            (origin, seq, hlc, now_ms()),
-        )
-        applied = conn.execute(
-            "SELECT applied_seq FROM origins WHERE origin = ?", (origin,)
-        ).fetchone()[0]
-        if seq == applied + 1:
-            # advance the contiguous watermark over any events that arrived early
-            while True:
-                nxt = conn.execute(
-                    "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, applied + 2)
-                ).fetchone()
-                applied += 1
-                if nxt is None:
-                    break
-            conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
+        self._advance_origin_range(conn, origin, seq, seq, hlc)
 
     def _advance_origin_range(
         self, conn: sqlite3.Connection, origin: str, first: int, last: int, hlc: int
     ) -> None:
-        """``_advance_origin`` for events ``first..last`` of one origin, all
-        present, in one go (``hlc`` is the last, and largest, of their stamps)."""
+        """Record events ``first..last`` of one origin (all present now; ``hlc``
+        is the largest of their stamps): its newest seq and stamp, and its
+        contiguous applied watermark, advanced over any events that had
+        arrived early."""
         conn.execute(
             "INSERT INTO origins (origin, applied_seq, max_seq, last_hlc, last_event_at_ms) "
             "VALUES (?, 0, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET "
