@@ -192,3 +192,19 @@ def run_cli(
         env=full_env,
         timeout=timeout,
     )
+
+
+# ------------------------------------------------------- API read helpers
+def stock(client: httpx.Client, sku: str = "PROD-001", store: str = "store-001") -> dict[str, Any]:
+    """One stock row (sku, store) from the availability endpoint."""
+    r = client.get(f"/api/v1/products/{sku}/availability", params={"storeId": store})
+    assert r.status_code == 200, r.text
+    [row] = r.json()["stores"]
+    return row  # type: ignore[no-any-return]
+
+
+def movements(client: httpx.Client, sku: str = "PROD-001", **params: Any) -> list[dict[str, Any]]:
+    """A product's movement history (newest first)."""
+    r = client.get(f"/api/v1/products/{sku}/history", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]  # type: ignore[no-any-return]

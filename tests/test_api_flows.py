@@ -14,26 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Agent, wait_for
+from tests.helpers import Agent, movements, stock, wait_for
 
 SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
 
 
 def ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def stock(client: httpx.Client, sku: str = "PROD-001", store: str = "store-001") -> dict[str, Any]:
-    r = client.get(f"/api/v1/products/{sku}/availability", params={"storeId": store})
-    assert r.status_code == 200, r.text
-    [row] = r.json()["stores"]
-    return row  # type: ignore[no-any-return]
-
-
-def movements(client: httpx.Client, sku: str = "PROD-001", **params: Any) -> list[dict[str, Any]]:
-    r = client.get(f"/api/v1/products/{sku}/history", params=params)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]  # type: ignore[no-any-return]
 
 
 def tcp_client(agent: Agent, role: str = "admin") -> httpx.Client:

@@ -10,23 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Agent
+from tests.helpers import Agent, movements, stock
 
 SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
 STOCK = "/api/v1/products/PROD-001/stock"
-
-
-def stock(client: httpx.Client, sku: str = "PROD-001", store: str = "store-001") -> dict[str, Any]:
-    r = client.get(f"/api/v1/products/{sku}/availability", params={"storeId": store})
-    assert r.status_code == 200, r.text
-    [row] = r.json()["stores"]
-    return row  # type: ignore[no-any-return]
-
-
-def movements(client: httpx.Client, sku: str = "PROD-001", **params: Any) -> list[dict[str, Any]]:
-    r = client.get(f"/api/v1/products/{sku}/history", params=params)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]  # type: ignore[no-any-return]
 
 
 def update(client: httpx.Client, key: str | None = None, **body: Any) -> httpx.Response:
