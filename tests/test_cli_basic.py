@@ -123,7 +123,7 @@ def test_unknown_sku_is_exit_3_with_a_hint(agent: Agent, as_json: bool) -> None:
         (["stock", "show", "PROD-001", "--bogus"], "No such option: --bogus"),
         (["stock", "add", "PROD-001", "many"], "Invalid value for 'quantity'"),
         (["stock", "frobnicate"], "No such command"),
-        (["reserve", "PROD-001", "0"], "greater than or equal to 1"),
+        (["reserve", "PROD-001", "0"], "Invalid value for 'quantity'"),  # and its bound: 1
         (["reservation", "list", "--status", "LOST"], "--status: 'LOST' must be PENDING"),
         (["product", "update", "PROD-001"], "nothing to change"),
         (["history", "PROD-001", "--since", "yesterday-ish"], "since: 'yesterday-ish'"),

@@ -7,10 +7,10 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from agent import __version__
+from agent import __version__, memtrim
 from agent.api import responses as out
 from agent.api import schemas
 from agent.api.responses import AUTH, BODY, QUERY, WRITE, spec
@@ -256,21 +256,34 @@ def register(app: FastAPI) -> None:
         "/api/v1/imports/stock", tags=["imports"], **spec(200, out.ImportResult, *BODY, *WRITE)
     )
     async def import_stock(
-        body: schemas.StockImport, service: Service, principal: Who
+        body: Annotated[schemas.StockImport, Body()], service: Service, principal: Who
     ) -> dict[str, Any]:
         principal.require("admin")
-        rows = [r.model_dump(by_alias=True) for r in body.rows]
-        return await service.import_stock(rows, body.dry_run, body.force, principal.user)
+        rows: list[dict[str, Any]] = body["rows"]  # type: ignore[assignment]
+        for r in rows:
+            for key, default in schemas.STOCK_IMPORT_DEFAULTS.items():
+                r.setdefault(key, default)
+        try:
+            return await service.import_stock(
+                rows, body.get("dryRun", False), body.get("force", False), principal.user
+            )
+        finally:
+            memtrim.trim_soon()
 
     @app.post(
         "/api/v1/imports/products", tags=["imports"], **spec(200, out.ImportResult, *BODY, *WRITE)
     )
     async def import_products(
-        body: schemas.ProductImport, service: Service, principal: Who
+        body: Annotated[schemas.ProductImport, Body()], service: Service, principal: Who
     ) -> dict[str, Any]:
         principal.require("admin")
-        rows = [r.model_dump() for r in body.rows]
-        return await service.import_products(rows, body.dry_run, body.force)
+        rows: list[dict[str, Any]] = body["rows"]  # type: ignore[assignment]
+        try:
+            return await service.import_products(
+                rows, body.get("dryRun", False), body.get("force", False)
+            )
+        finally:
+            memtrim.trim_soon()
 
     # ------------------------------------------------------ sync & conflicts
     @app.get("/api/v1/sync/status", tags=["sync"], **spec(200, out.SyncStatus, *AUTH))
