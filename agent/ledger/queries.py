@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import functools
 import time
 from typing import Any
 
@@ -16,7 +17,13 @@ def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     secs, rem = divmod(int(ms), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
+    return f"{_iso_seconds(secs)}.{rem:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(secs: int) -> str:
+    # a view formats three stamps, mostly of the same few seconds
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
 
 
 def now_ms() -> int:

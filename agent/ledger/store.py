@@ -1,19 +1,27 @@
 """Connections to the ledger file and the single writer.
 
-One thread owns the write connection; every write is a function run there
-inside ``BEGIN IMMEDIATE … COMMIT``, so writes are serialised and each command
-is exactly one transaction. Reads use their own connections on a small pool
-(WAL lets them run beside the writer).
+One thread owns the write connection and runs every write function there, so
+writes are serialised and each command is atomic: it commits whole or not at
+all. Commands that queue up while the writer is busy are **group-committed**:
+one ``BEGIN IMMEDIATE … COMMIT`` around several commands, each inside its own
+savepoint, so a command that fails (or is a dry run) is rolled back alone and
+the others stand. No caller hears back before the COMMIT that holds its
+command has returned, so an acknowledged write is as durable as with one
+transaction per command; what a group saves is a commit (a WAL append) and a
+wake-up of the event loop per command. Reads use their own connections on a
+small pool (WAL lets them run beside the writer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +29,10 @@ from agent.errors import Unavailable
 from agent.ledger.schema import migrate
 
 T = TypeVar("T")
+
+# the most commands one transaction holds (a bound on how long the first of
+# them waits for its answer behind the others)
+MAX_GROUP = 64
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -57,26 +69,58 @@ class DryRun(Exception):
         self.result = result
 
 
+@dataclass(slots=True)
+class _Job:
+    """One write function for the writer thread, and where its outcome goes:
+    an asyncio future on ``loop``, or a concurrent future for a sync caller."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    attach: Path | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: Any = None
+    alone: bool = False  # in a transaction of its own
+    bare: bool = False  # outside any transaction (opening and closing the ledger)
+    ok: bool = False
+    value: Any = field(default=None)
+
+    def settle(self, ok: bool, value: Any) -> None:
+        self.ok, self.value = ok, value
+
+
+def _deliver(jobs: list[_Job]) -> None:
+    """On the event loop: hand each finished job's outcome to its caller."""
+    for job in jobs:
+        fut = job.future
+        if fut.cancelled():
+            continue
+        if job.ok:
+            fut.set_result(job.value)
+        else:
+            fut.set_exception(job.value)
+
+
 class LedgerStore:
     """Owns the ledger file: the writer thread and the read pool."""
 
     def __init__(self, path: Path, read_workers: int = 4) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._read_pool = ThreadPoolExecutor(read_workers, thread_name_prefix="ledger-reader")
         self._local = threading.local()
-        self.writer: sqlite3.Connection = self._writer_pool.submit(self._open_writer).result()
         self.last_write_error: str | None = None
+        self.writer: sqlite3.Connection = connect(self.path)
+        self._thread = threading.Thread(target=self._writer_loop, name="ledger-writer", daemon=True)
+        self._thread.start()
+        self._call_sync(self._open_writer, bare=True)
 
-    def _open_writer(self) -> sqlite3.Connection:
-        conn = connect(self.path)
+    def _open_writer(self, conn: sqlite3.Connection) -> None:
         migrate(conn)
         for suffix in ("", "-wal", "-shm"):  # the ledger is the store's books: owner only
             p = Path(f"{self.path}{suffix}")
             if p.exists():
                 p.chmod(0o600)
-        return conn
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -86,47 +130,130 @@ class LedgerStore:
             self._local.conn = conn
         return conn
 
-    # -- synchronous entry points (run on the right thread by the async ones) --
+    # -- the writer thread --
 
-    def _write_tx(
-        self, fn: Callable[..., T], args: tuple[Any, ...], attach: Path | None = None
-    ) -> T:
-        conn = self.writer
-        if attach is not None:  # ATTACH is not allowed inside a transaction
-            conn.execute("ATTACH DATABASE ? AS snap", (str(attach),))
+    def _writer_loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            group = [job]
+            stop = False
+            while not job.alone and len(group) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if nxt.alone:  # runs after this group, in its own transaction
+                    self._run_group(group)
+                    group = [nxt]
+                    break
+                group.append(nxt)
+            self._run_group(group)
+            if stop:
+                return
+
+    def _run_group(self, group: list[_Job]) -> None:
+        if group[0].bare:
+            job = group[0]
             try:
-                return self._write_tx(fn, args)
-            finally:
-                conn.execute("DETACH DATABASE snap")
+                job.settle(True, job.fn(self.writer, *job.args))
+            except BaseException as exc:
+                job.settle(False, exc)
+        else:
+            self._write_group(group)
+        by_loop: dict[Any, list[_Job]] = {}
+        for job in group:
+            if job.loop is None:
+                if job.ok:
+                    job.future.set_result(job.value)
+                else:
+                    job.future.set_exception(job.value)
+            else:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(_deliver, jobs)
+
+    def _write_group(self, group: list[_Job]) -> None:
+        """Run ``group`` in one transaction, each command in a savepoint;
+        settle every job only with what the COMMIT decided."""
+        conn = self.writer
+        attach = group[0].attach  # a job with ``attach`` is always alone in its group
+        if attach is not None:  # ATTACH is not allowed inside a transaction
+            try:
+                conn.execute("ATTACH DATABASE ? AS snap", (str(attach),))
+            except sqlite3.DatabaseError as exc:
+                group[0].settle(False, exc)
+                return
+        try:
+            self._transaction(conn, group)
+        finally:
+            if attach is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("DETACH DATABASE snap")
+
+    def _transaction(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             self.last_write_error = str(exc)
-            raise Unavailable(f"ledger is not writable: {exc}") from exc
-        changes = conn.total_changes
+            for job in group:
+                job.settle(False, Unavailable(f"ledger is not writable: {exc}"))
+            return
+        wrote = False
+        for job in group:
+            conn.execute("SAVEPOINT command")
+            changes = conn.total_changes
+            try:
+                job.settle(True, job.fn(conn, *job.args))
+                conn.execute("RELEASE command")
+                wrote = wrote or conn.total_changes != changes
+            except DryRun as dry:
+                _undo_savepoint(conn)
+                job.settle(True, dry.result)
+            except sqlite3.DatabaseError as exc:
+                if is_disk_error(exc):
+                    # a full disk or an I/O error: SQLite may already have
+                    # rolled the whole transaction back; nothing in it stands
+                    self._fail_all(conn, group, exc)
+                    return
+                _undo_savepoint(conn)
+                job.settle(False, exc)
+            except BaseException as exc:
+                _undo_savepoint(conn)
+                job.settle(False, exc)
         try:
-            result = fn(conn, *args)
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            # A full disk or an I/O error surfaces from COMMIT, or from any
-            # statement once the page cache spills to the WAL mid-transaction.
-            _rollback(conn)
-            if is_disk_error(exc):
-                self.last_write_error = str(exc)
-                raise Unavailable(f"ledger is not writable: {exc}") from exc
-            raise
-        except DryRun as dry:
-            _rollback(conn)
-            return dry.result  # type: ignore[no-any-return]
-        except BaseException:
-            _rollback(conn)
-            raise
-        if conn.total_changes != changes:
+            # a full disk or an I/O error surfaces from COMMIT too
+            self._fail_all(conn, group, exc)
+            return
+        if wrote:
             # Only a commit that wrote something proves the ledger writable
             # again: an empty one (the expiry pass with nothing due) writes no
             # page and succeeds on a full disk too.
             self.last_write_error = None
-        return result
+
+    def _fail_all(
+        self, conn: sqlite3.Connection, group: list[_Job], exc: sqlite3.DatabaseError
+    ) -> None:
+        _rollback(conn)
+        error: BaseException = exc
+        if is_disk_error(exc):
+            self.last_write_error = str(exc)
+            error = Unavailable(f"ledger is not writable: {exc}")
+        for job in group:
+            if job.ok or job.value is None:  # it ran (or never did); its commit did not happen
+                job.settle(False, error)
+
+    def _call_sync(self, fn: Callable[..., T], *args: Any, bare: bool = False) -> T:
+        job = _Job(fn, args, future=Future(), alone=bare, bare=bare)
+        self._queue.put(job)
+        return job.future.result()  # type: ignore[no-any-return]
 
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self._reader(), *args)
@@ -134,20 +261,26 @@ class LedgerStore:
     # -- async API used by the service --
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` atomically on the writer; return what it
+        returned once the transaction holding it has committed."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, self._write_tx, fn, args)
+        job = _Job(fn, args, loop=loop, future=loop.create_future())
+        self._queue.put(job)
+        return await job.future  # type: ignore[no-any-return]
 
     async def write_attached(self, attach: Path, fn: Callable[..., T], *args: Any) -> T:
         """A write that sees another ledger file as schema ``snap``."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, self._write_tx, fn, args, attach)
+        job = _Job(fn, args, attach=attach, loop=loop, future=loop.create_future(), alone=True)
+        self._queue.put(job)
+        return await job.future  # type: ignore[no-any-return]
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self._read, fn, args)
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        return self._writer_pool.submit(self._write_tx, fn, args).result()
+        return self._call_sync(fn, *args)
 
     def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return self._read_pool.submit(self._read, fn, args).result()
@@ -155,15 +288,23 @@ class LedgerStore:
     def close(self) -> None:
         self._read_pool.shutdown(wait=True)
 
-        def _close_writer() -> None:
+        def _close_writer(conn: sqlite3.Connection) -> None:
             with contextlib.suppress(sqlite3.Error):
-                self.writer.execute("PRAGMA optimize")
-            self.writer.close()
+                conn.execute("PRAGMA optimize")
+            conn.close()
 
-        self._writer_pool.submit(_close_writer).result()
-        self._writer_pool.shutdown(wait=True)
+        self._call_sync(_close_writer, bare=True)
+        self._queue.put(None)
+        self._thread.join()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         conn.execute("ROLLBACK")
+
+
+def _undo_savepoint(conn: sqlite3.Connection) -> None:
+    """Roll one command back to its savepoint; the transaction goes on."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK TO command")
+        conn.execute("RELEASE command")
