@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
-import functools
 import time
 from typing import Any
 
