@@ -231,7 +231,7 @@ class InventoryService:
             row = conn.execute("SELECT store_id FROM reservations WHERE id = ?", (rid,)).fetchone()
             return row[0] if row else None
 
-        return await self.store.read(owner)
+        return self.store.read_here(owner)
 
     async def reservation_store(self, rid: str, store_hint: str | None = None) -> str | None:
         """The store whose stock a reservation holds (the one a confirm or

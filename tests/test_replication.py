@@ -68,6 +68,21 @@ def test_a_stock_write_at_one_store_becomes_visible_at_another(
     r = b.client().get("/api/v1/products/PROD-001/history", params={"storeId": "store-001"})
     assert any(m.get("reason") == "delivery" for m in r.json()["data"]), r.text
 
+    # each agent acknowledges what it has consumed (one ack per fetched batch):
+    # nothing is left pending for redelivery
+    async def consumers(js: Any) -> list[Any]:
+        return [
+            await js.consumer_info(synckit.STREAM, f"agent-{s}") for s in ("store-001", "store-002")
+        ]
+
+    def all_acked() -> bool:
+        return all(
+            c.num_ack_pending == 0 and c.ack_floor.stream_seq == c.delivered.stream_seq > 0
+            for c in with_js(nats_server, consumers)
+        )
+
+    wait_for(all_acked, what="every delivered event to be acknowledged")
+
 
 # ------------------------------------------------------------------ forwarding
 def reservation(agent: Agent, rid: str) -> dict[str, Any] | None:

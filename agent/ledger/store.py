@@ -279,6 +279,12 @@ class LedgerStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self._read, fn, args)
 
+    def read_here(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read on the calling thread (the event loop). Only for a lookup
+        by key: it takes microseconds, a hop to the read pool and back costs
+        more, and under WAL a reader never waits for the writer."""
+        return fn(self._reader(), *args)
+
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return self._call_sync(fn, *args)
 

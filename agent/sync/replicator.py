@@ -343,7 +343,9 @@ class Replicator:
         config = api.ConsumerConfig(
             durable_name=durable,
             name=durable,
-            ack_policy=api.AckPolicy.EXPLICIT,
+            # one ack per fetched batch, not per message (a consumer made with
+            # AckPolicy.EXPLICIT by an older agent is recreated below)
+            ack_policy=api.AckPolicy.ALL,
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=30.0,
             max_ack_pending=20000,
@@ -433,7 +435,13 @@ class Replicator:
         events, rejected = [], []
         now = now_ms()
         skew = int(self.ncfg.max_clock_skew * 1000)
+        own, own_id = subjects.events(self.net, self.me), f"{self.me}:"
         for msg in msgs:
+            if msg.subject == own and (msg.headers or {}).get("Nats-Msg-Id", "").startswith(own_id):
+                # what our publisher sent, coming back: never applied here (we
+                # are its only writer), so not even parsed. Anything else on our
+                # subject is checked like any event (a forgery is quarantined).
+                continue
             checked = validate.check(msg.subject, msg.data, now, skew)
             if isinstance(checked, validate.Rejected):
                 rejected.append(
@@ -454,9 +462,10 @@ class Replicator:
             elif checked["origin"] != self.me:
                 events.append(checked)
         await self._apply(events, rejected)
-        for msg in msgs:
-            with contextlib.suppress(Exception):
-                await msg.ack()
+        # AckPolicy.ALL: acknowledging the last message of the batch, once it
+        # is committed, acknowledges every one before it
+        with contextlib.suppress(Exception):
+            await msgs[-1].ack()
 
     async def _apply(
         self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
