@@ -28,17 +28,37 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(dumps(obj).encode()).hexdigest()
 
 
+FINGERPRINT_CHUNK = 10_000
+
+
 def rows_fingerprint(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
     """``fingerprint([{k: r.get(k) for k in keys} for r in rows])``, the same
-    digest, hashed row by row: an import of 100,000 rows does not hold its
-    whole JSON text (and a dict per row) in memory at once."""
+    digest (files imported before keep being recognised), built from the JSON
+    of ``FINGERPRINT_CHUNK`` rows at a time: one C-level encode per chunk, and
+    never the whole file's text in memory at once."""
     h = hashlib.sha256(b"[")
-    for i, r in enumerate(rows):
-        if i:
+    for start in range(0, len(rows), FINGERPRINT_CHUNK):
+        part = rows[start : start + FINGERPRINT_CHUNK]
+        chunk = dumps([{k: r.get(k) for k in keys} for r in part])
+        if start:
             h.update(b",")
-        h.update(dumps({k: r.get(k) for k in keys}).encode())
+        h.update(chunk[1:-1].encode())  # the rows, without the list's brackets
     h.update(b"]")
     return h.hexdigest()
+
+
+def _stock_levels(
+    conn: sqlite3.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(on_hand, reserved) of those of ``keys`` that have a stock row, in one
+    query (a lookup per row costs an import of 100,000 rows ~0.4 s)."""
+    found = conn.execute(
+        "SELECT s.sku, s.store_id, s.on_hand, s.reserved FROM json_each(?) AS k "
+        "CROSS JOIN stock AS s "
+        "ON s.sku = json_extract(k.value, '$[0]') AND s.store_id = json_extract(k.value, '$[1]')",
+        (dumps(keys),),
+    )
+    return {(sku, store): (on_hand, reserved) for sku, store, on_hand, reserved in found}
 
 
 # ------------------------------------------------------------- idempotency
@@ -368,6 +388,8 @@ def import_stock(
     # rows new to the ledger (the bulk of a first import) are written in bulk,
     # the others one by one through emit; both write the same events
     new = engine.new_stock_movements(conn)
+    levels = _stock_levels(conn, [(r["sku"], r["storeId"]) for r in rows if r["sku"] in skus])
+    touched: set[tuple[str, str]] = set()  # keys this import has changed so far
     for r in rows:
         if r["sku"] not in skus:
             continue
@@ -377,11 +399,15 @@ def import_stock(
             )
             continue
         key = (r["sku"], r["storeId"])
-        if key in new.keys:  # a second row for it: read it back from the ledger
-            new.flush()
-        row = queries.stock_level(conn, *key)
-        on_hand = row["on_hand"] if row else 0
-        available = on_hand - (row["reserved"] if row else 0)
+        if key in touched:  # a second row for it: read it back from the ledger
+            if key in new.keys:
+                new.flush()
+            row = queries.stock_level(conn, *key)
+            level = (row["on_hand"], row["reserved"]) if row else None
+        else:
+            level = levels.get(key)
+        on_hand = level[0] if level else 0
+        available = on_hand - (level[1] if level else 0)
         if r["mode"] == "add" and -r["quantity"] > available:
             # like a subtract: an import never takes available below zero
             errors.append(
@@ -419,11 +445,12 @@ def import_stock(
         else:
             kind = MovementKind.RECEIVE if r["quantity"] > 0 else MovementKind.ADJUST
             mv.update(kind=str(kind), quantity=r["quantity"])
-        if row is None:
+        if level is None:
             new.add(key, mv)
         else:
             new.flush()  # keep seq order: everything before this row goes first
             engine.emit(conn, "stock.movement", mv)
+        touched.add(key)
     new.flush()
     if errors:  # raising rolls back every row applied above
         errors.sort(key=lambda e: e["line"])
