@@ -48,22 +48,28 @@ def throughput(
     agent: Agent,
     clients: int = 16,
     seconds: float = 3.0,
-    rounds: int = 3,
-    settle: Callable[[], None] = lambda: None,
+    rounds: int = 5,
+    settle: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """/health rounds first, then reservation rounds, each round after
-    ``settle``. /health counts the outbox backlog, which only NATS drains: a
-    standalone agent's /health slows with every write, so its floor is taken
-    before any (on NATS, ``settle`` waits for the outbox to drain)."""
+    """Rounds of /health and of reserve + confirm, the median of each.
+
+    With ``settle`` (on NATS: wait for the outbox to drain, since /health
+    counts it) the rounds alternate, health then reservations, so a change in
+    the machine's speed during the run hits both alike. Without it (a
+    standalone agent, whose outbox nothing drains and whose /health therefore
+    slows with every write) the /health rounds all come first, before any write."""
     sock = str(agent.socket)
     health, reserve = [], []
     run_async(drive(sock, clients, 1.0, health_work))  # warm up
-    for _ in range(rounds):
-        settle()
-        health.append(run_async(drive(sock, clients, seconds, health_work)))
+    if settle is None:
+        for _ in range(rounds):
+            health.append(run_async(drive(sock, clients, seconds, health_work)))
     run_async(drive(sock, clients, 1.0, reserve_confirm("warm")))
     for r in range(rounds):
-        settle()
+        if settle is not None:
+            settle()
+            health.append(run_async(drive(sock, clients, seconds, health_work)))
+            settle()
         reserve.append(run_async(drive(sock, clients, seconds, reserve_confirm(f"b2r{r}"))))
     return {
         "figure": median([x["rate"] for x in reserve]),
