@@ -1,6 +1,7 @@
 """NATS security with a real nats-server: user/password and token
 authentication from the agent's config file, per-store permissions that
-stop one store from forging another's events, and TLS with a private CA.
+stop one store from forging another's events, and TLS with a private CA
+(server-verified, and mutual: a client certificate required).
 
 An agent that NATS refuses keeps serving its own store; /health and
 ``sync status`` say why it is not connected."""
@@ -11,6 +12,7 @@ import asyncio
 import datetime
 import ipaddress
 import json
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -422,6 +424,14 @@ def test_per_store_permissions_allow_a_snapshot_bootstrap(
 # --------------------------------------------------------------------- TLS
 def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
     """A private CA and a server certificate for 127.0.0.1/localhost it signed."""
+    paths = make_pki(folder)
+    return paths["ca"], paths["server.pem"], paths["server.key"]
+
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """A private CA (``ca``), a server certificate for 127.0.0.1/localhost
+    (``server.pem``, ``server.key``) and a client certificate for store-001
+    (``client.pem``, ``client.key``), both signed by the CA; PEM files."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -458,36 +468,40 @@ def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
+    paths = {"ca": folder / "ca.pem"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+
+    def issue(stem: str, cn: str, usage: Any, san: list[Any] | None) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
-        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        paths[f"{stem}.pem"] = folder / f"{stem}.pem"
+        paths[f"{stem}.key"] = folder / f"{stem}.key"
+        paths[f"{stem}.pem"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths[f"{stem}.key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
-    )
-    key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
+        paths[f"{stem}.key"].chmod(0o600)
+
+    server_names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    issue("server", "127.0.0.1", x509.OID_SERVER_AUTH, server_names)
+    issue("client", "store-001", x509.OID_CLIENT_AUTH, None)
+    return paths
 
 
 def test_tls_with_a_private_ca_from_the_config_file(
@@ -520,3 +534,55 @@ def test_tls_with_a_private_ca_from_the_config_file(
     )
     refused(untrusting, "CERTIFICATE_VERIFY_FAILED")
     still_serves(untrusting, "store-002")
+
+
+def test_mutual_tls_the_server_admits_only_a_client_certificate_of_its_ca(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path)
+    server = servers(
+        f'tls {{ cert_file: "{pki["server.pem"]}", key_file: "{pki["server.key"]}", '
+        f'ca_file: "{pki["ca"]}", verify: true }}\n'
+    )
+    url = f"tls://127.0.0.1:{server.port}"
+    a = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-001",
+        {
+            "servers": [url],
+            "tls_ca": str(pki["ca"]),
+            "tls_cert": str(pki["client.pem"]),
+            "tls_key": str(pki["client.key"]),
+        },
+        demo=True,
+    )
+    wait_for(lambda: connected(a), what="the agent to connect with its client certificate")
+    wait_for(lambda: status(a)["outboxBacklog"] == 0, what="a to publish over mutual TLS")
+
+    async def stored() -> int:  # read back over mutual TLS, with the same client certificate
+        ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+        ctx.load_cert_chain(str(pki["client.pem"]), str(pki["client.key"]))
+        nc = await nats.connect(servers=[url], tls=ctx, connect_timeout=2)
+        try:
+            info = await nc.jetstream().stream_info(STREAM, subjects_filter=ev_subject("store-001"))
+            return int((info.state.subjects or {}).get(ev_subject("store-001"), 0))
+        finally:
+            await nc.close()
+
+    assert asyncio.run(stored()) == own_event_count(a) > 0
+
+    # the same CA trusted, but no client certificate: the server refuses it
+    anonymous = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-002",
+        {"servers": [url], "tls_ca": str(pki["ca"])},
+        demo=True,
+    )
+    wait_for(
+        lambda: not status(anonymous)["connected"] and status(anonymous)["lastError"],
+        what="store-002 to be refused without a client certificate",
+    )
+    still_serves(anonymous, "store-002")
+    assert any("TLS handshake error" in line for line in server.log().splitlines())
