@@ -1,7 +1,7 @@
-"""NATS security with a real nats-server: user/password and token
-authentication from the agent's config file, per-store permissions that
-stop one store from forging another's events, and TLS with a private CA
-(server-verified, and mutual: a client certificate required).
+"""NATS security with a real nats-server: user/password, token, nkey and
+operator-mode ``.creds`` logins from the agent's config file, per-store
+permissions that stop one store from forging another's events, and TLS with a
+private CA (server-verified, and mutual: a client certificate required).
 
 An agent that NATS refuses keeps serving its own store; /health and
 ``sync status`` say why it is not connected."""
@@ -419,6 +419,126 @@ def test_per_store_permissions_allow_a_snapshot_bootstrap(
     assert final == digests(a)
     assert on_hand(c, "PROD-003", "store-002") == 4
     assert not [line for line in server.log().splitlines() if "Permissions Violation" in line]
+
+
+# ------------------------------------------------- operator mode: .creds
+def _nats_jwt(signer: Any, subject: str, name: str, claims: dict[str, Any]) -> str:
+    """A NATS JWT (v2): claims about ``subject`` signed by the ``signer`` nkey."""
+    import base64
+    import hashlib
+    import time
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    body = {
+        "iat": int(time.time()),
+        "iss": signer.public_key.decode(),
+        "name": name,
+        "sub": subject,
+        "nats": {**claims, "version": 2},
+    }
+    body["jti"] = base64.b32encode(hashlib.sha256(json.dumps(body).encode()).digest()).decode()
+    head = b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+    payload = b64(json.dumps(body).encode())
+    return f"{head}.{payload}." + b64(signer.sign(f"{head}.{payload}".encode()))
+
+
+def _keypair(prefix: int) -> tuple[bytes, Any]:
+    import os
+
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), prefix)
+    return seed, nkeys.from_seed(bytearray(seed))
+
+
+def operator_setup(folder: Path) -> tuple[str, Callable[..., Path]]:
+    """An operator with one account (JetStream enabled) and a system account:
+    the server config text, and ``creds(name)`` writing a user's .creds file
+    (its JWT signed by the account, and its seed); ``creds(name,
+    trusted=False)``: signed by an account the operator never issued."""
+    import nkeys
+
+    _, operator = _keypair(nkeys.PREFIX_BYTE_OPERATOR)
+    _, account = _keypair(nkeys.PREFIX_BYTE_ACCOUNT)
+    _, system = _keypair(nkeys.PREFIX_BYTE_ACCOUNT)
+    unlimited = {
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": True, "conn": -1, "leaf": -1,
+    }  # fmt: skip
+    jetstream = {"mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
+    op_jwt = _nats_jwt(operator, operator.public_key.decode(), "inv-op", {"type": "operator"})
+    acct_jwt = _nats_jwt(
+        operator,
+        account.public_key.decode(),
+        "inventory",
+        {"type": "account", "limits": {**unlimited, **jetstream}},
+    )
+    sys_jwt = _nats_jwt(
+        operator, system.public_key.decode(), "SYS", {"type": "account", "limits": unlimited}
+    )
+    config = (
+        f'operator: "{op_jwt}"\n'
+        f'system_account: "{system.public_key.decode()}"\n'
+        "resolver: MEMORY\n"
+        "resolver_preload: {\n"
+        f'  {account.public_key.decode()}: "{acct_jwt}"\n'
+        f'  {system.public_key.decode()}: "{sys_jwt}"\n'
+        "}\n"
+    )
+
+    stranger = _keypair(nkeys.PREFIX_BYTE_ACCOUNT)[1]
+
+    def creds(name: str, trusted: bool = True) -> Path:
+        signer = account if trusted else stranger
+        seed, user = _keypair(nkeys.PREFIX_BYTE_USER)
+        user_jwt = _nats_jwt(
+            signer,
+            user.public_key.decode(),
+            name,
+            {"type": "user", "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1},
+        )
+        path = folder / f"{name}.creds"
+        path.write_text(
+            f"-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n"
+            f"-----BEGIN USER NKEY SEED-----\n{seed.decode()}\n------END USER NKEY SEED------\n"
+        )
+        path.chmod(0o600)
+        return path
+
+    return config, creds
+
+
+def test_creds_file_logs_in_to_an_operator_mode_server(
+    servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
+) -> None:
+    """Decentralised auth: the server trusts an operator; the agent presents
+    the user JWT from its .creds file and signs the challenge with its seed."""
+    config, creds = operator_setup(tmp_path)
+    server = servers(config)
+    a = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-001",
+        {"servers": [server.url], "creds": str(creds("store-001"))},
+        demo=True,
+    )
+    wait_for(lambda: connected(a), what="the agent to log in with its .creds")
+    stock_write(a, "PROD-001", "add", 2, "store-001")
+    wait_for(lambda: status(a)["outboxBacklog"] == 0, what="a to publish")
+
+    # a user JWT signed by an account the operator never issued: refused
+    forged = creds("store-002", trusted=False)
+    wrong = agent_with_config(
+        make_agent,
+        tmp_path,
+        "store-002",
+        {"servers": [server.url], "creds": str(forged)},
+        demo=True,
+    )
+    refused(wrong, "Authorization")
+    still_serves(wrong, "store-002")
 
 
 # --------------------------------------------------------------------- TLS
