@@ -78,6 +78,52 @@ def write_csv(path: Path, products: int, stores: int) -> None:
                 w.writerow([sku(i), store(j), quantity(i, j)])
 
 
+def ledger_inserts_alone(db: Path, products: int, stores: int) -> float:
+    """A reference for B3, not a goal: the seconds the rows an import must
+    leave in the ledger take to insert, with nothing else. The same rows as the
+    bulk import path writes (an event with its JSON body, a movement and a
+    stock row per CSV row, into the ledger's schema and indexes), prepared
+    beforehand; timed from BEGIN to COMMIT. If this alone is above the floor,
+    no tuning of the rest brings ``inv import`` to 1x of it."""
+    from agent.ledger.engine import dumps
+    from agent.ledger.schema import migrate
+    from agent.ledger.store import connect
+
+    conn = connect(db)
+    migrate(conn)
+    events, movements, stock = [], [], []
+    for n, (j, i) in enumerate((j, i) for j in range(stores) for i in range(products)):
+        seq, hlc, qty = n + 1, (1_800_000_000_000 << 16) + n, quantity(i, j)
+        mv = {"sku": sku(i), "storeId": store(j), "kind": "count", "quantity": qty,
+              "reason": "import", "actor": "local", "basis": {"bench": 0}}  # fmt: skip
+        event = {"id": f"bench:{seq}", "origin": "bench", "seq": seq, "hlc": hlc,
+                 "type": "stock.movement", "schemaVersion": 1, "data": mv}  # fmt: skip
+        events.append(("bench", seq, hlc, "stock.movement", dumps(event)))
+        movements.append((f"bench:{seq}", sku(i), store(j), "count", qty, "import", "local",
+                          None, hlc, "bench", '{"bench":0}', 0))  # fmt: skip
+        stock.append((sku(i), store(j), qty, hlc, "bench", f"bench:{seq}", hlc, 0))
+    stock.sort()
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,?,0)", events
+    )
+    conn.executemany(
+        "INSERT INTO movements (id, sku, store_id, kind, quantity, reason, actor, "
+        "reservation_id, hlc, origin, basis, superseded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        movements,
+    )
+    conn.executemany(
+        "INSERT INTO stock (sku, store_id, on_hand, version, count_hlc, count_origin, count_id, "
+        "updated_hlc, updated_at_ms) VALUES (?,?,?,1,?,?,?,?,?)",
+        stock,
+    )
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
 def import_csv(
     fleet: Fleet, products: int = 1000, stores: int = 100, runs: int = 5
 ) -> dict[str, Any]:
@@ -118,9 +164,11 @@ def import_csv(
         if f'"applied": {products * stores}' not in proc.stdout:
             raise RuntimeError(f"inv import did not apply every row: {proc.stdout[:500]}")
         agent.stop()
+    insert_only = [ledger_inserts_alone(work / f"bare{r}.db", products, stores) for r in range(3)]
     return {
         "rows": products * stores,
         "bytes": os.path.getsize(data),
+        "ledgerInsertsAlone": summary(insert_only),
         "figure": summary(figure),
         "floor": summary(floor),
         "ratio": median(figure) / median(floor),
