@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent import __version__
-from agent.api import routes
+from agent.api import routes, schemas
 from agent.auth import LOCAL_ADMIN, Principal, verify
 from agent.errors import InventoryError
 from agent.service import InventoryService
@@ -119,4 +119,12 @@ def create_app(
 
     routes.register(app)
     app.add_middleware(DefaultJsonContentType)
+    openapi = app.openapi
+
+    def openapi_with_raw_bodies() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = schemas.publish_raw_bodies(openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_raw_bodies  # type: ignore[method-assign]
     return app

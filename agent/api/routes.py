@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from agent import __version__, memtrim
@@ -253,12 +253,14 @@ def register(app: FastAPI) -> None:
 
     # --------------------------------------------------------------- imports
     @app.post(
-        "/api/v1/imports/stock", tags=["imports"], **spec(200, out.ImportResult, *BODY, *WRITE)
+        "/api/v1/imports/stock",
+        tags=["imports"],
+        openapi_extra=schemas.raw_body("StockImport"),
+        **spec(200, out.ImportResult, *BODY, *WRITE),
     )
-    async def import_stock(
-        body: Annotated[schemas.StockImport, Body()], service: Service, principal: Who
-    ) -> dict[str, Any]:
+    async def import_stock(request: Request, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("admin")
+        body = await schemas.validated(request, schemas.STOCK_IMPORT)
         rows: list[dict[str, Any]] = body["rows"]  # type: ignore[assignment]
         for r in rows:
             for key, default in schemas.STOCK_IMPORT_DEFAULTS.items():
@@ -271,12 +273,14 @@ def register(app: FastAPI) -> None:
             memtrim.trim_soon()
 
     @app.post(
-        "/api/v1/imports/products", tags=["imports"], **spec(200, out.ImportResult, *BODY, *WRITE)
+        "/api/v1/imports/products",
+        tags=["imports"],
+        openapi_extra=schemas.raw_body("ProductImport"),
+        **spec(200, out.ImportResult, *BODY, *WRITE),
     )
-    async def import_products(
-        body: Annotated[schemas.ProductImport, Body()], service: Service, principal: Who
-    ) -> dict[str, Any]:
+    async def import_products(request: Request, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("admin")
+        body = await schemas.validated(request, schemas.PRODUCT_IMPORT)
         rows: list[dict[str, Any]] = body["rows"]  # type: ignore[assignment]
         try:
             return await service.import_products(

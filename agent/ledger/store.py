@@ -88,6 +88,10 @@ class _Job:
         self.ok, self.value = ok, value
 
 
+def _done(*args: Any) -> None:
+    """Stands in for a job's function once it has run."""
+
+
 def _deliver(jobs: list[_Job]) -> None:
     """On the event loop: hand each finished job's outcome to its caller."""
     for job in jobs:
@@ -133,28 +137,35 @@ class LedgerStore:
     # -- the writer thread --
 
     def _writer_loop(self) -> None:
+        pending: _Job | None = None  # a job that must run alone, taken off the queue
         while True:
-            job = self._queue.get()
-            if job is None:
+            first = pending if pending is not None else self._queue.get()
+            if first is None:
                 return
-            group = [job]
-            stop = False
-            while not job.alone and len(group) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                if nxt.alone:  # runs after this group, in its own transaction
-                    self._run_group(group)
-                    group = [nxt]
-                    break
-                group.append(nxt)
+            group, pending, stop = self._gather(first)
             self._run_group(group)
+            # drop the group before waiting for the next one: the last write's
+            # arguments (an import's 100,000 rows) must not live on until then
+            del first, group
             if stop:
                 return
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None, bool]:
+        """``first`` and whatever is queued behind it that may share its
+        transaction; also a job that must run alone next, and whether the
+        writer was asked to stop."""
+        group = [first]
+        while not first.alone and len(group) < MAX_GROUP:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                return group, None, True
+            if nxt.alone:
+                return group, nxt, False
+            group.append(nxt)
+        return group, None, False
 
     def _run_group(self, group: list[_Job]) -> None:
         if group[0].bare:
@@ -167,6 +178,7 @@ class LedgerStore:
             self._write_group(group)
         by_loop: dict[Any, list[_Job]] = {}
         for job in group:
+            job.fn, job.args = _done, ()  # what remains is only the outcome
             if job.loop is None:
                 if job.ok:
                     job.future.set_result(job.value)
