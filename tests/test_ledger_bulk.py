@@ -103,9 +103,15 @@ def test_bulk_import_writes_the_same_ledger_as_one_event_at_a_time(
             ("A", "s1", 1, "add"),  # a row this import has already changed
         ),
     ]
+    imports[1][3]["reason"] = 'recount "B" — é'  # escaped the same way on both paths
     ledgers = []
     for bulk in (True, False):
         conn, engine = ledger(bulk, monkeypatch)
+        # peers this node has heard from: counts carry them in their basis
+        conn.executemany(
+            "INSERT INTO origins (origin, applied_seq, max_seq) VALUES (?, ?, ?)",
+            [("store-0", 5, 5), ("store-9", 2, 3)],
+        )
         for sku in "ABCD":
             run(conn, commands.create_product, engine, {"sku": sku, "name": sku})
         answers = [

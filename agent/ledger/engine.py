@@ -484,10 +484,10 @@ class NewStockMovements:
             "schemaVersion": SCHEMA_VERSION,
             "data": mv,
         }
-        self.events.append((me, seq, hlc, "stock.movement", dumps(event)))
         basis = mv.get("basis")
         if basis is not self._basis[0]:
             self._basis = (basis, dumps(basis) if basis else None)
+        self.events.append((me, seq, hlc, "stock.movement", self._body(event, mv)))
         qty = int(mv["quantity"])
         self.movements.append(
             (
@@ -512,6 +512,32 @@ class NewStockMovements:
         if len(self.events) >= self.FLUSH_EVERY:
             self.flush()
         return event
+
+    # the keys of an import's movement: "actor" sorts first and "basis" second
+    _AFTER_BASIS = frozenset({"kind", "quantity", "reason", "sku", "storeId"})
+
+    def _body(self, event: dict[str, Any], mv: dict[str, Any]) -> str:
+        """``dumps(event)``, character for character, without encoding the
+        import's basis (one watermark per store of the network) again for
+        every row: the basis JSON, encoded once per import, is put in its
+        sorted place. Any other shape of movement is encoded whole."""
+        basis_json = self._basis[1]
+        if (
+            basis_json is None
+            or "actor" not in mv
+            or not self._AFTER_BASIS.issuperset(k for k in mv if k not in ("actor", "basis"))
+        ):
+            return dumps(event)
+        rest = {k: v for k, v in mv.items() if k not in ("actor", "basis")}
+        if not rest:
+            return dumps(event)
+        return (
+            f'{{"data":{{"actor":{dumps(mv["actor"])},"basis":{basis_json},'
+            f"{dumps(rest)[1:]},"
+            f'"hlc":{event["hlc"]},"id":{dumps(event["id"])},"origin":{dumps(event["origin"])},'
+            f'"schemaVersion":{event["schemaVersion"]},"seq":{event["seq"]},'
+            f'"type":{dumps(event["type"])}}}'
+        )
 
     def flush(self) -> None:
         if not self.events:
