@@ -95,13 +95,13 @@ def ledger_inserts_alone(db: Path, products: int, stores: int) -> float:
     for n, (j, i) in enumerate((j, i) for j in range(stores) for i in range(products)):
         seq, hlc, qty = n + 1, (1_800_000_000_000 << 16) + n, quantity(i, j)
         mv = {"sku": sku(i), "storeId": store(j), "kind": "count", "quantity": qty,
-              "reason": "import", "actor": "local", "basis": {"bench": 0}}  # fmt: skip
+              "reason": "import", "actor": "local"}  # fmt: skip
         event = {"id": f"bench:{seq}", "origin": "bench", "seq": seq, "hlc": hlc,
                  "type": "stock.movement", "schemaVersion": 1, "data": mv}  # fmt: skip
         events.append(("bench", seq, hlc, "stock.movement", dumps(event)))
         movements.append((f"bench:{seq}", sku(i), store(j), "count", qty, "import", "local",
-                          None, hlc, "bench", '{"bench":0}', 0))  # fmt: skip
-        stock.append((sku(i), store(j), qty, hlc, "bench", f"bench:{seq}", hlc, 0))
+                          None, hlc, "bench", None, 0))  # fmt: skip
+        stock.append((sku(i), store(j), qty, hlc, "bench", f"bench:{seq}", hlc, 0, "bench"))
     stock.sort()
     start = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
@@ -115,7 +115,7 @@ def ledger_inserts_alone(db: Path, products: int, stores: int) -> float:
     )
     conn.executemany(
         "INSERT INTO stock (sku, store_id, on_hand, version, count_hlc, count_origin, count_id, "
-        "updated_hlc, updated_at_ms) VALUES (?,?,?,1,?,?,?,?,?)",
+        "updated_hlc, updated_at_ms, writers) VALUES (?,?,?,1,?,?,?,?,?,?)",
         stock,
     )
     conn.execute("COMMIT")

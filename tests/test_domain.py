@@ -420,6 +420,58 @@ def test_a_count_that_saw_the_delta_is_no_conflict() -> None:
         assert conn.execute("SELECT count(*) FROM conflicts").fetchone()[0] == 0
 
 
+def test_a_count_names_only_the_rows_writers_in_its_basis(ledger: sqlite3.Connection) -> None:
+    """A count's basis lists the origins that have written its stock row, not
+    every store this node has heard from (which in a big network would put
+    ~2 KB in every count): the same answer for every conflict it can have."""
+    me = Engine("store-a", hlc_mod.HybridLogicalClock())
+    tx(ledger, commands.create_product, me, {"sku": "S", "name": "S"})
+    tx(ledger, commands.create_product, me, {"sku": "T", "name": "T"})
+    # three peers this node has heard from; only store-b has written S@x
+    for origin, ts in (("store-b", 10), ("store-c", 20), ("store-d", 30)):
+        event = make_event(
+            origin, 1, hlc_mod.pack(BASE_MS + ts, 0), "stock.movement",
+            movement("T", origin, "receive", 1),
+        )  # fmt: skip
+        if origin == "store-b":
+            event["data"] = movement("S", "x", "receive", 4)
+        tx(ledger, me.apply_remote, event)
+
+    def count(sku: str, store: str, qty: int) -> dict[str, Any]:
+        out = tx(ledger, commands.update_stock, me, sku, store, "set", qty, "", "t", None, None)
+        body = ledger.execute(
+            "SELECT body FROM events WHERE origin = 'store-a' AND seq = ?",
+            (int(out["movementId"].split(":")[1]),),
+        ).fetchone()[0]
+        return json.loads(body)["data"]
+
+    assert "basis" not in count("S", "y", 3)  # a row nobody has written
+    assert count("S", "x", 9)["basis"] == {"store-b": 1}
+    assert count("S", "x", 8)["basis"] == {"store-a": me.basis(ledger)["store-a"] - 1, "store-b": 1}
+    writers = ledger.execute("SELECT writers FROM stock WHERE sku = 'S' AND store_id = 'x'")
+    assert writers.fetchone()[0] == "store-a,store-b"
+
+
+def test_the_writers_migration_fills_them_in_from_the_movements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.ledger import schema
+
+    conn = connect(":memory:")
+    with monkeypatch.context() as m:  # a ledger made by the first release
+        m.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+        assert migrate(conn) == 1
+    conn.execute("INSERT INTO stock (sku, store_id) VALUES ('S', 'x'), ('S', 'y')")
+    conn.executemany(
+        "INSERT INTO movements (id, sku, store_id, kind, quantity, hlc, origin) "
+        "VALUES (?, 'S', 'x', 'receive', 1, ?, ?)",
+        [("store-c:1", 1, "store-c"), ("store-a:1", 2, "store-a"), ("store-c:2", 3, "store-c")],
+    )
+    assert migrate(conn) == len(MIGRATIONS)
+    writers = dict(conn.execute("SELECT store_id, writers FROM stock").fetchall())
+    assert writers == {"x": "store-a,store-c", "y": ""}
+
+
 def test_product_fields_are_last_write_wins_per_field() -> None:
     older = make_event(
         "store-a",

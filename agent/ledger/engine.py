@@ -38,6 +38,14 @@ def now_ms() -> int:
 dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 
+def add_writer(writers: str, origin: str) -> str:
+    """A stock row's ``writers`` (sorted origins, comma-separated) with ``origin``."""
+    names = writers.split(",") if writers else []
+    if origin in names:
+        return writers
+    return ",".join(sorted([*names, origin]))
+
+
 class Engine:
     """Applies events to the ledger. Used only on the writer thread."""
 
@@ -55,6 +63,20 @@ class Engine:
     def basis(self, conn: sqlite3.Connection) -> dict[str, int]:
         """What this node has seen: per-origin contiguous applied watermark."""
         return {r[0]: r[1] for r in conn.execute("SELECT origin, applied_seq FROM origins")}
+
+    @staticmethod
+    def count_basis(seen: dict[str, int], writers: str) -> dict[str, int]:
+        """A count's basis: ``seen`` (``basis()``) cut down to the origins that
+        have written the stock row (its ``writers``). That is all a count's
+        conflicts are judged on: the only events a count can supersede or be
+        superseded by are that row's movements, and if this node had applied
+        one, its origin is among the row's writers here. So the answer of
+        ``covered()`` for any of them is the same as with the whole basis,
+        which would list every store of the network (~2 KB per count with
+        100 stores, in the movement row and in the event)."""
+        if not writers:
+            return {}
+        return {o: seen[o] for o in writers.split(",") if seen.get(o)}
 
     def emit(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any]) -> dict[str, Any]:
         """Record a local change: stamp it, append it to the outbox, apply it."""
@@ -325,9 +347,9 @@ class Engine:
         )
         conn.execute(
             "UPDATE stock SET on_hand = ?, count_hlc = ?, count_origin = ?, count_id = ?, "
-            "version = version + 1, updated_hlc = max(updated_hlc, ?), updated_at_ms = ? "
-            "WHERE sku = ? AND store_id = ?",
-            (on_hand, *new_count, hlc, now_ms(), sku, store),
+            "version = version + 1, updated_hlc = max(updated_hlc, ?), updated_at_ms = ?, "
+            "writers = ? WHERE sku = ? AND store_id = ?",
+            (on_hand, *new_count, hlc, now_ms(), add_writer(row["writers"], origin), sku, store),
         )
         if not local and on_hand - row["reserved"] < 0 <= row["on_hand"] - row["reserved"]:
             self._conflict(
@@ -450,9 +472,11 @@ class NewStockMovements:
     does not exist has no movements. A count then supersedes nothing and finds
     nothing ordered after its stamp (a local stamp is the newest this node
     knows), so on_hand is the count or the delta, version 1, and no conflict
-    is possible. Flush before anything else reads or writes those rows or the
-    outbox, and before adding a (sku, store) that is in ``keys`` again. It
-    flushes itself every FLUSH_EVERY rows, which bounds its memory."""
+    is possible; nobody has written the row, so a count carries no basis
+    (``Engine.count_basis``) and this node becomes its only writer. Flush
+    before anything else reads or writes those rows or the outbox, and before
+    adding a (sku, store) that is in ``keys`` again. It flushes itself every
+    FLUSH_EVERY rows, which bounds its memory."""
 
     FLUSH_EVERY = 10_000
 
@@ -465,7 +489,6 @@ class NewStockMovements:
         self.stock: list[tuple[Any, ...]] = []
         self.first_seq = self.seq = 0
         self.last_hlc = 0
-        self._basis: tuple[Any, str | None] = (None, None)  # an import shares one basis
 
     def add(self, key: tuple[str, str], mv: dict[str, Any]) -> dict[str, Any]:
         engine, me = self.engine, self.engine.store_id
@@ -484,10 +507,9 @@ class NewStockMovements:
             "schemaVersion": SCHEMA_VERSION,
             "data": mv,
         }
-        basis = mv.get("basis")
-        if basis is not self._basis[0]:
-            self._basis = (basis, dumps(basis) if basis else None)
-        self.events.append((me, seq, hlc, "stock.movement", self._body(event, mv)))
+        if mv.get("basis"):  # a row nobody has written: nothing to have seen
+            raise ValueError("a movement on a new stock row carries no basis")
+        self.events.append((me, seq, hlc, "stock.movement", dumps(event)))
         qty = int(mv["quantity"])
         self.movements.append(
             (
@@ -501,43 +523,17 @@ class NewStockMovements:
                 None,
                 hlc,
                 me,
-                self._basis[1],
+                None,
                 0,
             )
         )
         count = (hlc, me, eid) if mv["kind"] == MovementKind.COUNT else (None, None, None)
-        self.stock.append((mv["sku"], mv["storeId"], qty, *count, hlc, now_ms()))
+        self.stock.append((mv["sku"], mv["storeId"], qty, *count, hlc, now_ms(), me))
         self.last_hlc = hlc
         self.keys.add(key)
         if len(self.events) >= self.FLUSH_EVERY:
             self.flush()
         return event
-
-    # the keys of an import's movement: "actor" sorts first and "basis" second
-    _AFTER_BASIS = frozenset({"kind", "quantity", "reason", "sku", "storeId"})
-
-    def _body(self, event: dict[str, Any], mv: dict[str, Any]) -> str:
-        """``dumps(event)``, character for character, without encoding the
-        import's basis (one watermark per store of the network) again for
-        every row: the basis JSON, encoded once per import, is put in its
-        sorted place. Any other shape of movement is encoded whole."""
-        basis_json = self._basis[1]
-        if (
-            basis_json is None
-            or "actor" not in mv
-            or not self._AFTER_BASIS.issuperset(k for k in mv if k not in ("actor", "basis"))
-        ):
-            return dumps(event)
-        rest = {k: v for k, v in mv.items() if k not in ("actor", "basis")}
-        if not rest:
-            return dumps(event)
-        return (
-            f'{{"data":{{"actor":{dumps(mv["actor"])},"basis":{basis_json},'
-            f"{dumps(rest)[1:]},"
-            f'"hlc":{event["hlc"]},"id":{dumps(event["id"])},"origin":{dumps(event["origin"])},'
-            f'"schemaVersion":{event["schemaVersion"]},"seq":{event["seq"]},'
-            f'"type":{dumps(event["type"])}}}'
-        )
 
     def flush(self) -> None:
         if not self.events:
@@ -554,7 +550,7 @@ class NewStockMovements:
         )
         conn.executemany(
             "INSERT INTO stock (sku, store_id, on_hand, version, count_hlc, count_origin, "
-            "count_id, updated_hlc, updated_at_ms) VALUES (?,?,?,1,?,?,?,?,?)",
+            "count_id, updated_hlc, updated_at_ms, writers) VALUES (?,?,?,1,?,?,?,?,?,?)",
             sorted(self.stock),  # in key order: far fewer B-tree pages touched (keys are unique)
         )
         self.engine._advance_origin_range(

@@ -134,6 +134,17 @@ MIGRATIONS: list[str] = [
         received_at_ms INTEGER NOT NULL
     );
     """,
+    # 2: who has written each stock row (the origins of its movements, sorted,
+    # comma-separated): a count's basis names only these, not every store
+    """
+    ALTER TABLE stock ADD COLUMN writers TEXT NOT NULL DEFAULT '';
+    UPDATE stock SET writers = coalesce((
+        SELECT group_concat(origin, ',') FROM (
+            SELECT DISTINCT origin FROM movements m
+            WHERE m.sku = stock.sku AND m.store_id = stock.store_id ORDER BY origin
+        )
+    ), '');
+    """,
 ]
 
 
