@@ -218,9 +218,9 @@ class LedgerStore:
             return
         wrote = False
         for job in group:
-            conn.execute("SAVEPOINT command")
             changes = conn.total_changes
             try:
+                conn.execute("SAVEPOINT command")
                 job.settle(True, job.fn(conn, *job.args))
                 conn.execute("RELEASE command")
                 wrote = wrote or conn.total_changes != changes
