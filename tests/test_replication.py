@@ -254,3 +254,45 @@ def test_a_forged_event_on_another_stores_subject_is_quarantined_as_origin_misma
     assert after != base
     assert on_hand(c, "PROD-001", "store-001") == 11
     assert all(quarantine(x, "origin_mismatch") for x in (a, b, c))
+
+
+# ------------------------------------------------------------------- upgrade
+def test_a_consumer_made_by_an_older_agent_is_recreated_and_replication_goes_on(
+    nats_server: NatsServer, peer: AgentFactory
+) -> None:
+    """Agents before group commit made their durable consumer with one ack
+    per message (AckPolicy.EXPLICIT); the server refuses to change a
+    consumer's ack policy in place. The new agent replaces it, and re-reading
+    the stream from the start changes nothing (applying is idempotent)."""
+    from nats.js import api
+
+    a = peer("store-001", nats_server, demo=True)
+    b = peer("store-002", nats_server)
+    before = wait_converged(a, b, stores=("store-001",))
+    assert b.stop() == 0
+
+    async def as_an_old_agent_left_it(js: Any) -> None:
+        await js.delete_consumer(synckit.STREAM, "agent-store-002")
+        await js.add_consumer(
+            synckit.STREAM,
+            api.ConsumerConfig(
+                durable_name="agent-store-002",
+                name="agent-store-002",
+                ack_policy=api.AckPolicy.EXPLICIT,
+                deliver_policy=api.DeliverPolicy.ALL,
+                filter_subject="inv.default.ev.>",
+            ),
+        )
+
+    with_js(nats_server, as_an_old_agent_left_it)
+    stock_write(a, "PROD-001", "add", 4, "store-001")  # while B is away
+    b.start()
+    wait_for(lambda: on_hand(b, "PROD-001", "store-001") == 14, what="B to catch up")
+    assert "recreating consumer" in b.log()
+
+    async def ack_policy(js: Any) -> Any:
+        return (await js.consumer_info(synckit.STREAM, "agent-store-002")).config.ack_policy
+
+    assert with_js(nats_server, ack_policy) == api.AckPolicy.ALL
+    after = wait_converged(a, b)
+    assert after != before and digests(b) == digests(a)
