@@ -295,8 +295,10 @@ class InventoryService:
     async def import_stock(
         self, rows: list[dict[str, Any]], dry_run: bool, force: bool, actor: str
     ) -> dict[str, Any]:
-        for r in rows:
+        for r in rows:  # what a row leaves out: this store, a count, no reason
             r["storeId"] = r.get("storeId") or self.store_id
+            r.setdefault("mode", "set")
+            r.setdefault("reason", "")
         return await self.write(commands.import_stock, rows, dry_run, force, actor)
 
     async def import_products(

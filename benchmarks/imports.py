@@ -82,42 +82,32 @@ def ledger_inserts_alone(db: Path, products: int, stores: int) -> float:
     """A reference for B3, not a goal: the seconds the rows an import must
     leave in the ledger take to insert, with nothing else. The same rows as the
     bulk import path writes (an event with its JSON body, a movement and a
-    stock row per CSV row, into the ledger's schema and indexes), prepared
-    beforehand; timed from BEGIN to COMMIT. If this alone is above the floor,
-    no tuning of the rest brings ``inv import`` to 1x of it."""
-    from agent.ledger.engine import dumps
+    stock row per CSV row), prepared beforehand and written by that path's own
+    ``flush``; timed from BEGIN to COMMIT. If this alone is above the floor, no
+    tuning of the rest brings ``inv import`` to 1x of it."""
+    from agent import hlc
+    from agent.ledger.engine import Engine, NewStockMovements, dumps
     from agent.ledger.schema import migrate
     from agent.ledger.store import connect
 
     conn = connect(db)
     migrate(conn)
-    events, movements, stock = [], [], []
+    bulk = NewStockMovements(Engine("bench", hlc.HybridLogicalClock()), conn)
     for n, (j, i) in enumerate((j, i) for j in range(stores) for i in range(products)):
-        seq, hlc, qty = n + 1, (1_800_000_000_000 << 16) + n, quantity(i, j)
+        seq, stamp, qty = n + 1, (1_800_000_000_000 << 16) + n, quantity(i, j)
         mv = {"sku": sku(i), "storeId": store(j), "kind": "count", "quantity": qty,
               "reason": "import", "actor": "local"}  # fmt: skip
-        event = {"id": f"bench:{seq}", "origin": "bench", "seq": seq, "hlc": hlc,
+        event = {"id": f"bench:{seq}", "origin": "bench", "seq": seq, "hlc": stamp,
                  "type": "stock.movement", "schemaVersion": 1, "data": mv}  # fmt: skip
-        events.append(("bench", seq, hlc, "stock.movement", dumps(event)))
-        movements.append((f"bench:{seq}", sku(i), store(j), "count", qty, "import", "local",
-                          None, hlc, "bench", None, 0))  # fmt: skip
-        stock.append((sku(i), store(j), qty, hlc, "bench", f"bench:{seq}", hlc, 0, "bench"))
-    stock.sort()
+        bulk.events.append(("bench", seq, stamp, "stock.movement", dumps(event)))
+        bulk.movements.append((f"bench:{seq}", sku(i), store(j), "count", qty, "import",
+                               "local", None, stamp, "bench", None, 0))  # fmt: skip
+        bulk.stock.append((sku(i), store(j), qty, stamp, "bench", f"bench:{seq}", stamp, 0,
+                           "bench"))  # fmt: skip
+    bulk.first_seq, bulk.seq, bulk.last_hlc = 1, products * stores, stamp
     start = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(
-        "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,?,0)", events
-    )
-    conn.executemany(
-        "INSERT INTO movements (id, sku, store_id, kind, quantity, reason, actor, "
-        "reservation_id, hlc, origin, basis, superseded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        movements,
-    )
-    conn.executemany(
-        "INSERT INTO stock (sku, store_id, on_hand, version, count_hlc, count_origin, count_id, "
-        "updated_hlc, updated_at_ms, writers) VALUES (?,?,?,1,?,?,?,?,?,?)",
-        stock,
-    )
+    bulk.flush()
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()

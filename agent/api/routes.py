@@ -57,6 +57,18 @@ async def who(request: Request) -> Principal:
     return principal
 
 
+async def _import(run: Any, body: dict[str, Any], *extra: Any) -> dict[str, Any]:
+    """One import request: its rows to ``run`` (a service method), then the
+    memory they took back to the OS once the answer is out."""
+    try:
+        result: dict[str, Any] = await run(
+            body["rows"], body.get("dryRun", False), body.get("force", False), *extra
+        )
+        return result
+    finally:
+        memtrim.trim_soon()
+
+
 Service = Annotated[InventoryService, Depends(svc)]
 Who = Annotated[Principal, Depends(who)]
 
@@ -261,16 +273,7 @@ def register(app: FastAPI) -> None:
     async def import_stock(request: Request, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("admin")
         body = await schemas.validated(request, schemas.STOCK_IMPORT)
-        rows: list[dict[str, Any]] = body["rows"]  # type: ignore[assignment]
-        for r in rows:
-            for key, default in schemas.STOCK_IMPORT_DEFAULTS.items():
-                r.setdefault(key, default)
-        try:
-            return await service.import_stock(
-                rows, body.get("dryRun", False), body.get("force", False), principal.user
-            )
-        finally:
-            memtrim.trim_soon()
+        return await _import(service.import_stock, body, principal.user)
 
     @app.post(
         "/api/v1/imports/products",
@@ -281,13 +284,7 @@ def register(app: FastAPI) -> None:
     async def import_products(request: Request, service: Service, principal: Who) -> dict[str, Any]:
         principal.require("admin")
         body = await schemas.validated(request, schemas.PRODUCT_IMPORT)
-        rows: list[dict[str, Any]] = body["rows"]  # type: ignore[assignment]
-        try:
-            return await service.import_products(
-                rows, body.get("dryRun", False), body.get("force", False)
-            )
-        finally:
-            memtrim.trim_soon()
+        return await _import(service.import_products, body)
 
     # ------------------------------------------------------ sync & conflicts
     @app.get("/api/v1/sync/status", tags=["sync"], **spec(200, out.SyncStatus, *AUTH))

@@ -76,8 +76,8 @@ class ReservationConfirm(Body):
 # ledger takes, 6x faster than json.loads, a model per row and a dump of each,
 # and with one copy of 100,000 rows in memory instead of three (FastAPI's own
 # body handling keeps its json.loads result for the whole request).
-# docs/PERFORMANCE.md, B3 and B6. Absent optional keys stay absent; the route
-# fills the defaults.
+# docs/PERFORMANCE.md, B3 and B6. Absent optional keys stay absent; the
+# service fills the defaults.
 @with_config(ConfigDict(extra="forbid"))
 class StockImportRow(TypedDict):
     line: Int
@@ -86,9 +86,6 @@ class StockImportRow(TypedDict):
     quantity: Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
     mode: NotRequired[Literal["set", "add"]]
     reason: NotRequired[Text]
-
-
-STOCK_IMPORT_DEFAULTS = {"storeId": None, "mode": "set", "reason": ""}
 
 
 @with_config(ConfigDict(extra="forbid"))
