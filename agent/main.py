@@ -190,7 +190,7 @@ def run(cfg: AgentConfig) -> int:
             raise OSError(exc.errno, f"cannot listen on {cfg.listen}: {exc.strerror}") from exc
     sockets.insert(0, bind_unix_socket(cfg.socket))
     try:
-        runtime = build(cfg)
+        agent = build(cfg)
     except BaseException:
         for s in sockets:
             s.close()
@@ -199,7 +199,7 @@ def run(cfg: AgentConfig) -> int:
         raise
     server = uvicorn.Server(
         uvicorn.Config(
-            runtime.app,
+            agent.app,
             log_level="warning",
             access_log=False,
             lifespan="on",
@@ -216,7 +216,7 @@ def run(cfg: AgentConfig) -> int:
         signal.signal(sig, lambda s, _f: stop_signals.append(s))
     log.info(
         "agent starting",
-        store=runtime.service.store_id,
+        store=agent.service.store_id,
         socket=str(cfg.socket),
         listen=cfg.listen,
         ledger=str(cfg.ledger_path),
@@ -226,8 +226,8 @@ def run(cfg: AgentConfig) -> int:
     try:
         server.run(sockets=sockets)
     finally:
-        runtime.service.close()
+        agent.service.close()
         with contextlib.suppress(FileNotFoundError):
             cfg.socket.unlink()
-        log.info("agent stopped", store=runtime.service.store_id)
+        log.info("agent stopped", store=agent.service.store_id)
     return 0

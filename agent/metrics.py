@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class Metrics:
     def __init__(self) -> None:
-        disable_created_metrics()  # the *_created series only add noise here
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
         self.registry = CollectorRegistry()
         r = self.registry
         self.http_requests = Counter(
@@ -48,6 +48,12 @@ class Metrics:
             "inv_replication_lag_seconds",
             "Age of the newest event applied per peer",
             ["peer"],
+            registry=r,
+        )
+        self.sync_failures = Counter(
+            "inv_sync_failures_total",
+            "Replication operations that failed (ack, heartbeat, respond, publish, fetch, ...)",
+            ["operation"],
             registry=r,
         )
         self.nats_connected = Gauge("inv_nats_connected", "1 when connected to NATS", registry=r)

@@ -1,124 +1,184 @@
-"""Wires one agent together: service, API app, background tasks, health."""
+"""The composition root: builds one agent whole, in dependency order.
+
+    config ──> ledger ──> service ──> app (API)
+                  │          ^
+                  │          │ forwarder, freshness
+                  v          │
+               replica ──> sync (link, peer table, replicator)
+
+Every object is given what it needs when it is made; nothing is attached to
+anything afterwards. Standalone (no NATS servers configured) there is no
+``sync`` part: the service's forwarder says every other store is out of reach.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from agent import __version__, auth
 from agent.api.app import create_app
-from agent.api.middleware import BodyLimit, RateLimit, RequestContext
-from agent.config import AgentConfig
+from agent.config import AgentConfig, LimitsConfig
 from agent.expiry import ExpiryWorker
-from agent.ledger import queries
-from agent.metrics import Metrics, MetricsMiddleware
+from agent.hlc import now_ms
+from agent.ledger.local import open_ledger
+from agent.metrics import Metrics
+from agent.replica import Replica
 from agent.service import InventoryService
 
+if TYPE_CHECKING:
+    from agent.sync.replicator import Replicator
 
-@dataclass
+
 class Runtime:
-    config: AgentConfig
-    service: InventoryService
-    app: FastAPI
-    metrics: Metrics
-    expiry: ExpiryWorker
-    replicator: Any = None
-    started: float = field(default_factory=time.time)
+    """One agent's parts, and what the API asks of them beyond the service
+    (health, sync status, metrics); the API's ``Backend``."""
 
-    async def health(self, service: InventoryService) -> dict[str, Any]:
+    def __init__(
+        self,
+        config: AgentConfig,
+        service: InventoryService,
+        metrics: Metrics,
+        jwt_secret: str,
+        expiry: ExpiryWorker,
+        replicator: Replicator | None,
+    ) -> None:
+        self.config = config
+        self.service = service
+        self.metrics = metrics
+        self.jwt_secret = jwt_secret
+        self.expiry = expiry
+        self.replicator = replicator
+        self.started = time.time()
+
+    @property
+    def limits(self) -> LimitsConfig:
+        return self.config.limits
+
+    async def start(self) -> None:
+        await self.expiry.start()
+        if self.replicator is not None:
+            await self.replicator.start()
+
+    async def stop(self) -> None:
+        if self.replicator is not None:
+            await self.replicator.stop()
+        await self.expiry.stop()
+
+    async def health(self) -> dict[str, Any]:
         checks: dict[str, dict[str, Any]] = {}
         try:
-            ledger = await service.ledger_check()
+            ledger = await self.service.ledger_check()
             checks["ledger"] = {"ok": ledger["writable"], **ledger}
         except Exception as exc:
             checks["ledger"] = {"ok": False, "error": str(exc)}
         checks["expiry"] = {"ok": self.expiry.alive, "expired": self.expiry.expired_total}
-        backlog = await service.outbox_backlog()
+        backlog = await self.service.outbox_backlog()
+        self.metrics.outbox_backlog.set(backlog)
         if self.replicator is None:
             # standalone: nothing drains the outbox until NATS is configured;
             # a long backlog is expected then, not a fault
             checks["outbox"] = {"ok": True, "backlog": backlog, "note": "standalone"}
         else:
-            checks["outbox"] = {"ok": backlog < self.config.limits.outbox_alert, "backlog": backlog}
-        self.metrics.outbox_backlog.set(backlog)
-        if self.replicator is not None:
+            checks["outbox"] = {"ok": backlog < self.limits.outbox_alert, "backlog": backlog}
             checks["nats"] = self.replicator.health()
         healthy = all(c["ok"] for c in checks.values())
         return {
             "status": "healthy" if healthy else "unhealthy",
-            "storeId": service.store_id,
+            "storeId": self.service.store_id,
             "version": __version__,
             "uptimeSeconds": round(time.time() - self.started, 1),
             "mode": "replicated" if self.replicator is not None else "standalone",
             "checks": checks,
         }
 
-    async def sync_status(self, service: InventoryService) -> dict[str, Any]:
+    async def sync_status(self) -> dict[str, Any]:
         if self.replicator is not None:
-            return await self.replicator.status()  # type: ignore[no-any-return]
+            return await self.replicator.status()
         return {
-            "storeId": service.store_id,
+            "storeId": self.service.store_id,
             "mode": "standalone",
             "connected": False,
             "server": None,
-            "outboxBacklog": await service.outbox_backlog(),
+            "outboxBacklog": await self.service.outbox_backlog(),
             "peers": [],
             "quarantined": 0,
-            "digests": await service.digests(),
+            "digests": await self.service.digests(),
         }
 
     async def render_metrics(self) -> tuple[bytes, str]:
         m = self.metrics
         m.outbox_backlog.set(await self.service.outbox_backlog())
-        counts = await self.service.store.read(queries.ledger_counts)
+        counts = await self.service.ledger_counts()
         for status in ("PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"):
             m.reservations_by_status.labels(status).set(counts["reservations"].get(status, 0))
         for kind in ("receive", "sell", "adjust", "count"):
             m.movements.labels(kind).set(counts["movements"].get(kind, 0))
         m.conflicts.set(counts["conflicts"])
         m.quarantined.set(counts["quarantined"])
-        return self.metrics.render()
+        return m.render()
 
 
-def build(cfg: AgentConfig) -> Runtime:
-    service = InventoryService(cfg)
-    if cfg.demo_data:
-        service.load_demo_data()
-    secret = auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret)
+class Agent:
+    """A built agent: its parts and the app that serves them."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.app: FastAPI = create_app(runtime)
+
+    @property
+    def service(self) -> InventoryService:
+        return self.runtime.service
+
+
+def build(cfg: AgentConfig) -> Agent:
+    offset = cfg.clock_offset_ms
+
+    def skewed_ms() -> int:  # drills and tests: this agent's clock ahead or behind
+        return now_ms() + offset
+
+    ledger = open_ledger(cfg.ledger_path, cfg.store_id, skewed_ms if offset else now_ms)
     metrics = Metrics()
-    expiry = ExpiryWorker(service, cfg.expiry_interval)
-    hooks: list[Any] = []
+    outbox = asyncio.Event()  # set on every write; the publisher waits on it
 
-    async def start_expiry() -> Any:
-        await expiry.start()
-        return expiry.stop
+    def count(outcome: str) -> None:
+        metrics.reservations.labels(outcome).inc()
 
-    hooks.append(start_expiry)
-    replicator = None
-    if cfg.nats.servers:
+    if not cfg.nats.servers:
+        service = InventoryService(
+            ledger, reservation_ttl=cfg.reservation_ttl, outbox=outbox, on_reservation=count
+        )
+        replicator = None
+    else:
+        # imported only here: a standalone agent never loads nats-py
+        from agent.sync.forwarding import NatsForwarder
+        from agent.sync.link import NatsLink
+        from agent.sync.presence import PeerTable
         from agent.sync.replicator import Replicator
 
-        replicator = Replicator(cfg, service, metrics)
-
-        async def start_replicator() -> Any:
-            await replicator.start()
-            return replicator.stop
-
-        hooks.append(start_replicator)
-    service.count_reservation = lambda outcome: metrics.reservations.labels(outcome).inc()
-    app = create_app(service, secret, hooks)
-    runtime = Runtime(cfg, service, app, metrics, expiry, replicator)
-    app.state.health = runtime.health
-    app.state.sync_status = runtime.sync_status
-    app.state.metrics = runtime.render_metrics
-    # added last = outermost: request id and access log wrap everything
-    app.add_middleware(
-        RateLimit, per_minute=cfg.limits.rate_per_minute, burst=cfg.limits.rate_burst
+        link = NatsLink(cfg.nats, ledger.store_id, metrics, on_reconnect=outbox)
+        peers = PeerTable(ledger.store_id, cfg.nats.heartbeat_interval)
+        service = InventoryService(
+            ledger,
+            reservation_ttl=cfg.reservation_ttl,
+            outbox=outbox,
+            forwarder=NatsForwarder(link, cfg.nats.network, cfg.nats.forward_timeout),
+            freshness=peers.freshness,
+            on_reservation=count,
+        )
+        replica = Replica(ledger, outbox=outbox, snapshot_dir=cfg.data_dir / "snapshots")
+        replicator = Replicator(cfg.nats, link, peers, replica, service, metrics)
+    if cfg.demo_data:
+        service.load_demo_data()
+    runtime = Runtime(
+        cfg,
+        service,
+        metrics,
+        auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret),
+        ExpiryWorker(service, cfg.expiry_interval),
+        replicator,
     )
-    app.add_middleware(BodyLimit, max_bytes=cfg.limits.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestContext)
-    return runtime
+    return Agent(runtime)

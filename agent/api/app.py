@@ -1,13 +1,13 @@
 """The FastAPI application: one app serves the Unix socket and TCP.
 
-A request that came over the Unix socket (uvicorn reports no TCP port for it)
-is local admin; over TCP every ``/api/v1`` call needs a bearer JWT.
+Who may call what is decided per route (``deps.get_principal``); the routes
+live in ``routers``, one module per resource.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,21 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent import __version__
-from agent.api import routes, schemas
-from agent.auth import LOCAL_ADMIN, Principal, verify
+from agent.api import routers, schemas
+from agent.api.deps import Backend
+from agent.api.middleware import BodyLimit, RateLimit, RequestContext
 from agent.errors import InventoryError
-from agent.service import InventoryService
-
-
-def is_local(request: Request) -> bool:
-    server = request.scope.get("server")
-    return server is None or server[1] is None
-
-
-def principal_for(request: Request) -> Principal:
-    if is_local(request):
-        return LOCAL_ADMIN
-    return verify(request.app.state.jwt_secret, request.headers.get("authorization"))
+from agent.metrics import MetricsMiddleware
 
 
 def _field_name(loc: tuple[Any, ...], body: Any) -> str:
@@ -66,22 +56,17 @@ class DefaultJsonContentType:
         await self.app(scope, receive, send)
 
 
-def create_app(
-    service: InventoryService,
-    jwt_secret: str,
-    lifespan_hooks: list[Callable[[], Any]] | None = None,
-) -> FastAPI:
+def create_app(backend: Backend) -> FastAPI:
+    """The whole app for ``backend``: routes, error handlers, middleware, and a
+    lifespan that starts and stops the backend's background tasks."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stoppers = []
-        for hook in lifespan_hooks or []:
-            stoppers.append(await hook())
+        await backend.start()
         try:
             yield
         finally:
-            for stop in reversed(stoppers):
-                if stop is not None:
-                    await stop()
+            await backend.stop()
 
     app = FastAPI(
         title="inv-agent",
@@ -89,36 +74,19 @@ def create_app(
         description="One store's inventory agent: local SQLite ledger, REST API, replication.",
         lifespan=lifespan,
     )
-    app.state.service = service
-    app.state.jwt_secret = jwt_secret
-
-    @app.exception_handler(InventoryError)
-    async def inventory_error(request: Request, exc: InventoryError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        body = getattr(exc, "body", None)
-        errors = []
-        for err in exc.errors():
-            if err.get("type") == "json_invalid":
-                return JSONResponse({"error": "request body is not valid JSON"}, 400)
-            errors.append({"field": _field_name(tuple(err["loc"]), body), "error": err["msg"]})
-        first = errors[0] if errors else {"field": "body", "error": "invalid"}
-        message = f"{first['field']}: {first['error']}"
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more)"
-        return JSONResponse({"error": message, "errors": errors[:100]}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return JSONResponse(
-            {"error": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
-
-    routes.register(app)
+    app.state.backend = backend
+    app.add_exception_handler(InventoryError, _inventory_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    for router in routers.ALL:
+        app.include_router(router)
+    limits = backend.limits
+    # added last = outermost: request id and access log wrap everything
     app.add_middleware(DefaultJsonContentType)
+    app.add_middleware(RateLimit, per_minute=limits.rate_per_minute, burst=limits.rate_burst)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=backend.metrics)
+    app.add_middleware(RequestContext)
     openapi = app.openapi
 
     def openapi_with_raw_bodies() -> dict[str, Any]:
@@ -128,3 +96,28 @@ def create_app(
 
     app.openapi = openapi_with_raw_bodies  # type: ignore[method-assign]
     return app
+
+
+async def _inventory_error(request: Request, exc: InventoryError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    body = getattr(exc, "body", None)
+    errors = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return JSONResponse({"error": "request body is not valid JSON"}, 400)
+        errors.append({"field": _field_name(tuple(err["loc"]), body), "error": err["msg"]})
+    first = errors[0] if errors else {"field": "body", "error": "invalid"}
+    message = f"{first['field']}: {first['error']}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return JSONResponse({"error": message, "errors": errors[:100]}, status_code=422)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    return JSONResponse(
+        {"error": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )

@@ -13,9 +13,11 @@ import uuid
 from typing import Any
 
 import structlog
-from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+
+from agent.api.deps import is_local
 
 log = structlog.get_logger("agent.http")
 ASGIApp = Any
@@ -37,11 +39,6 @@ async def _json_response(
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-def is_socket(scope: dict[str, Any]) -> bool:
-    server = scope.get("server")
-    return server is None or server[1] is None
 
 
 class RequestContext:
@@ -78,7 +75,7 @@ class RequestContext:
                 path=scope.get("path"),
                 status=status,
                 ms=round((time.perf_counter() - start) * 1000, 2),
-                via="socket" if is_socket(scope) else "tcp",
+                via="socket" if is_local(scope) else "tcp",
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
@@ -143,7 +140,7 @@ class RateLimit:
     def __init__(self, app: ASGIApp, per_minute: int, burst: int) -> None:
         self.app = app
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.items = [RateLimitItemPerMinute(per_minute)]
+        self.items: list[RateLimitItem] = [RateLimitItemPerMinute(per_minute)]
         if 0 < burst < per_minute:
             seconds = max(1, math.ceil(burst * 60 / per_minute))
             self.items.append(RateLimitItemPerSecond(burst, seconds))
@@ -156,7 +153,7 @@ class RateLimit:
         return f"a:{client[0]}"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or is_socket(scope) or scope["path"] == "/health":
+        if scope["type"] != "http" or is_local(scope) or scope["path"] == "/health":
             await self.app(scope, receive, send)
             return
         key = self._key(scope)

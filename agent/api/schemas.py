@@ -116,7 +116,10 @@ class ProductImport(TypedDict):
 
 STOCK_IMPORT = TypeAdapter(StockImport)
 PRODUCT_IMPORT = TypeAdapter(ProductImport)
-RAW_BODIES = {"StockImport": STOCK_IMPORT, "ProductImport": PRODUCT_IMPORT}
+RAW_BODIES: dict[str, TypeAdapter[Any]] = {
+    "StockImport": STOCK_IMPORT,
+    "ProductImport": PRODUCT_IMPORT,
+}
 
 
 async def validated(request: Request, adapter: TypeAdapter[Any]) -> Any:

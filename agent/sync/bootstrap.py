@@ -19,8 +19,10 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
-from agent.ledger import snapshot
-from agent.sync import rpc
+from agent.replica import Replica
+from agent.sync import rpc, subjects
+from agent.sync.link import NatsLink
+from agent.sync.presence import PeerTable
 
 log = structlog.get_logger("agent.bootstrap")
 SNAPSHOT_TTL = 3600.0
@@ -39,14 +41,13 @@ async def _bucket(js: Any, network: str) -> Any:
         )
 
 
-async def serve(replicator: Any) -> bytes:
+async def serve(link: NatsLink, replica: Replica, network: str) -> bytes:
     """Answer a peer's snapshot request: upload our ledger, reply with its name."""
-    service = replicator.service
-    name = f"{service.store_id}-{time.time_ns()}"
-    path = service.config.data_dir / "snapshots" / f"{name}.db"
+    name = f"{replica.store_id}-{time.time_ns()}"
+    path = replica.snapshot_dir / f"{name}.db"
     try:
-        await asyncio.to_thread(snapshot.write_snapshot, service.store.path, path)
-        store = await _bucket(replicator.js, replicator.net)
+        await replica.write_snapshot(path)
+        store = await _bucket(link.js, network)
         with path.open("rb") as fh:
             await store.put(name, fh)
         size = path.stat().st_size
@@ -54,57 +55,54 @@ async def serve(replicator: Any) -> bytes:
         return rpc.reply_bytes(
             200,
             {
-                "bucket": bucket_name(replicator.net),
+                "bucket": bucket_name(network),
                 "name": name,
                 "bytes": size,
-                "storeId": service.store_id,
+                "storeId": replica.store_id,
             },
         )
     except Exception as exc:
-        log.error("snapshot failed", error=str(exc))
+        log.exception("snapshot failed")
         return rpc.reply_bytes(503, {"error": f"snapshot failed: {exc}"})
     finally:
         path.unlink(missing_ok=True)
 
 
-async def needed(replicator: Any) -> bool:
+async def needed(link: NatsLink, peers: PeerTable, stream: str) -> bool:
     """A fresh ledger (no peer event applied yet) and a stream that no longer
     starts at sequence 1."""
-    if any(o != replicator.me and v["appliedSeq"] > 0 for o, v in replicator.applied.items()):
+    if any(o != peers.store_id and v["appliedSeq"] > 0 for o, v in peers.applied.items()):
         return False
-    info = await replicator.js.stream_info(replicator.ncfg.stream)
+    info = await link.js.stream_info(stream)
     return bool(info.state.messages and info.state.first_seq > 1) or bool(
         not info.state.messages and info.state.last_seq > 0
     )
 
 
-async def run(replicator: Any, wait_for_peers: float) -> dict[str, Any] | None:
+async def run(
+    link: NatsLink, replica: Replica, peers: PeerTable, network: str, wait_for_peers: float
+) -> dict[str, Any] | None:
     """Restore from the first live peer that can give a snapshot."""
     deadline = time.monotonic() + wait_for_peers
-    while time.monotonic() < deadline and not replicator.live_peers():
+    while time.monotonic() < deadline and not peers.live():
         await asyncio.sleep(0.1)
-    service = replicator.service
-    for peer in replicator.live_peers():
-        path: Path = service.config.data_dir / "snapshots" / f"from-{peer}.db"
+    for peer in peers.live():
+        path: Path = replica.snapshot_dir / f"from-{peer}.db"
         try:
-            msg = await replicator.nc.request(
-                f"inv.{replicator.net}.rpc.{peer}.snapshot", json.dumps({}).encode(), timeout=60
+            msg = await link.nc.request(
+                subjects.rpc(network, peer, "snapshot"), json.dumps({}).encode(), timeout=60
             )
             _, body = rpc.parse_reply(msg.data)
-            store = await _bucket(replicator.js, replicator.net)
+            store = await _bucket(link.js, network)
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as fh:
                 await store.get(body["name"], writeinto=fh)
-            result: dict[str, Any] = await service.store.write_attached(
-                path, snapshot.restore, service.engine
-            )
-            service.clock.observe(result["maxHlc"])
-            service.outbox_signal.set()
+            result = await replica.restore_snapshot(path)
             await store.delete(body["name"])
             log.info("bootstrapped from snapshot", peer=peer, **result)
             return {"peer": peer, **result}
         except Exception as exc:
-            log.warning("snapshot from peer failed", peer=peer, error=str(exc))
+            log.warning("snapshot from peer failed", peer=peer, error=str(exc), exc_info=True)
         finally:
             path.unlink(missing_ok=True)
     log.warning("no peer gave a snapshot; catching up from the stream and the origins")

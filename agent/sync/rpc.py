@@ -14,11 +14,11 @@ from typing import Any
 import structlog
 
 from agent.errors import InvalidInput, InventoryError, Unavailable
-from agent.ledger import replication
+from agent.inputs import ReservationRequest
+from agent.replica import Replica
 from agent.service import InventoryService
 
 log = structlog.get_logger("agent.rpc")
-OPS = ("reserve", "confirm", "cancel", "events", "ping")
 
 
 class RemoteError(InventoryError):
@@ -36,7 +36,7 @@ def reply_bytes(status: int, body: Any) -> bytes:
     return json.dumps({"status": status, "body": body}).encode()
 
 
-async def handle(service: InventoryService, op: str, payload: bytes) -> bytes:
+async def handle(service: InventoryService, replica: Replica, op: str, payload: bytes) -> bytes:
     """Serve one request addressed to this store."""
     try:
         req = json.loads(payload or b"{}")
@@ -46,36 +46,40 @@ async def handle(service: InventoryService, op: str, payload: bytes) -> bytes:
         if isinstance(deadline, int) and time.time() * 1000 > deadline:
             # the caller has given up and told its user nothing was done
             raise Unavailable("request arrived after its deadline; not applied")
-        if op == "reserve":
-            status, body = await service.reserve(
-                _s(req, "reservationId"),
-                _s(req, "productId"),
-                service.store_id,
-                _i(req, "quantity"),
-                req.get("customerId"),
-                req.get("ttl"),
-            )
-            return reply_bytes(status, body)
-        if op == "confirm":
-            status, body = await service.confirm(
-                _s(req, "reservationId"), req.get("orderId"), str(req.get("actor") or "forwarded")
-            )
-            return reply_bytes(status, body)
-        if op == "cancel":
-            status, body = await service.cancel(_s(req, "reservationId"))
-            return reply_bytes(status, body)
-        if op == "events":
-            first, last = _i(req, "from"), _i(req, "to")
-            bodies = await service.store.read(replication.own_events, service.store_id, first, last)
-            return reply_bytes(200, {"events": [json.loads(b) for b in bodies]})
-        if op == "ping":
-            return reply_bytes(200, {"storeId": service.store_id})
-        raise InvalidInput(f"unknown operation {op!r}")
+        status, body = await _serve(service, replica, op, req)
+        return reply_bytes(status, body)
     except InventoryError as exc:
         return reply_bytes(exc.status, exc.body())
-    except Exception as exc:  # never let a bad request kill the responder
-        log.error("rpc request failed", op=op, error=str(exc))
+    except Exception:  # never let a bad request kill the responder
+        log.exception("rpc request failed", op=op)
         return reply_bytes(500, {"error": "internal error"})
+
+
+async def _serve(
+    service: InventoryService, replica: Replica, op: str, req: dict[str, Any]
+) -> tuple[int, Any]:
+    if op == "reserve":
+        request = ReservationRequest(
+            ref=_s(req, "productId"),
+            quantity=_i(req, "quantity"),
+            reservation_id=_s(req, "reservationId"),
+            store_id=service.store_id,
+            customer_id=req.get("customerId"),
+            ttl=req.get("ttl"),
+        )
+        return await service.reserve(request)
+    if op == "confirm":
+        return await service.confirm(
+            _s(req, "reservationId"), req.get("orderId"), str(req.get("actor") or "forwarded")
+        )
+    if op == "cancel":
+        return await service.cancel(_s(req, "reservationId"))
+    if op == "events":
+        bodies = await replica.own_events(_i(req, "from"), _i(req, "to"))
+        return 200, {"events": [json.loads(b) for b in bodies]}
+    if op == "ping":
+        return 200, {"storeId": service.store_id}
+    raise InvalidInput(f"unknown operation {op!r}")
 
 
 def _s(req: dict[str, Any], key: str) -> str:

@@ -11,11 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from agent import hlc as hlc_mod
 from agent.domain import MAX_QUANTITY, SKU_RE, STORE_RE, MovementKind, ReservationStatus
 from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION
 from agent.sync import subjects
 
+log = structlog.get_logger("agent.sync")
 MAX_INT = 2**62
 # tuples, not sets: a hostile payload may put a list where a string belongs,
 # and testing an unhashable value for membership in a set raises
@@ -78,11 +81,15 @@ def _movement_ok(m: Any) -> str | None:
     return None
 
 
+def _price_ok(price: Any) -> bool:
+    return not isinstance(price, bool) and 0 <= price <= 1e12
+
+
 def _product_ok(d: dict[str, Any]) -> str | None:
     if not _str(d.get("sku"), SKU_RE) or not isinstance(d.get("fields"), dict):
         return "product sku/fields invalid"
     f = d["fields"]
-    kinds = {
+    kinds: dict[str, type | tuple[type, ...]] = {
         "id": str,
         "name": str,
         "description": str,
@@ -95,7 +102,7 @@ def _product_ok(d: dict[str, Any]) -> str | None:
             return f"product field {key!r} invalid"
         if isinstance(value, str) and not _str(value):
             return f"product field {key!r} too long or not UTF-8"
-        if key == "price" and (isinstance(value, bool) or not 0 <= value <= 1e12):
+        if key == "price" and not _price_ok(f[key]):
             return "product price invalid"
     if not _basis_ok(d.get("basis")):
         return "product basis invalid"
@@ -129,7 +136,7 @@ def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[str, Any] | Rejected:
+def _parse(payload: bytes) -> dict[str, Any] | Rejected:
     try:
         event = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -138,6 +145,22 @@ def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[s
         return Rejected("malformed", "JSON nested too deeply")
     if not isinstance(event, dict):
         return Rejected("malformed", "event is not an object")
+    return event
+
+
+def _data_problem(kind: str, data: dict[str, Any], origin: str) -> tuple[str | None, str]:
+    """What is wrong with an event's ``data`` for its type, and the reason to quarantine it."""
+    if kind == "product.upserted":
+        return _product_ok(data), "malformed"
+    if kind == "stock.movement":
+        return _movement_ok(data), "malformed"
+    return _reservation_ok(data, origin)
+
+
+def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[str, Any] | Rejected:
+    event = _parse(payload)
+    if isinstance(event, Rejected):
+        return event
     eid = event.get("id") if isinstance(event.get("id"), str) else None
     origin, seq = event.get("origin"), event.get("seq")
     if not (
@@ -162,16 +185,43 @@ def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[s
     ahead = hlc_mod.wall_ms(event["hlc"]) - now_ms
     if ahead > max_skew_ms:
         return Rejected("clock_skew", f"timestamp {ahead} ms ahead of this agent's clock", eid)
-    data, kind = event["data"], event["type"]
+    kind = event["type"]
     if kind not in EVENT_TYPES:
         return Rejected("malformed", f"unknown event type {kind!r}", eid)
-    problem, reason = None, "malformed"
-    if kind == "product.upserted":
-        problem = _product_ok(data)
-    elif kind == "stock.movement":
-        problem = _movement_ok(data)
-    else:
-        problem, reason = _reservation_ok(data, origin)
+    problem, reason = _data_problem(kind, event["data"], str(origin))
     if problem:
         return Rejected(reason or "malformed", problem, eid)
     return event
+
+
+def sort(
+    items: list[tuple[str, bytes]], now_ms: int, max_skew_ms: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Check a batch of (subject, payload): the events that may be applied,
+    and a quarantine record for each that may not (each logged)."""
+    events: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for subject, payload in items:
+        checked = check(subject, payload, now_ms, max_skew_ms)
+        if isinstance(checked, Rejected):
+            rejected.append(quarantine_record(checked, subject, payload))
+        else:
+            events.append(checked)
+    return events, rejected
+
+
+def quarantine_record(rejected: Rejected, subject: str, payload: bytes) -> dict[str, Any]:
+    """What the ledger keeps of a rejected event (its body cut at 64 KiB)."""
+    log.warning(
+        "event quarantined",
+        reason=rejected.reason,
+        detail=rejected.detail,
+        event_id=rejected.event_id,
+        subject=subject,
+    )
+    return {
+        "eventId": rejected.event_id,
+        "subject": subject,
+        "reason": rejected.reason,
+        "body": payload[:65536].decode("utf-8", "replace"),
+    }

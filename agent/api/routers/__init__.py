@@ -1,0 +1,7 @@
+"""The API's routes, one module per resource; ``ALL`` in the order they are served."""
+
+from __future__ import annotations
+
+from agent.api.routers import imports, ops, products, reservations, stock, sync
+
+ALL = (ops.router, products.router, stock.router, reservations.router, imports.router, sync.router)

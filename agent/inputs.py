@@ -1,0 +1,62 @@
+"""What callers ask the service to do: small immutable requests.
+
+A route builds one from its body, the service fills in this store's defaults
+(``resolved``) and the ledger command receives it whole; a forwarded request
+travels to the owning store as its ``wire()`` form and is rebuilt there by
+``from_wire``. No positional lists of eight arguments anywhere on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+StockOperation = Literal["add", "subtract", "set"]
+
+
+@dataclass(frozen=True, slots=True)
+class StockChange:
+    """Receive (add), take out (subtract) or count (set) one product at one store."""
+
+    ref: str  # SKU or product id
+    store_id: str
+    operation: StockOperation
+    quantity: int
+    reason: str = ""
+    actor: str = "local"
+    expected_version: int | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    """Hold ``quantity`` of a product at a store for ``ttl`` seconds.
+
+    ``None`` fields are filled in by the service: a new id, this store, the
+    configured TTL."""
+
+    ref: str
+    quantity: int
+    reservation_id: str | None = None
+    store_id: str | None = None
+    customer_id: str | None = None
+    ttl: int | None = None
+
+    def resolved(self, reservation_id: str, store_id: str, ttl: int) -> ReservationRequest:
+        return replace(
+            self,
+            reservation_id=self.reservation_id or reservation_id,
+            store_id=self.store_id or store_id,
+            ttl=self.ttl or ttl,
+        )
+
+    def wire(self) -> dict[str, Any]:
+        """The request as the owning store's API (and its RPC handler) reads it."""
+        return {
+            "reservationId": self.reservation_id,
+            "productId": self.ref,
+            "storeId": self.store_id,
+            "quantity": self.quantity,
+            "customerId": self.customer_id,
+            "ttl": self.ttl,
+        }

@@ -1,0 +1,112 @@
+"""The ledger as replication sees it: the one narrow interface ``agent.sync``
+(and any other process that replicates, such as a projector) uses.
+
+Everything a publisher, consumer, gap repair or bootstrap needs from this
+store's ledger is a method here; none of them reaches into the ledger's
+store, engine or clock. Receiving an event advances this store's HLC (so a
+later local write is stamped after it) before the event is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from agent.ledger import queries, replication, snapshot
+from agent.ledger.local import Ledger
+
+
+class Replica:
+    def __init__(self, ledger: Ledger, *, outbox: asyncio.Event, snapshot_dir: Path) -> None:
+        """``outbox`` is set when there may be something new to publish (the
+        service sets it on every write); ``snapshot_dir`` is where snapshot
+        files are made and received (under the data dir, owner only)."""
+        self.store_id = ledger.store_id
+        self.outbox = outbox
+        self.snapshot_dir = snapshot_dir
+        self._store = ledger.store
+        self._engine = ledger.engine
+        self._clock = ledger.clock
+
+    # --------------------------------------------------------------- outbox
+    def unpublished(self, limit: int) -> list[tuple[int, str]]:
+        """The oldest ``limit`` unpublished events of ours: (seq, JSON).
+
+        Read on the event loop: a range of the outbox index is quicker than a
+        hop to the read pool, and no slower than publishing what it returns."""
+        return self._store.read_here(replication.unpublished, self.store_id, limit)
+
+    async def mark_published(self, seqs: list[int]) -> None:
+        await self._store.write(replication.mark_published, self.store_id, seqs)
+
+    async def published_seq(self) -> int:
+        return await self._store.read(replication.published_seq, self.store_id)
+
+    async def outbox_backlog(self) -> int:
+        return await self._store.read(queries.outbox_backlog, self.store_id)
+
+    # ------------------------------------------------------------ own events
+    async def own_seq_hlcs(self) -> dict[int, int]:
+        return await self._store.read(replication.own_seq_hlcs, self.store_id)
+
+    async def own_events(self, first: int, last: int) -> list[str]:
+        """Our own events in a seq range (JSON), for a peer repairing a gap."""
+        return await self._store.read(replication.own_events, self.store_id, first, last)
+
+    async def recover_own(self, events: list[dict[str, Any]]) -> int:
+        """Take back our own events from the stream (a ledger restored from an
+        older copy): they were acknowledged to someone once."""
+        for event in events:
+            self._clock.observe(event["hlc"])
+        n = await self._store.write(replication.recover_own, self._engine, events)
+        self.outbox.set()
+        return n
+
+    # ---------------------------------------------------------- peer events
+    async def apply(
+        self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
+    ) -> dict[str, int]:
+        """Apply validated peer events and quarantine rejected ones, in one
+        transaction: ``{"applied", "duplicates", "quarantined"}``."""
+        for event in events:
+            self._clock.observe(event["hlc"])
+        result = await self._store.write(replication.apply_batch, self._engine, events, rejected)
+        self.outbox.set()
+        return result
+
+    async def origins(self) -> dict[str, dict[str, Any]]:
+        """Per origin: appliedSeq (contiguous), maxSeq, lastHlc."""
+        return await self._store.read(replication.origins)
+
+    async def missing(self, origin: str, known_max: int) -> list[int]:
+        return await self._store.read(replication.missing, origin, known_max)
+
+    async def held_back(self) -> list[tuple[int, str]]:
+        """Events quarantined for a newer schema: (quarantine id, JSON)."""
+        return await self._store.read(replication.held_back)
+
+    async def release(self, ids: list[int]) -> None:
+        await self._store.write(replication.release, ids)
+
+    async def quarantine_list(self, limit: int) -> list[dict[str, Any]]:
+        return await self._store.read(replication.quarantine_list, limit)
+
+    async def quarantine_count(self) -> int:
+        return await self._store.read(replication.quarantine_count)
+
+    async def digests(self) -> dict[str, str]:
+        return await self._store.read(queries.digests)
+
+    # ------------------------------------------------------------- snapshots
+    async def write_snapshot(self, target: Path) -> None:
+        """A consistent copy of the whole ledger at ``target``."""
+        await asyncio.to_thread(snapshot.write_snapshot, self._store.path, target)
+
+    async def restore_snapshot(self, path: Path) -> dict[str, Any]:
+        """Replace the replicated state with a peer's snapshot, our own events
+        kept on top (see ``snapshot.restore``)."""
+        result = await self._store.write_attached(path, snapshot.restore, self._engine)
+        self._clock.observe(result["maxHlc"])
+        self.outbox.set()
+        return result

@@ -1,0 +1,144 @@
+"""Reading the event stream: a durable pull consumer, validation, and an ack
+per batch only after the batch is applied.
+
+Reusable by any process that follows the stream: it knows nothing of the
+ledger. Each fetched batch is checked (``validate``), split into events to
+apply and records to quarantine, and handed to the ``apply`` callback; when
+that returns (the batch is committed), the batch is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.js import api
+
+from agent.metrics import Metrics
+from agent.sync import subjects, validate
+from agent.sync.link import NatsLink
+
+log = structlog.get_logger("agent.sync")
+
+FETCH_BATCH = 500
+Apply = Callable[[list[dict[str, Any]], list[dict[str, Any]]], Awaitable[Any]]
+
+
+def consumer_config(durable: str, network: str, follow: list[str]) -> api.ConsumerConfig:
+    config = api.ConsumerConfig(
+        durable_name=durable,
+        name=durable,
+        # one ack per fetched batch, not per message (a consumer made with
+        # AckPolicy.EXPLICIT by an older agent is recreated in ``setup``)
+        ack_policy=api.AckPolicy.ALL,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_wait=30.0,
+        max_ack_pending=20000,
+        max_deliver=-1,
+    )
+    if follow:
+        config.filter_subjects = [subjects.events(network, s) for s in follow]
+    else:
+        config.filter_subject = subjects.all_events(network)
+    return config
+
+
+class StreamConsumer:
+    def __init__(
+        self,
+        link: NatsLink,
+        metrics: Metrics,
+        apply: Apply,
+        *,
+        stream: str,
+        durable: str,
+        network: str,
+        follow: list[str],
+        max_skew_ms: int,
+        own_store: str | None = None,
+    ) -> None:
+        """``own_store``: events this process published itself, coming back
+        from the stream, are skipped unparsed (it is their only writer)."""
+        self._link = link
+        self._metrics = metrics
+        self._apply = apply
+        self._stream = stream
+        self._durable = durable
+        self._network = network
+        self._follow = follow
+        self._max_skew_ms = max_skew_ms
+        self._own = own_store
+        self._psub: Any = None
+        self.idle = False  # the last fetch found nothing new
+
+    async def setup(self) -> None:
+        """Create (or recreate, if incompatible) the durable consumer and bind to it."""
+        js = self._link.js
+        config = consumer_config(self._durable, self._network, self._follow)
+        try:
+            await js.add_consumer(self._stream, config)
+        except nats.js.errors.APIError as exc:
+            # an incompatible old definition: recreate it (applying is idempotent)
+            log.warning("recreating consumer", consumer=self._durable, error=str(exc))
+            await js.delete_consumer(self._stream, self._durable)
+            await js.add_consumer(self._stream, config)
+        self._psub = await js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
+
+    async def run(self) -> None:
+        """Fetch, apply, ack, forever. Every fetch has its own timeout (reports
+        of fetch stalls exist: nats.py #933, #986)."""
+        while True:
+            try:
+                msgs = await asyncio.wait_for(self._psub.fetch(FETCH_BATCH, timeout=1.0), 5.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                self.idle = True
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.Error) as exc:
+                self._link.last_error = f"fetch: {exc or exc.__class__.__name__}"
+                self._metrics.sync_failures.labels("fetch").inc()
+                await asyncio.sleep(0.5)
+                continue
+            self.idle = False
+            await self.handle(msgs)
+
+    async def handle(self, msgs: list[Any]) -> None:
+        """Apply one fetched batch, then acknowledge it."""
+        own_subject = subjects.events(self._network, self._own) if self._own else None
+        own_id = f"{self._own}:"
+        items = []
+        for msg in msgs:
+            if msg.subject == own_subject and (msg.headers or {}).get("Nats-Msg-Id", "").startswith(
+                own_id
+            ):
+                # what our publisher sent, coming back: never applied here, so
+                # not even parsed. Anything else on our subject is checked like
+                # any event (a forgery is quarantined).
+                continue
+            items.append((msg.subject, msg.data))
+        events, rejected = validate.sort(items, time.time_ns() // 1_000_000, self._max_skew_ms)
+        await self._apply([e for e in events if e["origin"] != self._own], rejected)
+        # AckPolicy.ALL: acknowledging the last message of the batch, once it
+        # is committed, acknowledges every one before it
+        try:
+            await msgs[-1].ack()
+        except Exception as exc:
+            # not fatal: the batch is redelivered after ack_wait and applying
+            # it again changes nothing; but it must be seen
+            self._metrics.sync_failures.labels("ack").inc()
+            log.warning("ack failed; the batch will be redelivered", error=str(exc), exc_info=True)
+
+    async def close(self) -> None:
+        """Stop the subscription: nobody fetches any more, and a late pull
+        status or message left in its queue would hold ``drain()`` until its
+        timeout. Unacked messages are redelivered to the next run."""
+        if self._psub is None:
+            return
+        try:
+            await self._psub.unsubscribe()
+        except Exception:
+            log.warning("consumer unsubscribe failed at shutdown", exc_info=True)
