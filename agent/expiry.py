@@ -54,7 +54,7 @@ class ExpiryWorker:
                 await asyncio.sleep(delay if n < 500 else 0)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # keep going: log and retry
-                log.error("expiry pass failed", error=str(exc))
+            except Exception:  # keep going: log (with the traceback) and retry
+                log.exception("expiry pass failed")
                 self.last_run = time.monotonic()
                 await asyncio.sleep(1.0)

@@ -38,7 +38,7 @@ def _field_name(loc: tuple[Any, ...], body: Any) -> str:
 
 class DefaultJsonContentType:
     """curl's ``-d`` sends a JSON body as a form unless told otherwise (the
-    seed plan's own examples do this). An /api/v1 body with no content type,
+    original plan's curl examples do this). An /api/v1 body with no content type,
     or a form type, is read as JSON, which is the only body this API takes.
 
     The scope is changed in place, not copied: the router records the matched
