@@ -21,10 +21,6 @@ from agent.ledger.engine import Engine
 from agent.ledger.store import LedgerStore
 
 
-class LedgerIdentityError(ConfigError):
-    """The store id asked for is missing, malformed, or not this ledger's."""
-
-
 @dataclass(frozen=True)
 class Ledger:
     """One store's open ledger: the file, whose it is, its clock and its engine."""
@@ -55,21 +51,21 @@ def open_ledger(path: Path, wanted: str | None, wall_ms: Callable[[], int]) -> L
 def bind_identity(conn: sqlite3.Connection, wanted: str | None) -> str:
     """The ledger's store id: recorded on first use, checked on every later one."""
     if wanted and not STORE_RE.match(wanted):
-        raise LedgerIdentityError(
+        raise ConfigError(
             f"store_id: {wanted!r} is not valid: letters, digits, '-' and '_' only "
             "(it is part of NATS subject names), at most 64"
         )
     row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
     if row is None:
         if not wanted:
-            raise LedgerIdentityError(
+            raise ConfigError(
                 "store_id is not set: start with --store-id ID (or INV_STORE_ID, or "
                 "store_id: in the config file)"
             )
         conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (wanted,))
         return wanted
     if wanted and wanted != row[0]:
-        raise LedgerIdentityError(
+        raise ConfigError(
             f"this ledger belongs to store {row[0]!r}, not {wanted!r}; "
             "use another --data-dir for another store"
         )
