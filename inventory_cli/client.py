@@ -67,13 +67,14 @@ class AgentClient:
         self.target = target or default_target()
         self.timeout = timeout
         token = token if token is not None else os.environ.get("INV_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._transport: Transport
         if transport is not None:
             self._transport = transport
         elif _is_url(self.target):
-            self._transport = HttpxTransport(self.target.rstrip("/"), headers, timeout)
+            self._transport = HttpxTransport(self.target.rstrip("/"), timeout)
         else:
-            self._transport = SocketTransport(self.target, headers, timeout)
+            self._transport = SocketTransport(self.target)
 
     def _unreachable(self, exc: Exception) -> AgentUnreachableError:
         where = self.target
@@ -102,7 +103,9 @@ class AgentClient:
         }
         url = quote(path, safe=_PATH_SAFE) + (f"?{urlencode(query)}" if query else "")
         content = json.dumps(body).encode() if body is not None else None
-        hdrs = {"Content-Type": "application/json"} if content is not None else {}
+        hdrs = dict(self._headers)
+        if content is not None:
+            hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
         for name, value in hdrs.items():
             if "\r" in value or "\n" in value:

@@ -22,6 +22,13 @@ def _color_system() -> Literal["auto"] | None:
     return None if os.environ.get("NO_COLOR") else "auto"
 
 
+def reset() -> None:
+    """Forget the consoles: the next output builds them again, for the streams
+    and environment of then (a test running commands in one process)."""
+    global _out, _err
+    _out = _err = None
+
+
 def out() -> Any:
     global _out
     if _out is None:

@@ -91,10 +91,9 @@ class SocketTransport:
     of an answer came back and its method is idempotent; anything else is
     the client's call (it retries only requests that carry an idempotency key)."""
 
-    def __init__(self, path: str, headers: dict[str, str], timeout: float) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.headers = {"Host": "agent", "Accept": "application/json", **headers}
-        self.timeout = timeout
+        self.headers = {"Host": "agent", "Accept": "application/json"}
         self._sock: socket.socket | None = None
         self._h11: h11.Connection | None = None
 
@@ -175,11 +174,11 @@ class SocketTransport:
 class HttpxTransport:
     """An ``http(s)://`` agent (TCP, maybe TLS), through httpx."""
 
-    def __init__(self, base_url: str, headers: dict[str, str], timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float) -> None:
         import httpx
 
         self._httpx = httpx
-        self._http: httpx.Client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+        self._http: httpx.Client = httpx.Client(base_url=base_url, timeout=timeout)
 
     def request(
         self, method: str, url: str, content: bytes | None, headers: dict[str, str], timeout: float
