@@ -24,6 +24,7 @@ from inventory_cli.transport import (
     ConnectFailed,
     ConnectionBroken,
     HttpxTransport,
+    Response,
     SocketTransport,
     TimedOut,
     Transport,
@@ -110,23 +111,7 @@ class AgentClient:
         for name, value in hdrs.items():
             if "\r" in value or "\n" in value:
                 raise UsageError(f"{name}: a header value cannot contain a line break")
-        attempts = RETRIES if retry else 1
-        for attempt in range(attempts):
-            try:
-                resp = self._transport.request(method, url, content, hdrs, timeout or self.timeout)
-                break
-            except ConnectFailed as exc:
-                raise self._unreachable(exc) from exc
-            except TimedOut as exc:
-                if attempt + 1 < attempts:
-                    continue
-                raise AgentUnreachableError(
-                    f"the agent at {self.target} did not answer in time ({exc})"
-                ) from exc
-            except ConnectionBroken as exc:
-                if attempt + 1 < attempts:
-                    continue
-                raise self._unreachable(exc) from exc
+        resp = self._send(method, url, content, hdrs, timeout or self.timeout, retry)
         if resp.status_code == 204:
             return None
         try:
@@ -138,6 +123,31 @@ class AgentClient:
                 resp.status_code, data if isinstance(data, dict) else {"error": str(data)}
             )
         return data
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+        retry: bool,
+    ) -> Response:
+        attempts = RETRIES if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._transport.request(method, url, content, headers, timeout)
+            except ConnectFailed as exc:  # nothing was sent
+                raise self._unreachable(exc) from exc
+            except TimedOut as exc:
+                if attempt == attempts:
+                    raise AgentUnreachableError(
+                        f"the agent at {self.target} did not answer in time ({exc})"
+                    ) from exc
+            except ConnectionBroken as exc:
+                if attempt == attempts:
+                    raise self._unreachable(exc) from exc
+        raise AssertionError("unreachable")
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)

@@ -151,7 +151,8 @@ class Sent:
 @dataclass
 class FakeAgent:
     """A transport standing in for the agent: each request gets the next reply
-    queued for its method and path (the last one repeats), or a 404; ``fail``
+    queued for its method and (quoted) path (the last one repeats; JSON, or
+    bytes sent as they are), or a 404; ``fail``
     raises a transport error instead. Everything sent is in ``sent``."""
 
     replies: dict[tuple[str, str], list[tuple[int, Any]]] = field(default_factory=dict)
@@ -174,6 +175,8 @@ class FakeAgent:
         if not queue:
             return Response(404, json.dumps({"error": f"no reply for {method} {url}"}).encode())
         status, reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(reply, bytes):  # sent as it is
+            return Response(status, reply)
         return Response(status, b"" if reply is None else json.dumps(reply).encode())
 
     def close(self) -> None:
