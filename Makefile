@@ -8,7 +8,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 STORE  ?= store-001
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench demo clean
+.PHONY: help run test lint docs-check fmt bench demo clean
 
 help:
 	@echo "make run    - set up .venv and start an agent (store $(STORE), SQLite, demo data) in the foreground"
@@ -36,6 +36,9 @@ run: $(STAMP)
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check agent inventory_cli tests
 	$(BIN)/ruff format --check agent inventory_cli tests
+
+docs-check: $(DEVSTAMP)
+	$(BIN)/cog --check README.md
 
 fmt: $(DEVSTAMP)
 	$(BIN)/ruff format agent inventory_cli tests

@@ -9,35 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import yaml
 
-APP = "inv-agent"
+from agent.paths import default_config_path, default_data_dir, default_socket
 
 
 class ConfigError(Exception):
     """A setting is wrong; the message names it."""
-
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP))
-
-
-def default_socket() -> Path:
-    """$XDG_RUNTIME_DIR/inv-agent/agent.sock, or /tmp/runtime-$UID/... without one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        runtime = platformdirs.user_runtime_dir(APP)
-    return Path(runtime) / "agent.sock"
-
-
-def default_config_path() -> Path:
-    return Path(platformdirs.user_config_dir(APP)) / "config.yaml"
 
 
 def redact_url(url: str) -> str:

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: statistics, the machine description, real
 agents and nats-servers (the test helpers), a minimal keep-alive HTTP client
-over the agent's Unix socket and a closed-loop load generator built on it
+over the agent's Unix socket (h11) and a closed-loop load generator built on it
 (cheap enough not to be the bottleneck: each benchmark reports the rate it
 drives against /health)."""
 
@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import h11
 
 from tests.helpers import Agent, bin_path, short_tmpdir, wait_for
 from tests.natsfix import NatsServer
@@ -180,12 +182,14 @@ def wait_backlog_zero(agent: Agent, timeout: float = 300) -> None:
 
 # ----------------------------------------------------------- HTTP client
 class UdsHttp:
-    """One HTTP/1.1 keep-alive connection over a Unix socket (asyncio streams)."""
+    """One HTTP/1.1 keep-alive connection over a Unix socket (asyncio streams,
+    framed by h11 as the CLI's own transport is)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.http = h11.Connection(h11.CLIENT)
 
     async def connect(self) -> UdsHttp:
         self.reader, self.writer = await asyncio.open_unix_connection(self.path)
@@ -196,26 +200,40 @@ class UdsHttp:
     ) -> tuple[int, bytes]:
         assert self.reader and self.writer
         data = json.dumps(body).encode() if body is not None else b""
-        head = [f"{method} {path} HTTP/1.1", "Host: agent", f"Content-Length: {len(data)}"]
+        fields = {"Host": "agent", "Content-Length": str(len(data))}
         if body is not None:
-            head.append("Content-Type: application/json")
-        for k, v in (headers or {}).items():
-            head.append(f"{k}: {v}")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("the agent closed the connection")
-        status = int(status_line.split()[1])
-        length = 0
+            fields["Content-Type"] = "application/json"
+        fields.update(headers or {})
+        http = self.http
+        events: list[h11.Event] = [
+            h11.Request(method=method, target=path, headers=list(fields.items())),
+            *([h11.Data(data=data)] if data else []),
+            h11.EndOfMessage(),
+        ]
+        self.writer.write(b"".join(http.send(event) or b"" for event in events))
+        status, chunks = 0, []
         while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                received = await self.reader.read(65536)
+                if not received and http.their_state is h11.SEND_RESPONSE:
+                    raise ConnectionError("the agent closed the connection")
+                http.receive_data(received)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
                 break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length) if length else b""
-        return status, payload
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionError("the agent closed the connection")
+        if http.our_state is h11.MUST_CLOSE or http.their_state is h11.MUST_CLOSE:
+            await self.close()
+            await self.connect()
+            self.http = h11.Connection(h11.CLIENT)
+        else:
+            http.start_next_cycle()
+        return status, b"".join(chunks)
 
     async def close(self) -> None:
         if self.writer:

@@ -1,59 +1,97 @@
-"""The CLI's errors and exit codes (documented in ``inv --help`` and README).
+"""The CLI's errors: one tree, every error a command can end with.
 
-CliError (exit 1)
-├── UsageError        exit 2   bad flags or bad input data (names the field/line)
-├── NotFoundError     exit 3   unknown product / reservation
-├── ConflictError     exit 4   insufficient stock, version mismatch, id reused, wrong state
-└── UnreachableError  exit 5   the agent, or the store that owns the stock, can't be reached
+CliError                   anything else (an HTTP status without a class below)
+├── UsageError             bad flags or bad input data, found by the CLI (names the field/line)
+│   └── InvalidError       HTTP 400, 422: the agent refused the request's data
+├── AuthError              HTTP 401, 403: no or a bad token (INV_TOKEN), or a role not allowed
+├── NotFoundError          HTTP 404: unknown product, reservation, stock row
+├── ConflictError          HTTP 409: insufficient stock, version mismatch, id reused, wrong state
+└── UnreachableError       no answer from where the stock is
+    ├── AgentUnreachableError  the agent: not running, no answer in time, connection broken
+    └── UnavailableError       HTTP 503: the store that owns the stock can't be reached,
+                               or the agent reports itself unhealthy
+
+Every error carries its ``message`` (one line, saying how to go on) and the
+agent's JSON ``body`` (``{}`` when the agent said nothing); errors from an
+answer carry its HTTP ``status`` too. The client raises them (``from_status``
+picks the class); only ``inventory_cli.main`` turns them into exit codes, in
+one table (``EXIT_CODES``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
-
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 other error, 2 usage or invalid input, 3 not found, "
-    "4 conflict (insufficient stock, version mismatch, id reused), "
-    "5 agent or owning store unreachable."
-)
+__all__ = [
+    "AgentUnreachableError",
+    "AuthError",
+    "CliError",
+    "ConflictError",
+    "InvalidError",
+    "NotFoundError",
+    "UnavailableError",
+    "UnreachableError",
+    "UsageError",
+    "from_status",
+]
 
 
 class CliError(Exception):
-    exit_code = EXIT_OTHER
-
-    def __init__(self, message: str, body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, body: dict[str, Any] | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.body = body or {}
+        self.body: dict[str, Any] = body or {}
+        self.status = status
 
 
 class UsageError(CliError):
-    exit_code = EXIT_USAGE
+    pass
+
+
+class InvalidError(UsageError):
+    pass
+
+
+class AuthError(CliError):
+    pass
 
 
 class NotFoundError(CliError):
-    exit_code = EXIT_NOT_FOUND
+    pass
 
 
 class ConflictError(CliError):
-    exit_code = EXIT_CONFLICT
+    pass
 
 
 class UnreachableError(CliError):
-    exit_code = EXIT_UNREACHABLE
+    pass
+
+
+class AgentUnreachableError(UnreachableError):
+    pass
+
+
+class UnavailableError(UnreachableError):
+    pass
 
 
 _BY_STATUS: dict[int, type[CliError]] = {
-    400: UsageError,
-    422: UsageError,
+    400: InvalidError,
+    422: InvalidError,
+    401: AuthError,
+    403: AuthError,
     404: NotFoundError,
     409: ConflictError,
-    503: UnreachableError,
+    503: UnavailableError,
 }
 
 
 def from_status(status: int, body: dict[str, Any]) -> CliError:
+    """The error for an agent's answer with an error status."""
     message = str(body.get("error") or f"agent answered HTTP {status}")
-    return _BY_STATUS.get(status, CliError)(message, body)
+    if status == 401:
+        message += " (set INV_TOKEN)"
+    return _BY_STATUS.get(status, CliError)(message, body, status)

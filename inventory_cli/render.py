@@ -9,17 +9,24 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 _out = None
 _err = None
 
 
-def _color_system() -> str | None:
+def _color_system() -> Literal["auto"] | None:
     """NO_COLOR (https://no-color.org) turns off every escape code, not only
     colours: rich alone would still print bold and italic to a terminal."""
     return None if os.environ.get("NO_COLOR") else "auto"
+
+
+def reset() -> None:
+    """Forget the consoles: the next output builds them again, for the streams
+    and environment of then (a test running commands in one process)."""
+    global _out, _err
+    _out = _err = None
 
 
 def out() -> Any:
@@ -44,6 +51,14 @@ def err() -> Any:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def emit(obj: Any, as_json: bool, show: Callable[[Any], None]) -> None:
+    """A command's result: its JSON (``--json``), else ``show`` for people."""
+    if as_json:
+        print_json(obj)
+    else:
+        show(obj)
 
 
 def message(text: str, style: str = "") -> None:

@@ -1,6 +1,8 @@
-"""``inv`` end to end: help, output contract (tables, --json, stdout/stderr),
-exit codes, reaching the agent (socket, TCP + token), NO_COLOR, products and
-the operations commands."""
+"""``inv`` end to end, the real console script against a real agent: help,
+the output contract (tables, --json, stdout/stderr), an exit code of each
+kind, reaching the agent (the default socket, INV_AGENT, TCP + token),
+NO_COLOR in a terminal, and each area once (the CLI and the agent agree on
+the API). Everything else about the commands: tests/unit/test_cli_*.py."""
 
 from __future__ import annotations
 
@@ -96,17 +98,6 @@ def test_stock_show_json_is_the_api_object(agent: Agent) -> None:
     assert data["totalAvailable"] == 15
 
 
-def test_stock_show_one_store_and_availability(agent: Agent) -> None:
-    one = inv_json(agent, "stock", "show", "PROD-001", "--store", "store-002")
-    assert [(s["storeId"], s["available"]) for s in one["stores"]] == [("store-002", 5)]
-    by_id = inv_json(agent, "availability", "550e8400-e29b-41d4-a716-446655440000")
-    assert by_id["sku"] == "PROD-001"
-    assert without_as_of(by_id) == without_as_of(inv_json(agent, "stock", "show", "PROD-001"))
-    r = inv(agent, "availability", "PROD-001", "-s", "store-001")
-    assert set(table_rows(r.stdout)) == {"Store", "store-001"}
-    assert "Total available: 10" in r.stdout
-
-
 @pytest.mark.parametrize("as_json", [False, True])
 def test_unknown_sku_is_exit_3_with_a_hint(agent: Agent, as_json: bool) -> None:
     r = inv(agent, "stock", "show", "NOPE-404", *(["--json"] if as_json else []), code=3)
@@ -119,15 +110,10 @@ def test_unknown_sku_is_exit_3_with_a_hint(agent: Agent, as_json: bool) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["stock", "show"], "Missing argument"),
-        (["stock", "show", "PROD-001", "--bogus"], "No such option: --bogus"),
-        (["stock", "add", "PROD-001", "many"], "Invalid value for 'quantity'"),
-        (["stock", "frobnicate"], "No such command"),
-        (["reserve", "PROD-001", "0"], "Invalid value for 'quantity'"),  # and its bound: 1
-        (["reservation", "list", "--status", "LOST"], "--status: 'LOST' must be PENDING"),
-        (["product", "update", "PROD-001"], "nothing to change"),
-        (["history", "PROD-001", "--since", "yesterday-ish"], "since: 'yesterday-ish'"),
-        (["stock", "add", "PROD-001", "0"], "quantity: must be at least 1"),
+        (["stock", "show", "PROD-001", "--bogus"], "No such option: --bogus"),  # click's
+        (["reservation", "list", "--status", "LOST"], "--status: 'LOST' must be PENDING"),  # ours
+        (["history", "PROD-001", "--since", "yesterday-ish"], "since: 'yesterday-ish'"),  # 422
+        (["stock", "add", "PROD-001", "0"], "quantity: must be at least 1"),  # the agent's 422
     ],
 )
 def test_usage_errors_are_exit_2(agent: Agent, args: list[str], expected: str) -> None:
@@ -265,40 +251,35 @@ def test_product_add_show_update_list(agent: Agent) -> None:
     assert len(inv_json(agent, "product", "list", "--limit", "2")) == 2
 
 
-def test_product_errors(agent: Agent) -> None:
-    r = inv(agent, "product", "add", "PROD-001", "--name", "Again", code=4)
-    assert "already exists" in error_of(r)
-    r = inv(agent, "product", "show", "NOPE-1", code=3)
-    assert "inv product list" in error_of(r)
-    r = inv(agent, "product", "update", "NOPE-1", "--price", "1", code=3)
-    assert "NOPE-1" in error_of(r)
-    r = inv(agent, "product", "add", "BAD SKU", "--name", "x", code=2)
-    assert "sku" in error_of(r)
-    inv(agent, "product", "add", unique("CLI"), code=2)  # --name is required
-
-
 # --------------------------------------------------------------- operations
-def test_agent_status(agent: Agent) -> None:
+def test_agent_and_sync_status_and_conflicts(agent: Agent) -> None:
     r = inv(agent, "agent", "status")
     assert "Agent store-001 (standalone" in r.stdout and "healthy" in r.stdout
     assert {"ledger", "expiry", "outbox"} <= set(table_rows(r.stdout))
     health = inv_json(agent, "agent", "status")
     assert health["status"] == "healthy" and health["storeId"] == "store-001"
-    assert health["checks"]["ledger"]["ok"] is True
-
-
-def test_sync_status_standalone(agent: Agent) -> None:
     r = inv(agent, "sync", "status")
     assert r.stdout.startswith("Store store-001: standalone, not connected")
-    assert "catalog" in table_rows(r.stdout)
     status = inv_json(agent, "sync", "status")
     assert status["storeId"] == "store-001" and status["connected"] is False
     assert status["outboxBacklog"] >= 1 and "store-001" in status["digests"]
-
-
-def test_conflicts_lists_nothing_on_a_lone_agent(agent: Agent) -> None:
-    r = inv(agent, "conflicts")
-    assert r.stdout.startswith("Conflicts")
-    assert inv_json(agent, "conflicts") == []
     assert inv_json(agent, "conflicts", "--since", "1h", "--limit", "5") == []
     inv(agent, "conflicts", "--since", "last tuesday", code=2)
+
+
+def test_the_default_socket_without_inv_agent(agent: Agent, home: Path) -> None:
+    """No INV_AGENT: the agent's own default ($XDG_RUNTIME_DIR/inv-agent/agent.sock)."""
+    (home / "inv-agent").mkdir()
+    (home / "inv-agent" / "agent.sock").symlink_to(agent.socket)
+    env = {**_env(XDG_RUNTIME_DIR=str(home)), "COLUMNS": "200"}
+    r = subprocess.run(
+        [bin_path("inv"), "stock", "show", "PROD-001"], capture_output=True, text=True, env=env
+    )
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert "Total available: 15" in r.stdout
+    (home / "inv-agent" / "agent.sock").unlink()
+    r = subprocess.run(
+        [bin_path("inv"), "stock", "show", "PROD-001"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 5 and r.stdout == ""
+    assert f"no agent is running at {home}/inv-agent/agent.sock" in r.stderr

@@ -1,6 +1,7 @@
-"""The CLI's HTTP/1.1 client over the agent's Unix socket (inventory_cli.client),
-against a canned server: every response framing (Content-Length, chunked,
-read-until-close), keep-alive, and a kept-alive connection the server closed."""
+"""The CLI's HTTP/1.1 transport over the agent's Unix socket (h11, in
+inventory_cli.transport), against a canned server: every response framing
+(Content-Length, chunked, read-until-close), keep-alive, a kept-alive
+connection the server closed, and no blind resend of a write."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import h11
 import pytest
 
 from inventory_cli.client import AgentClient
 from inventory_cli.errors import NotFoundError, UnreachableError, UsageError
 from tests.helpers import short_tmpdir
+
+
+@dataclass
+class Received:
+    head: h11.Request
+    body: bytes
+
+    def header(self, name: bytes) -> bytes | None:
+        return dict(self.head.headers).get(name)
 
 
 class CannedServer:
@@ -24,7 +36,7 @@ class CannedServer:
     def __init__(self, path: Path, replies: list[bytes | None]) -> None:
         self.path = path
         self.replies = list(replies)
-        self.requests: list[bytes] = []
+        self.requests: list[Received] = []
         self.connections = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(path))
@@ -39,27 +51,38 @@ class CannedServer:
             except OSError:
                 return
             self.connections += 1
-            with conn, conn.makefile("rb") as reader:
-                while self.replies:
-                    head = b""
-                    while not head.endswith(b"\r\n\r\n"):
-                        line = reader.readline()
-                        if not line:
-                            break
-                        head += line
-                    if not head:
-                        break
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":")[1])
-                    self.requests.append(head + reader.read(length))
-                    reply = self.replies.pop(0)
-                    if reply is None:
-                        break
-                    conn.sendall(reply)
-                    if b"Connection: close" in reply:
-                        break
+            with conn:
+                self._converse(conn)
+
+    def _converse(self, conn: socket.socket) -> None:
+        """Read requests with h11 (the replies are written by hand: their
+        framing is what is tested). One parser per request: the reply was
+        not sent through it, and the client sends one request at a time."""
+        while self.replies:
+            parser = h11.Connection(h11.SERVER)
+            head: h11.Request | None = None
+            body = b""
+            while True:
+                event = parser.next_event()
+                if event is h11.NEED_DATA:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    parser.receive_data(data)
+                elif isinstance(event, h11.Request):
+                    head = event
+                elif isinstance(event, h11.Data):
+                    body += bytes(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+            assert head is not None
+            self.requests.append(Received(head, body))
+            reply = self.replies.pop(0)
+            if reply is None:
+                return
+            conn.sendall(reply)
+            if b"Connection: close" in reply:
+                return
 
     def close(self) -> None:
         self.sock.close()
@@ -103,10 +126,27 @@ def test_framings_and_keep_alive(home: Path) -> None:
         client.close()
         server.close()
     assert server.connections == 2  # one kept alive for four requests, then a new one
-    first = server.requests[0].decode()
-    assert first.startswith("GET /x?q=a+b&flag=true HTTP/1.1\r\n") and "Host: agent" in first
-    post = server.requests[3].decode()
-    assert "Content-Type: application/json" in post and post.endswith('{"k": "v"}')
+    first = server.requests[0]
+    assert (first.head.method, first.head.target) == (b"GET", b"/x?q=a+b&flag=true")
+    assert first.head.http_version == b"1.1" and first.header(b"host") == b"agent"
+    post = server.requests[3]
+    assert post.header(b"content-type") == b"application/json" and post.body == b'{"k": "v"}'
+
+
+def test_a_write_is_not_sent_again_on_a_new_connection_unless_it_may_be(home: Path) -> None:
+    server = CannedServer(home / "s", [ok(b"1"), None, ok(b"2"), None, ok(b"3")])
+    client = AgentClient(str(home / "s"))
+    try:
+        assert client.get("/a") == 1
+        with pytest.raises(UnreachableError):  # it may have been applied: not resent
+            client.request("POST", "/b", body={})
+        assert client.get("/c") == 2
+        # with an idempotency key (retry=True) the client sends it again itself
+        assert client.request("POST", "/d", body={}, retry=True) == 3
+    finally:
+        client.close()
+        server.close()
+    assert [r.head.target for r in server.requests] == [b"/a", b"/b", b"/c", b"/d", b"/d"]
 
 
 def test_a_kept_alive_connection_the_agent_closed_is_reopened_once(home: Path) -> None:

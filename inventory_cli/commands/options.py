@@ -1,0 +1,33 @@
+"""Flags shared by several commands, written once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Json = Annotated[bool, typer.Option("--json", help="print the API's JSON objects")]
+Store = Annotated[
+    str | None, typer.Option("--store", "-s", help="store id (default: the agent's own store)")
+]
+Ref = Annotated[str, typer.Argument(help="SKU or product id")]
+Since = Annotated[str | None, typer.Option("--since", help="ISO time or 30m, 24h, 7d")]
+Limit = Annotated[int, typer.Option("--limit", min=1, max=1000)]
+Reason = Annotated[str, typer.Option("--reason", "-r", help="why (kept in the history)")]
+ExpectedVersion = Annotated[
+    int | None,
+    typer.Option("--expected-version", help="only apply if the stock row is still at this version"),
+]
+Key = Annotated[
+    str | None,
+    typer.Option("--key", help="idempotency key (default: a new one; retried calls reuse it)"),
+]
+Qty = Annotated[int, typer.Argument(min=0, help="quantity")]
+Format = Annotated[
+    str | None,
+    typer.Option("--format", help="csv, json or yaml (default: from the file extension)"),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="show the changes, apply nothing")]
+Force = Annotated[
+    bool, typer.Option("--force", help="apply even if this exact file was imported before")
+]

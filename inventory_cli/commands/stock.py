@@ -1,0 +1,113 @@
+"""``inv stock show|add|remove|set``, ``inv availability`` and ``inv history``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from inventory_cli import render
+from inventory_cli.commands.options import (
+    ExpectedVersion,
+    Json,
+    Key,
+    Limit,
+    Qty,
+    Reason,
+    Ref,
+    Since,
+    Store,
+)
+from inventory_cli.context import client
+
+
+def show(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
+    """Stock of a product in every store this agent knows (or one --store)."""
+    a = client(ctx).get(f"/api/v1/products/{ref}/availability", storeId=store)
+    render.emit(a, as_json, render.availability)
+
+
+def availability(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
+    """Availability of a product in every store, with how fresh each view is."""
+    a = client(ctx).get(f"/api/v1/products/{ref}/availability", storeId=store)
+    render.emit(a, as_json, render.availability)
+
+
+def history(
+    ctx: typer.Context,
+    ref: Ref,
+    store: Store = None,
+    since: Since = None,
+    limit: Limit = 100,
+    as_json: Json = False,
+) -> None:
+    """Stock movements of a product, newest first."""
+    h = client(ctx).get(f"/api/v1/products/{ref}/history", storeId=store, since=since, limit=limit)
+    render.emit(h, as_json, render.history)
+
+
+def _change(
+    ctx: typer.Context,
+    op: str,
+    ref: str,
+    qty: int,
+    store: str | None,
+    reason: str,
+    expected: int | None,
+    key: str | None,
+    as_json: bool,
+) -> None:
+    import uuid
+
+    body: dict[str, Any] = {"operation": op, "quantity": qty, "reason": reason}
+    if store:
+        body["storeId"] = store
+    if expected is not None:
+        body["expectedVersion"] = expected
+    headers = {"X-Idempotency-Key": key or str(uuid.uuid4())}
+    r = client(ctx).request(
+        "POST", f"/api/v1/products/{ref}/stock", body=body, headers=headers, retry=True
+    )
+    render.emit(r, as_json, render.stock_result)
+
+
+def add(
+    ctx: typer.Context,
+    ref: str,
+    quantity: Qty,
+    store: Store = None,
+    reason: Reason = "receive",
+    expected_version: ExpectedVersion = None,
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Receive stock: on hand += QUANTITY."""
+    _change(ctx, "add", ref, quantity, store, reason, expected_version, key, as_json)
+
+
+def remove(
+    ctx: typer.Context,
+    ref: str,
+    quantity: Qty,
+    store: Store = None,
+    reason: Reason = "adjust",
+    expected_version: ExpectedVersion = None,
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Take stock out: on hand -= QUANTITY (never below what is reserved)."""
+    _change(ctx, "subtract", ref, quantity, store, reason, expected_version, key, as_json)
+
+
+def set_(
+    ctx: typer.Context,
+    ref: str,
+    quantity: Qty,
+    store: Store = None,
+    reason: Reason = "count",
+    expected_version: ExpectedVersion = None,
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Record a physical count: on hand = QUANTITY."""
+    _change(ctx, "set", ref, quantity, store, reason, expected_version, key, as_json)

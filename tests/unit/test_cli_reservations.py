@@ -1,0 +1,115 @@
+"""``inv reserve|confirm|cancel`` and ``inv reservation show|list`` in process
+against a fake agent."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.cli_support import FakeAgent, error_of, reservation_obj, run, run_json, table_rows
+
+RESERVATIONS = "/api/v1/reservations"
+
+
+def test_reserve_sends_a_new_id_or_the_one_given() -> None:
+    fake = FakeAgent().on("POST", RESERVATIONS, reservation_obj("r-1"), status=201)
+    r = run(fake, "reserve", "PROD-001", "3")
+    assert r.stderr == "" and r.stdout.startswith("Reservation r-1")
+    body = fake.last.body
+    assert uuid.UUID(body.pop("reservationId"))
+    assert body == {"productId": "PROD-001", "quantity": 3}
+    run(fake, "reserve", "PROD-001", "3", "--customer", "alice", "--ttl", "900", "--id", "r-9",
+        "--store", "store-002")  # fmt: skip
+    assert fake.last.body == {
+        "reservationId": "r-9", "productId": "PROD-001", "quantity": 3,
+        "storeId": "store-002", "customerId": "alice", "ttl": 900,
+    }  # fmt: skip
+
+
+def test_reservation_view() -> None:
+    obj = reservation_obj("r-1", customerId="alice")
+    fake = FakeAgent().on("GET", f"{RESERVATIONS}/r-1", obj)
+    r = run(fake, "reservation", "show", "r-1")
+    fields = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[1:] if line}
+    assert fields["status"] == ["PENDING"] and fields["customerId"] == ["alice"]
+    assert fields["remainingSeconds"] == ["600"]
+    assert run_json(fake, "reservation", "show", "r-1") == obj
+
+
+def test_confirm_and_cancel() -> None:
+    fake = (
+        FakeAgent()
+        .on("POST", f"{RESERVATIONS}/r-1/confirm", reservation_obj("r-1", "CONFIRMED"))
+        .on("DELETE", f"{RESERVATIONS}/r-1", None, status=204)
+    )
+    assert run_json(fake, "confirm", "r-1", "--order", "order-77")["status"] == "CONFIRMED"
+    assert (fake.last.body, fake.last.query) == ({"orderId": "order-77"}, {})
+    run(fake, "confirm", "r-1", "--store", "store-002")
+    assert (fake.last.body, fake.last.query) == ({}, {"storeId": "store-002"})
+
+    r = run(fake, "cancel", "r-1")
+    assert r.stdout == "" and r.stderr == "Reservation r-1 cancelled.\n"
+    assert run_json(fake, "cancel", "r-1", "-s", "store-002") == {
+        "reservationId": "r-1",
+        "status": "CANCELLED",
+    }
+    assert (fake.last.method, fake.last.query) == ("DELETE", {"storeId": "store-002"})
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "args"),
+    [
+        (404, 3, ["confirm", "r-x"]),
+        (404, 3, ["cancel", "r-x"]),
+        (404, 3, ["reservation", "show", "r-x"]),
+        (409, 4, ["confirm", "r-x"]),
+        (409, 4, ["reserve", "PROD-001", "2", "--id", "r-x"]),
+        (503, 5, ["reserve", "PROD-001", "1", "--store", "store-002"]),
+    ],
+)
+def test_errors_map_to_exit_codes(status: int, code: int, args: list[str]) -> None:
+    message = f"the agent's own words ({status})"
+    fake = FakeAgent()
+    for method, path in (
+        ("POST", f"{RESERVATIONS}/r-x/confirm"),
+        ("DELETE", f"{RESERVATIONS}/r-x"),
+        ("GET", f"{RESERVATIONS}/r-x"),
+        ("POST", RESERVATIONS),
+    ):
+        fake.on(method, path, {"error": message}, status=status)
+    assert error_of(run(fake, *args, code=code)) == f"Error: {message}"
+
+
+def test_reservation_list_and_status_filter() -> None:
+    items = [
+        reservation_obj("r-2", "CONFIRMED", quantity=2, orderId="o-1"),
+        reservation_obj("r-1", customerId="carol", quantity=1),
+    ]
+    fake = FakeAgent().on("GET", RESERVATIONS, {"data": items})
+    assert (
+        run_json(fake, "reservation", "list", "--status", "pending", "--sku", "PROD-001") == items
+    )
+    assert fake.last.query == {"status": "PENDING", "sku": "PROD-001", "limit": "100"}
+    run(fake, "reservation", "list", "-s", "store-002", "--limit", "1")
+    assert fake.last.query == {"storeId": "store-002", "limit": "1"}
+    rows = table_rows(run(fake, "reservation", "list").stdout)
+    assert rows["ID"] == ["ID", "SKU", "Store", "Qty", "Status", "Customer", "Order", "Expires"]
+    assert rows["r-1"][1:6] == ["PROD-001", "store-001", "1", "PENDING", "carol"]
+    assert rows["r-2"][4:7] == ["CONFIRMED", "", "o-1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["reservation", "list", "--status", "DONE"], "PENDING, CONFIRMED, CANCELLED or EXPIRED"),
+        (["reserve", "PROD-001", "0"], "Invalid value for 'quantity'"),
+        (["reserve", "PROD-001", "1", "--ttl", "0"], "Invalid value for '--ttl'"),
+        (["reservation", "list", "--limit", "1001"], "Invalid value for '--limit'"),
+    ],
+)
+def test_bad_flags_are_exit_2_and_send_nothing(args: list[str], expected: str) -> None:
+    fake = FakeAgent()
+    r = run(fake, *args, code=2)
+    assert expected in " ".join(r.stderr.split())
+    assert fake.sent == []

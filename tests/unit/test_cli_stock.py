@@ -1,0 +1,178 @@
+"""``inv stock show|add|remove|set``, ``inv availability`` and ``inv history``
+in process against a fake agent: the request each sends, the table and
+--json each prints, and the exit code of each error."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli_support import (
+    FakeAgent,
+    availability_obj,
+    error_of,
+    run,
+    run_json,
+    stock_obj,
+    table_lines,
+    table_rows,
+)
+
+AVAIL = "/api/v1/products/PROD-001/availability"
+STOCK = "/api/v1/products/PROD-001/stock"
+
+
+def test_stock_show_table() -> None:
+    fake = FakeAgent().on(
+        "GET", AVAIL, availability_obj(stock_obj("store-001", 10), stock_obj("store-002", 5))
+    )
+    r = run(fake, "stock", "show", "PROD-001")
+    assert r.stderr == ""
+    assert r.stdout.startswith("Stock of PROD-001")
+    rows = table_rows(r.stdout)
+    assert set(rows) == {"Store", "store-001", "store-002"}
+    header = rows["Store"]
+    assert header == [
+        "Store",
+        "On hand",
+        "Reserved",
+        "Available",
+        "Version",
+        "Last updated",
+        "As of",
+    ]
+    assert rows["store-001"][1] == "10" and rows["store-002"][3] == "5"
+    assert "Total available: 15" in r.stdout
+    assert (fake.last.method, fake.last.path, fake.last.query) == ("GET", AVAIL, {})
+
+
+def test_stock_show_json_is_the_api_object_and_store_is_a_query() -> None:
+    obj = availability_obj(stock_obj("store-002", 5))
+    fake = FakeAgent().on("GET", AVAIL, obj)
+    assert run_json(fake, "stock", "show", "PROD-001", "--store", "store-002") == obj
+    assert fake.last.query == {"storeId": "store-002"}
+    assert run_json(fake, "availability", "PROD-001", "-s", "store-001") == obj
+    assert fake.last.query == {"storeId": "store-001"}
+    r = run(fake, "availability", "PROD-001")
+    assert "Total available: 5" in r.stdout
+
+
+def test_a_path_segment_is_quoted() -> None:
+    fake = FakeAgent()
+    run(fake, "stock", "show", "A B/C", code=3)
+    assert fake.last.path == "/api/v1/products/A%20B/C/availability"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_not_found_is_exit_3_with_the_agents_message(as_json: bool) -> None:
+    message = "product 'NOPE-404' not found; list products with: inv product list"
+    fake = FakeAgent().on(
+        "GET", "/api/v1/products/NOPE-404/availability", {"error": message}, status=404
+    )
+    r = run(fake, "stock", "show", "NOPE-404", *(["--json"] if as_json else []), code=3)
+    assert error_of(r) == f"Error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("command", "operation", "reason"),
+    [("add", "add", "receive"), ("remove", "subtract", "adjust"), ("set", "set", "count")],
+)
+def test_stock_changes_send_operation_reason_and_a_new_key(
+    command: str, operation: str, reason: str
+) -> None:
+    fake = FakeAgent().on("POST", STOCK, stock_obj(quantity=12), status=202)
+    r = run(fake, "stock", command, "PROD-001", "12")
+    assert r.stdout.strip() == (
+        "PROD-001 @ store-001: on hand 12, reserved 0, available 12 (version 1)"
+    )
+    sent = fake.last
+    assert sent.body == {"operation": operation, "quantity": 12, "reason": reason}
+    first_key = sent.headers["X-Idempotency-Key"]
+    run(fake, "stock", command, "PROD-001", "12")
+    assert fake.last.headers["X-Idempotency-Key"] != first_key  # a new one per command
+
+
+def test_stock_change_options() -> None:
+    fake = FakeAgent().on("POST", STOCK, stock_obj(quantity=7, version=2), status=202)
+    out = run_json(
+        fake, "stock", "remove", "PROD-001", "5", "-s", "store-007", "-r", "damaged",
+        "--expected-version", "1", "--key", "delivery-42",
+    )  # fmt: skip
+    assert out["quantity"] == 7
+    assert fake.last.body == {
+        "operation": "subtract",
+        "quantity": 5,
+        "reason": "damaged",
+        "storeId": "store-007",
+        "expectedVersion": 1,
+    }
+    assert fake.last.headers["X-Idempotency-Key"] == "delivery-42"
+
+
+def test_a_replayed_change_says_so() -> None:
+    fake = FakeAgent().on("POST", STOCK, stock_obj(quantity=15, replayed=True), status=200)
+    r = run(fake, "stock", "add", "PROD-001", "5", "--key", "k")
+    assert "on hand 15" in r.stdout and "replayed: already applied" in r.stdout
+
+
+def test_a_conflict_is_exit_4() -> None:
+    message = "version mismatch: expected 3, current version is 4; re-read with: inv stock show X"
+    fake = FakeAgent().on("POST", STOCK, {"error": message, "currentVersion": 4}, status=409)
+    r = run(fake, "stock", "set", "PROD-001", "50", "--expected-version", "3", code=4)
+    assert error_of(r) == f"Error: {message}"
+
+
+def test_history() -> None:
+    moves = {
+        "sku": "PROD-001",
+        "data": [
+            {"at": "2024-01-02T10:00:00Z", "storeId": "store-007", "kind": "adjust",
+             "quantity": -2, "reason": "breakage", "actor": "cli", "origin": "store-007",
+             "superseded": False},
+            {"at": "2024-01-01T10:00:00Z", "storeId": "store-007", "kind": "receive",
+             "quantity": 9, "reason": "delivery 42", "actor": "cli", "origin": "store-007",
+             "superseded": True},
+        ],
+    }  # fmt: skip
+    fake = FakeAgent().on("GET", "/api/v1/products/PROD-001/history", moves)
+    r = run(fake, "history", "PROD-001", "--store", "store-007", "--since", "1h")
+    assert fake.last.query == {"storeId": "store-007", "since": "1h", "limit": "100"}
+    assert r.stdout.startswith("History of PROD-001")
+    header, *rows = table_lines(r.stdout)
+    assert header == ["When", "Store", "Kind", "Qty", "Reason", "By", "Origin", "Note"]
+    assert [(c[1], c[2], c[3], c[4]) for c in rows] == [
+        ("store-007", "adjust", "-2", "breakage"),
+        ("store-007", "receive", "9", "delivery 42"),
+    ]
+    assert rows[1][7] == "superseded by a later count"
+    assert run_json(fake, "history", "PROD-001", "--limit", "5") == moves
+    assert fake.last.query == {"limit": "5"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["stock", "show"], "Missing argument"),
+        (["stock", "show", "PROD-001", "--bogus"], "No such option: --bogus"),
+        (["stock", "add", "PROD-001", "many"], "Invalid value for 'quantity'"),
+        (["stock", "add", "PROD-001", "-1"], "No such option: -1"),
+        (["stock", "set", "PROD-001", "1", "--expected-version", "v2"], "'v2' is not a valid"),
+        (["stock", "frobnicate"], "No such command"),
+        (["history", "PROD-001", "--limit", "0"], "Invalid value for '--limit'"),
+    ],
+)
+def test_bad_flags_are_exit_2_and_send_nothing(args: list[str], expected: str) -> None:
+    fake = FakeAgent()
+    r = run(fake, *args, code=2)
+    assert expected in " ".join(r.stderr.split())
+    assert fake.sent == []
+
+
+def test_invalid_data_the_agent_refuses_is_exit_2() -> None:
+    fake = FakeAgent().on(
+        "POST", STOCK, {"error": "quantity: must be at least 1", "field": "quantity"}, status=422
+    )
+    r = run(fake, "stock", "add", "PROD-001", "0", code=2)
+    assert error_of(r) == "Error: quantity: must be at least 1"
+    fake.on("GET", "/api/v1/products/PROD-001/history", {"error": "since: 'x'"}, status=400)
+    r = run(fake, "history", "PROD-001", "--since", "x", code=2)
+    assert "since: 'x'" in error_of(r)
