@@ -13,7 +13,7 @@ ARGS   ?=
 help:
 	@echo "make run    - set up .venv and start an agent (store $(STORE), SQLite, demo data) in the foreground"
 	@echo "make test   - set up .venv with dev tools, lint, run the whole suite with coverage"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, mypy (strict), README command table vs inv --help"
 	@echo "make demo   - three stores + nats-server in a temp dir, narrated with the real CLI"
 	@echo "make bench  - benchmarks (see docs/PERFORMANCE.md)"
 
@@ -33,9 +33,10 @@ run: $(STAMP)
 	@echo "Agent for $(STORE) on the local socket; in another terminal: . $(VENV)/bin/activate && inv stock show PROD-001" >&2
 	$(BIN)/inv-agent --store-id $(STORE) --demo-data $(ARGS)
 
-lint: $(DEVSTAMP)
-	$(BIN)/ruff check agent inventory_cli tests
-	$(BIN)/ruff format --check agent inventory_cli tests
+lint: $(DEVSTAMP) docs-check
+	$(BIN)/ruff check agent inventory_cli tests benchmarks
+	$(BIN)/ruff format --check agent inventory_cli tests benchmarks
+	$(BIN)/mypy
 
 docs-check: $(DEVSTAMP)
 	$(BIN)/cog --check README.md
