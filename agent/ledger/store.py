@@ -25,10 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.errors import Unavailable
+import structlog
+
+from agent.errors import InventoryError, Unavailable
 from agent.ledger.schema import migrate
 
 T = TypeVar("T")
+log = structlog.get_logger("agent.ledger")
 
 # the most commands one transaction holds (a bound on how long the first of
 # them waits for its answer behind the others)
@@ -53,11 +56,44 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# The primary result codes that mean "the ledger cannot be written": the disk
+# is full (FULL), the OS failed a read or write (IOERR, with all its extended
+# codes), the file, its directory or the file system is read-only (READONLY),
+# the journal or WAL file cannot be opened (CANTOPEN), or the file is damaged
+# or not a ledger at all (CORRUPT, NOTADB). None of them goes away by retrying
+# the command; all of them may have rolled the transaction back, and health
+# must report them. BUSY and LOCKED are not among them: another process holds
+# a lock for a while, the ledger itself is fine.
+NOT_WRITABLE = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+# SQLite's own text for those codes (``sqlite3_errstr``): an error made by
+# Python code rather than by SQLite carries no code, only its message
+NOT_WRITABLE_TEXT = frozenset(
+    {
+        "database or disk is full",
+        "disk I/O error",
+        "attempt to write a readonly database",
+        "unable to open database file",
+        "database disk image is malformed",
+        "file is not a database",
+    }
+)
+
+
 def is_disk_error(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return any(
-        s in text for s in ("readonly", "read-only", "disk", "full", "i/o", "unable to open")
-    )
+    """Does ``exc`` say the ledger is not writable (see NOT_WRITABLE)?"""
+    code: int | None = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return str(exc) in NOT_WRITABLE_TEXT
+    return code & 0xFF in NOT_WRITABLE
 
 
 class DryRun(Exception):
@@ -114,6 +150,8 @@ class LedgerStore:
         self._read_pool = ThreadPoolExecutor(read_workers, thread_name_prefix="ledger-reader")
         self._local = threading.local()
         self.last_write_error: str | None = None
+        self._closed = False
+        self._lock = threading.Lock()  # orders submissions against close()
         self.writer: sqlite3.Connection = connect(self.path)
         self._thread = threading.Thread(target=self._writer_loop, name="ledger-writer", daemon=True)
         self._thread.start()
@@ -143,7 +181,10 @@ class LedgerStore:
             if first is None:
                 return
             group, pending, stop = self._gather(first)
-            self._run_group(group)
+            try:
+                self._run_group(group)
+            except BaseException:  # a fault of the writer itself: never silent
+                log.exception("ledger writer failed to settle a group", commands=len(group))
             # drop the group before waiting for the next one: the last write's
             # arguments (an import's 100,000 rows) must not live on until then
             del first, group
@@ -173,6 +214,7 @@ class LedgerStore:
             try:
                 job.settle(True, job.fn(self.writer, *job.args))
             except BaseException as exc:
+                _log_unexpected(job, exc)
                 job.settle(False, exc)
         else:
             self._write_group(group)
@@ -212,7 +254,7 @@ class LedgerStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
-            self.last_write_error = str(exc)
+            self._not_writable(exc)
             for job in group:
                 job.settle(False, Unavailable(f"ledger is not writable: {exc}"))
             return
@@ -233,9 +275,11 @@ class LedgerStore:
                     # rolled the whole transaction back; nothing in it stands
                     self._fail_all(conn, group, exc)
                     return
+                _log_unexpected(job, exc)
                 _undo_savepoint(conn)
                 job.settle(False, exc)
             except BaseException as exc:
+                _log_unexpected(job, exc)
                 _undo_savepoint(conn)
                 job.settle(False, exc)
         try:
@@ -256,16 +300,32 @@ class LedgerStore:
         _rollback(conn)
         error: BaseException = exc
         if is_disk_error(exc):
-            self.last_write_error = str(exc)
+            self._not_writable(exc)
             error = Unavailable(f"ledger is not writable: {exc}")
         for job in group:
             if job.ok or job.value is None:  # it ran (or never did); its commit did not happen
                 job.settle(False, error)
 
+    def _not_writable(self, exc: sqlite3.Error) -> None:
+        if self.last_write_error is None:  # once when it starts, not on every command
+            log.error("ledger is not writable", error=str(exc))
+        self.last_write_error = str(exc)
+
+    def _check_not_closed(self) -> None:
+        if self._closed:
+            raise Unavailable("ledger is closed")
+
+    def _submit(self, job: _Job) -> None:
+        """Queue ``job`` for the writer; refused at once once the store is
+        closed (the writer is gone: nobody would ever answer)."""
+        with self._lock:
+            self._check_not_closed()
+            self._queue.put(job)
+
     def _call_sync(self, fn: Callable[..., T], *args: Any, bare: bool = False) -> T:
-        job = _Job(fn, args, future=Future(), alone=bare, bare=bare)
-        self._queue.put(job)
-        return job.future.result()  # type: ignore[no-any-return]
+        future: Future[T] = Future()
+        self._submit(_Job(fn, args, future=future, alone=bare, bare=bare))
+        return future.result()
 
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self._reader(), *args)
@@ -276,18 +336,19 @@ class LedgerStore:
         """Run ``fn(conn, *args)`` atomically on the writer; return what it
         returned once the transaction holding it has committed."""
         loop = asyncio.get_running_loop()
-        job = _Job(fn, args, loop=loop, future=loop.create_future())
-        self._queue.put(job)
-        return await job.future  # type: ignore[no-any-return]
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, args, loop=loop, future=future))
+        return await future
 
     async def write_attached(self, attach: Path, fn: Callable[..., T], *args: Any) -> T:
         """A write that sees another ledger file as schema ``snap``."""
         loop = asyncio.get_running_loop()
-        job = _Job(fn, args, attach=attach, loop=loop, future=loop.create_future(), alone=True)
-        self._queue.put(job)
-        return await job.future  # type: ignore[no-any-return]
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, args, attach=attach, loop=loop, future=future, alone=True))
+        return await future
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        self._check_not_closed()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self._read, fn, args)
 
@@ -295,25 +356,47 @@ class LedgerStore:
         """Run a read on the calling thread (the event loop). Only for a lookup
         by key: it takes microseconds, a hop to the read pool and back costs
         more, and under WAL a reader never waits for the writer."""
+        self._check_not_closed()
         return fn(self._reader(), *args)
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return self._call_sync(fn, *args)
 
     def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        self._check_not_closed()
         return self._read_pool.submit(self._read, fn, args).result()
 
     def close(self) -> None:
+        """Finish the queued writes, close the ledger, stop the writer. Every
+        call after this one (a second close too) is refused or does nothing;
+        none waits for a writer that is gone."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            closed: Future[None] = Future()
+            # behind the writes queued before, which still run
+            self._queue.put(_Job(_close_writer, (), future=closed, alone=True, bare=True))
+            self._queue.put(None)
         self._read_pool.shutdown(wait=True)
+        try:
+            closed.result()
+        finally:
+            self._thread.join()
 
-        def _close_writer(conn: sqlite3.Connection) -> None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA optimize")
-            conn.close()
 
-        self._call_sync(_close_writer, bare=True)
-        self._queue.put(None)
-        self._thread.join()
+def _close_writer(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA optimize")
+    conn.close()
+
+
+def _log_unexpected(job: _Job, exc: BaseException) -> None:
+    """A command's error goes back to its caller; one that is not an answer
+    (an agent error or a dry run) is a fault: log it with its traceback too."""
+    if not isinstance(exc, InventoryError | DryRun):
+        name = getattr(job.fn, "__qualname__", repr(job.fn))
+        log.error("ledger command failed", command=name, exc_info=exc)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
