@@ -15,9 +15,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from agent.ledger.connection import connect
 from agent.ledger.engine import Engine
 from agent.ledger.schema import MIGRATIONS
-from agent.ledger.store import connect
 
 STATE_TABLES = ("products", "stock", "movements", "reservations", "conflicts")
 
