@@ -19,6 +19,7 @@ from agent.ledger.schema import MIGRATIONS, migrate
 from agent.ledger.store import connect
 
 T = TypeVar("T")
+Shop = tuple[sqlite3.Connection, Engine]
 BASE_MS = 1_790_000_000_000
 CATALOGUE = [
     {"sku": "PROD-001", "name": "Laptop HP Pavilion", "category": "Electronics"},
