@@ -131,7 +131,7 @@ class LedgerStore:
             except BaseException:  # a fault of the writer itself: never silent
                 log.exception("ledger writer failed to settle a group", commands=len(group))
             # drop the group before waiting for the next one: the last write's
-            # arguments (an import's 100,000 rows) must not live on until then
+            # arguments (a whole import's rows) must not live on until then
             del first, group
             if stop:
                 return
