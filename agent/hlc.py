@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 LOGICAL_BITS = 16
+LOGICAL_MASK = (1 << LOGICAL_BITS) - 1  # the counter's bits of a stamp
 
 
 def pack(wall_ms: int, counter: int) -> int:

@@ -112,7 +112,7 @@ def ledger() -> Iterator[sqlite3.Connection]:
 # ---------------------------------------------------------------------- HLC
 def test_hlc_packs_wall_ms_and_counter() -> None:
     t = hlc_mod.pack(BASE_MS, 7)
-    assert (hlc_mod.wall_ms(t), t & 0xFFFF) == (BASE_MS, 7)
+    assert (hlc_mod.wall_ms(t), t & hlc_mod.LOGICAL_MASK) == (BASE_MS, 7)
     assert hlc_mod.pack(BASE_MS, 65535) < hlc_mod.pack(BASE_MS + 1, 0)
     assert queries.iso(hlc_mod.wall_ms(hlc_mod.pack(1_000_123, 5))) == "1970-01-01T00:16:40.123Z"
 
