@@ -28,6 +28,10 @@ def _product_search(conn: sqlite3.Connection) -> None:
     db.table("products").enable_fts(SEARCHED, fts_version="FTS5", create_triggers=True)
 
 
+# the state tables a snapshot carries (``snapshot.STATE_TABLES``) have been the
+# same since this version: a peer's snapshot from it on can be restored here
+STATE_SINCE = 2
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial ledger
     """

@@ -176,3 +176,25 @@ def test_a_snapshot_restore_leaves_the_index_right(tmp_path: Path) -> None:
     assert found(conn, lost.split()[0]) == []
     assert index_is_consistent(conn)
     conn.close()
+
+
+def test_a_snapshot_of_a_peer_before_search_restores_and_is_indexed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer still on schema v2 (no search index) serves a snapshot: its
+    state tables are ours, and the restore indexes its products."""
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", MIGRATIONS[:2])
+        peer = connect(tmp_path / "peer.db")
+        assert migrate(peer) == 2
+        tx(peer, commands.create_product, engine("store-b"), {"sku": "P-1", "name": "Old lamp"})
+        peer.close()
+    snapshot.write_snapshot(tmp_path / "peer.db", tmp_path / "snap.db")
+    conn = connect(tmp_path / "new.db")
+    migrate(conn)
+    conn.execute("ATTACH DATABASE ? AS snap", (str(tmp_path / "snap.db"),))
+    tx(conn, snapshot.restore, engine("store-c"))
+    conn.execute("DETACH DATABASE snap")
+    assert found(conn, "lamp") == ["P-1"]
+    assert index_is_consistent(conn)
+    conn.close()

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent import hlc as hlc_mod
 from agent.ledger.engine import conflicts, products, reservations, stock
+from agent.ledger.engine.bulk import NewStockMovements
 from agent.ledger.engine.envelope import dumps, envelope, new_uuid, now_ms
-
-if TYPE_CHECKING:
-    from agent.ledger.engine.bulk import NewStockMovements
 
 
 class Engine:
@@ -75,8 +73,6 @@ class Engine:
         return event
 
     def new_stock_movements(self, conn: sqlite3.Connection) -> NewStockMovements:
-        from agent.ledger.engine.bulk import NewStockMovements
-
         return NewStockMovements(self, conn)
 
     # ---------------------------------------------------------------- remote
