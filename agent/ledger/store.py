@@ -247,6 +247,8 @@ class LedgerStore:
         if is_disk_error(exc):
             self._not_writable(exc)
             error = Unavailable(f"ledger is not writable: {exc}")
+        else:  # a COMMIT that failed for another reason: a fault
+            log.error("ledger commit failed", commands=len(group), exc_info=exc)
         for job in group:
             if job.ok or job.value is None:  # it ran (or never did); its commit did not happen
                 job.settle(False, error)
