@@ -1,7 +1,7 @@
 """Pure business rules: no SQL, no I/O. Unit-tested on their own.
 
 Stamps: every write carries ``(hlc, origin)``; comparing stamps is the
-last-write-wins order used by every merge rule (DESIGN.md §2).
+last-write-wins order used by every merge rule.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import re
 import uuid
 from dataclasses import dataclass
 
-Stamp = tuple[int, str]
+Stamp = tuple[int, str]  # (hlc, origin): tuples compare in last-write-wins order
 
-PRODUCT_FIELDS = ("id", "name", "description", "category", "price", "active")
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
 # no "." (nor NATS wildcards): a store id is one token of a NATS subject
 STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
@@ -48,25 +47,13 @@ def product_id_for(sku: str) -> str:
     return str(uuid.uuid5(PRODUCT_NAMESPACE, sku))
 
 
-def newer(a: Stamp, b: Stamp | None) -> bool:
-    """True if stamp ``a`` wins over ``b`` (None loses to everything)."""
-    return b is None or a > b
-
-
-def movement_delta(kind: str, quantity: int) -> int:
-    """Signed change for a delta movement (``quantity`` already signed for adjust)."""
-    if kind == MovementKind.RECEIVE:
-        return abs(quantity)
-    if kind == MovementKind.SELL:
-        return -abs(quantity)
-    return quantity
-
-
 def covered(basis: dict[str, int] | None, origin: str, seq: int) -> bool:
     """Had the writer of a change whose ``basis`` (its per-origin applied
     watermarks) is given already seen event ``origin:seq``? Used to tell a
     concurrent write (a conflict) from an ordinary later one (history)."""
-    return bool(basis) and basis.get(origin, 0) >= seq
+    if not basis:
+        return False
+    return basis.get(origin, 0) >= seq
 
 
 def split_event_id(event_id: str) -> tuple[str, int]:

@@ -3,12 +3,12 @@
     InventoryError                 500  base; never raised directly
     ├── InvalidInput               422  a field is wrong (names the field)
     ├── NotFound                   404  product / reservation / stock row unknown
-    ├── Conflict                   409  insufficient stock, version mismatch, id reused,
-    │                                   reservation in the wrong state
+    ├── Conflict                   409  version mismatch, id reused, reservation in the
+    │   │                               wrong state
+    │   └── InsufficientStock      409  available < requested (says both)
     ├── Unauthorized               401  missing or bad bearer token
     ├── Forbidden                  403  role or store not allowed
-    ├── RateLimited                429  too many requests
-    └── Unavailable                503  ledger not writable, owning store unreachable
+    └── Unavailable                503  ledger not writable or closed, owning store unreachable
 
 The CLI maps statuses to exit codes: 404→3, 409→4, 503 (owner/agent unreachable)→5.
 """
@@ -48,10 +48,6 @@ class Unauthorized(InventoryError):
 
 class Forbidden(InventoryError):
     status = 403
-
-
-class RateLimited(InventoryError):
-    status = 429
 
 
 class Unavailable(InventoryError):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 LOGICAL_BITS = 16
-LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
+LOGICAL_MASK = (1 << LOGICAL_BITS) - 1  # the counter's bits of a stamp
 
 
 def pack(wall_ms: int, counter: int) -> int:
@@ -24,22 +24,8 @@ def wall_ms(hlc: int) -> int:
     return hlc >> LOGICAL_BITS
 
 
-def counter(hlc: int) -> int:
-    return hlc & LOGICAL_MASK
-
-
-def to_iso(hlc: int) -> str:
-    ms = wall_ms(hlc)
-    secs, rem = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
-
-
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class ClockSkewError(Exception):
-    """A remote timestamp is further ahead of our wall clock than allowed."""
 
 
 class HybridLogicalClock:
@@ -60,14 +46,10 @@ class HybridLogicalClock:
             self._last = physical if physical > self._last else self._last + 1
             return self._last
 
-    def observe(self, remote: int, max_skew_ms: int | None = None) -> int:
-        """Advance past ``remote``. Raises ClockSkewError if it is too far in the future."""
+    def observe(self, remote: int) -> int:
+        """Advance past ``remote``. A stamp too far ahead of our wall clock is
+        refused before it gets here (``agent.sync.validate``: quarantined)."""
         with self._lock:
-            now_ms = self._clock()
-            if max_skew_ms is not None and wall_ms(remote) - now_ms > max_skew_ms:
-                raise ClockSkewError(
-                    f"timestamp {to_iso(remote)} is {wall_ms(remote) - now_ms} ms ahead"
-                )
-            physical = pack(now_ms, 0)
+            physical = pack(self._clock(), 0)
             self._last = max(physical, self._last, remote + 1)
             return self._last

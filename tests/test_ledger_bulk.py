@@ -45,7 +45,9 @@ class OneByOne:
 def ledger(bulk: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[sqlite3.Connection, Engine]:
     conn = connect(":memory:")
     migrate(conn)
-    engine = Engine("store-1", hlc_mod.HybridLogicalClock(clock=lambda: BASE_MS))
+    engine = Engine(
+        "store-1", hlc_mod.HybridLogicalClock(clock=lambda: BASE_MS), wall_ms=lambda: BASE_MS
+    )
     if not bulk:
         monkeypatch.setattr(engine, "new_stock_movements", lambda c: OneByOne(engine, c))
     return conn, engine
@@ -81,8 +83,6 @@ def test_bulk_import_writes_the_same_ledger_as_one_event_at_a_time(
     monkeypatch: pytest.MonkeyPatch, flush_every: int
 ) -> None:
     monkeypatch.setattr(engine_mod.NewStockMovements, "FLUSH_EVERY", flush_every)
-    monkeypatch.setattr(engine_mod, "now_ms", lambda: BASE_MS)
-    monkeypatch.setattr(commands, "now_ms", lambda: BASE_MS)
     imports = [
         # a first import: new rows (bulk), the same row twice, a delta on a new row
         rows(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from typing import Any
 
 from agent.domain import ReservationStatus, ReservationView
 from agent.errors import NotFound
+from agent.hlc import now_ms
 
 
 def iso(ms: int | None) -> str | None:
@@ -26,13 +28,9 @@ def _iso_seconds(secs: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 # ------------------------------------------------------------------ products
 def product_row(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM products WHERE sku = ? OR id = ? ORDER BY sku = ? DESC LIMIT 1",
         (ref, ref, ref),
     ).fetchone()
@@ -67,13 +65,21 @@ def list_products(
     search: str | None,
     include_inactive: bool = True,
 ) -> dict[str, Any]:
-    where, params = ["1=1"], []
+    """A page of products. ``search`` matches a substring of the SKU or the
+    name, or the beginnings of words of the SKU, name, description and
+    category, all of them ("lap hp" finds "Laptop HP Pavilion")."""
+    where, params = ["1=1"], list[Any]()
     if category:
         where.append("category = ?")
         params.append(category)
     if search:
-        where.append("(sku LIKE ? OR name LIKE ?)")
+        clause = "sku LIKE ? OR name LIKE ?"
         params += [f"%{search}%", f"%{search}%"]
+        words = fts_words(search)
+        if words:
+            clause += " OR rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)"
+            params.append(words)
+        where.append(f"({clause})")
     if not include_inactive:
         where.append("active = 1")
     clause = " AND ".join(where)
@@ -86,6 +92,16 @@ def list_products(
         "data": [product_view(r) for r in rows],
         "pagination": {"page": page, "limit": limit, "total": total},
     }
+
+
+def fts_words(search: str) -> str:
+    """``search`` as a full-text query: every word, as the start of a word
+    (``"lap"* "hp"*``). Only letters and digits make words, as in the
+    index's tokenizer, so nothing of the query syntax gets through."""
+    return " ".join(f'"{w}"*' for w in _WORD.findall(search))
+
+
+_WORD = re.compile(r"[^\W_]+")
 
 
 # --------------------------------------------------------------------- stock
@@ -109,7 +125,12 @@ def availability(
     store: str | None,
     local_store: str,
     freshness: dict[str, int] | None = None,
+    now: int | None = None,
 ) -> dict[str, Any]:
+    """Stock of a product per store. Our own store's figures are as of
+    ``now`` (they are the ledger itself); a peer's as of ``freshness`` (when
+    we last heard from it), else as of the row's last change."""
+    now = now_ms() if now is None else now
     prod = product_row(conn, ref)
     params: list[Any] = [prod["sku"]]
     sql = "SELECT * FROM stock WHERE sku = ?"
@@ -124,9 +145,7 @@ def availability(
         stock_view(
             r,
             prod["id"],
-            now_ms()
-            if r["store_id"] == local_store
-            else fresh.get(r["store_id"], r["updated_at_ms"]),
+            now if r["store_id"] == local_store else fresh.get(r["store_id"], r["updated_at_ms"]),
         )
         for r in rows
     ]
@@ -139,9 +158,10 @@ def availability(
 
 
 def stock_level(conn: sqlite3.Connection, sku: str, store: str) -> sqlite3.Row | None:
-    return conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM stock WHERE sku = ? AND store_id = ?", (sku, store)
     ).fetchone()
+    return row
 
 
 def history(
@@ -204,22 +224,28 @@ def _product_id(conn: sqlite3.Connection, sku: str) -> str:
 
 
 def reservation_row(conn: sqlite3.Connection, rid: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM reservations WHERE id = ?", (rid,)).fetchone()
+    sql = "SELECT * FROM reservations WHERE id = ?"
+    row: sqlite3.Row | None = conn.execute(sql, (rid,)).fetchone()
     if row is None:
         raise NotFound(f"reservation {rid!r} not found; list them with: inv reservation list")
     return row
 
 
-def get_reservation(conn: sqlite3.Connection, rid: str) -> dict[str, Any]:
+def get_reservation(conn: sqlite3.Connection, rid: str, now: int | None = None) -> dict[str, Any]:
     row = reservation_row(conn, rid)
-    return reservation_view(row, _product_id(conn, row["sku"]))
+    return reservation_view(row, _product_id(conn, row["sku"]), now)
 
 
 def list_reservations(
-    conn: sqlite3.Connection, status: str | None, store: str | None, sku: str | None, limit: int
+    conn: sqlite3.Connection,
+    status: str | None,
+    store: str | None,
+    sku: str | None,
+    limit: int,
+    now: int | None = None,
 ) -> dict[str, Any]:
-    sql, params = "SELECT * FROM reservations WHERE 1=1", []
-    now = now_ms()
+    sql, params = "SELECT * FROM reservations WHERE 1=1", list[Any]()
+    now = now_ms() if now is None else now
     if status == ReservationStatus.EXPIRED:
         sql += " AND (status = 'EXPIRED' OR (status = 'PENDING' AND expires_at_ms <= ?))"
         params.append(now)
@@ -314,7 +340,8 @@ def ledger_counts(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def outbox_backlog(conn: sqlite3.Connection, origin: str) -> int:
     # through the outbox's own index: O(backlog), not O(every event of origin)
-    return conn.execute(
+    n: int = conn.execute(
         "SELECT count(*) FROM events INDEXED BY events_outbox WHERE origin = ? AND published = 0",
         (origin,),
     ).fetchone()[0]
+    return n

@@ -91,11 +91,15 @@ def apply_batch(
         else:
             duplicates += 1
     for q in quarantined:
-        quarantine(conn, q)
+        quarantine(conn, q, engine.wall_ms())
     return {"applied": applied, "duplicates": duplicates, "quarantined": len(quarantined)}
 
 
-def quarantine(conn: sqlite3.Connection, q: dict[str, Any]) -> None:
+def quarantine(
+    conn: sqlite3.Connection, q: dict[str, Any], received_at_ms: int | None = None
+) -> None:
+    """Keep a refused event (once per id and reason) to be listed, or applied
+    later when it was refused for a newer schema."""
     event_id = q.get("eventId")
     if (
         event_id
@@ -107,7 +111,13 @@ def quarantine(conn: sqlite3.Connection, q: dict[str, Any]) -> None:
     conn.execute(
         "INSERT INTO quarantine (event_id, subject, reason, body, received_at_ms) "
         "VALUES (?,?,?,?,?)",
-        (event_id, q.get("subject"), q["reason"], q.get("body"), now_ms()),
+        (
+            event_id,
+            q.get("subject"),
+            q["reason"],
+            q.get("body"),
+            now_ms() if received_at_ms is None else received_at_ms,
+        ),
     )
 
 
@@ -144,7 +154,8 @@ def quarantine_list(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str
 
 
 def quarantine_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    n: int = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    return n
 
 
 def origins(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:

@@ -1,13 +1,38 @@
 """Versioned migrations, tracked in ``PRAGMA user_version``.
 
-Append a new script to MIGRATIONS to change the schema; never edit a shipped one.
+Append a new migration to MIGRATIONS to change the schema; never change what a
+shipped one does (the ``--`` comments of a script are stripped before it runs,
+so they may be corrected). A migration is an SQL script or a function of the
+connection; each runs in a transaction of its own, with its version bump.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-MIGRATIONS: list[str] = [
+import sqlite_utils
+
+# the columns of products that full-text search looks in
+SEARCHED = ("sku", "name", "description", "category")
+
+
+def _product_search(conn: sqlite3.Connection) -> None:
+    """3: a full-text index of products (``products_fts``, FTS5, external
+    content: it holds the words, the products table the text), filled with
+    the products there are and kept up to date by triggers on every insert,
+    update and delete of a product, whoever makes it (a command, a peer's
+    event, a snapshot restore). On a plain connection already in a
+    transaction, sqlite-utils runs its statements one by one, inside it."""
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    db.table("products").enable_fts(SEARCHED, fts_version="FTS5", create_triggers=True)
+
+
+# the state tables a snapshot carries (``snapshot.STATE_TABLES``) have been the
+# same since this version: a peer's snapshot from it on can be restored here
+STATE_SINCE = 2
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial ledger
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -20,7 +45,7 @@ MIGRATIONS: list[str] = [
         category      TEXT NOT NULL DEFAULT '',
         price         REAL NOT NULL DEFAULT 0,
         active        INTEGER NOT NULL DEFAULT 1,
-        stamps        TEXT NOT NULL DEFAULT '{}',   -- {field: [hlc, origin, event id]}
+        stamps        TEXT NOT NULL DEFAULT '{}',   -- {field: [hlc, origin, event id, basis]}
         created_at_ms INTEGER NOT NULL,
         updated_at_ms INTEGER NOT NULL
     );
@@ -53,7 +78,7 @@ MIGRATIONS: list[str] = [
         reservation_id TEXT,
         hlc            INTEGER NOT NULL,
         origin         TEXT NOT NULL,
-        basis          TEXT,              -- counts: the writer's applied watermarks
+        basis          TEXT,              -- counts: what the writer had seen of the row's writers
         superseded     INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX movements_stock ON movements(sku, store_id, hlc, origin);
@@ -113,7 +138,7 @@ MIGRATIONS: list[str] = [
     );
 
     CREATE TABLE conflicts (
-        id             TEXT PRIMARY KEY,  -- kind:loser, so a replay records it once
+        id             TEXT PRIMARY KEY,  -- kind:loser:winner:field, so a replay records it once
         kind           TEXT NOT NULL,
         sku            TEXT,
         store_id       TEXT,
@@ -145,12 +170,13 @@ MIGRATIONS: list[str] = [
         )
     ), '');
     """,
+    _product_search,
 ]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to the newest schema; returns the version reached."""
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    current: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > len(MIGRATIONS):
         raise RuntimeError(
             f"ledger schema version {current} is newer than this agent knows "
@@ -159,8 +185,12 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split(MIGRATIONS[version - 1]):
-                conn.execute(statement)
+            step = MIGRATIONS[version - 1]
+            if isinstance(step, str):
+                for statement in _split(step):
+                    conn.execute(statement)
+            else:
+                step(conn)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:

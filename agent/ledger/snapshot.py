@@ -5,7 +5,9 @@ A peer writes a consistent copy of its ledger (``VACUUM INTO``); the new agent
 takes that copy's replicated state, then re-applies its own events on top, so
 whatever it wrote before the restore (published or still in the outbox) is
 kept and still published. Applying is order-independent, so the result is the
-state of the union of both event sets.
+state of the union of both event sets. Only the state tables are copied: the
+products' search index follows by its triggers, so a snapshot of a peer whose
+schema has the same state tables (from ``schema.STATE_SINCE`` on) will do.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from agent.ledger.connection import connect
 from agent.ledger.engine import Engine
-from agent.ledger.schema import MIGRATIONS
-from agent.ledger.store import connect
+from agent.ledger.schema import MIGRATIONS, STATE_SINCE
 
 STATE_TABLES = ("products", "stock", "movements", "reservations", "conflicts")
 
@@ -39,8 +41,10 @@ def restore(conn: sqlite3.Connection, engine: Engine) -> dict[str, Any]:
     top. Runs in the writer's transaction: all or nothing."""
     me = engine.store_id
     version = conn.execute("PRAGMA snap.user_version").fetchone()[0]
-    if version != len(MIGRATIONS):
-        raise ValueError(f"snapshot schema {version} != ours {len(MIGRATIONS)}")
+    if not STATE_SINCE <= version <= len(MIGRATIONS):
+        raise ValueError(
+            f"snapshot schema {version} is not one of ours ({STATE_SINCE}..{len(MIGRATIONS)})"
+        )
     in_snapshot = {
         r[0] for r in conn.execute("SELECT seq FROM snap.events WHERE origin = ?", (me,))
     }

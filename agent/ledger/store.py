@@ -1,4 +1,4 @@
-"""Connections to the ledger file and the single writer.
+"""The ledger's single writer and its readers.
 
 One thread owns the write connection and runs every write function there, so
 writes are serialised and each command is atomic: it commits whole or not at
@@ -25,39 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.errors import Unavailable
+import structlog
+
+from agent.errors import InventoryError, Unavailable
+from agent.ledger.connection import connect, is_disk_error
 from agent.ledger.schema import migrate
 
+__all__ = ["MAX_GROUP", "DryRun", "LedgerStore", "connect", "is_disk_error"]
+
 T = TypeVar("T")
+log = structlog.get_logger("agent.ledger")
 
 # the most commands one transaction holds (a bound on how long the first of
 # them waits for its answer behind the others)
 MAX_GROUP = 64
-
-
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
-    else:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 5000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a committed transaction survives a process crash; a
-        # power loss may lose the last transactions since the last checkpoint.
-        conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
-
-
-def is_disk_error(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return any(
-        s in text for s in ("readonly", "read-only", "disk", "full", "i/o", "unable to open")
-    )
 
 
 class DryRun(Exception):
@@ -114,6 +95,8 @@ class LedgerStore:
         self._read_pool = ThreadPoolExecutor(read_workers, thread_name_prefix="ledger-reader")
         self._local = threading.local()
         self.last_write_error: str | None = None
+        self._closed = False
+        self._lock = threading.Lock()  # orders submissions against close()
         self.writer: sqlite3.Connection = connect(self.path)
         self._thread = threading.Thread(target=self._writer_loop, name="ledger-writer", daemon=True)
         self._thread.start()
@@ -143,9 +126,12 @@ class LedgerStore:
             if first is None:
                 return
             group, pending, stop = self._gather(first)
-            self._run_group(group)
+            try:
+                self._run_group(group)
+            except BaseException:  # a fault of the writer itself: never silent
+                log.exception("ledger writer failed to settle a group", commands=len(group))
             # drop the group before waiting for the next one: the last write's
-            # arguments (an import's 100,000 rows) must not live on until then
+            # arguments (a whole import's rows) must not live on until then
             del first, group
             if stop:
                 return
@@ -173,6 +159,7 @@ class LedgerStore:
             try:
                 job.settle(True, job.fn(self.writer, *job.args))
             except BaseException as exc:
+                _log_unexpected(job, exc)
                 job.settle(False, exc)
         else:
             self._write_group(group)
@@ -212,7 +199,7 @@ class LedgerStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
-            self.last_write_error = str(exc)
+            self._not_writable(exc)
             for job in group:
                 job.settle(False, Unavailable(f"ledger is not writable: {exc}"))
             return
@@ -233,9 +220,11 @@ class LedgerStore:
                     # rolled the whole transaction back; nothing in it stands
                     self._fail_all(conn, group, exc)
                     return
+                _log_unexpected(job, exc)
                 _undo_savepoint(conn)
                 job.settle(False, exc)
             except BaseException as exc:
+                _log_unexpected(job, exc)
                 _undo_savepoint(conn)
                 job.settle(False, exc)
         try:
@@ -256,16 +245,34 @@ class LedgerStore:
         _rollback(conn)
         error: BaseException = exc
         if is_disk_error(exc):
-            self.last_write_error = str(exc)
+            self._not_writable(exc)
             error = Unavailable(f"ledger is not writable: {exc}")
+        else:  # a COMMIT that failed for another reason: a fault
+            log.error("ledger commit failed", commands=len(group), exc_info=exc)
         for job in group:
             if job.ok or job.value is None:  # it ran (or never did); its commit did not happen
                 job.settle(False, error)
 
+    def _not_writable(self, exc: sqlite3.Error) -> None:
+        if self.last_write_error is None:  # once when it starts, not on every command
+            log.error("ledger is not writable", error=str(exc))
+        self.last_write_error = str(exc)
+
+    def _check_not_closed(self) -> None:
+        if self._closed:
+            raise Unavailable("ledger is closed")
+
+    def _submit(self, job: _Job) -> None:
+        """Queue ``job`` for the writer; refused at once once the store is
+        closed (the writer is gone: nobody would ever answer)."""
+        with self._lock:
+            self._check_not_closed()
+            self._queue.put(job)
+
     def _call_sync(self, fn: Callable[..., T], *args: Any, bare: bool = False) -> T:
-        job = _Job(fn, args, future=Future(), alone=bare, bare=bare)
-        self._queue.put(job)
-        return job.future.result()  # type: ignore[no-any-return]
+        future: Future[T] = Future()
+        self._submit(_Job(fn, args, future=future, alone=bare, bare=bare))
+        return future.result()
 
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self._reader(), *args)
@@ -276,18 +283,19 @@ class LedgerStore:
         """Run ``fn(conn, *args)`` atomically on the writer; return what it
         returned once the transaction holding it has committed."""
         loop = asyncio.get_running_loop()
-        job = _Job(fn, args, loop=loop, future=loop.create_future())
-        self._queue.put(job)
-        return await job.future  # type: ignore[no-any-return]
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, args, loop=loop, future=future))
+        return await future
 
     async def write_attached(self, attach: Path, fn: Callable[..., T], *args: Any) -> T:
         """A write that sees another ledger file as schema ``snap``."""
         loop = asyncio.get_running_loop()
-        job = _Job(fn, args, attach=attach, loop=loop, future=loop.create_future(), alone=True)
-        self._queue.put(job)
-        return await job.future  # type: ignore[no-any-return]
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, args, attach=attach, loop=loop, future=future, alone=True))
+        return await future
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        self._check_not_closed()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self._read, fn, args)
 
@@ -295,25 +303,47 @@ class LedgerStore:
         """Run a read on the calling thread (the event loop). Only for a lookup
         by key: it takes microseconds, a hop to the read pool and back costs
         more, and under WAL a reader never waits for the writer."""
+        self._check_not_closed()
         return fn(self._reader(), *args)
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return self._call_sync(fn, *args)
 
     def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        self._check_not_closed()
         return self._read_pool.submit(self._read, fn, args).result()
 
     def close(self) -> None:
+        """Finish the queued writes, close the ledger, stop the writer. Every
+        call after this one (a second close too) is refused or does nothing;
+        none waits for a writer that is gone."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            closed: Future[None] = Future()
+            # behind the writes queued before, which still run
+            self._queue.put(_Job(_close_writer, (), future=closed, alone=True, bare=True))
+            self._queue.put(None)
         self._read_pool.shutdown(wait=True)
+        try:
+            closed.result()
+        finally:
+            self._thread.join()
 
-        def _close_writer(conn: sqlite3.Connection) -> None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA optimize")
-            conn.close()
 
-        self._call_sync(_close_writer, bare=True)
-        self._queue.put(None)
-        self._thread.join()
+def _close_writer(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA optimize")
+    conn.close()
+
+
+def _log_unexpected(job: _Job, exc: BaseException) -> None:
+    """A command's error goes back to its caller; one that is not an answer
+    (an agent error or a dry run) is a fault: log it with its traceback too."""
+    if not isinstance(exc, InventoryError | DryRun):
+        name = getattr(job.fn, "__qualname__", repr(job.fn))
+        log.error("ledger command failed", command=name, exc_info=exc)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,43 @@
+"""Local commands: the business rules that need the ledger's current state.
+
+Each function runs on the writer thread inside one transaction (see
+``LedgerStore.write``): it checks, then records its change as events through
+the engine. Nothing here is applied partially. Time and ids come from the
+engine (``engine.wall_ms()``, ``engine.new_id()``), never from the globals.
+
+- ``common``: request fingerprints and idempotency keys;
+- ``products``: create and update products;
+- ``stock``: add, subtract, set a stock level;
+- ``reservations``: reserve, confirm, cancel, expire;
+- ``imports``: all-or-nothing imports of stock and products.
+"""
+
+from agent.ledger.commands.common import (
+    FINGERPRINT_CHUNK,
+    fingerprint,
+    recall,
+    remember,
+    rows_fingerprint,
+)
+from agent.ledger.commands.imports import CHANGES_SHOWN, import_products, import_stock
+from agent.ledger.commands.products import create_product, update_product
+from agent.ledger.commands.reservations import cancel, confirm, expire_due, reserve
+from agent.ledger.commands.stock import update_stock
+
+__all__ = [
+    "CHANGES_SHOWN",
+    "FINGERPRINT_CHUNK",
+    "cancel",
+    "confirm",
+    "create_product",
+    "expire_due",
+    "fingerprint",
+    "import_products",
+    "import_stock",
+    "recall",
+    "remember",
+    "reserve",
+    "rows_fingerprint",
+    "update_product",
+    "update_stock",
+]

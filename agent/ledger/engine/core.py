@@ -1,0 +1,154 @@
+"""The engine: numbers and stamps local changes, records every event once,
+keeps the per-origin watermarks, and hands each event to the code of its
+entity (``products``, ``stock``, ``reservations``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from agent import hlc as hlc_mod
+from agent.ledger.engine import conflicts, products, reservations, stock
+from agent.ledger.engine.bulk import NewStockMovements
+from agent.ledger.engine.envelope import dumps, envelope, new_uuid, now_ms
+
+
+class Engine:
+    """Applies events to the ledger. Used only on the writer thread.
+
+    It carries every source of time and identity the ledger draws on, built
+    whole by the caller: ``clock`` stamps events, ``wall_ms`` is the wall time
+    written as bookkeeping (when an event arrived, a conflict was seen, a
+    reservation changed), ``new_id`` makes new ids. A simulator passes its own
+    and gets the same ledger for the same inputs."""
+
+    def __init__(
+        self,
+        store_id: str,
+        clock: hlc_mod.HybridLogicalClock,
+        *,
+        wall_ms: Callable[[], int] = now_ms,
+        new_id: Callable[[], str] = new_uuid,
+    ) -> None:
+        self.store_id = store_id
+        self.clock = clock
+        self.wall_ms = wall_ms
+        self.new_id = new_id
+
+    # ---------------------------------------------------------------- local
+    def next_seq(self, conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "SELECT max_seq FROM origins WHERE origin = ?", (self.store_id,)
+        ).fetchone()
+        return (int(row[0]) if row else 0) + 1
+
+    def basis(self, conn: sqlite3.Connection) -> dict[str, int]:
+        """What this node has seen: per-origin contiguous applied watermark."""
+        return {r[0]: r[1] for r in conn.execute("SELECT origin, applied_seq FROM origins")}
+
+    @staticmethod
+    def count_basis(seen: dict[str, int], writers: str) -> dict[str, int]:
+        """A count's basis: ``seen`` (``basis()``) cut down to the origins that
+        have written the stock row (its ``writers``). That is all a count's
+        conflicts are judged on: the only events a count can supersede or be
+        superseded by are that row's movements, and if this node had applied
+        one, its origin is among the row's writers here. So the answer of
+        ``covered()`` for any of them is the same as with the whole basis,
+        which would list every store of the network in every count."""
+        if not writers:
+            return {}
+        return {o: seen[o] for o in writers.split(",") if seen.get(o)}
+
+    def emit(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Record a local change: stamp it, append it to the outbox, apply it."""
+        seq, hlc = self.next_seq(conn), self.clock.now()
+        event = envelope(self.store_id, seq, hlc, type_, data)
+        conn.execute(
+            "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,?,0)",
+            (self.store_id, seq, hlc, type_, dumps(event)),
+        )
+        self._advance_origin(conn, self.store_id, seq, hlc)
+        self.apply_effects(conn, event, local=True)
+        return event
+
+    def new_stock_movements(self, conn: sqlite3.Connection) -> NewStockMovements:
+        return NewStockMovements(self, conn)
+
+    # ---------------------------------------------------------------- remote
+    def has_event(self, conn: sqlite3.Connection, origin: str, seq: int) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, seq)
+            ).fetchone()
+            is not None
+        )
+
+    def apply_remote(self, conn: sqlite3.Connection, event: dict[str, Any]) -> bool:
+        """Apply a peer's event once. Returns False if it was already applied.
+        The caller has validated the envelope and observed its hlc."""
+        origin, seq = event["origin"], event["seq"]
+        if self.has_event(conn, origin, seq):
+            return False
+        conn.execute(
+            "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,NULL,1)",
+            (origin, seq, event["hlc"], event["type"]),
+        )
+        self._advance_origin(conn, origin, seq, event["hlc"])
+        self.apply_effects(conn, event, local=False)
+        return True
+
+    # ------------------------------------------------------------ watermarks
+    def _advance_origin(self, conn: sqlite3.Connection, origin: str, seq: int, hlc: int) -> None:
+        self._advance_origin_range(conn, origin, seq, seq, hlc)
+
+    def _advance_origin_range(
+        self, conn: sqlite3.Connection, origin: str, first: int, last: int, hlc: int
+    ) -> None:
+        """Record events ``first..last`` of one origin (all present now; ``hlc``
+        is the largest of their stamps): its newest seq and stamp, and its
+        contiguous applied watermark, advanced over any events that had
+        arrived early."""
+        conn.execute(
+            "INSERT INTO origins (origin, applied_seq, max_seq, last_hlc, last_event_at_ms) "
+            "VALUES (?, 0, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET "
+            "max_seq = max(max_seq, excluded.max_seq), last_hlc = max(last_hlc, excluded.last_hlc),"
+            " last_event_at_ms = excluded.last_event_at_ms",
+            (origin, last, hlc, self.wall_ms()),
+        )
+        applied = conn.execute(
+            "SELECT applied_seq FROM origins WHERE origin = ?", (origin,)
+        ).fetchone()[0]
+        if first == applied + 1:
+            applied = last
+            while conn.execute(
+                "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, applied + 1)
+            ).fetchone():
+                applied += 1
+            conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
+
+    # --------------------------------------------------------------- effects
+    def apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
+        data = event["data"]
+        stamp = (event["hlc"], event["origin"])
+        if event["type"] == "product.upserted":
+            products.apply_product(self, conn, data, stamp, event["id"])
+        elif event["type"] == "stock.movement":
+            stock.apply_movement(self, conn, data, stamp, event["id"], local)
+        elif event["type"] == "reservation.changed":
+            reservations.apply_reservation(self, conn, data, stamp, event["id"], local)
+        else:  # validated before; never reached for known schema versions
+            raise ValueError(f"unknown event type {event['type']!r}")
+
+    def _conflict(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        sku: str | None,
+        store: str | None,
+        winner: str | None,
+        loser: str,
+        hlc: int,
+        detail: dict[str, Any],
+    ) -> None:
+        conflicts.record(conn, kind, sku, store, winner, loser, hlc, detail, self.wall_ms())
