@@ -8,7 +8,9 @@
     │   └── InsufficientStock      409  available < requested (says both)
     ├── Unauthorized               401  missing or bad bearer token
     ├── Forbidden                  403  role or store not allowed
-    └── Unavailable                503  ledger not writable or closed, owning store unreachable
+    ├── Unavailable                503  ledger not writable or closed, owning store unreachable
+    └── RemoteError                any  another store's agent answered this error (forwarding);
+                                        passed on with the status and body it gave
 
 The CLI maps statuses to exit codes: 404→3, 409→4, 503 (owner/agent unreachable)→5.
 """
@@ -62,3 +64,14 @@ class InsufficientStock(Conflict):
             requested=requested,
             **extra,
         )
+
+
+class RemoteError(InventoryError):
+    """An error answered by another store's agent, passed on as it was."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(
+            str(body.get("error", f"HTTP {status}")),
+            **{k: v for k, v in body.items() if k != "error"},
+        )
+        self.status = status

@@ -140,7 +140,7 @@ def build(cfg: AgentConfig) -> Agent:
     def skewed_ms() -> int:  # drills and tests: this agent's clock ahead or behind
         return now_ms() + offset
 
-    ledger = open_ledger(cfg.ledger_path, cfg.store_id, skewed_ms if offset else now_ms)
+    ledger = open_ledger(cfg.ledger_path, cfg.store_id, hlc_clock=skewed_ms if offset else now_ms)
     metrics = Metrics()
     outbox = asyncio.Event()  # set on every write; the publisher waits on it
 

@@ -12,7 +12,6 @@ to it afterwards.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -53,10 +52,6 @@ def _ignore(outcome: ReservationOutcome) -> None:
     return None
 
 
-def _new_uuid() -> str:
-    return str(uuid.uuid4())
-
-
 class InventoryService:
     def __init__(
         self,
@@ -67,7 +62,6 @@ class InventoryService:
         forwarder: Forwarder | None = None,
         freshness: Callable[[], dict[str, int]] = _no_freshness,
         on_reservation: Callable[[ReservationOutcome], None] = _ignore,
-        new_id: Callable[[], str] = _new_uuid,
     ) -> None:
         """``outbox`` is set after every write that may have added an event (the
         publisher waits on it); ``freshness`` says up to when this replica's view
@@ -81,7 +75,10 @@ class InventoryService:
         self._forwarder: Forwarder = forwarder or Standalone()
         self._freshness = freshness
         self._count = on_reservation
-        self._new_id = new_id
+
+    def _now(self) -> int:
+        """The ledger's time (what expiry is judged by)."""
+        return self._engine.wall_ms()
 
     # ------------------------------------------------------------ lifecycle
     def load_demo_data(self) -> int:
@@ -129,7 +126,7 @@ class InventoryService:
 
     async def availability(self, ref: str, store: str | None) -> dict[str, Any]:
         return await self._store.read(
-            queries.availability, ref, store, self.store_id, self._freshness()
+            queries.availability, ref, store, self.store_id, self._freshness(), self._now()
         )
 
     async def history(
@@ -139,7 +136,7 @@ class InventoryService:
 
     # --------------------------------------------------------- reservations
     async def reserve(self, request: ReservationRequest) -> tuple[int, dict[str, Any]]:
-        req = request.resolved(self._new_id(), self.store_id, self._ttl)
+        req = request.resolved(self._engine.new_id(), self.store_id, self._ttl)
         if req.store_id != self.store_id:
             self._count("forwarded")
             return await self._forwarder(str(req.store_id), "reserve", req.wire())
@@ -190,14 +187,16 @@ class InventoryService:
         return 204, None
 
     async def get_reservation(self, rid: str) -> dict[str, Any]:
-        return await self._store.read(queries.get_reservation, rid)
+        return await self._store.read(queries.get_reservation, rid, self._now())
 
     async def list_reservations(
         self, status: str | None, store: str | None, sku: str | None, limit: int
     ) -> dict[str, Any]:
         if sku:
             sku = (await self.get_product(sku))["sku"]
-        return await self._store.read(queries.list_reservations, status, store, sku, limit)
+        return await self._store.read(
+            queries.list_reservations, status, store, sku, limit, self._now()
+        )
 
     async def expire_due(self) -> int:
         n: int = await self._store.write(commands.expire_due, self._engine)

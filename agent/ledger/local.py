@@ -16,8 +16,8 @@ from typing import Any
 
 from agent.config import ConfigError
 from agent.domain import STORE_RE
-from agent.hlc import HybridLogicalClock
-from agent.ledger.engine import Engine
+from agent.hlc import HybridLogicalClock, now_ms
+from agent.ledger.engine import Engine, new_uuid
 from agent.ledger.store import LedgerStore
 
 
@@ -34,18 +34,30 @@ class Ledger:
         self.store.close()
 
 
-def open_ledger(path: Path, wanted: str | None, wall_ms: Callable[[], int]) -> Ledger:
-    """Open (or create) the ledger at ``path`` for store ``wanted``.
+def open_ledger(
+    path: Path,
+    wanted: str | None,
+    *,
+    hlc_clock: Callable[[], int] = now_ms,
+    wall_ms: Callable[[], int] = now_ms,
+    new_id: Callable[[], str] = new_uuid,
+) -> Ledger:
+    """Open (or create) the ledger at ``path`` for store ``wanted`` (None: a
+    ledger that already knows its store).
 
-    ``wanted`` may be None for a ledger that already knows its store."""
+    The sources of time and ids are the caller's (a simulator passes its own):
+    ``hlc_clock`` is the wall clock the HLC stamps events from (an agent runs
+    it ahead or behind in skew drills), ``wall_ms`` the time the ledger writes
+    and judges expiry by, ``new_id`` what makes reservation ids."""
     store = LedgerStore(path)
     try:
         store_id = store.write_sync(bind_identity, wanted)
     except BaseException:
         store.close()
         raise
-    clock = HybridLogicalClock(last=store.read_sync(last_hlc), clock=wall_ms)
-    return Ledger(store, store_id, clock, Engine(store_id, clock))
+    clock = HybridLogicalClock(last=store.read_sync(last_hlc), clock=hlc_clock)
+    engine = Engine(store_id, clock, wall_ms=wall_ms, new_id=new_id)
+    return Ledger(store, store_id, clock, engine)
 
 
 def bind_identity(conn: sqlite3.Connection, wanted: str | None) -> str:

@@ -13,23 +13,12 @@ from typing import Any
 
 import structlog
 
-from agent.errors import InvalidInput, InventoryError, Unavailable
+from agent.errors import InvalidInput, InventoryError, RemoteError, Unavailable
 from agent.inputs import ReservationRequest
 from agent.replica import Replica
 from agent.service import InventoryService
 
 log = structlog.get_logger("agent.rpc")
-
-
-class RemoteError(InventoryError):
-    """An error answered by another store's agent, passed on as it was."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(
-            str(body.get("error", f"HTTP {status}")),
-            **{k: v for k, v in body.items() if k != "error"},
-        )
-        self.status = status
 
 
 def reply_bytes(status: int, body: Any) -> bytes:
