@@ -73,18 +73,19 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def make_inproc(anyio_backend: str, tmp_path: Path) -> AsyncIterator[Any]:
-    """Factory: ``await make_inproc("store-001", demo=True, limits=...)`` builds
-    and starts an agent in this process (``tests.inproc``), on its own data
-    dir; all are stopped and closed at teardown."""
+    """Factory: ``await make_inproc("store-001", demo=True, env={"INV_...": ...},
+    config_file=path, limits=...)`` builds and starts an agent in this process
+    (``tests.inproc``), on its own data dir; all are stopped and closed at
+    teardown."""
     async with contextlib.AsyncExitStack() as stack:
         made = 0
 
         async def factory(
-            store_id: str = "store-001", *, demo: bool = True, **fields: Any
+            store_id: str = "store-001", *, demo: bool = True, **options: Any
         ) -> InProcAgent:
             nonlocal made
             made += 1
-            cfg = inproc.config(tmp_path / f"a{made}", store_id, demo=demo, **fields)
+            cfg = inproc.config(tmp_path / f"a{made}", store_id, demo=demo, **options)
             return await stack.enter_async_context(inproc.running(cfg))
 
         yield factory

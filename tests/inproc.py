@@ -27,7 +27,7 @@ import httpx
 import structlog
 
 from agent import auth
-from agent.config import AgentConfig
+from agent.config import AgentConfig, load
 from agent.runtime import Agent, build
 
 LOCAL_URL = "http://agent"  # no port: local admin, like the Unix socket
@@ -35,14 +35,27 @@ TCP_URL = "http://127.0.0.1:8080"  # a port: TCP, bearer JWT required
 
 
 def config(
-    home: Path, store_id: str = "store-001", *, demo: bool = True, **fields: Any
+    home: Path,
+    store_id: str = "store-001",
+    *,
+    demo: bool = True,
+    config_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    **fields: Any,
 ) -> AgentConfig:
-    """An agent config on a fresh data dir under ``home``; ``fields`` are
-    AgentConfig fields (``limits=LimitsConfig(...)``, ``reservation_ttl=...``)."""
-    return dataclasses.replace(
-        AgentConfig(store_id=store_id, data_dir=home / "data", socket=home / "s", demo_data=demo),
-        **fields,
-    )
+    """An agent config on a fresh data dir under ``home``, loaded the way
+    ``inv-agent`` loads it (``config_file``, then ``INV_*`` variables from
+    ``env`` only, never this process's); ``fields`` replace AgentConfig
+    fields (``limits=LimitsConfig(...)``, ``reservation_ttl=...``)."""
+    if config_file is None:  # not the user's own config file, whatever is there
+        config_file = home / "empty.yaml"
+        home.mkdir(parents=True, exist_ok=True)
+        config_file.write_text("")
+    overrides = {"store_id": store_id, "data_dir": home / "data", "socket": home / "s"}
+    if demo:
+        overrides["demo_data"] = True
+    cfg = load(config_file, overrides, env=env or {})
+    return dataclasses.replace(cfg, **fields)
 
 
 def bearer(token: str) -> dict[str, str]:
