@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,7 @@ async def movements(
 
 # ----------------------------------------------------------------- logs
 @contextmanager
-def captured_logs() -> Iterator[list[dict[str, Any]]]:
+def captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
     """Every structlog event logged meanwhile, as a dict, with the request's
     bound context (``request_id``) merged in as the agent's own config does."""
     capture = structlog.testing.LogCapture()

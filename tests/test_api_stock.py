@@ -17,10 +17,10 @@ STOCK = "/api/v1/products/PROD-001/stock"
 pytestmark = pytest.mark.anyio
 
 
-def update(client: httpx.Client, key: str | None = None, **body: Any) -> httpx.Response:
+async def update(client: httpx.AsyncClient, key: str | None = None, **body: Any) -> httpx.Response:
     body.setdefault("storeId", "store-001")
     headers = {"X-Idempotency-Key": key} if key else {}
-    return client.post(STOCK, json=body, headers=headers)
+    return await client.post(STOCK, json=body, headers=headers)
 
 
 @pytest.fixture
