@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import inproc
 from tests.helpers import Agent, free_port, short_tmpdir
+from tests.inproc import InProcAgent
 
 
 @pytest.fixture
@@ -58,3 +62,36 @@ def shared_agent() -> Iterator[Agent]:
     yield agent
     agent.stop()
     shutil.rmtree(home, ignore_errors=True)
+
+
+# ------------------------------------------------------------ in-process
+@pytest.fixture
+def anyio_backend() -> str:
+    """In-process tests (``@pytest.mark.anyio``) run on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def make_inproc(anyio_backend: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """Factory: ``await make_inproc("store-001", demo=True, env={"INV_...": ...},
+    config_file=path, limits=...)`` builds and starts an agent in this process
+    (``tests.inproc``), on its own data dir; all are stopped and closed at
+    teardown."""
+    async with contextlib.AsyncExitStack() as stack:
+        made = 0
+
+        async def factory(
+            store_id: str = "store-001", *, demo: bool = True, **options: Any
+        ) -> InProcAgent:
+            nonlocal made
+            made += 1
+            cfg = inproc.config(tmp_path / f"a{made}", store_id, demo=demo, **options)
+            return await stack.enter_async_context(inproc.running(cfg))
+
+        yield factory
+
+
+@pytest.fixture
+async def api_agent(make_inproc: Any) -> InProcAgent:
+    """One in-process store-001 agent with the seed's demo data."""
+    return await make_inproc()  # type: ignore[no-any-return]

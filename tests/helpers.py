@@ -208,3 +208,16 @@ def movements(client: httpx.Client, sku: str = "PROD-001", **params: Any) -> lis
     r = client.get(f"/api/v1/products/{sku}/history", params=params)
     assert r.status_code == 200, r.text
     return r.json()["data"]  # type: ignore[no-any-return]
+
+
+def token_command(data_dir: Path, user: str = "tester", role: str = "admin", *extra: str) -> str:
+    """Run the real ``inv-agent token`` for ``data_dir`` (no agent process
+    needed: it reads, or makes, the data dir's secret)."""
+    args = ["token", "--data-dir", str(data_dir), "--user", user, "--role", role, *extra]
+    out = subprocess.run(
+        [bin_path("inv-agent"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()

@@ -1,5 +1,10 @@
-"""The seed's reservation flows against a real ``inv-agent`` process: over the
-Unix socket (local admin) and over TCP with a bearer token."""
+"""The seed's reservation flows: over the Unix socket (local admin) and over
+TCP with a bearer token.
+
+The rules run in-process (``tests.inproc``: the real app through httpx's ASGI
+transport, the socket's and TCP's view of it); a real ``inv-agent`` process is
+kept for what needs one: the seed's curl examples against a served TCP port,
+and a clean shutdown on SIGTERM/SIGINT that keeps the data."""
 
 from __future__ import annotations
 
@@ -7,16 +12,18 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import Agent, movements, stock, wait_for
+from tests import inproc
+from tests.helpers import Agent, movements, stock
+from tests.inproc import InProcAgent, wait_until
 
 SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
+pytestmark = pytest.mark.anyio  # the async (in-process) tests run on the event loop
 
 
 def ts(text: str) -> float:
@@ -32,16 +39,14 @@ def tcp_client(agent: Agent, role: str = "admin") -> httpx.Client:
 
 
 @pytest.fixture(params=["socket", "tcp"])
-def api(request: pytest.FixtureRequest, agent: Agent) -> Iterator[httpx.Client]:
-    """The same API over the Unix socket (no token) and over TCP (admin token)."""
+def api(request: pytest.FixtureRequest, api_agent: InProcAgent) -> httpx.AsyncClient:
+    """The same API as the Unix socket sees it (no token) and over TCP (admin token)."""
     if request.param == "socket":
-        yield agent.client()
-    else:
-        with tcp_client(agent) as client:
-            yield client
+        return api_agent.local
+    return api_agent.tcp(api_agent.token("tester", "admin"))
 
 
-# ----------------------------------------------------------- seed examples
+# ------------------------------------------------- seed examples (real process)
 def test_seed_curl_examples_over_tcp(agent: Agent) -> None:
     token = agent.token("user-001", "clerk")
     auth = {"Authorization": f"Bearer {token}"}
@@ -111,9 +116,9 @@ def test_seed_curl_examples_over_tcp(agent: Agent) -> None:
 
 
 # ------------------------------------------------------------- reservations
-def test_reserve_then_confirm_records_a_sell(api: httpx.Client) -> None:
-    before = len(movements(api))
-    r = api.post(
+async def test_reserve_then_confirm_records_a_sell(api: httpx.AsyncClient) -> None:
+    before = len(await inproc.movements(api))
+    r = await api.post(
         "/api/v1/reservations",
         json={
             "productId": SEED_ID,
@@ -125,66 +130,66 @@ def test_reserve_then_confirm_records_a_sell(api: httpx.Client) -> None:
     assert r.status_code == 202, r.text
     rid = r.json()["reservationId"]
     assert r.json()["customerId"] == "cust-001"
-    row = stock(api)
+    row = await inproc.stock(api)
     assert (row["quantity"], row["reserved"], row["available"]) == (10, 2, 8)
 
-    r = api.post(f"/api/v1/reservations/{rid}/confirm", json={"orderId": "order-1"})
+    r = await api.post(f"/api/v1/reservations/{rid}/confirm", json={"orderId": "order-1"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CONFIRMED"
     assert r.json()["orderId"] == "order-1"
     assert r.json()["confirmedAt"]
 
-    after = movements(api)
+    after = await inproc.movements(api)
     assert len(after) == before + 1
     sells = [m for m in after if m["kind"] == "sell"]
     assert len(sells) == 1
     assert sells[0]["reservationId"] == rid
     assert sells[0]["quantity"] == -2
     assert sells[0]["storeId"] == "store-001"
-    row = stock(api)
+    row = await inproc.stock(api)
     assert (row["quantity"], row["reserved"], row["available"]) == (8, 0, 8)
-    assert api.get(f"/api/v1/reservations/{rid}").json()["status"] == "CONFIRMED"
+    assert (await api.get(f"/api/v1/reservations/{rid}")).json()["status"] == "CONFIRMED"
 
     # a retried confirm is answered again, and sells nothing more
-    r = api.post(f"/api/v1/reservations/{rid}/confirm", json={"orderId": "order-1"})
+    r = await api.post(f"/api/v1/reservations/{rid}/confirm", json={"orderId": "order-1"})
     assert r.status_code == 200, r.text
-    assert len(movements(api)) == before + 1
-    assert stock(api)["quantity"] == 8
+    assert len(await inproc.movements(api)) == before + 1
+    assert (await inproc.stock(api))["quantity"] == 8
     # a confirmed reservation can no longer be cancelled
-    r = api.delete(f"/api/v1/reservations/{rid}")
+    r = await api.delete(f"/api/v1/reservations/{rid}")
     assert r.status_code == 409, r.text
     assert "CONFIRMED" in r.json()["error"]
 
 
-def test_reserve_then_cancel_frees_the_stock(api: httpx.Client) -> None:
-    r = api.post(
+async def test_reserve_then_cancel_frees_the_stock(api: httpx.AsyncClient) -> None:
+    r = await api.post(
         "/api/v1/reservations",
         json={"productId": "PROD-001", "storeId": "store-001", "quantity": 3},  # by SKU
     )
     assert r.status_code == 202, r.text
     rid = r.json()["reservationId"]
     assert r.json()["productId"] == SEED_ID
-    assert stock(api)["reserved"] == 3
+    assert (await inproc.stock(api))["reserved"] == 3
 
-    r = api.delete(f"/api/v1/reservations/{rid}")
+    r = await api.delete(f"/api/v1/reservations/{rid}")
     assert r.status_code == 204
     assert r.content == b""
-    row = stock(api)
+    row = await inproc.stock(api)
     assert (row["quantity"], row["reserved"], row["available"]) == (10, 0, 10)
-    assert api.get(f"/api/v1/reservations/{rid}").json()["status"] == "CANCELLED"
-    assert not [m for m in movements(api) if m["kind"] == "sell"]
+    assert (await api.get(f"/api/v1/reservations/{rid}")).json()["status"] == "CANCELLED"
+    assert not [m for m in await inproc.movements(api) if m["kind"] == "sell"]
 
     # cancelling again is harmless; confirming a cancelled one is refused
-    assert api.delete(f"/api/v1/reservations/{rid}").status_code == 204
-    assert stock(api)["reserved"] == 0
-    r = api.post(f"/api/v1/reservations/{rid}/confirm")
+    assert (await api.delete(f"/api/v1/reservations/{rid}")).status_code == 204
+    assert (await inproc.stock(api))["reserved"] == 0
+    r = await api.post(f"/api/v1/reservations/{rid}/confirm")
     assert r.status_code == 409, r.text
     assert "CANCELLED" in r.json()["error"]
 
 
-def test_reservation_expires_after_its_ttl(agent: Agent) -> None:
-    api = agent.client()
-    r = api.post(
+async def test_reservation_expires_after_its_ttl(api_agent: InProcAgent) -> None:
+    api = api_agent.local
+    r = await api.post(
         "/api/v1/reservations",
         json={"productId": SEED_ID, "storeId": "store-001", "quantity": 4, "ttl": 2},
     )
@@ -192,36 +197,38 @@ def test_reservation_expires_after_its_ttl(agent: Agent) -> None:
     res = r.json()
     rid = res["reservationId"]
     assert ts(res["expiresAt"]) - ts(res["createdAt"]) == pytest.approx(2, abs=0.01)
-    assert stock(api)["reserved"] == 4
-    assert api.get(f"/api/v1/reservations/{rid}").json()["status"] == "PENDING"
+    assert (await inproc.stock(api))["reserved"] == 4
+    assert (await api.get(f"/api/v1/reservations/{rid}")).json()["status"] == "PENDING"
 
-    wait_for(
-        lambda: api.get(f"/api/v1/reservations/{rid}").json()["status"] == "EXPIRED",
-        timeout=6,
-        what="the reservation to show EXPIRED",
-    )
+    async def shows_expired() -> bool:
+        return (await api.get(f"/api/v1/reservations/{rid}")).json()["status"] == "EXPIRED"
+
+    async def freed() -> bool:
+        return (await inproc.stock(api))["reserved"] == 0
+
+    await wait_until(shows_expired, timeout=6, what="the reservation to show EXPIRED")
     seen_expired = time.monotonic()
     assert time.time() >= ts(res["expiresAt"]) - 0.05  # not before its time
     # the expiry task frees the stock within about a second
-    wait_for(lambda: stock(api)["reserved"] == 0, timeout=2.0, what="reserved to drop to 0")
+    await wait_until(freed, timeout=2.0, what="reserved to drop to 0")
     assert time.monotonic() - seen_expired < 2.0
-    row = stock(api)
+    row = await inproc.stock(api)
     assert (row["quantity"], row["available"]) == (10, 10)
-    view = api.get(f"/api/v1/reservations/{rid}").json()
+    view = (await api.get(f"/api/v1/reservations/{rid}")).json()
     assert (view["status"], view["remainingSeconds"]) == ("EXPIRED", 0)
-    listed = api.get("/api/v1/reservations", params={"status": "EXPIRED"}).json()["data"]
+    listed = (await api.get("/api/v1/reservations", params={"status": "EXPIRED"})).json()["data"]
     assert [x["reservationId"] for x in listed] == [rid]
-    assert api.get("/health").json()["checks"]["expiry"]["expired"] >= 1
+    assert (await api.get("/health")).json()["checks"]["expiry"]["expired"] >= 1
 
-    r = api.post(f"/api/v1/reservations/{rid}/confirm")
+    r = await api.post(f"/api/v1/reservations/{rid}/confirm")
     assert r.status_code == 409, r.text
     assert "EXPIRED" in r.json()["error"]
-    assert not [m for m in movements(api) if m["kind"] == "sell"]
-    assert api.delete(f"/api/v1/reservations/{rid}").status_code == 409
-    assert stock(api)["quantity"] == 10
+    assert not [m for m in await inproc.movements(api) if m["kind"] == "sell"]
+    assert (await api.delete(f"/api/v1/reservations/{rid}")).status_code == 409
+    assert (await inproc.stock(api))["quantity"] == 10
 
 
-def test_repeated_reservation_id_returns_the_existing_one(api: httpx.Client) -> None:
+async def test_repeated_reservation_id_returns_the_existing_one(api: httpx.AsyncClient) -> None:
     body = {
         "reservationId": "order-42-line-1",
         "productId": SEED_ID,
@@ -229,25 +236,25 @@ def test_repeated_reservation_id_returns_the_existing_one(api: httpx.Client) -> 
         "quantity": 2,
         "customerId": "cust-9",
     }
-    first = api.post("/api/v1/reservations", json=body)
+    first = await api.post("/api/v1/reservations", json=body)
     assert first.status_code == 202, first.text
     assert first.json()["reservationId"] == "order-42-line-1"
-    assert stock(api)["reserved"] == 2
+    assert (await inproc.stock(api))["reserved"] == 2
 
-    again = api.post("/api/v1/reservations", json=body)
+    again = await api.post("/api/v1/reservations", json=body)
     assert again.status_code == 200, again.text
     assert again.json()["reservationId"] == "order-42-line-1"
     assert again.json()["status"] == "PENDING"
     assert again.json()["createdAt"] == first.json()["createdAt"]
-    assert stock(api)["reserved"] == 2  # nothing more reserved
+    assert (await inproc.stock(api))["reserved"] == 2  # nothing more reserved
 
     # the same id by SKU instead of product id is the same request
-    by_sku = api.post("/api/v1/reservations", json={**body, "productId": "PROD-001"})
+    by_sku = await api.post("/api/v1/reservations", json={**body, "productId": "PROD-001"})
     assert by_sku.status_code == 200, by_sku.text
-    assert stock(api)["reserved"] == 2
+    assert (await inproc.stock(api))["reserved"] == 2
 
     # the default TTL (600 s) given explicitly is the same request too
-    assert api.post("/api/v1/reservations", json={**body, "ttl": 600}).status_code == 200
+    assert (await api.post("/api/v1/reservations", json={**body, "ttl": 600})).status_code == 200
 
     for change in (
         {"quantity": 3},
@@ -255,29 +262,29 @@ def test_repeated_reservation_id_returns_the_existing_one(api: httpx.Client) -> 
         {"customerId": "someone-else"},
         {"ttl": 60},
     ):
-        r = api.post("/api/v1/reservations", json={**body, **change})
+        r = await api.post("/api/v1/reservations", json={**body, **change})
         assert r.status_code == 409, (change, r.text)
         assert "order-42-line-1" in r.json()["error"]
-    assert stock(api)["reserved"] == 2
-    assert stock(api, "PROD-002")["reserved"] == 0
-    listed = api.get("/api/v1/reservations").json()["data"]
+    assert (await inproc.stock(api))["reserved"] == 2
+    assert (await inproc.stock(api, "PROD-002"))["reserved"] == 0
+    listed = (await api.get("/api/v1/reservations")).json()["data"]
     assert [x["reservationId"] for x in listed] == ["order-42-line-1"]
 
 
-def test_reserving_more_than_available_is_refused(api: httpx.Client) -> None:
-    r = api.post(
+async def test_reserving_more_than_available_is_refused(api: httpx.AsyncClient) -> None:
+    r = await api.post(
         "/api/v1/reservations", json={"productId": SEED_ID, "storeId": "store-001", "quantity": 9}
     )
     assert r.status_code == 202, r.text
-    r = api.post(
+    r = await api.post(
         "/api/v1/reservations", json={"productId": SEED_ID, "storeId": "store-001", "quantity": 2}
     )
     assert r.status_code == 409
     assert r.json()["error"] == "insufficient stock: available=1, requested=2"
-    assert stock(api)["reserved"] == 9
+    assert (await inproc.stock(api))["reserved"] == 9
 
 
-def test_unknown_product_and_reservation_are_404(api: httpx.Client) -> None:
+async def test_unknown_product_and_reservation_are_404(api: httpx.AsyncClient) -> None:
     for method, path in [
         ("GET", "/api/v1/products/NO-SUCH-SKU"),
         ("GET", "/api/v1/products/00000000-0000-0000-0000-000000000000"),
@@ -287,29 +294,29 @@ def test_unknown_product_and_reservation_are_404(api: httpx.Client) -> None:
         ("POST", "/api/v1/reservations/no-such-reservation/confirm"),
         ("DELETE", "/api/v1/reservations/no-such-reservation"),
     ]:
-        r = api.request(method, path)
+        r = await api.request(method, path)
         assert r.status_code == 404, (method, path, r.text)
         assert r.headers["content-type"].startswith("application/json")
         assert set(r.json()) == {"error"}
         assert "not found" in r.json()["error"]
 
-    r = api.post(
+    r = await api.post(
         "/api/v1/products/NO-SUCH-SKU/stock",
         json={"storeId": "store-001", "operation": "add", "quantity": 1},
     )
     assert r.status_code == 404, r.text
     assert "NO-SUCH-SKU" in r.json()["error"]
-    r = api.post(
+    r = await api.post(
         "/api/v1/reservations",
         json={"productId": "NO-SUCH-SKU", "storeId": "store-001", "quantity": 1},
     )
     assert r.status_code == 404, r.text
     # a product with no stock row in the asked store
-    r = api.get("/api/v1/products/PROD-002/availability", params={"storeId": "store-077"})
+    r = await api.get("/api/v1/products/PROD-002/availability", params={"storeId": "store-077"})
     assert r.status_code == 404, r.text
     assert "store-077" in r.json()["error"]
     # a 404 changed nothing
-    assert api.get("/api/v1/reservations").json()["data"] == []
+    assert (await api.get("/api/v1/reservations")).json()["data"] == []
 
 
 @pytest.mark.parametrize(
@@ -325,54 +332,56 @@ def test_unknown_product_and_reservation_are_404(api: httpx.Client) -> None:
         ({"productId": SEED_ID, "quantity": 1, "reservationId": "has space"}, "reservationId"),
     ],
 )
-def test_invalid_reservation_bodies_are_422_naming_the_field(
-    shared_agent: Agent, body: dict[str, Any], field: str
+async def test_invalid_reservation_bodies_are_422_naming_the_field(
+    api_agent: InProcAgent, body: dict[str, Any], field: str
 ) -> None:
-    api = shared_agent.client()
-    r = api.post("/api/v1/reservations", json=body)
+    api = api_agent.local
+    r = await api.post("/api/v1/reservations", json=body)
     assert r.status_code == 422, r.text
     assert r.json()["error"].startswith(f"{field}:"), r.json()
     assert r.json()["errors"][0]["field"] == field
-    assert stock(api)["reserved"] == 0
+    assert (await inproc.stock(api))["reserved"] == 0
 
 
-def test_invalid_json_is_400(shared_agent: Agent) -> None:
-    api = shared_agent.client()
+async def test_invalid_json_is_400(api_agent: InProcAgent) -> None:
+    api = api_agent.local
     for path in ("/api/v1/reservations", "/api/v1/products/PROD-001/stock"):
-        r = api.post(path, content=b'{"productId": ', headers={"content-type": "application/json"})
+        r = await api.post(
+            path, content=b'{"productId": ', headers={"content-type": "application/json"}
+        )
         assert r.status_code == 400, r.text
         assert r.json() == {"error": "request body is not valid JSON"}
-    assert stock(api)["reserved"] == 0
+    assert (await inproc.stock(api))["reserved"] == 0
 
 
-def test_another_stores_stock_cannot_be_reserved_standalone(shared_agent: Agent) -> None:
-    api = shared_agent.client()
-    r = api.post(
+async def test_another_stores_stock_cannot_be_reserved_standalone(api_agent: InProcAgent) -> None:
+    api = api_agent.local
+    r = await api.post(
         "/api/v1/reservations", json={"productId": SEED_ID, "storeId": "store-002", "quantity": 1}
     )
     assert r.status_code == 503, r.text
     assert "store-002" in r.json()["error"]
     assert "nothing was changed" in r.json()["error"]
-    assert stock(api, store="store-002")["reserved"] == 0
-    assert api.get("/api/v1/reservations").json()["data"] == []
+    assert (await inproc.stock(api, store="store-002"))["reserved"] == 0
+    assert (await api.get("/api/v1/reservations")).json()["data"] == []
 
 
-def test_listing_paging_and_query_errors(shared_agent: Agent) -> None:
-    api = shared_agent.client()
-    page = api.get("/api/v1/products", params={"limit": 2, "page": 2}).json()
+async def test_listing_paging_and_query_errors(api_agent: InProcAgent) -> None:
+    api = api_agent.local
+    page = (await api.get("/api/v1/products", params={"limit": 2, "page": 2})).json()
     assert [p["sku"] for p in page["data"]] == ["PROD-003"]
     assert page["pagination"] == {"page": 2, "limit": 2, "total": 3}
-    accessories = api.get("/api/v1/products", params={"category": "accessories"}).json()
+    accessories = (await api.get("/api/v1/products", params={"category": "accessories"})).json()
     assert [p["sku"] for p in accessories["data"]] == ["PROD-002", "PROD-003"]
-    found = api.get("/api/v1/products", params={"q": "Mouse"}).json()
+    found = (await api.get("/api/v1/products", params={"q": "Mouse"})).json()
     assert [p["sku"] for p in found["data"]] == ["PROD-002"]
-    recent = api.get("/api/v1/products/PROD-001/history", params={"since": "30m"}).json()
+    recent = (await api.get("/api/v1/products/PROD-001/history", params={"since": "30m"})).json()
     # the demo data's counts, in both stores
     assert sorted((m["kind"], m["storeId"]) for m in recent["data"]) == [
         ("count", "store-001"),
         ("count", "store-002"),
     ]
-    future = api.get("/api/v1/products/PROD-001/history", params={"since": "2999-01-01"})
+    future = await api.get("/api/v1/products/PROD-001/history", params={"since": "2999-01-01"})
     assert future.json()["data"] == []
 
     for path, params, field in [
@@ -382,36 +391,29 @@ def test_listing_paging_and_query_errors(shared_agent: Agent) -> None:
         ("/api/v1/reservations", {"status": "DONE"}, "status"),
         ("/api/v1/products/PROD-001/history", {"since": "last week"}, "since"),
     ]:
-        r = api.get(path, params=params)
+        r = await api.get(path, params=params)
         assert r.status_code == 422, (path, params, r.text)
         assert r.json()["error"].startswith(f"{field}:"), r.json()
 
-    r = api.get("/api/v1/no-such-thing")
+    r = await api.get("/api/v1/no-such-thing")
     assert r.status_code == 404
     assert r.json() == {"error": "Not Found"}
-    r = api.put("/api/v1/products/PROD-001")
+    r = await api.put("/api/v1/products/PROD-001")
     assert r.status_code == 405
     assert set(r.json()) == {"error"}
 
 
 # -------------------------------------------------------------- concurrency
-async def _burst(agent: Agent, path: str, body: dict[str, Any], n: int) -> list[httpx.Response]:
-    transport = httpx.AsyncHTTPTransport(
-        uds=str(agent.socket), limits=httpx.Limits(max_connections=n)
-    )
-    async with httpx.AsyncClient(transport=transport, base_url="http://agent", timeout=60) as c:
-        return list(await asyncio.gather(*(c.post(path, json=body) for _ in range(n))))
-
-
 @pytest.mark.parametrize("what", ["reservation", "subtract"])
-def test_100_concurrent_requests_never_oversell(agent: Agent, what: str) -> None:
-    api = agent.client()
-    r = api.post(
+async def test_100_concurrent_requests_never_oversell(api_agent: InProcAgent, what: str) -> None:
+    """100 requests in flight at once on the event loop, against 5 in stock."""
+    api = api_agent.local
+    r = await api.post(
         "/api/v1/products/PROD-002/stock",
         json={"storeId": "store-001", "operation": "set", "quantity": 5, "reason": "count"},
     )
     assert r.status_code == 202, r.text
-    assert stock(api, "PROD-002")["available"] == 5
+    assert (await inproc.stock(api, "PROD-002"))["available"] == 5
 
     if what == "reservation":
         path, body = (
@@ -423,23 +425,25 @@ def test_100_concurrent_requests_never_oversell(agent: Agent, what: str) -> None
             "/api/v1/products/PROD-002/stock",
             {"storeId": "store-001", "operation": "subtract", "quantity": 1},
         )
-    responses = asyncio.run(_burst(agent, path, body, 100))
+    responses = await asyncio.gather(*(api.post(path, json=body) for _ in range(100)))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {202: 5, 409: 95}, statuses
     refusals = {r.json()["error"] for r in responses if r.status_code == 409}
     assert refusals == {"insufficient stock: available=0, requested=1"}
 
-    row = stock(api, "PROD-002")
+    row = await inproc.stock(api, "PROD-002")
     assert row["available"] == 0
     if what == "reservation":
         assert (row["quantity"], row["reserved"]) == (5, 5)
         ids = {r.json()["reservationId"] for r in responses if r.status_code == 202}
-        listed = api.get("/api/v1/reservations", params={"sku": "PROD-002"}).json()["data"]
+        listed = (await api.get("/api/v1/reservations", params={"sku": "PROD-002"})).json()["data"]
         assert {x["reservationId"] for x in listed} == ids
         assert len(ids) == 5
     else:
         assert (row["quantity"], row["reserved"]) == (0, 0)
-        kinds = Counter(m["kind"] for m in movements(api, "PROD-002", storeId="store-001"))
+        kinds = Counter(
+            m["kind"] for m in await inproc.movements(api, "PROD-002", storeId="store-001")
+        )
         assert kinds == {"count": 2, "adjust": 5}  # the demo count, our count, 5 subtracts
 
 

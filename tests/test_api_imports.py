@@ -1,7 +1,8 @@
 """Bulk imports (POST /api/v1/imports/stock and /imports/products): the whole
 file is validated first, every bad row is reported by its line and nothing is
 applied; a good file is applied in one go; the same file twice applies once;
-a dry run applies nothing; 100,000 rows import."""
+a dry run applies nothing; 100,000 rows import. In-process (``tests.inproc``:
+the real app through httpx's ASGI transport, as the socket sees it)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,37 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Agent
+from tests.inproc import InProcAgent
 
 STOCK = "/api/v1/imports/stock"
 PRODUCTS = "/api/v1/imports/products"
+pytestmark = pytest.mark.anyio
 
 
-def levels(api: httpx.Client, sku: str) -> dict[str, tuple[int, int]]:
+async def levels(api: httpx.AsyncClient, sku: str) -> dict[str, tuple[int, int]]:
     """{store: (quantity, reserved)} for a SKU."""
-    r = api.get(f"/api/v1/products/{sku}/availability")
+    r = await api.get(f"/api/v1/products/{sku}/availability")
     assert r.status_code == 200, r.text
     return {s["storeId"]: (s["quantity"], s["reserved"]) for s in r.json()["stores"]}
 
 
-def snapshot(api: httpx.Client) -> dict[str, Any]:
+async def snapshot(api: httpx.AsyncClient) -> dict[str, Any]:
     """Everything an import could change: products, stock levels, movements."""
-    products = api.get("/api/v1/products", params={"limit": 1000}).json()["data"]
+    products = (await api.get("/api/v1/products", params={"limit": 1000})).json()["data"]
     return {
         "products": products,
-        "stock": {p["sku"]: levels(api, p["sku"]) for p in products},
+        "stock": {p["sku"]: await levels(api, p["sku"]) for p in products},
         "history": {
-            p["sku"]: api.get(f"/api/v1/products/{p['sku']}/history").json()["data"]
+            p["sku"]: (await api.get(f"/api/v1/products/{p['sku']}/history")).json()["data"]
             for p in products
         },
     }
+
+
+@pytest.fixture
+def api(api_agent: InProcAgent) -> httpx.AsyncClient:
+    """The API as the Unix socket sees it: local admin."""
+    return api_agent.local
 
 
 def row(line: int, sku: str, quantity: Any, **extra: Any) -> dict[str, Any]:
@@ -42,8 +50,7 @@ def row(line: int, sku: str, quantity: Any, **extra: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------- stock
-def test_a_good_stock_file_is_applied_in_one_go(agent: Agent) -> None:
-    api = agent.client()
+async def test_a_good_stock_file_is_applied_in_one_go(api: httpx.AsyncClient) -> None:
     rows = [
         row(2, "PROD-001", 25, storeId="store-001", reason="annual count"),
         row(3, "PROD-002", 5, storeId="store-001", mode="add"),
@@ -51,7 +58,7 @@ def test_a_good_stock_file_is_applied_in_one_go(agent: Agent) -> None:
         row(5, "PROD-001", 5, storeId="store-002"),  # already 5: unchanged
         row(6, "PROD-003", -2, mode="add"),  # no storeId: this agent's store
     ]
-    r = api.post(STOCK, json={"rows": rows})
+    r = await api.post(STOCK, json={"rows": rows})
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["rows"], body["applied"], body["unchanged"]) == (5, 4, 1)
@@ -63,40 +70,39 @@ def test_a_good_stock_file_is_applied_in_one_go(agent: Agent) -> None:
         (4, "PROD-003", "store-002", 0, 7),
         (6, "PROD-003", "store-001", 20, 18),
     ]
-    assert levels(api, "PROD-001") == {"store-001": (25, 0), "store-002": (5, 0)}
-    assert levels(api, "PROD-002") == {"store-001": (55, 0)}
-    assert levels(api, "PROD-003") == {"store-001": (18, 0), "store-002": (7, 0)}
-    newest = api.get("/api/v1/products/PROD-001/history").json()["data"][0]
+    assert await levels(api, "PROD-001") == {"store-001": (25, 0), "store-002": (5, 0)}
+    assert await levels(api, "PROD-002") == {"store-001": (55, 0)}
+    assert await levels(api, "PROD-003") == {"store-001": (18, 0), "store-002": (7, 0)}
+    newest = (await api.get("/api/v1/products/PROD-001/history")).json()["data"][0]
     assert (newest["kind"], newest["quantity"], newest["reason"]) == ("count", 25, "annual count")
-    newest = api.get("/api/v1/products/PROD-002/history").json()["data"][0]
+    newest = (await api.get("/api/v1/products/PROD-002/history")).json()["data"][0]
     assert (newest["kind"], newest["quantity"], newest["reason"]) == ("receive", 5, "import")
 
 
-def test_unknown_skus_reject_the_whole_file_naming_each_line(agent: Agent) -> None:
-    api = agent.client()
-    before = snapshot(api)
+async def test_unknown_skus_reject_the_whole_file_naming_each_line(api: httpx.AsyncClient) -> None:
+    before = await snapshot(api)
     rows = [
         row(2, "PROD-001", 1),
         row(3, "NOPE-1", 4),
         row(4, "PROD-002", 99, mode="add"),
         row(5, "NOPE-2", 4, storeId="store-002"),
     ]
-    r = api.post(STOCK, json={"rows": rows})
+    r = await api.post(STOCK, json={"rows": rows})
     assert r.status_code == 422, r.text
     body = r.json()
     assert "nothing was imported" in body["error"]
     assert [(e["line"], e["field"]) for e in body["errors"]] == [(3, "sku"), (5, "sku")]
     assert "NOPE-1" in body["errors"][0]["error"]
     assert "NOPE-2" in body["errors"][1]["error"]
-    assert snapshot(api) == before  # nothing applied, not even the good rows
+    assert await snapshot(api) == before  # nothing applied, not even the good rows
 
     # the refused file was not recorded: fixed, it imports
     fixed = [r for r in rows if not r["sku"].startswith("NOPE")]
-    r = api.post(STOCK, json={"rows": fixed})
+    r = await api.post(STOCK, json={"rows": fixed})
     assert r.status_code == 200, r.text
     assert (r.json()["applied"], r.json()["alreadyImported"]) == (2, False)
-    assert levels(api, "PROD-001")["store-001"] == (1, 0)
-    assert levels(api, "PROD-002")["store-001"] == (149, 0)
+    assert (await levels(api, "PROD-001"))["store-001"] == (1, 0)
+    assert (await levels(api, "PROD-002"))["store-001"] == (149, 0)
 
 
 @pytest.mark.parametrize(
@@ -110,56 +116,53 @@ def test_unknown_skus_reject_the_whole_file_naming_each_line(agent: Agent) -> No
         ({"colour": "red"}, "colour"),
     ],
 )
-def test_invalid_stock_rows_are_422_naming_line_and_field(
-    shared_agent: Agent, bad: dict[str, Any], field: str
+async def test_invalid_stock_rows_are_422_naming_line_and_field(
+    api: httpx.AsyncClient, bad: dict[str, Any], field: str
 ) -> None:
-    api = shared_agent.client()
-    before = levels(api, "PROD-001")
+    before = await levels(api, "PROD-001")
     rows = [row(2, "PROD-001", 77), {**row(7, "PROD-002", 3), **bad}, row(9, "PROD-003", 1)]
-    r = api.post(STOCK, json={"rows": rows})
+    r = await api.post(STOCK, json={"rows": rows})
     assert r.status_code == 422, r.text
     assert r.json()["error"].startswith(f"line 7: {field}:"), r.json()
     assert r.json()["errors"][0]["field"] == f"line 7: {field}"
-    assert levels(api, "PROD-001") == before
+    assert await levels(api, "PROD-001") == before
 
 
-def test_rows_that_would_make_stock_negative_are_refused(agent: Agent) -> None:
-    api = agent.client()
-    reserve = api.post("/api/v1/reservations", json={"productId": "PROD-002", "quantity": 10})
+async def test_rows_that_would_make_stock_negative_are_refused(api: httpx.AsyncClient) -> None:
+    reserve = await api.post("/api/v1/reservations", json={"productId": "PROD-002", "quantity": 10})
     assert reserve.status_code == 202, reserve.text
-    before = snapshot(api)
+    before = await snapshot(api)
     rows = [
         row(2, "PROD-001", -5),  # a count cannot be negative
         row(3, "PROD-002", -30, mode="add"),  # fine: 50 on hand, 10 reserved
         row(4, "PROD-002", -11, mode="add"),  # now only 10 available
         row(5, "PROD-003", 3),
     ]
-    r = api.post(STOCK, json={"rows": rows})
+    r = await api.post(STOCK, json={"rows": rows})
     assert r.status_code == 422, r.text
     errors = r.json()["errors"]
     assert [(e["line"], e["field"]) for e in errors] == [(2, "quantity"), (4, "quantity")]
     assert "available=10, requested=11" in errors[1]["error"]
-    assert snapshot(api) == before
+    assert await snapshot(api) == before
 
     rows[3 - 2] = row(3, "PROD-002", -30, mode="add")
     rows[4 - 2] = row(4, "PROD-002", -10, mode="add")
     rows[0] = row(2, "PROD-001", 0)
-    r = api.post(STOCK, json={"rows": rows})
+    r = await api.post(STOCK, json={"rows": rows})
     assert r.status_code == 200, r.text
-    assert levels(api, "PROD-002")["store-001"] == (10, 10)
-    assert levels(api, "PROD-001")["store-001"] == (0, 0)
+    assert (await levels(api, "PROD-002"))["store-001"] == (10, 10)
+    assert (await levels(api, "PROD-001"))["store-001"] == (0, 0)
 
 
-def test_reimporting_the_same_file_applies_nothing(agent: Agent) -> None:
-    api = agent.client()
+async def test_reimporting_the_same_file_applies_nothing(api: httpx.AsyncClient) -> None:
     rows = [row(2, "PROD-001", 5, mode="add"), row(3, "PROD-002", 1, mode="add")]
-    first = api.post(STOCK, json={"rows": rows})
+    first = await api.post(STOCK, json={"rows": rows})
     assert first.status_code == 200, first.text
     assert (first.json()["applied"], first.json()["alreadyImported"]) == (2, False)
-    after_first = snapshot(api)
+    after_first = await snapshot(api)
     assert after_first["stock"]["PROD-001"]["store-001"] == (15, 0)
 
-    again = api.post(STOCK, json={"rows": rows})
+    again = await api.post(STOCK, json={"rows": rows})
     assert again.status_code == 200, again.text
     body = again.json()
     assert (body["alreadyImported"], body["applied"], body["unchanged"]) == (True, 0, 2)
@@ -168,51 +171,49 @@ def test_reimporting_the_same_file_applies_nothing(agent: Agent) -> None:
     assert body["importedAt"]
     # the same rows on other lines (say, a blank line added) are the same file
     shifted = [{**r, "line": r["line"] + 1} for r in rows]
-    assert api.post(STOCK, json={"rows": shifted}).json()["alreadyImported"] is True
-    assert snapshot(api) == after_first
+    assert (await api.post(STOCK, json={"rows": shifted})).json()["alreadyImported"] is True
+    assert await snapshot(api) == after_first
 
     # force applies it once more, on purpose
-    forced = api.post(STOCK, json={"rows": rows, "force": True})
+    forced = await api.post(STOCK, json={"rows": rows, "force": True})
     assert forced.status_code == 200, forced.text
     assert forced.json()["applied"] == 2
-    assert levels(api, "PROD-001")["store-001"] == (20, 0)
+    assert (await levels(api, "PROD-001"))["store-001"] == (20, 0)
 
 
-def test_a_dry_run_reports_the_changes_and_applies_nothing(agent: Agent) -> None:
-    api = agent.client()
-    before = snapshot(api)
+async def test_a_dry_run_reports_the_changes_and_applies_nothing(api: httpx.AsyncClient) -> None:
+    before = await snapshot(api)
     rows = [row(2, "PROD-001", 3), row(3, "PROD-002", 50), row(4, "PROD-003", 4, mode="add")]
-    r = api.post(STOCK, json={"rows": rows, "dryRun": True})
+    r = await api.post(STOCK, json={"rows": rows, "dryRun": True})
     assert r.status_code == 200, r.text
     dry = r.json()
     assert (dry["dryRun"], dry["applied"], dry["unchanged"]) == (True, 0, 1)
     assert [(c["line"], c["from"], c["to"]) for c in dry["changes"]] == [(2, 10, 3), (4, 20, 24)]
-    assert snapshot(api) == before
+    assert await snapshot(api) == before
     # a dry run with a bad row reports it like the real thing
-    r = api.post(STOCK, json={"rows": [*rows, row(5, "NOPE", 1)], "dryRun": True})
+    r = await api.post(STOCK, json={"rows": [*rows, row(5, "NOPE", 1)], "dryRun": True})
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["line"] == 5
 
     # the dry run was not recorded as an import: the real one applies
-    real = api.post(STOCK, json={"rows": rows})
+    real = await api.post(STOCK, json={"rows": rows})
     assert real.status_code == 200, real.text
     assert real.json()["alreadyImported"] is False
     assert real.json()["applied"] == 2
     assert real.json()["changes"] == dry["changes"]
-    assert levels(api, "PROD-001")["store-001"] == (3, 0)
-    assert levels(api, "PROD-003")["store-001"] == (24, 0)
+    assert (await levels(api, "PROD-001"))["store-001"] == (3, 0)
+    assert (await levels(api, "PROD-003"))["store-001"] == (24, 0)
 
 
 # ----------------------------------------------------------------- products
-def test_product_import_creates_updates_and_is_idempotent(agent: Agent) -> None:
-    api = agent.client()
+async def test_product_import_creates_updates_and_is_idempotent(api: httpx.AsyncClient) -> None:
     rows = [
         {"line": 2, "sku": "CAB-001", "name": "HDMI cable", "price": 4.5, "category": "cables"},
         {"line": 3, "sku": "CAB-002", "name": "DP cable", "active": False},
         {"line": 4, "sku": "PROD-001", "price": 549.0},
         {"line": 5, "sku": "PROD-002", "name": "Mouse Logitech M185"},  # unchanged
     ]
-    dry = api.post(PRODUCTS, json={"rows": rows, "dryRun": True})
+    dry = await api.post(PRODUCTS, json={"rows": rows, "dryRun": True})
     assert dry.status_code == 200, dry.text
     assert (dry.json()["applied"], dry.json()["unchanged"]) == (0, 1)
     assert [(c["line"], c["action"]) for c in dry.json()["changes"]] == [
@@ -221,64 +222,61 @@ def test_product_import_creates_updates_and_is_idempotent(agent: Agent) -> None:
         (4, "update"),
     ]
     assert dry.json()["changes"][2]["fields"] == ["price"]
-    assert api.get("/api/v1/products/CAB-001").status_code == 404
-    assert api.get("/api/v1/products/PROD-001").json()["price"] == 599.99
+    assert (await api.get("/api/v1/products/CAB-001")).status_code == 404
+    assert (await api.get("/api/v1/products/PROD-001")).json()["price"] == 599.99
 
-    r = api.post(PRODUCTS, json={"rows": rows})
+    r = await api.post(PRODUCTS, json={"rows": rows})
     assert r.status_code == 200, r.text
     assert (r.json()["applied"], r.json()["unchanged"]) == (3, 1)
-    cab = api.get("/api/v1/products/CAB-001").json()
+    cab = (await api.get("/api/v1/products/CAB-001")).json()
     assert (cab["name"], cab["price"], cab["category"], cab["active"]) == (
         "HDMI cable",
         4.5,
         "cables",
         True,
     )
-    assert api.get("/api/v1/products/CAB-002").json()["active"] is False
-    prod = api.get("/api/v1/products/PROD-001").json()
+    assert (await api.get("/api/v1/products/CAB-002")).json()["active"] is False
+    prod = (await api.get("/api/v1/products/PROD-001")).json()
     assert (prod["price"], prod["name"]) == (549.0, "Laptop HP Pavilion 15")
-    after = snapshot(api)
+    after = await snapshot(api)
 
-    again = api.post(PRODUCTS, json={"rows": rows})
+    again = await api.post(PRODUCTS, json={"rows": rows})
     assert (again.json()["alreadyImported"], again.json()["applied"]) == (True, 0)
-    assert snapshot(api) == after
+    assert await snapshot(api) == after
 
 
-def test_bad_product_rows_reject_the_whole_file(agent: Agent) -> None:
-    api = agent.client()
-    before = snapshot(api)
+async def test_bad_product_rows_reject_the_whole_file(api: httpx.AsyncClient) -> None:
+    before = await snapshot(api)
     rows = [
         {"line": 2, "sku": "NEW-1", "name": "ok"},
         {"line": 3, "sku": "NEW-2", "price": -1},
         {"line": 4, "sku": "NEW-3", "name": "x" * 201},
         {"line": 5, "sku": "has space"},
     ]
-    r = api.post(PRODUCTS, json={"rows": rows})
+    r = await api.post(PRODUCTS, json={"rows": rows})
     assert r.status_code == 422, r.text
     fields = [e["field"] for e in r.json()["errors"]]
     assert fields == ["line 3: price", "line 4: name", "line 5: sku"]
-    assert snapshot(api) == before
+    assert await snapshot(api) == before
 
 
-def test_an_empty_or_malformed_import_is_refused(shared_agent: Agent) -> None:
-    api = shared_agent.client()
-    before = levels(api, "PROD-001")
+async def test_an_empty_or_malformed_import_is_refused(api: httpx.AsyncClient) -> None:
+    before = await levels(api, "PROD-001")
     for body, status, error in [
         ({}, 422, "rows:"),
         ({"rows": "PROD-001,5"}, 422, "rows:"),
         ({"rows": [{"sku": "PROD-001", "quantity": 1}]}, 422, "line"),
     ]:
-        r = api.post(STOCK, json=body)
+        r = await api.post(STOCK, json=body)
         assert r.status_code == status, (body, r.text)
         assert error in r.json()["error"], r.json()
-    r = api.post(STOCK, content=b'{"rows": [', headers={"content-type": "application/json"})
+    r = await api.post(STOCK, content=b'{"rows": [', headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
-    assert levels(api, "PROD-001") == before
+    assert await levels(api, "PROD-001") == before
 
 
 # --------------------------------------------------------------------- scale
-def test_100k_row_stock_import(agent: Agent) -> None:
-    api = agent.client()
+async def test_100k_row_stock_import(api: httpx.AsyncClient) -> None:
     n_products, n_stores = 1000, 100
 
     def qty(p: int, s: int) -> int:
@@ -288,7 +286,7 @@ def test_100k_row_stock_import(agent: Agent) -> None:
         {"line": p + 2, "sku": f"SKU-{p:04d}", "name": f"Product {p}", "price": p / 4}
         for p in range(n_products)
     ]
-    r = api.post(PRODUCTS, json={"rows": products}, timeout=60)
+    r = await api.post(PRODUCTS, json={"rows": products}, timeout=60)
     assert r.status_code == 200, r.text[:500]
     assert r.json()["applied"] == n_products
 
@@ -303,7 +301,7 @@ def test_100k_row_stock_import(agent: Agent) -> None:
         for p in range(n_products)
     ]
     assert len(rows) == 100_000
-    r = api.post(STOCK, json={"rows": rows}, timeout=120)
+    r = await api.post(STOCK, json={"rows": rows}, timeout=120)
     assert r.status_code == 200, r.text[:500]
     body = r.json()
     zeros = sum(1 for x in rows if x["quantity"] == 0)  # 0 -> 0 is no change
@@ -311,7 +309,7 @@ def test_100k_row_stock_import(agent: Agent) -> None:
     assert body["changesTruncated"] is True
     assert len(body["changes"]) == 1000
     # a standalone agent's outbox holds every event (nothing drains it): still healthy
-    health = api.get("/health")
+    health = await api.get("/health")
     assert health.status_code == 200, health.text
     assert health.json()["checks"]["outbox"]["backlog"] >= 100_000 - zeros
 
@@ -319,10 +317,10 @@ def test_100k_row_stock_import(agent: Agent) -> None:
     for p in rng.sample(range(n_products), 3):  # every store of a few products
         # a 0 -> 0 row changes nothing, so it leaves no stock row behind
         expected = {f"store-{s:03d}": (qty(p, s), 0) for s in range(1, n_stores + 1)}
-        assert levels(api, f"SKU-{p:04d}") == {k: v for k, v in expected.items() if v[0]}
+        assert await levels(api, f"SKU-{p:04d}") == {k: v for k, v in expected.items() if v[0]}
     for _ in range(25):  # and random cells
         p, s = rng.randrange(n_products), rng.randint(1, n_stores)
-        r = api.get(
+        r = await api.get(
             f"/api/v1/products/SKU-{p:04d}/availability", params={"storeId": f"store-{s:03d}"}
         )
         if qty(p, s):
@@ -331,5 +329,5 @@ def test_100k_row_stock_import(agent: Agent) -> None:
         else:
             assert r.status_code == 404, r.text
     # the same 100k rows again: recognised, nothing applied
-    again = api.post(STOCK, json={"rows": rows}, timeout=120)
+    again = await api.post(STOCK, json={"rows": rows}, timeout=120)
     assert (again.json()["alreadyImported"], again.json()["applied"]) == (True, 0)

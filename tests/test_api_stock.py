@@ -1,43 +1,50 @@
 """Stock updates (add / subtract / set), versions, compare-and-set, idempotency
-keys and input validation, against a real ``inv-agent`` process."""
+keys and input validation, in-process (``tests.inproc``: the real app through
+httpx's ASGI transport; ``api`` is the socket's view, ``tcp`` a clerk's)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import Agent, movements, stock
+from tests.inproc import InProcAgent, movements, stock
 
 SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
 STOCK = "/api/v1/products/PROD-001/stock"
+pytestmark = pytest.mark.anyio
 
 
-def update(client: httpx.Client, key: str | None = None, **body: Any) -> httpx.Response:
+async def update(client: httpx.AsyncClient, key: str | None = None, **body: Any) -> httpx.Response:
     body.setdefault("storeId", "store-001")
     headers = {"X-Idempotency-Key": key} if key else {}
-    return client.post(STOCK, json=body, headers=headers)
+    return await client.post(STOCK, json=body, headers=headers)
 
 
 @pytest.fixture
-def tcp(agent: Agent) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {agent.token('maria', 'clerk')}"}
-    with httpx.Client(base_url=agent.url, headers=headers, timeout=30) as client:
-        yield client
+def api(api_agent: InProcAgent) -> httpx.AsyncClient:
+    """The API as the Unix socket sees it: local admin."""
+    return api_agent.local
+
+
+@pytest.fixture
+def tcp(api_agent: InProcAgent) -> httpx.AsyncClient:
+    """Over TCP, as clerk maria."""
+    return api_agent.tcp(api_agent.token("maria", "clerk"))
 
 
 # -------------------------------------------------------------- operations
-def test_add_subtract_set_each_bump_the_version(agent: Agent, tcp: httpx.Client) -> None:
-    api = agent.client()
-    start = stock(api)
+async def test_add_subtract_set_each_bump_the_version(
+    api: httpx.AsyncClient, tcp: httpx.AsyncClient
+) -> None:
+    start = await stock(api)
     assert start["quantity"] == 10
     v0 = start["version"]
-    n0 = len(movements(api))
+    n0 = len(await movements(api))
 
-    r = update(api, operation="add", quantity=5, reason="delivery")
+    r = await update(api, operation="add", quantity=5, reason="delivery")
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["message"] == "Stock updated"
@@ -47,23 +54,23 @@ def test_add_subtract_set_each_bump_the_version(agent: Agent, tcp: httpx.Client)
     add_id = body["movementId"]
     assert add_id.startswith("store-001:")
 
-    r = update(tcp, operation="subtract", quantity=3, reason="damaged")  # by the TCP clerk
+    r = await update(tcp, operation="subtract", quantity=3, reason="damaged")  # by the TCP clerk
     assert r.status_code == 202, r.text
     assert (r.json()["quantity"], r.json()["version"]) == (12, v0 + 2)
 
-    r = update(api, operation="set", quantity=40, reason="cycle count")
+    r = await update(api, operation="set", quantity=40, reason="cycle count")
     assert r.status_code == 202, r.text
     assert (r.json()["quantity"], r.json()["version"]) == (40, v0 + 3)
     assert r.json()["movementId"] != add_id
 
-    row = stock(api)
+    row = await stock(api)
     assert (row["quantity"], row["reserved"], row["available"], row["version"]) == (
         40,
         0,
         40,
         v0 + 3,
     )
-    history = movements(api)
+    history = await movements(api)
     assert len(history) == n0 + 3
     newest = [(m["kind"], m["quantity"], m["reason"], m["actor"]) for m in history[:3]]
     assert newest == [
@@ -74,161 +81,146 @@ def test_add_subtract_set_each_bump_the_version(agent: Agent, tcp: httpx.Client)
     assert history[2]["movementId"] == add_id
 
     # a store without a row yet starts at version 0; storeId defaults to this store
-    r = api.post(STOCK, json={"operation": "add", "quantity": 4})
+    r = await api.post(STOCK, json={"operation": "add", "quantity": 4})
     assert r.status_code == 202, r.text
     assert r.json()["storeId"] == "store-001"
-    r = update(api, storeId="store-003", operation="add", quantity=4)
+    r = await update(api, storeId="store-003", operation="add", quantity=4)
     assert r.status_code == 202, r.text
     assert (r.json()["quantity"], r.json()["version"]) == (4, 1)
-    assert stock(api)["quantity"] == 44
+    assert (await stock(api))["quantity"] == 44
 
 
-def test_set_to_zero_is_allowed_but_add_zero_is_not(agent: Agent) -> None:
-    api = agent.client()
-    r = update(api, operation="set", quantity=0)
+async def test_set_to_zero_is_allowed_but_add_zero_is_not(api: httpx.AsyncClient) -> None:
+    r = await update(api, operation="set", quantity=0)
     assert r.status_code == 202, r.text
-    assert stock(api)["quantity"] == 0
+    assert (await stock(api))["quantity"] == 0
     for op in ("add", "subtract"):
-        r = update(api, operation=op, quantity=0)
+        r = await update(api, operation=op, quantity=0)
         assert r.status_code == 422, r.text
         assert r.json()["error"].startswith("quantity:")
 
 
-def test_expected_version_is_a_compare_and_set(agent: Agent) -> None:
-    api = agent.client()
-    v = stock(api)["version"]
-    r = update(api, operation="set", quantity=20, expectedVersion=v)
+async def test_expected_version_is_a_compare_and_set(api: httpx.AsyncClient) -> None:
+    v = (await stock(api))["version"]
+    r = await update(api, operation="set", quantity=20, expectedVersion=v)
     assert r.status_code == 202, r.text
     assert r.json()["version"] == v + 1
-    n = len(movements(api))
+    n = len(await movements(api))
 
     # a writer still holding the old version loses, and learns the current one
-    r = update(api, operation="set", quantity=99, expectedVersion=v)
+    r = await update(api, operation="set", quantity=99, expectedVersion=v)
     assert r.status_code == 409, r.text
     assert r.json()["currentVersion"] == v + 1
     assert "version mismatch" in r.json()["error"]
-    row = stock(api)
+    row = await stock(api)
     assert (row["quantity"], row["version"]) == (20, v + 1)
-    assert len(movements(api)) == n
+    assert len(await movements(api)) == n
 
     # a reservation changes the version too, so a stale subtract is refused
-    res = api.post("/api/v1/reservations", json={"productId": "PROD-001", "quantity": 1})
+    res = await api.post("/api/v1/reservations", json={"productId": "PROD-001", "quantity": 1})
     assert res.status_code == 202, res.text
-    r = update(api, operation="subtract", quantity=1, expectedVersion=v + 1)
+    r = await update(api, operation="subtract", quantity=1, expectedVersion=v + 1)
     assert r.status_code == 409, r.text
     assert r.json()["currentVersion"] == v + 2
-    assert len(movements(api)) == n
+    assert len(await movements(api)) == n
 
-    r = update(api, operation="add", quantity=1, expectedVersion=v + 2)
+    r = await update(api, operation="add", quantity=1, expectedVersion=v + 2)
     assert r.status_code == 202, r.text
     assert (r.json()["quantity"], r.json()["version"]) == (21, v + 3)
 
     # a store with no stock row is at version 0
-    r = update(api, storeId="store-009", operation="set", quantity=3, expectedVersion=1)
+    r = await update(api, storeId="store-009", operation="set", quantity=3, expectedVersion=1)
     assert r.status_code == 409, r.text
     assert r.json()["currentVersion"] == 0
-    r = update(api, storeId="store-009", operation="set", quantity=3, expectedVersion=0)
+    r = await update(api, storeId="store-009", operation="set", quantity=3, expectedVersion=0)
     assert r.status_code == 202, r.text
 
 
-def test_subtracting_more_than_available_is_refused(agent: Agent) -> None:
-    api = agent.client()
-    r = api.post("/api/v1/reservations", json={"productId": SEED_ID, "quantity": 2})
+async def test_subtracting_more_than_available_is_refused(api: httpx.AsyncClient) -> None:
+    r = await api.post("/api/v1/reservations", json={"productId": SEED_ID, "quantity": 2})
     assert r.status_code == 202, r.text
-    before = stock(api)
-    n = len(movements(api))
+    before = await stock(api)
+    n = len(await movements(api))
 
-    r = update(api, operation="subtract", quantity=9)
+    r = await update(api, operation="subtract", quantity=9)
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "insufficient stock: available=8, requested=9"
     assert (r.json()["available"], r.json()["requested"]) == (8, 9)
-    after = stock(api)
+    after = await stock(api)
     assert {**after, "asOf": None} == {**before, "asOf": None}
-    assert len(movements(api)) == n
+    assert len(await movements(api)) == n
 
-    r = update(api, operation="subtract", quantity=8)
+    r = await update(api, operation="subtract", quantity=8)
     assert r.status_code == 202, r.text
-    row = stock(api)
+    row = await stock(api)
     assert (row["quantity"], row["reserved"], row["available"]) == (2, 2, 0)
-    r = update(api, operation="subtract", quantity=1)
+    r = await update(api, operation="subtract", quantity=1)
     assert r.status_code == 409
     assert r.json()["error"] == "insufficient stock: available=0, requested=1"
 
 
 # -------------------------------------------------------------- idempotency
-def test_idempotency_key_retry_returns_the_first_result(agent: Agent) -> None:
-    api = agent.client()
-    n = len(movements(api))
-    first = update(api, key="delivery-2026-001", operation="add", quantity=3, reason="po 1")
+async def test_idempotency_key_retry_returns_the_first_result(api: httpx.AsyncClient) -> None:
+    n = len(await movements(api))
+    first = await update(api, key="delivery-2026-001", operation="add", quantity=3, reason="po 1")
     assert first.status_code == 202, first.text
     assert first.json()["quantity"] == 13
 
     for _ in range(3):
-        retry = update(api, key="delivery-2026-001", operation="add", quantity=3, reason="po 1")
+        retry = await update(
+            api, key="delivery-2026-001", operation="add", quantity=3, reason="po 1"
+        )
         assert retry.status_code == 202, retry.text
         assert retry.json()["movementId"] == first.json()["movementId"]
         assert retry.json()["quantity"] == 13
         assert retry.json()["version"] == first.json()["version"]
         assert retry.json()["replayed"] is True
-    assert len(movements(api)) == n + 1
-    assert stock(api)["quantity"] == 13
+    assert len(await movements(api)) == n + 1
+    assert (await stock(api))["quantity"] == 13
 
     # the same key with a different body is refused, not applied and not ignored
     for change in ({"quantity": 4}, {"operation": "set"}, {"reason": "po 2"}):
         body = {"operation": "add", "quantity": 3, "reason": "po 1", **change}
-        r = update(api, key="delivery-2026-001", **body)
+        r = await update(api, key="delivery-2026-001", **body)
         assert r.status_code == 409, (change, r.text)
         assert "delivery-2026-001" in r.json()["error"]
-    r = api.post(
+    r = await api.post(
         "/api/v1/products/PROD-002/stock",
         json={"storeId": "store-001", "operation": "add", "quantity": 3, "reason": "po 1"},
         headers={"X-Idempotency-Key": "delivery-2026-001"},
     )
     assert r.status_code == 409, r.text
-    assert stock(api)["quantity"] == 13
-    assert stock(api, "PROD-002")["quantity"] == 50
-    assert len(movements(api)) == n + 1
+    assert (await stock(api))["quantity"] == 13
+    assert (await stock(api, "PROD-002"))["quantity"] == 50
+    assert len(await movements(api)) == n + 1
 
     # a retried compare-and-set gets its first answer, not a version mismatch
-    v = stock(api)["version"]
-    cas = update(api, key="count-7", operation="set", quantity=30, expectedVersion=v)
+    v = (await stock(api))["version"]
+    cas = await update(api, key="count-7", operation="set", quantity=30, expectedVersion=v)
     assert cas.status_code == 202, cas.text
-    again = update(api, key="count-7", operation="set", quantity=30, expectedVersion=v)
+    again = await update(api, key="count-7", operation="set", quantity=30, expectedVersion=v)
     assert again.status_code == 202, again.text
     assert again.json()["movementId"] == cas.json()["movementId"]
-    assert len(movements(api)) == n + 2
+    assert len(await movements(api)) == n + 2
 
     # a key is at most 128 characters
-    r = update(api, key="k" * 129, operation="add", quantity=1)
+    r = await update(api, key="k" * 129, operation="add", quantity=1)
     assert r.status_code == 422, r.text
     assert r.json()["error"].startswith("X-Idempotency-Key:")
-    assert len(movements(api)) == n + 2
+    assert len(await movements(api)) == n + 2
 
 
-def test_concurrent_retries_with_one_key_apply_once(agent: Agent) -> None:
-    api = agent.client()
-    n = len(movements(api))
+async def test_concurrent_retries_with_one_key_apply_once(api: httpx.AsyncClient) -> None:
+    n = len(await movements(api))
     body = {"storeId": "store-001", "operation": "add", "quantity": 2}
 
-    async def burst() -> list[httpx.Response]:
-        transport = httpx.AsyncHTTPTransport(
-            uds=str(agent.socket), limits=httpx.Limits(max_connections=20)
-        )
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as c:
-            return list(
-                await asyncio.gather(
-                    *(
-                        c.post(STOCK, json=body, headers={"X-Idempotency-Key": "same"})
-                        for _ in range(20)
-                    )
-                )
-            )
-
-    responses = asyncio.run(burst())
+    responses = await asyncio.gather(
+        *(api.post(STOCK, json=body, headers={"X-Idempotency-Key": "same"}) for _ in range(20))
+    )
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["movementId"] for r in responses}) == 1
-    assert len(movements(api)) == n + 1
-    assert stock(api)["quantity"] == 12
+    assert len(await movements(api)) == n + 1
+    assert (await stock(api))["quantity"] == 12
 
 
 # --------------------------------------------------------------- validation
@@ -253,17 +245,16 @@ def test_concurrent_retries_with_one_key_apply_once(agent: Agent) -> None:
         ({"operation": "set", "quantity": 1, "expectedVersion": "1"}, "expectedVersion"),
     ],
 )
-def test_invalid_stock_bodies_are_422_naming_the_field(
-    shared_agent: Agent, body: dict[str, Any], field: str
+async def test_invalid_stock_bodies_are_422_naming_the_field(
+    api: httpx.AsyncClient, body: dict[str, Any], field: str
 ) -> None:
-    api = shared_agent.client()
-    before = stock(api)
-    r = api.post(STOCK, json=body)
+    before = await stock(api)
+    r = await api.post(STOCK, json=body)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["error"].startswith(f"{field}:"), r.json()
     assert r.json()["errors"][0]["field"] == field
-    after = stock(api)
+    after = await stock(api)
     assert (after["quantity"], after["version"]) == (before["quantity"], before["version"])
 
 
@@ -277,21 +268,19 @@ def test_invalid_stock_bodies_are_422_naming_the_field(
         (b"", 422, "body:"),
     ],
 )
-def test_malformed_stock_requests(
-    shared_agent: Agent, content: bytes, status: int, error: str
+async def test_malformed_stock_requests(
+    api: httpx.AsyncClient, content: bytes, status: int, error: str
 ) -> None:
-    api = shared_agent.client()
-    version = stock(api)["version"]
-    r = api.post(STOCK, content=content, headers={"content-type": "application/json"})
+    version = (await stock(api))["version"]
+    r = await api.post(STOCK, content=content, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text
     assert r.json()["error"].startswith(error), r.json()
-    assert stock(api)["version"] == version
+    assert (await stock(api))["version"] == version
 
 
 # ---------------------------------------------------------------- catalogue
-def test_product_create_update_and_their_validation(agent: Agent) -> None:
-    api = agent.client()
-    r = api.post(
+async def test_product_create_update_and_their_validation(api: httpx.AsyncClient) -> None:
+    r = await api.post(
         "/api/v1/products",
         json={"sku": "CAB-USB-C", "name": "USB-C cable", "price": 9.5, "category": "cables"},
     )
@@ -299,24 +288,24 @@ def test_product_create_update_and_their_validation(agent: Agent) -> None:
     created = r.json()
     assert (created["sku"], created["price"], created["active"]) == ("CAB-USB-C", 9.5, True)
     assert created["id"]  # derived from the SKU
-    assert api.get(f"/api/v1/products/{created['id']}").json()["sku"] == "CAB-USB-C"
+    assert (await api.get(f"/api/v1/products/{created['id']}")).json()["sku"] == "CAB-USB-C"
 
     # creating the same product again is idempotent; a different one under that SKU is not
-    again = api.post(
+    again = await api.post(
         "/api/v1/products",
         json={"sku": "CAB-USB-C", "name": "USB-C cable", "price": 9.5, "category": "cables"},
     )
     assert again.status_code == 201, again.text
     assert again.json()["id"] == created["id"]
-    clash = api.post("/api/v1/products", json={"sku": "CAB-USB-C", "name": "Other"})
+    clash = await api.post("/api/v1/products", json={"sku": "CAB-USB-C", "name": "Other"})
     assert clash.status_code == 409, clash.text
-    clash = api.post("/api/v1/products", json={"sku": "NEW-1", "name": "n", "id": SEED_ID})
+    clash = await api.post("/api/v1/products", json={"sku": "NEW-1", "name": "n", "id": SEED_ID})
     assert clash.status_code == 409, clash.text
 
-    r = api.patch("/api/v1/products/CAB-USB-C", json={"price": 7.25, "active": False})
+    r = await api.patch("/api/v1/products/CAB-USB-C", json={"price": 7.25, "active": False})
     assert r.status_code == 200, r.text
     assert (r.json()["price"], r.json()["active"], r.json()["name"]) == (7.25, False, "USB-C cable")
-    assert api.patch("/api/v1/products/NOPE", json={"price": 1}).status_code == 404
+    assert (await api.patch("/api/v1/products/NOPE", json={"price": 1})).status_code == 404
 
     for body, field in [
         ({"sku": "has space", "name": "x"}, "sku"),
@@ -326,11 +315,11 @@ def test_product_create_update_and_their_validation(agent: Agent) -> None:
         ({"sku": "OK-1", "name": "x", "price": "cheap"}, "price"),
         ({"sku": "OK-1", "name": "x", "stock": 5}, "stock"),
     ]:
-        r = api.post("/api/v1/products", json=body)
+        r = await api.post("/api/v1/products", json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"].startswith(f"{field}:"), r.json()
-    r = api.patch("/api/v1/products/CAB-USB-C", json={"sku": "RENAMED"})
+    r = await api.patch("/api/v1/products/CAB-USB-C", json={"sku": "RENAMED"})
     assert r.status_code == 422, r.text
     assert r.json()["error"].startswith("sku:")
-    skus = [p["sku"] for p in api.get("/api/v1/products").json()["data"]]
+    skus = [p["sku"] for p in (await api.get("/api/v1/products")).json()["data"]]
     assert skus == ["CAB-USB-C", "PROD-001", "PROD-002", "PROD-003"]

@@ -1,6 +1,12 @@
-"""Observability of real agents: Prometheus metrics (HTTP, ledger and
-replication series that move with activity), the health report and
-``inv agent status``, and structured logs with request ids."""
+"""Observability: Prometheus metrics (HTTP, ledger and replication series
+that move with activity), the health report and ``inv agent status``, and
+structured logs with request ids.
+
+A standalone agent's metrics, health, request ids and access-log events are
+checked in-process (``tests.inproc``; structlog captured). Real processes are
+kept for replication (a nats-server and peers), ``inv agent status`` against
+an unhealthy agent, and the log lines a process writes on stderr (JSON or
+console)."""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import synckit
 from tests.helpers import Agent, free_port, run_cli, wait_for
+from tests.inproc import InProcAgent, captured_logs
 from tests.natsfix import NatsServer
 from tests.synckit import (
     AgentFactory,
@@ -27,12 +35,12 @@ nats_server = synckit.nats_server
 peer = synckit.peer
 
 SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
+pytestmark = pytest.mark.anyio
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def scrape(agent: Agent) -> Samples:
-    r = agent.client().get("/metrics")
+def parse(r: httpx.Response) -> Samples:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     out: Samples = {}
@@ -40,6 +48,24 @@ def scrape(agent: Agent) -> Samples:
         for s in family.samples:
             out[(s.name, frozenset(s.labels.items()))] = s.value
     return out
+
+
+def scrape(agent: Agent) -> Samples:
+    return parse(agent.client().get("/metrics"))
+
+
+async def ascrape(api: httpx.AsyncClient) -> Samples:
+    return parse(await api.get("/metrics"))
+
+
+async def write_stock(
+    api: httpx.AsyncClient, sku: str, operation: str, quantity: int, store: str
+) -> None:
+    r = await api.post(
+        f"/api/v1/products/{sku}/stock",
+        json={"storeId": store, "operation": operation, "quantity": quantity, "reason": "test"},
+    )
+    assert r.status_code == 202, r.text
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -52,24 +78,23 @@ def series(samples: Samples, name: str) -> list[dict[str, str]]:
 
 
 # ---------------------------------------------------------------- metrics
-def test_metrics_count_requests_and_ledger_activity(make_agent: Any) -> None:
-    agent = make_agent("store-001")
-    api = agent.client()
-    before = scrape(agent)
+async def test_metrics_count_requests_and_ledger_activity(api_agent: InProcAgent) -> None:
+    api = api_agent.local
+    before = await ascrape(api)
     for name in ("inv_outbox_backlog", "inv_conflicts", "inv_nats_connected"):
         assert series(before, name) == [{}], name
     stock_route = "/api/v1/products/{ref}/stock"
     assert value(before, "inv_http_requests_total", method="POST", route=stock_route) == 0
 
-    stock_write(agent, "PROD-001", "add", 5, "store-001")
-    stock_write(agent, "PROD-001", "add", 1, "store-001")
-    stock_write(agent, "PROD-002", "set", 40, "store-001")
-    assert api.get("/api/v1/products/NOPE").status_code == 404
-    r = api.post("/api/v1/reservations", json={"productId": SEED_ID, "quantity": 2})
+    await write_stock(api, "PROD-001", "add", 5, "store-001")
+    await write_stock(api, "PROD-001", "add", 1, "store-001")
+    await write_stock(api, "PROD-002", "set", 40, "store-001")
+    assert (await api.get("/api/v1/products/NOPE")).status_code == 404
+    r = await api.post("/api/v1/reservations", json={"productId": SEED_ID, "quantity": 2})
     assert r.status_code == 202, r.text
-    r = api.post("/api/v1/reservations", json={"productId": SEED_ID, "quantity": 1000})
+    r = await api.post("/api/v1/reservations", json={"productId": SEED_ID, "quantity": 1000})
     assert r.status_code == 409, r.text
-    after = scrape(agent)
+    after = await ascrape(api)
 
     requests = "inv_http_requests_total"
     assert value(after, requests, method="POST", route=stock_route, status="202") == 3
@@ -161,10 +186,9 @@ def test_replication_metrics_move_with_activity(
 
 
 # ----------------------------------------------------------------- health
-def test_health_of_a_standalone_agent(make_agent: Any) -> None:
-    agent = make_agent("store-001", tcp=True)
-    with httpx.Client(base_url=agent.url, timeout=30) as http:
-        r = http.get("/health")  # no token needed
+async def test_health_of_a_standalone_agent(api_agent: InProcAgent) -> None:
+    """(``inv agent status`` on a healthy agent: test_cli_basic.)"""
+    r = await api_agent.tcp().get("/health")  # over TCP; no token needed
     assert r.status_code == 200
     h = r.json()
     assert h["status"] == "healthy"
@@ -173,9 +197,6 @@ def test_health_of_a_standalone_agent(make_agent: Any) -> None:
     assert set(h["checks"]) == {"ledger", "expiry", "outbox"}
     assert all(c["ok"] is True for c in h["checks"].values())
     assert h["checks"]["outbox"]["backlog"] == 7  # the seed's events, never published
-    out = run_cli(agent, "agent", "status")
-    assert out.returncode == 0, out.stderr
-    assert "healthy" in out.stdout
 
 
 def test_health_is_503_naming_nats_when_it_is_unreachable(
@@ -223,22 +244,46 @@ def log_lines(agent: Agent) -> list[str]:
     return [line for line in agent.log_path.read_text().splitlines() if line.strip()]
 
 
+async def test_requests_get_ids_and_one_access_event_each(api_agent: InProcAgent) -> None:
+    api = api_agent.local
+    with captured_logs() as events:
+        r = await api.get("/api/v1/products/PROD-001", headers={"X-Request-Id": "trace-abc-123"})
+        assert r.status_code == 200
+        assert r.headers["x-request-id"] == "trace-abc-123"
+        r = await api.get("/api/v1/products/NOPE")
+        generated = r.headers["x-request-id"]
+        assert generated and generated != "trace-abc-123"
+        # an unusable id (too long) is replaced, not echoed
+        r = await api.get("/api/v1/products", headers={"X-Request-Id": "x" * 200})
+        too_long = r.headers["x-request-id"]
+        assert too_long != "x" * 200
+        r = await api_agent.tcp().get("/api/v1/products", headers={"X-Request-Id": "tcp-req-7"})
+        assert r.status_code == 401
+        assert r.headers["x-request-id"] == "tcp-req-7"
+
+    requests = [x for x in events if x["event"] == "request"]
+    assert len(requests) == 4
+    assert all({"method", "path", "status", "ms", "via", "log_level"} <= set(x) for x in requests)
+    by_id = {x["request_id"]: x for x in requests}
+    assert set(by_id) == {"trace-abc-123", generated, too_long, "tcp-req-7"}  # one each
+    assert by_id["trace-abc-123"]["path"] == "/api/v1/products/PROD-001"
+    assert (by_id["trace-abc-123"]["status"], by_id["trace-abc-123"]["via"]) == (200, "socket")
+    assert by_id[generated]["status"] == 404
+    assert (by_id["tcp-req-7"]["status"], by_id["tcp-req-7"]["via"]) == (401, "tcp")
+
+
 def test_json_logs_carry_request_ids(make_agent: Any) -> None:
+    """A real process: its stderr is JSON lines, the access lines with the
+    request's id and the door it came in by."""
     agent = make_agent("store-001", tcp=True)
     api = agent.client()
     r = api.get("/api/v1/products/PROD-001", headers={"X-Request-Id": "trace-abc-123"})
     assert r.status_code == 200
-    assert r.headers["x-request-id"] == "trace-abc-123"
     r = api.get("/api/v1/products/NOPE")
     generated = r.headers["x-request-id"]
-    assert generated and generated != "trace-abc-123"
-    # an unusable id (too long) is replaced, not echoed
-    r = api.get("/api/v1/products", headers={"X-Request-Id": "x" * 200})
-    assert r.headers["x-request-id"] != "x" * 200
     with httpx.Client(base_url=agent.url, timeout=30) as http:
         r = http.get("/api/v1/products", headers={"X-Request-Id": "tcp-req-7"})
         assert r.status_code == 401
-        assert r.headers["x-request-id"] == "tcp-req-7"
 
     def logged() -> list[dict[str, Any]]:
         lines = [json.loads(line) for line in log_lines(agent)]  # every line is JSON
@@ -250,7 +295,7 @@ def test_json_logs_carry_request_ids(make_agent: Any) -> None:
     assert all({"method", "path", "status", "level", "timestamp"} <= set(x) for x in requests)
     by_id = {x["request_id"]: x for x in requests}
     assert by_id["trace-abc-123"]["path"] == "/api/v1/products/PROD-001"
-    assert by_id["trace-abc-123"]["status"] == 200
+    assert (by_id["trace-abc-123"]["status"], by_id["trace-abc-123"]["via"]) == (200, "socket")
     assert by_id[generated]["status"] == 404
     assert (by_id["tcp-req-7"]["status"], by_id["tcp-req-7"]["via"]) == (401, "tcp")
     assert len(by_id) == len(requests)  # ids are unique per request
@@ -276,28 +321,27 @@ def test_console_log_format_is_not_json(make_agent: Any) -> None:
         raise AssertionError(f"a JSON line in console format: {line}")
 
 
-def test_request_metrics_and_logs_agree_under_load(make_agent: Any) -> None:
+async def test_request_metrics_and_logs_agree_under_load(api_agent: InProcAgent) -> None:
     """Every request is counted once and logged once with its own id."""
-    agent = make_agent("store-001")
-    api = agent.client()
+    api = api_agent.local
     n = 50
     ids = [f"load-{i}" for i in range(n)]
     start = time.monotonic()
-    for rid in ids:
-        assert api.get("/api/v1/products", headers={"X-Request-Id": rid}).status_code == 200
+    with captured_logs() as events:
+        for rid in ids:
+            r = await api.get("/api/v1/products", headers={"X-Request-Id": rid})
+            assert r.status_code == 200
     assert time.monotonic() - start < 30
-    m = scrape(agent)
+    m = await ascrape(api)
     count = value(
         m, "inv_http_requests_total", method="GET", route="/api/v1/products", status="200"
     )
     assert count == n
-
-    def logged() -> set[str]:
-        found = {json.loads(x).get("request_id") for x in log_lines(agent)}
-        return found if set(ids) <= found else set()
-
-    wait_for(logged, what="every request in the log")
-    assert status(agent)["mode"] == "standalone"
+    logged = [x["request_id"] for x in events if x["event"] == "request"]
+    assert sorted(logged) == sorted(ids)
+    r = await api.get("/api/v1/sync/status")
+    assert r.status_code == 200, r.text
+    assert r.json()["mode"] == "standalone"
 
 
 def _restore_backup(agent: Agent) -> None:
