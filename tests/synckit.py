@@ -377,7 +377,9 @@ def fake_link(store_id: str, nc: FakeNC | None = None, *, connected: bool = True
     from agent.metrics import Metrics
     from agent.sync.link import NatsLink
 
-    link = NatsLink(NatsConfig(servers=["nats://127.0.0.1:4222"]), store_id, Metrics(), asyncio.Event())
+    link = NatsLink(
+        NatsConfig(servers=["nats://127.0.0.1:4222"]), store_id, Metrics(), asyncio.Event()
+    )
     link.nc = nc
     link.connected = connected
     return link

@@ -141,7 +141,9 @@ def test_freshness_is_the_last_heartbeat_when_all_it_announced_is_applied(
 ) -> None:
     table = PeerTable("store-001", heartbeat_interval=1.0)
     table.heard(hb("store-002"), beat("store-002", 5))
-    table.applied = {"store-002": {"appliedSeq": 5, "maxSeq": 5, "lastHlc": hlc.pack(T0 - 60_000, 0)}}
+    table.applied = {
+        "store-002": {"appliedSeq": 5, "maxSeq": 5, "lastHlc": hlc.pack(T0 - 60_000, 0)}
+    }
     assert table.freshness() == {"store-002": T0}
 
 

@@ -57,7 +57,12 @@ async def test_reserve_confirm_and_cancel_are_served_by_the_owners_service(
     local_store: Callable[..., LocalStore],
 ) -> None:
     owner = local_store("store-001")
-    req = {"reservationId": "r-1", "productId": SEED_ID, "quantity": 2, "deadlineMs": deadline_in(5)}
+    req = {
+        "reservationId": "r-1",
+        "productId": SEED_ID,
+        "quantity": 2,
+        "deadlineMs": deadline_in(5),
+    }
     status, body = await call(owner, "reserve", req)
     assert (status, body["status"], body["storeId"], body["quantity"]) == (
         202,
@@ -277,7 +282,9 @@ async def test_an_owner_that_does_not_answer_is_unavailable(error: Exception, wo
 def replicator(store: LocalStore, metrics: Metrics) -> Replicator:
     config = NatsConfig(servers=["nats://127.0.0.1:4222"])
     link = fake_link(store.store_id)
-    return Replicator(config, link, PeerTable(store.store_id, 1.0), store.replica, store.service, metrics)
+    return Replicator(
+        config, link, PeerTable(store.store_id, 1.0), store.replica, store.service, metrics
+    )
 
 
 async def test_a_request_is_answered_on_its_reply_subject(
