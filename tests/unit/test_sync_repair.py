@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from agent import hlc
+from agent.sync import validate
 from agent.sync.presence import PeerTable
 from agent.sync.repair import GAP_PATIENCE, UNKNOWN_PATIENCE, GapRepair
 from tests import synckit
@@ -183,3 +185,29 @@ async def test_our_own_origin_is_never_repaired_from_a_peer(
     s.peers.peer("store-001").gap_since = time.monotonic() - 10 * UNKNOWN_PATIENCE
     await s.repair.check()
     assert s.nc.requests == []
+
+
+async def test_events_quarantined_from_their_origins_subject_are_not_asked_for_again(
+    local_store: Callable[..., LocalStore],
+) -> None:
+    """A peer whose clock runs ahead: its events are held in quarantine; a
+    repair must not fetch them again by another way (they would be refused
+    the same, every second)."""
+    here, origin = local_store("store-001", demo=False), local_store("store-002")
+    s = Setup(here, origin, FakeNC(served_by(origin)))
+    await s.deliver(1, 2)
+    ahead = synckit.forged_count("store-002", 3)
+    ahead["hlc"] = hlc.pack(synckit.now_ms() + 600_000, 0)
+    events, rejected = validate.sort(
+        [(synckit.ev_subject("store-002"), json.dumps(ahead).encode())], synckit.now_ms(), 300_000
+    )
+    await s.apply(events, rejected)
+    s.announce(3)
+    await s.repair.check()
+    s.backdate(10 * UNKNOWN_PATIENCE)
+    await s.repair.check()
+    assert s.nc.requests == []
+    assert await here.replica.quarantine_count() == 1
+    s.announce(4)  # a later one is missing for real: only that one is asked for
+    await s.repair.check()
+    assert [asked for _, asked, _ in s.nc.requests] == [{"from": 4, "to": 4}]
