@@ -1,6 +1,10 @@
 """Shared pieces of the replication tests: nats-server fixtures, agents wired
 to NATS, convergence checks by state digest, and direct JetStream access
-with nats-py. Everything polls with ``wait_for``; nothing sleeps blindly."""
+with nats-py. Everything polls with ``wait_for``; nothing sleeps blindly.
+
+The last section is for the in-process unit tests (``tests/unit/test_sync_*``):
+a real ledger, replica and service per store, and small fakes for the NATS
+objects (a message, the core connection) where a real server is not the point."""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ import asyncio
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -239,3 +246,146 @@ def forged_count(origin: str, seq: int, quantity: int = 999_999) -> dict[str, An
             "actor": "mallory",
         },
     }
+
+
+# --------------------------------------------------- in-process (unit tests)
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class LocalStore:
+    """One store's real ledger, replica and service, in this process: no
+    agent, no NATS."""
+
+    ledger: Any  # agent.ledger.local.Ledger
+    replica: Any  # agent.replica.Replica
+    service: Any  # agent.service.InventoryService
+    outbox: asyncio.Event
+
+    @property
+    def store_id(self) -> str:
+        return str(self.ledger.store_id)
+
+    async def events(self, first: int = 1, last: int = 2**62) -> list[tuple[str, bytes]]:
+        """This store's own events as a peer receives them: (subject, payload)."""
+        bodies = await self.replica.own_events(first, last)
+        return [(ev_subject(self.store_id), b.encode()) for b in bodies]
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Iterator[Callable[..., LocalStore]]:
+    """``local_store("store-002", demo=True, forwarder=...)``: a store's ledger
+    (``open_ledger`` on a file under tmp_path), its ``Replica`` and its
+    ``InventoryService``; ``demo`` loads the sample data (7 events of its
+    own). Every ledger is closed at teardown."""
+    from agent.ledger.local import open_ledger
+    from agent.replica import Replica
+    from agent.service import InventoryService
+
+    made: list[LocalStore] = []
+
+    def factory(
+        store_id: str = "store-001", *, demo: bool = True, **service_args: Any
+    ) -> LocalStore:
+        ledger = open_ledger(tmp_path / f"{store_id}.db", store_id, now_ms)
+        outbox = asyncio.Event()
+        service = InventoryService(ledger, reservation_ttl=600, outbox=outbox, **service_args)
+        replica = Replica(ledger, outbox=outbox, snapshot_dir=tmp_path / f"{store_id}-snapshots")
+        if demo:
+            service.load_demo_data()
+        made.append(LocalStore(ledger, replica, service, outbox))
+        return made[-1]
+
+    yield factory
+    for store in made:
+        store.ledger.close()
+
+
+@dataclass
+class FakeMsg:
+    """A NATS message as the sync modules read it: subject, data, headers,
+    reply; ``ack``/``respond`` recorded, or failing with ``error``."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str] | None = None
+    reply: str = ""
+    error: Exception | None = None
+    on_ack: Callable[[], Awaitable[Any]] | None = None
+    acks: list[Any] = field(default_factory=list)
+    responses: list[bytes] = field(default_factory=list)
+
+    async def ack(self) -> None:
+        if self.error is not None:
+            raise self.error
+        self.acks.append(await self.on_ack() if self.on_ack else True)
+
+    async def respond(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.responses.append(data)
+
+
+Handler = Callable[[str, bytes, float], Awaitable[bytes]]
+
+
+class FakeNC:
+    """The part of nats-py's core connection the sync modules use:
+    ``request`` (answered by ``handler``, or raising ``error``), ``publish``
+    (recorded, or raising ``error``) and ``connected_url``."""
+
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        error: Exception | None = None,
+        url: str = "nats://127.0.0.1:4222",
+    ) -> None:
+        self._handler = handler
+        self._error = error
+        self.connected_url = urllib.parse.urlparse(url)
+        self.requests: list[tuple[str, dict[str, Any], float]] = []
+        self.published: list[tuple[str, dict[str, Any]]] = []
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> FakeMsg:
+        self.requests.append((subject, json.loads(payload), timeout))
+        if self._error is not None:
+            raise self._error
+        assert self._handler is not None, "this connection answers no request"
+        return FakeMsg(subject, await self._handler(subject, payload, timeout))
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self.published.append((subject, json.loads(payload)))
+
+
+def served_by(store: LocalStore) -> Handler:
+    """A request handler that is ``store``'s agent: its real ``rpc.handle``."""
+    from agent.sync import rpc
+
+    async def handle(subject: str, payload: bytes, timeout: float) -> bytes:
+        return await rpc.handle(store.service, store.replica, subject.rsplit(".", 1)[-1], payload)
+
+    return handle
+
+
+def fake_link(store_id: str, nc: FakeNC | None = None, *, connected: bool = True) -> Any:
+    """A real ``NatsLink`` (never run) on a fake connection."""
+    from agent.config import NatsConfig
+    from agent.metrics import Metrics
+    from agent.sync.link import NatsLink
+
+    link = NatsLink(
+        NatsConfig(servers=["nats://127.0.0.1:4222"]), store_id, Metrics(), asyncio.Event()
+    )
+    link.nc = nc
+    link.connected = connected
+    return link
+
+
+def failures(metrics: Any, operation: str) -> float:
+    """``inv_sync_failures_total{operation=...}`` (0 if never counted)."""
+    value = metrics.registry.get_sample_value("inv_sync_failures_total", {"operation": operation})
+    return float(value or 0.0)

@@ -3,37 +3,20 @@ it bootstraps from a live peer's snapshot and keeps its own offline writes."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import nats
-import pytest
-
-from tests.helpers import Agent, free_port, wait_for
+from tests import synckit
+from tests.helpers import free_port, wait_for
 from tests.natsfix import NatsServer
+from tests.synckit import status, wait_converged, with_js
 
+# the shared fixture of tests/synckit.py
+nats_server = synckit.nats_server
 FAST = {"INV_NATS_HEARTBEAT_INTERVAL": "0.3", "INV_NATS_PING_INTERVAL": "1"}
 
 
-@pytest.fixture
-def nats_server() -> Iterator[NatsServer]:
-    server = NatsServer().start()
-    yield server
-    server.cleanup()
-
-
-def status(agent: Agent) -> dict[str, Any]:
-    return agent.client().get("/api/v1/sync/status").json()  # type: ignore[no-any-return]
-
-
-def purge(url: str) -> None:
-    async def go() -> None:
-        nc = await nats.connect(url)
-        await nc.jetstream().purge_stream("INVENTORY")
-        await nc.close()
-
-    asyncio.run(go())
+async def purge(js: Any) -> None:
+    await js.purge_stream(synckit.STREAM)
 
 
 def test_fresh_agent_bootstraps_from_a_peer_snapshot(
@@ -41,14 +24,10 @@ def test_fresh_agent_bootstraps_from_a_peer_snapshot(
 ) -> None:
     a = make_agent("store-001", args=["--nats", nats_server.url], env=FAST)
     b = make_agent("store-002", demo=False, args=["--nats", nats_server.url], env=FAST)
-    wait_for(
-        lambda: status(a)["digests"] == status(b)["digests"] and status(a)["outboxBacklog"] == 0,
-        20,
-        what="a and b to converge",
-    )
+    wait_converged(a, b, stores=("store-001",))
     # store-001 goes away for good; the stream forgets everything so far
     a.stop()
-    purge(nats_server.url)
+    with_js(nats_server, purge)
     r = b.client().post(
         "/api/v1/products/PROD-002/stock",
         json={"storeId": "store-002", "operation": "set", "quantity": 7},

@@ -9,8 +9,6 @@ An agent that NATS refuses keeps serving its own store; /health and
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
@@ -542,94 +540,34 @@ def test_creds_file_logs_in_to_an_operator_mode_server(
 
 
 # --------------------------------------------------------------------- TLS
-def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
-    """A private CA and a server certificate for 127.0.0.1/localhost it signed."""
-    paths = make_pki(folder)
-    return paths["ca"], paths["server.pem"], paths["server.key"]
-
-
 def make_pki(folder: Path) -> dict[str, Path]:
     """A private CA (``ca``), a server certificate for 127.0.0.1/localhost
     (``server.pem``, ``server.key``) and a client certificate for store-001
     (``client.pem``, ``client.key``), both signed by the CA; PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    import trustme
 
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("inv test CA"))
-        .issuer_name(name("inv test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = trustme.CA()
     paths = {"ca": folder / "ca.pem"}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-
-    def issue(stem: str, cn: str, usage: Any, san: list[Any] | None) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        paths[f"{stem}.pem"] = folder / f"{stem}.pem"
-        paths[f"{stem}.key"] = folder / f"{stem}.key"
-        paths[f"{stem}.pem"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        paths[f"{stem}.key"].write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    issued = {
+        "server": ca.issue_cert("127.0.0.1", "localhost"),
+        "client": ca.issue_cert("store-001"),
+    }
+    for stem, cert in issued.items():
+        paths[f"{stem}.pem"], paths[f"{stem}.key"] = folder / f"{stem}.pem", folder / f"{stem}.key"
+        for blob in cert.cert_chain_pems:  # the leaf, then any intermediates
+            blob.write_to_path(str(paths[f"{stem}.pem"]), append=True)
+        cert.private_key_pem.write_to_path(str(paths[f"{stem}.key"]))
         paths[f"{stem}.key"].chmod(0o600)
-
-    server_names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-    issue("server", "127.0.0.1", x509.OID_SERVER_AUTH, server_names)
-    issue("client", "store-001", x509.OID_CLIENT_AUTH, None)
     return paths
 
 
 def test_tls_with_a_private_ca_from_the_config_file(
     servers: Callable[..., NatsServer], make_agent: Any, tmp_path: Path
 ) -> None:
-    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    pki = make_pki(tmp_path)
     server = servers(
-        f'tls {{ cert_file: "{cert}", key_file: "{key}" }}\n'
+        f'tls {{ cert_file: "{pki["server.pem"]}", key_file: "{pki["server.key"]}" }}\n'
         'authorization { users = [ { user: "store-001", password: "pw-tls-0123456789" } ] }\n'
     )
     url = f"tls://127.0.0.1:{server.port}"
@@ -637,7 +575,12 @@ def test_tls_with_a_private_ca_from_the_config_file(
         make_agent,
         tmp_path,
         "store-001",
-        {"servers": [url], "user": "store-001", "password": "pw-tls-0123456789", "tls_ca": str(ca)},
+        {
+            "servers": [url],
+            "user": "store-001",
+            "password": "pw-tls-0123456789",
+            "tls_ca": str(pki["ca"]),
+        },
         demo=True,
     )
     wait_for(lambda: connected(a), what="the agent to connect over TLS")

@@ -382,3 +382,44 @@ def test_check_does_not_modify_or_keep_the_payload() -> None:
     out = check(e)
     assert e == before
     assert out == before
+
+
+# ---------------------------------------------------------------------- sort
+def test_sort_splits_a_batch_into_events_in_order_and_quarantine_records() -> None:
+    from structlog.testing import capture_logs
+
+    first, later = event(), event(id="store-001:9", seq=9)
+    skewed = event(id="store-001:8", seq=8, hlc=hlc.pack(NOW + SKEW + 1, 0))
+    forged = event(id="store-002:1", origin="store-002", seq=1)
+    items = [
+        (SUBJECT, json.dumps(first).encode()),
+        (SUBJECT, b"\xffnot json"),
+        (SUBJECT, json.dumps(skewed).encode()),
+        (SUBJECT, json.dumps(forged).encode()),
+        (SUBJECT, json.dumps(later).encode()),
+    ]
+    with capture_logs() as logs:
+        events, quarantined = validate.sort(items, NOW, SKEW)
+    assert events == [first, later]
+    assert [(q["eventId"], q["reason"], q["subject"]) for q in quarantined] == [
+        (None, "malformed", SUBJECT),
+        ("store-001:8", "clock_skew", SUBJECT),
+        ("store-002:1", "origin_mismatch", SUBJECT),
+    ]
+    assert quarantined[0]["body"] == "\ufffdnot json"  # kept, as text
+    assert json.loads(quarantined[1]["body"]) == skewed
+    # one warning per record, naming the reason and the subject
+    assert [(e["event"], e["log_level"], e["reason"], e["subject"]) for e in logs] == [
+        ("event quarantined", "warning", q["reason"], SUBJECT) for q in quarantined
+    ]
+
+
+def test_sort_keeps_at_most_64_kib_of_a_rejected_body() -> None:
+    huge = json.dumps({**event(), "data": {"sku": "x" * 200_000}}).encode()
+    events, [q] = validate.sort([(SUBJECT, huge)], NOW, SKEW)
+    assert events == [] and q["reason"] == "malformed"
+    assert len(q["body"]) == 65536 and q["body"] == huge[:65536].decode()
+
+
+def test_sort_of_nothing_is_nothing() -> None:
+    assert validate.sort([], NOW, SKEW) == ([], [])

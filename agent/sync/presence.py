@@ -20,6 +20,7 @@ from agent.sync import subjects
 from agent.sync.link import NatsLink
 
 log = structlog.get_logger("agent.sync")
+MAX_SEQ = 2**62  # as validate.MAX_INT
 
 
 def now_ms() -> int:
@@ -53,8 +54,13 @@ class PeerTable:
         try:
             beat = json.loads(data)
             store = str(beat["storeId"])
-            seq = int(beat.get("seq", 0))
-        except (ValueError, KeyError, TypeError):
+            seq = beat.get("seq", 0)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+        # a seq that is not a plain integer in range is malformed: int() of
+        # Infinity raises OverflowError, and a huge one would reach SQLite
+        # in gap repair ("Python int too large to convert")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
             return
         if store == self.store_id or subjects.store_of(subject) != store:
             return

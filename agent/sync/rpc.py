@@ -29,6 +29,11 @@ async def handle(service: InventoryService, replica: Replica, op: str, payload: 
     """Serve one request addressed to this store."""
     try:
         req = json.loads(payload or b"{}")
+    except (ValueError, RecursionError):
+        # as the owner's HTTP API answers a body that is not JSON: the
+        # asker's fault, not an internal error
+        return reply_bytes(400, {"error": "request is not valid JSON"})
+    try:
         if not isinstance(req, dict):
             raise InvalidInput("request must be a JSON object")
         deadline = req.get("deadlineMs")
