@@ -288,7 +288,7 @@ def local_store(tmp_path: Path) -> Iterator[Callable[..., LocalStore]]:
     def factory(
         store_id: str = "store-001", *, demo: bool = True, **service_args: Any
     ) -> LocalStore:
-        ledger = open_ledger(tmp_path / f"{store_id}.db", store_id, now_ms)
+        ledger = open_ledger(tmp_path / f"{store_id}.db", store_id)
         outbox = asyncio.Event()
         service = InventoryService(ledger, reservation_ttl=600, outbox=outbox, **service_args)
         replica = Replica(ledger, outbox=outbox, snapshot_dir=tmp_path / f"{store_id}-snapshots")
