@@ -8,7 +8,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 STORE  ?= store-001
 ARGS   ?=
 
-.PHONY: help run test lint docs-check fmt bench demo clean
+.PHONY: help run test lint docs-check fmt bench demo sim clean
 
 help:
 	@echo "make run    - set up .venv and start an agent (store $(STORE), SQLite, demo data) in the foreground"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint   - ruff, mypy (strict), README command table vs inv --help"
 	@echo "make demo   - three stores + nats-server in a temp dir, narrated with the real CLI"
 	@echo "make bench  - benchmarks (see docs/PERFORMANCE.md)"
+	@echo "make sim    - the simulator's campaign: SEEDS=N (default 300), SEED=S to replay one, BUG=NAME"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,10 @@ test: $(DEVSTAMP) lint
 
 demo: $(DEVSTAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tests.demo
+
+SEEDS ?= 300
+sim: $(DEVSTAMP)
+	$(BIN)/python -m tests.sim.run $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(BUG),--bug $(BUG))
 
 bench: $(DEVSTAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run

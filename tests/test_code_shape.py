@@ -3,7 +3,7 @@ past the size one person can hold in their head.
 
 The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
 
-    leaves     domain, hlc, errors, config, paths, inputs, metrics, logs, memtrim, auth
+    leaves     domain, hlc, clocks, errors, config, paths, inputs, metrics, logs, memtrim, auth
     ledger     agent.ledger.*
     service    service, replica, expiry
     edges      agent.api.*, agent.sync.*
@@ -46,6 +46,7 @@ LEAVES = {
     "agent.logs",
     "agent.memtrim",
     "agent.auth",
+    "agent.clocks",
 }
 SERVICE = {"agent.service", "agent.replica", "agent.expiry"}
 ROOT_MODULES = {"agent.runtime", "agent.main"}

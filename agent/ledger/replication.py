@@ -121,12 +121,19 @@ def quarantine(
     )
 
 
+# Refusals that time or an upgrade can lift: an event of a newer schema than
+# this agent knows (applied after an upgrade), and one stamped further ahead of
+# our clock than allowed (applied once our clock has caught up with it; kept
+# out for good, the replicas would never converge). The rest stay refused.
+RETRIED = ("schema_too_new", "clock_skew")
+
+
 def held_back(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-    """Events of a newer schema than we knew, kept to apply after an upgrade."""
+    """Quarantined events that may pass the checks now: (quarantine id, JSON)."""
     return [
         (r[0], r[1])
         for r in conn.execute(
-            "SELECT id, body FROM quarantine WHERE reason = 'schema_too_new' ORDER BY id"
+            "SELECT id, body FROM quarantine WHERE reason IN (?, ?) ORDER BY id", RETRIED
         )
     ]
 

@@ -10,7 +10,6 @@ that returns (the batch is committed), the batch is acknowledged.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
+from agent.clocks import SYSTEM, Clocks
 from agent.metrics import Metrics
 from agent.sync import subjects, validate
 from agent.sync.link import NatsLink
@@ -61,6 +61,7 @@ class StreamConsumer:
         follow: list[str],
         max_skew_ms: int,
         own_store: str | None = None,
+        clocks: Clocks = SYSTEM,
     ) -> None:
         """``own_store``: events this process published itself, coming back
         from the stream, are skipped unparsed (it is their only writer)."""
@@ -73,6 +74,7 @@ class StreamConsumer:
         self._follow = follow
         self._max_skew_ms = max_skew_ms
         self._own = own_store
+        self._clocks = clocks
         self._psub: Any = None
         self.idle = False  # the last fetch found nothing new
 
@@ -120,7 +122,7 @@ class StreamConsumer:
                 # any event (a forgery is quarantined).
                 continue
             items.append((msg.subject, msg.data))
-        events, rejected = validate.sort(items, time.time_ns() // 1_000_000, self._max_skew_ms)
+        events, rejected = validate.sort(items, self._clocks.wall_ms(), self._max_skew_ms)
         await self._apply([e for e in events if e["origin"] != self._own], rejected)
         # AckPolicy.ALL: acknowledging the last message of the batch, once it
         # is committed, acknowledges every one before it

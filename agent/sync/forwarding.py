@@ -4,11 +4,11 @@ by NATS request/reply, and its answer comes back as the owner gave it."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import nats.errors
 
+from agent.clocks import SYSTEM, Clocks
 from agent.errors import Unavailable
 from agent.sync import rpc, subjects
 from agent.sync.link import NatsLink
@@ -17,7 +17,10 @@ from agent.sync.link import NatsLink
 class NatsForwarder:
     """The service's ``Forwarder`` for an agent on NATS."""
 
-    def __init__(self, link: NatsLink, network: str, timeout: float) -> None:
+    def __init__(
+        self, link: NatsLink, network: str, timeout: float, *, clocks: Clocks = SYSTEM
+    ) -> None:
+        self._clocks = clocks
         self._link = link
         self._network = network
         self._timeout = timeout
@@ -31,7 +34,7 @@ class NatsForwarder:
                 owner=store,
             )
         timeout = self._timeout
-        payload = {**payload, "deadlineMs": time.time_ns() // 1_000_000 + int(timeout * 1000)}
+        payload = {**payload, "deadlineMs": self._clocks.wall_ms() + int(timeout * 1000)}
         try:
             msg = await self._link.nc.request(
                 subjects.rpc(self._network, store, op),

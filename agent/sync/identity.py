@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import nats.errors
@@ -17,6 +16,7 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
+from agent.clocks import SYSTEM, Clocks
 from agent.replica import Replica
 from agent.sync import subjects, validate
 from agent.sync.link import NatsLink
@@ -25,7 +25,13 @@ log = structlog.get_logger("agent.sync")
 
 
 async def check(
-    link: NatsLink, replica: Replica, *, stream: str, network: str, max_skew_ms: int
+    link: NatsLink,
+    replica: Replica,
+    *,
+    stream: str,
+    network: str,
+    max_skew_ms: int,
+    clocks: Clocks = SYSTEM,
 ) -> str | None:
     """Recover what can be recovered; why publishing must stop, or None."""
     me = replica.store_id
@@ -47,7 +53,9 @@ async def check(
         newer: list[dict[str, Any]] = []
         clash: int | None = stream_seq
     else:
-        newer, clash = await _own_events_in_stream(link, stream, subject, local, max_skew_ms)
+        newer, clash = await _own_events_in_stream(
+            link, stream, subject, local, max_skew_ms, clocks
+        )
     if clash:
         blocked = (
             f"the stream holds events of {me} that differ from this ledger's "
@@ -69,7 +77,12 @@ async def check(
 
 
 async def _own_events_in_stream(
-    link: NatsLink, stream: str, subject: str, local: dict[int, int], max_skew_ms: int
+    link: NatsLink,
+    stream: str,
+    subject: str,
+    local: dict[int, int],
+    max_skew_ms: int,
+    clocks: Clocks,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Our events kept in the stream that the ledger lacks, and the first
     seq at which the stream and the ledger disagree (None if they agree)."""
@@ -87,9 +100,7 @@ async def _own_events_in_stream(
             except (TimeoutError, nats.errors.TimeoutError):
                 break
             for m in msgs:
-                checked = validate.check(
-                    m.subject, m.data, time.time_ns() // 1_000_000, max_skew_ms
-                )
+                checked = validate.check(m.subject, m.data, clocks.wall_ms(), max_skew_ms)
                 if isinstance(checked, validate.Rejected):
                     continue
                 seq = checked["seq"]

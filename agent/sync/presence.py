@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from agent import hlc
+from agent.clocks import SYSTEM, Clocks
 from agent.metrics import Metrics
 from agent.replica import Replica
 from agent.sync import subjects
@@ -21,10 +21,6 @@ from agent.sync.link import NatsLink
 
 log = structlog.get_logger("agent.sync")
 MAX_SEQ = 2**62  # as validate.MAX_INT
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -37,8 +33,11 @@ class Peer:
 
 
 class PeerTable:
-    def __init__(self, store_id: str, heartbeat_interval: float) -> None:
+    def __init__(
+        self, store_id: str, heartbeat_interval: float, *, clocks: Clocks = SYSTEM
+    ) -> None:
         self.store_id = store_id
+        self.clocks = clocks
         self.heartbeat_interval = heartbeat_interval
         self.peers: dict[str, Peer] = {}
         # per origin: appliedSeq, maxSeq, lastHlc (replication.origins), kept
@@ -65,7 +64,7 @@ class PeerTable:
         if store == self.store_id or subjects.store_of(subject) != store:
             return
         peer = self.peer(store)
-        peer.last_heartbeat_ms = now_ms()
+        peer.last_heartbeat_ms = self.clocks.wall_ms()
         peer.known_seq = max(peer.known_seq, seq)
 
     @property
@@ -74,7 +73,7 @@ class PeerTable:
 
     def live(self) -> list[str]:
         """Peers heard from recently, most recent first."""
-        stale = now_ms() - self.stale_after_ms
+        stale = self.clocks.wall_ms() - self.stale_after_ms
         live = [p for p in self.peers.values() if p.last_heartbeat_ms >= stale]
         return [p.store_id for p in sorted(live, key=lambda p: -p.last_heartbeat_ms)]
 
@@ -96,8 +95,16 @@ class Heartbeats:
     seq of ours that is in the stream (peers learn of a gap from it)."""
 
     def __init__(
-        self, link: NatsLink, replica: Replica, metrics: Metrics, network: str, interval: float
+        self,
+        link: NatsLink,
+        replica: Replica,
+        metrics: Metrics,
+        network: str,
+        interval: float,
+        *,
+        clocks: Clocks = SYSTEM,
     ) -> None:
+        self._clocks = clocks
         self._link = link
         self._replica = replica
         self._metrics = metrics
@@ -112,7 +119,7 @@ class Heartbeats:
 
     async def beat(self) -> None:
         seq = await self._replica.published_seq()
-        beat = {"storeId": self._replica.store_id, "seq": seq, "at": now_ms()}
+        beat = {"storeId": self._replica.store_id, "seq": seq, "at": self._clocks.wall_ms()}
         try:
             await self._link.nc.publish(self._subject, json.dumps(beat).encode())
         except Exception as exc:

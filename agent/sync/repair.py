@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
+from agent.clocks import SYSTEM, Clocks
 from agent.replica import Replica
 from agent.sync import rpc, subjects, validate
 from agent.sync.link import NatsLink
@@ -40,6 +40,7 @@ class GapRepair:
         timeout: float,
         max_skew_ms: int,
         consumer_idle: Callable[[], bool],
+        clocks: Clocks = SYSTEM,
     ) -> None:
         """``consumer_idle``: the stream has nothing more for us right now (a
         hole seen while it is still delivering is usually not one)."""
@@ -51,6 +52,7 @@ class GapRepair:
         self._timeout = timeout
         self._max_skew_ms = max_skew_ms
         self._idle = consumer_idle
+        self._clocks = clocks
 
     async def run(self) -> None:
         while True:
@@ -69,15 +71,15 @@ class GapRepair:
             if info["appliedSeq"] >= known:
                 peer.gap_since = None
             elif peer.gap_since is None:
-                peer.gap_since = time.monotonic()
-            elif time.monotonic() - peer.gap_since >= GAP_PATIENCE:
+                peer.gap_since = self._clocks.monotonic()
+            elif self._clocks.monotonic() - peer.gap_since >= GAP_PATIENCE:
                 await self.repair(origin, known)
         for store, peer in list(self._peers.peers.items()):
             if store in self._peers.applied or peer.known_seq <= 0 or not self._idle():
                 continue
             if peer.gap_since is None:
-                peer.gap_since = time.monotonic()
-            elif time.monotonic() - peer.gap_since >= UNKNOWN_PATIENCE:
+                peer.gap_since = self._clocks.monotonic()
+            elif self._clocks.monotonic() - peer.gap_since >= UNKNOWN_PATIENCE:
                 await self.repair(store, peer.known_seq)
 
     async def repair(self, origin: str, known: int) -> None:
@@ -98,7 +100,7 @@ class GapRepair:
             return
         subject = subjects.events(self._network, origin)
         items = [(subject, json.dumps(raw).encode()) for raw in body.get("events", [])]
-        events, rejected = validate.sort(items, time.time_ns() // 1_000_000, self._max_skew_ms)
+        events, rejected = validate.sort(items, self._clocks.wall_ms(), self._max_skew_ms)
         result = await self._apply(events, rejected)
         log.info("gap repaired", origin=origin, first=seqs[0], last=seqs[-1], **result)
         self._peers.peer(origin).gap_since = None

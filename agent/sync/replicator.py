@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,6 +21,7 @@ import structlog
 from nats.js import api
 
 from agent import hlc
+from agent.clocks import SYSTEM, Clocks
 from agent.config import NatsConfig
 from agent.metrics import Metrics
 from agent.replica import Replica
@@ -37,6 +37,8 @@ log = structlog.get_logger("agent.sync")
 
 # stream messages older than this are not deduplicated by Msg-Id
 DUPLICATE_WINDOW = 120.0
+# how often held-back events are tried again (seconds)
+HELD_BACK_RETRY = 10.0
 
 
 class Replicator:
@@ -48,8 +50,11 @@ class Replicator:
         replica: Replica,
         service: InventoryService,
         metrics: Metrics,
+        *,
+        clocks: Clocks = SYSTEM,
     ) -> None:
         """``service`` serves the commands other stores forward to this one."""
+        self.clocks = clocks
         self.config = config
         self.link = link
         self.peers = peers
@@ -71,8 +76,11 @@ class Replicator:
             follow=[s for s in config.follow if s != self._me],
             max_skew_ms=skew,
             own_store=self._me,
+            clocks=clocks,
         )
-        self.heartbeats = Heartbeats(link, replica, metrics, self._net, config.heartbeat_interval)
+        self.heartbeats = Heartbeats(
+            link, replica, metrics, self._net, config.heartbeat_interval, clocks=clocks
+        )
         self.repair = GapRepair(
             link,
             replica,
@@ -82,6 +90,7 @@ class Replicator:
             timeout=config.forward_timeout,
             max_skew_ms=skew,
             consumer_idle=lambda: self.consumer.idle,
+            clocks=clocks,
         )
         self.ready = False  # stream and consumer set up
         self.applied_total = 0
@@ -139,11 +148,12 @@ class Replicator:
             )
             self.peers.applied = await self.replica.origins()
         self.ready = True
-        await self._release_held_back()
+        await self.release_held_back()
         self._spawn(self.publisher.run, "publisher")
         self._spawn(self.consumer.run, "consumer")
         self._spawn(self.heartbeats.run, "heartbeat")
         self._spawn(self.repair.run, "gap-repair")
+        self._spawn(self._release_loop, "held-back")
 
     async def _setup(self) -> None:
         """The stream, this store's identity in it, and our consumer: retried until done."""
@@ -156,6 +166,7 @@ class Replicator:
                     stream=self.config.stream,
                     network=self._net,
                     max_skew_ms=self._skew,
+                    clocks=self.clocks,
                 )
                 await self.consumer.setup()
                 return
@@ -197,7 +208,7 @@ class Replicator:
             # ledger transaction, and no wake-up of the publisher for nothing
             return {"applied": 0, "duplicates": 0, "quarantined": 0}
         result = await self.replica.apply(events, rejected)
-        now = time.time_ns() // 1_000_000
+        now = self.clocks.wall_ms()
         for e in events:
             peer = self.peers.peer(e["origin"])
             peer.last_delay_ms = max(0.0, now - hlc.wall_ms(e["hlc"]))
@@ -210,14 +221,22 @@ class Replicator:
             self.peers.applied = await self.replica.origins()
         return result
 
-    async def _release_held_back(self) -> None:
-        """Apply events held back for a newer schema, now that we may know it."""
+    async def release_held_back(self) -> int:
+        """Apply the held-back events that pass the checks now (a newer
+        schema we have learnt since, a stamp our clock has caught up with);
+        how many were applied."""
         ready, ids = [], []
-        now = time.time_ns() // 1_000_000
+        now = self.clocks.wall_ms()
         for qid, body in await self.replica.held_back():
-            event = json.loads(body)
-            subject = subjects.events(self._net, str(event.get("origin")))
-            checked = validate.check(subject, body.encode(), now, self._skew)
+            try:
+                origin = str(json.loads(body).get("origin"))
+            except (ValueError, AttributeError):
+                continue  # kept cut at 64 KiB, or not an object: stays listed
+            if origin == self._me:
+                continue  # never ours to apply: this store is its only writer
+            checked = validate.check(
+                subjects.events(self._net, origin), body.encode(), now, self._skew
+            )
             if not isinstance(checked, validate.Rejected):
                 ready.append(checked)
                 ids.append(qid)
@@ -225,6 +244,12 @@ class Replicator:
             await self.apply(ready, [])
             await self.replica.release(ids)
             log.info("held-back events applied", count=len(ready))
+        return len(ready)
+
+    async def _release_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HELD_BACK_RETRY)
+            await self.release_held_back()
 
     # -------------------------------------------------------------- requests
     async def _on_request(self, msg: Any) -> None:
@@ -232,7 +257,7 @@ class Replicator:
         if op == "snapshot":
             reply = await bootstrap.serve(self.link, self.replica, self._net)
         else:
-            reply = await rpc.handle(self._service, self.replica, op, msg.data)
+            reply = await rpc.handle(self._service, self.replica, op, msg.data, clocks=self.clocks)
         if not msg.reply:
             return
         try:

@@ -8,11 +8,11 @@ with the HTTP status the owner's API would have answered.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import structlog
 
+from agent.clocks import SYSTEM, Clocks
 from agent.errors import InvalidInput, InventoryError, RemoteError, Unavailable
 from agent.inputs import ReservationRequest
 from agent.replica import Replica
@@ -25,7 +25,14 @@ def reply_bytes(status: int, body: Any) -> bytes:
     return json.dumps({"status": status, "body": body}).encode()
 
 
-async def handle(service: InventoryService, replica: Replica, op: str, payload: bytes) -> bytes:
+async def handle(
+    service: InventoryService,
+    replica: Replica,
+    op: str,
+    payload: bytes,
+    *,
+    clocks: Clocks = SYSTEM,
+) -> bytes:
     """Serve one request addressed to this store."""
     try:
         req = json.loads(payload or b"{}")
@@ -37,7 +44,7 @@ async def handle(service: InventoryService, replica: Replica, op: str, payload: 
         if not isinstance(req, dict):
             raise InvalidInput("request must be a JSON object")
         deadline = req.get("deadlineMs")
-        if isinstance(deadline, int) and time.time() * 1000 > deadline:
+        if isinstance(deadline, int) and clocks.wall_ms() > deadline:
             # the caller has given up and told its user nothing was done
             raise Unavailable("request arrived after its deadline; not applied")
         status, body = await _serve(service, replica, op, req)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from agent import hlc
@@ -46,7 +45,7 @@ def _peer_row(
 
 
 async def report(r: Replicator) -> dict[str, Any]:
-    now = time.time_ns() // 1_000_000
+    now = r.clocks.wall_ms()
     me = r.replica.store_id
     origins = await r.replica.origins()
     known = r.peers.peers

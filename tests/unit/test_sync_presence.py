@@ -12,8 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent import hlc
+from agent.clocks import Clocks
 from agent.metrics import Metrics
-from agent.sync import presence
 from agent.sync.presence import Heartbeats, PeerTable
 from tests import synckit
 from tests.synckit import FakeNC, LocalStore, failures, fake_link
@@ -29,11 +29,14 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """presence's wall clock, fixed at T0; set ``clock[0]`` to move it."""
-    now = [T0]
-    monkeypatch.setattr(presence, "now_ms", lambda: now[0])
-    return now
+def clock() -> list[int]:
+    """A wall clock fixed at T0 (``on(clock)`` hands it to presence); set
+    ``clock[0]`` to move it."""
+    return [T0]
+
+
+def on(now: list[int]) -> Clocks:
+    return Clocks(wall_ms=lambda: now[0])
 
 
 def hb(store: str) -> str:
@@ -46,14 +49,14 @@ def beat(store: str, seq: int = 0) -> bytes:
 
 # ------------------------------------------------------------------ heard
 def test_a_peers_heartbeat_records_when_it_was_heard_and_its_seq(clock: list[int]) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-002"), beat("store-002", 5))
     peer = table.peers["store-002"]
     assert (peer.last_heartbeat_ms, peer.known_seq) == (T0, 5)
 
 
 def test_our_own_heartbeat_is_ignored(clock: list[int]) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-001"), beat("store-001", 9))
     assert table.peers == {}
 
@@ -81,7 +84,7 @@ def test_our_own_heartbeat_is_ignored(clock: list[int]) -> None:
     ],
 )
 def test_a_malformed_heartbeat_is_ignored_without_raising(clock: list[int], data: bytes) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-002"), data)
     assert table.peers == {}
 
@@ -92,13 +95,13 @@ def test_a_malformed_heartbeat_is_ignored_without_raising(clock: list[int], data
 def test_a_heartbeat_on_a_subject_that_is_not_its_stores_is_ignored(
     clock: list[int], subject: str
 ) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(subject, beat("store-002", 4))
     assert table.peers == {}
 
 
 def test_the_known_seq_only_grows_but_every_beat_counts_as_heard(clock: list[int]) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-002"), beat("store-002", 7))
     clock[0] = T0 + 500
     table.heard(hb("store-002"), beat("store-002", 3))  # late, or a restored peer
@@ -114,7 +117,7 @@ def test_the_known_seq_only_grows_but_every_beat_counts_as_heard(clock: list[int
 def test_live_lists_peers_heard_within_three_intervals_most_recent_first(
     clock: list[int],
 ) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)  # stale after 3000 ms
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))  # stale after 3000 ms
     table.heard(hb("store-002"), beat("store-002"))
     clock[0] = T0 + 1000
     table.heard(hb("store-003"), beat("store-003"))
@@ -130,7 +133,7 @@ def test_live_lists_peers_heard_within_three_intervals_most_recent_first(
 
 
 def test_a_peer_only_known_from_its_events_is_not_live(clock: list[int]) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.peer("store-002")  # created by gap repair or the applier, never heard
     assert table.live() == []
 
@@ -139,7 +142,7 @@ def test_a_peer_only_known_from_its_events_is_not_live(clock: list[int]) -> None
 def test_freshness_is_the_last_heartbeat_when_all_it_announced_is_applied(
     clock: list[int],
 ) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-002"), beat("store-002", 5))
     table.applied = {
         "store-002": {"appliedSeq": 5, "maxSeq": 5, "lastHlc": hlc.pack(T0 - 60_000, 0)}
@@ -148,7 +151,7 @@ def test_freshness_is_the_last_heartbeat_when_all_it_announced_is_applied(
 
 
 def test_freshness_falls_back_to_the_last_applied_event_while_behind(clock: list[int]) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-002"), beat("store-002", 9))
     table.applied = {
         "store-002": {"appliedSeq": 5, "maxSeq": 6, "lastHlc": hlc.pack(T0 - 60_000, 4)}
@@ -157,7 +160,7 @@ def test_freshness_falls_back_to_the_last_applied_event_while_behind(clock: list
 
 
 def test_freshness_says_nothing_of_a_peer_heard_but_never_applied(clock: list[int]) -> None:
-    table = PeerTable("store-001", heartbeat_interval=1.0)
+    table = PeerTable("store-001", heartbeat_interval=1.0, clocks=on(clock))
     table.heard(hb("store-002"), beat("store-002", 2))
     table.heard(hb("store-003"), beat("store-003", 0))  # nothing to apply: fresh
     assert table.freshness() == {"store-003": T0}

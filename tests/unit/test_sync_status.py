@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
+from agent.clocks import Clocks
 from agent.config import NatsConfig
 from agent.metrics import Metrics
-from agent.sync import presence, status
+from agent.sync import status
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
 from tests import synckit
@@ -61,20 +62,26 @@ def test_health_gives_the_last_error_while_disconnected() -> None:
 
 # ------------------------------------------------------------------ report
 async def test_the_report_lists_each_peer_with_how_far_behind_it_is(
-    local_store: Callable[..., LocalStore], monkeypatch: pytest.MonkeyPatch
+    local_store: Callable[..., LocalStore],
 ) -> None:
     here, peer = local_store("store-001"), local_store("store-002")
     config = NatsConfig(servers=["nats://127.0.0.1:4222"], heartbeat_interval=1.0)
-    peers = PeerTable("store-001", 1.0)
+    now = synckit.now_ms()
+    clocks = Clocks(wall_ms=lambda: now)
+    peers = PeerTable("store-001", 1.0, clocks=clocks)
     r = Replicator(
-        config, fake_link("store-001", FakeNC()), peers, here.replica, here.service, Metrics()
+        config,
+        fake_link("store-001", FakeNC()),
+        peers,
+        here.replica,
+        here.service,
+        Metrics(),
+        clocks=clocks,
     )
     await r.consumer.handle(  # store-002's events 1..5 of 7, and a forgery
         [FakeMsg(s, p) for s, p in await peer.events(1, 5)]
         + [FakeMsg(synckit.ev_subject("store-002"), b"{}")]  # type: ignore[arg-type]
     )
-    now = synckit.now_ms()
-    monkeypatch.setattr(presence, "now_ms", lambda: now)
     peers.heard("inv.default.hb.store-002", json.dumps({"storeId": "store-002", "seq": 7}).encode())
     peers.heard("inv.default.hb.store-003", json.dumps({"storeId": "store-003", "seq": 2}).encode())
     peers.peers["store-003"].last_heartbeat_ms = now - 3001  # stale: down

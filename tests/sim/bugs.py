@@ -1,0 +1,111 @@
+"""Known bugs the simulator must catch, injected by patching the real code
+for one run (``--bug NAME``). Each is a mistake someone could make; the
+closing note of the simulator's issue says how many seeds each took."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from agent.hlc import HybridLogicalClock, pack
+from agent.ledger import replication
+from agent.ledger.engine import core, stock
+from agent.replica import Replica
+
+
+def _dedup_off() -> list[tuple[Any, str, Any]]:
+    # applying an event a second time is no longer recognised
+    return [(core.Engine, "has_event", lambda self, conn, origin, seq: False)]
+
+
+def _hlc_not_observed() -> list[tuple[Any, str, Any]]:
+    original = Replica.apply
+
+    async def apply(self: Replica, events: Any, rejected: Any) -> Any:
+        saved = self._clock.observe
+        self._clock.observe = lambda remote: remote  # type: ignore[method-assign]
+        try:
+            return await original(self, events, rejected)
+        finally:
+            self._clock.observe = saved  # type: ignore[method-assign]
+
+    return [(Replica, "apply", apply)]
+
+
+def _hlc_not_monotonic() -> list[tuple[Any, str, Any]]:
+    def now(self: HybridLogicalClock) -> int:
+        self._last = pack(self._clock(), 0)  # the wall clock, even when it went back
+        return self._last
+
+    return [(HybridLogicalClock, "now", now)]
+
+
+def _repair_skips_last() -> list[tuple[Any, str, Any]]:
+    original = replication.missing
+
+    def missing(conn: Any, origin: str, known_max: int, limit: int = 500) -> list[int]:
+        return original(conn, origin, known_max, limit)[:-1]
+
+    return [(replication, "missing", missing)]
+
+
+def _count_keeps_older_deltas() -> list[tuple[Any, str, Any]]:
+    original = stock._apply_winning_count
+
+    def apply(
+        engine: Any, conn: Any, row: Any, created: bool, mv: Any, stamp: Any, eid: str
+    ) -> int:
+        on_hand = original(engine, conn, row, created, mv, stamp, eid)
+        if created or not row["count_id"]:
+            return on_hand
+        # the deltas between the old count and this one are kept on top
+        between = conn.execute(
+            "SELECT coalesce(sum(quantity), 0) FROM movements WHERE sku = ? AND store_id = ? "
+            "AND kind != 'count' AND (hlc, origin) > (?, ?) AND (hlc, origin) < (?, ?)",
+            (mv["sku"], mv["storeId"], row["count_hlc"], row["count_origin"], *stamp),
+        ).fetchone()[0]
+        return int(on_hand + between)
+
+    return [(stock, "_apply_winning_count", apply)]
+
+
+def _oversell() -> list[tuple[Any, str, Any]]:
+    # the reservation command judges availability from a wrong row (as if it
+    # read a stale replica instead of the owner's own numbers)
+    import types
+
+    from agent.ledger import queries
+    from agent.ledger.commands import reservations
+
+    def stock_level(conn: Any, sku: str, store: str) -> Any:
+        return {"on_hand": 10**6, "reserved": 0}
+
+    fake = types.SimpleNamespace(**{**vars(queries), "stock_level": stock_level})
+    return [(reservations, "queries", fake)]
+
+
+BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
+    "dedup-off": _dedup_off,
+    "hlc-not-observed": _hlc_not_observed,
+    "hlc-not-monotonic": _hlc_not_monotonic,
+    "repair-skips-last": _repair_skips_last,
+    "count-keeps-older-deltas": _count_keeps_older_deltas,
+    "oversell": _oversell,
+}
+
+
+@contextlib.contextmanager
+def injected(name: str | None) -> Iterator[None]:
+    if name is None:
+        yield
+        return
+    patches = BUGS[name]()
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
+    for obj, attr, value in patches:
+        setattr(obj, attr, value)
+    try:
+        yield
+    finally:
+        for obj, attr, value in saved:
+            setattr(obj, attr, value)

@@ -1,0 +1,270 @@
+"""The bus, simulated with JetStream's semantics, and request/reply.
+
+One hub (the NATS server) holds the stream. Every store is linked to it in
+both directions, each of which can be cut on its own (a partition can be
+asymmetric). What is modelled, because the agents must survive it:
+
+- publishing: the message reaches the hub after a delay, or is lost; a stored
+  message is deduplicated by ``Nats-Msg-Id`` only within the duplicate window;
+  the PubAck can be lost although the message was stored;
+- the stream drops messages older than its max age;
+- each store's durable consumer: messages are delivered in stream order after
+  the ack floor; an ack can be lost, and what was delivered but not acked is
+  delivered again after ``ack_wait``; a restarted agent resumes from the floor;
+- request/reply (forwarding, gap repair): no responders when the target has
+  no connection, a timeout when a leg is lost or slow; a reply that comes
+  after the asker gave up reaches nobody;
+- heartbeats, delivered to whoever is connected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+from nats.js import api
+
+from tests.sim.loop import SimFuture, World
+
+DUPLICATE_WINDOW_MS = 120_000
+ACK_WAIT_MS = 30_000
+
+
+@dataclass
+class Faults:
+    """Rates drawn per seed (swarm testing): most seeds have a few of them high."""
+
+    delay_ms: tuple[int, int] = (1, 5)
+    publish_loss: float = 0.0
+    puback_loss: float = 0.0
+    delivery_loss: float = 0.0  # a fetched batch that never arrives (redelivered later)
+    ack_loss: float = 0.0
+    rpc_loss: float = 0.0  # per leg
+    rpc_slow: float = 0.0  # a leg that takes longer than the asker waits
+    max_age_ms: int = 0  # 0: the stream keeps everything
+    stream_loss: float = 0.0  # the hub forgets its newest messages (lazy fsync, power loss)
+
+
+@dataclass
+class Stored:
+    seq: int
+    subject: str
+    data: bytes
+    msg_id: str
+    at: int
+
+
+@dataclass
+class Consumer:
+    ack_floor: int = 0  # every stream seq <= this one is acknowledged
+    delivered: int = 0  # the last stream seq handed to the agent
+    redeliver_at: int | None = None
+
+
+class SimMsg:
+    """A fetched message, as ``StreamConsumer.handle`` reads it."""
+
+    def __init__(self, hub: Hub, store: str, stored: Stored) -> None:
+        self._hub, self._store, self._stored = hub, store, stored
+        self.subject = stored.subject
+        self.data = stored.data
+        self.headers = {"Nats-Msg-Id": stored.msg_id}
+
+    async def ack(self) -> None:
+        self._hub.ack(self._store, self._stored.seq)
+
+
+@dataclass
+class Hub:
+    world: World
+    faults: Faults
+    messages: list[Stored] = field(default_factory=list)
+    last_seq: int = 0
+    dedup: dict[str, int] = field(default_factory=dict)  # msg id -> when stored
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    up: dict[str, bool] = field(default_factory=dict)  # store -> hub reachable
+    down: dict[str, bool] = field(default_factory=dict)  # hub -> store reachable
+    responders: dict[str, Callable[[str, bytes, Callable[[bytes], None]], None]] = field(
+        default_factory=dict
+    )
+    listeners: dict[str, Callable[[str, bytes], None]] = field(default_factory=dict)
+    on_stored: Callable[[str, bytes], None] | None = None
+
+    # --------------------------------------------------------------- links
+    def delay(self) -> int:
+        lo, hi = self.faults.delay_ms
+        return self.world.rng.randint(lo, hi)
+
+    def lost(self, rate: float) -> bool:
+        return rate > 0 and self.world.rng.random() < rate
+
+    def connected(self, store: str) -> bool:
+        return self.up.get(store, False) and self.down.get(store, False)
+
+    # ------------------------------------------------------------- publish
+    def publish(self, store: str, subject: str, data: bytes, msg_id: str) -> SimFuture:
+        """A JetStream publish; the future settles with a PubAck, or never
+        (the publisher gives up after its own timeout)."""
+        fut = SimFuture()
+        if not self.up.get(store) or self.lost(self.faults.publish_loss):
+            return fut
+
+        def arrive() -> None:
+            seq, duplicate = self._store_message(subject, data, msg_id)
+            if self.down.get(store) and not self.lost(self.faults.puback_loss):
+                ack = api.PubAck(stream="INVENTORY", seq=seq, duplicate=duplicate)
+                self.world.at(self.delay(), lambda: fut.set_result(ack))
+
+        self.world.at(self.delay(), arrive)
+        return fut
+
+    def _store_message(self, subject: str, data: bytes, msg_id: str) -> tuple[int, bool]:
+        now = self.world.now
+        self.expire()
+        seen = self.dedup.get(msg_id)
+        if seen is not None and now - seen <= DUPLICATE_WINDOW_MS:
+            return 0, True
+        self.last_seq += 1
+        self.messages.append(Stored(self.last_seq, subject, data, msg_id, now))
+        self.dedup[msg_id] = now
+        self.world.note("stored", msg_id, self.last_seq)
+        if self.on_stored is not None:
+            self.on_stored(msg_id, data)
+        return self.last_seq, False
+
+    def expire(self) -> None:
+        if self.faults.max_age_ms:
+            cut = self.world.now - self.faults.max_age_ms
+            while self.messages and self.messages[0].at < cut:
+                self.messages.pop(0)
+
+    def lose_newest(self, n: int) -> None:
+        """The hub restarts without its last ``n`` messages (they were acked
+        before they reached its disk). Its sequence goes on from the last kept."""
+        if n and self.messages:
+            del self.messages[-n:]
+            self.last_seq = self.messages[-1].seq if self.messages else self.last_seq
+            for c in self.consumers.values():
+                c.delivered = min(c.delivered, self.last_seq)
+                c.ack_floor = min(c.ack_floor, self.last_seq)
+            self.world.note("hub lost", n)
+
+    # ------------------------------------------------------------ consume
+    def fetch(self, store: str, batch: int) -> list[SimMsg] | None:
+        """The next batch for ``store``'s durable consumer (None: nothing, or cut)."""
+        if not self.connected(store):
+            return None
+        self.expire()
+        c = self.consumers.setdefault(store, Consumer())
+        if c.redeliver_at is not None and self.world.now >= c.redeliver_at:
+            c.delivered, c.redeliver_at = c.ack_floor, None
+        start = max(c.delivered, c.ack_floor)
+        msgs = [m for m in self.messages if m.seq > start][:batch]
+        if not msgs:
+            return None
+        c.delivered = msgs[-1].seq
+        if c.redeliver_at is None:
+            c.redeliver_at = self.world.now + ACK_WAIT_MS
+        if self.lost(self.faults.delivery_loss):
+            return None
+        return [SimMsg(self, store, m) for m in msgs]
+
+    def ack(self, store: str, seq: int) -> None:
+        if not self.up.get(store) or self.lost(self.faults.ack_loss):
+            return
+        c = self.consumers.setdefault(store, Consumer())
+        c.ack_floor = max(c.ack_floor, seq)
+        if c.ack_floor >= c.delivered:
+            c.redeliver_at = None
+
+    def restart_consumer(self, store: str) -> None:
+        """The agent went away: what it had not acked is delivered again."""
+        c = self.consumers.setdefault(store, Consumer())
+        c.delivered, c.redeliver_at = c.ack_floor, None
+
+    # -------------------------------------------------------- request/reply
+    def request(self, asker: str, target: str, op: str, data: bytes, timeout_ms: int) -> SimFuture:
+        fut = SimFuture()
+
+        def give_up() -> None:
+            fut.set_exception(nats.errors.TimeoutError())
+
+        self.world.at(timeout_ms, give_up)
+        if not self.up.get(asker):
+            return fut
+        if not self.connected(target) or target not in self.responders:
+            # the hub knows at once that nobody is subscribed there
+            self.world.at(self.delay(), lambda: fut.set_exception(nats.errors.NoRespondersError()))
+            return fut
+        slow = timeout_ms + 1 if self.lost(self.faults.rpc_slow) else 0
+        if self.lost(self.faults.rpc_loss):
+            return fut
+
+        def deliver() -> None:
+            handler = self.responders.get(target)
+            if handler is None or not self.down.get(target):
+                return
+
+            def reply(body: bytes) -> None:
+                if not self.up.get(target) or self.lost(self.faults.rpc_loss):
+                    return
+                if self.down.get(asker):
+                    self.world.at(self.delay(), lambda: fut.set_result(_Reply(body)))
+
+            handler(op, data, reply)
+
+        self.world.at(self.delay() + slow, deliver)
+        return fut
+
+    # ----------------------------------------------------------- heartbeats
+    def broadcast(self, sender: str, subject: str, data: bytes) -> None:
+        if not self.up.get(sender):
+            return
+        for store, listen in list(self.listeners.items()):
+            if store != sender and self.down.get(store):
+                self.world.at(self.delay(), lambda listen=listen: listen(subject, data))
+
+
+@dataclass
+class _Reply:
+    data: bytes
+
+
+class SimNc:
+    """The core NATS client as ``NatsForwarder``, ``GapRepair`` and ``Heartbeats`` use it."""
+
+    def __init__(self, hub: Hub, store: str, network: str) -> None:
+        self._hub, self._store, self._net = hub, store, network
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> _Reply:
+        # inv.<net>.rpc.<store>.<op>
+        parts = subject.split(".")
+        target, op = parts[3], parts[4]
+        result: _Reply = await self._hub.request(
+            self._store, target, op, payload, int(timeout * 1000)
+        )
+        return result
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        if not self._hub.up.get(self._store):
+            raise nats.errors.ConnectionClosedError()
+        self._hub.broadcast(self._store, subject, payload)
+
+
+class SimLink:
+    """What ``agent.sync`` reads of ``NatsLink``: connected, nc, last_error."""
+
+    def __init__(self, hub: Hub, store: str, network: str) -> None:
+        self._hub, self._store = hub, store
+        self.nc = SimNc(hub, store, network)
+        self.js: Any = None
+        self.last_error: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._hub.connected(self._store)
+
+    def server(self) -> str | None:
+        return "nats://hub:4222" if self.connected else None

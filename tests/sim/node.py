@@ -1,0 +1,240 @@
+"""One simulated store: the agent's real service, replica and replication
+pieces on a simulated disk, clock and link.
+
+What runs is the agent's own code: ``InventoryService`` (every command, and
+forwarding through the real ``NatsForwarder``), ``Replica``, the
+``Replicator``'s ``apply`` and request handler (``rpc.handle``), the
+``StreamConsumer``'s batch handling and validation, ``GapRepair``,
+``PeerTable`` and ``Heartbeats``. The publisher's loop is the one piece
+re-stated here (it awaits asyncio's ``gather``): it reads the real outbox and
+marks what the hub acknowledged as published, as ``Publisher`` does.
+
+A crash drops the process (every object here) and keeps the ``Disk``; a
+restart builds everything again from the disk, as ``inv-agent`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.clocks import Clocks
+from agent.config import NatsConfig
+from agent.hlc import HybridLogicalClock
+from agent.ledger import local
+from agent.ledger.engine import Engine
+from agent.ledger.local import Ledger
+from agent.metrics import Metrics
+from agent.replica import Replica
+from agent.service import InventoryService
+from agent.sync import subjects
+from agent.sync.forwarding import NatsForwarder
+from agent.sync.presence import PeerTable
+from agent.sync.replicator import Replicator
+from tests.sim.ledger import Disk, SimLedgerStore
+from tests.sim.loop import SimFuture, World
+from tests.sim.network import Hub, SimLink
+
+NETWORK = "sim"
+EPOCH_MS = 1_790_000_000_000  # the simulated clocks start in 2026
+PUBLISH_BATCH = 200
+PUBLISH_TIMEOUT_MS = 2_000
+FETCH_BATCH = 100
+
+
+@dataclass
+class Clock:
+    """A store's wall clock: the world's time, an offset, a drift, and jumps."""
+
+    world: World
+    offset_ms: int = 0
+    drift_ppm: int = 0
+
+    def wall_ms(self) -> int:
+        return EPOCH_MS + self.world.now + self.offset_ms + self.world.now * self.drift_ppm // 10**6
+
+    def monotonic(self) -> float:
+        return self.world.now / 1000
+
+
+class Node:
+    def __init__(
+        self,
+        world: World,
+        hub: Hub,
+        store_id: str,
+        disk: Disk,
+        clock: Clock,
+        forward_timeout: float,
+    ) -> None:
+        self.world, self.hub, self.store_id = world, hub, store_id
+        self.disk, self.clock = disk, clock
+        self.config = NatsConfig(
+            servers=["nats://hub"], network=NETWORK, forward_timeout=forward_timeout
+        )
+        self.ids = itertools.count(1)
+        self.incarnation = 0
+        self.alive = False
+        self.issued_hlcs: list[int] = []  # every stamp this store's events carried, in order
+        self.start()
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.incarnation += 1
+        clocks = Clocks(wall_ms=self.clock.wall_ms, monotonic=self.clock.monotonic)
+        store = SimLedgerStore(self.disk)
+        store_id = store.write_sync(local.bind_identity, self.store_id)
+        hlc = HybridLogicalClock(last=store.read_sync(local.last_hlc), clock=self.clock.wall_ms)
+        engine = Engine(store_id, hlc, wall_ms=self.clock.wall_ms, new_id=self._new_id)
+        self.ledger = Ledger(store, store_id, hlc, engine)  # type: ignore[arg-type]
+        self.link = SimLink(self.hub, self.store_id, NETWORK)
+        self.peers = PeerTable(store_id, self.config.heartbeat_interval, clocks=clocks)
+        outbox = asyncio.Event()
+        forwarder = NatsForwarder(
+            self.link,  # type: ignore[arg-type]
+            NETWORK,
+            self.config.forward_timeout,
+            clocks=clocks,
+        )
+        self.service = InventoryService(
+            self.ledger,
+            reservation_ttl=60,
+            outbox=outbox,
+            forwarder=forwarder,
+            freshness=self.peers.freshness,
+        )
+        self.replica = Replica(self.ledger, outbox=outbox, snapshot_dir=Path("/nonexistent"))
+        self.replicator = Replicator(
+            self.config,
+            self.link,  # type: ignore[arg-type]
+            self.peers,
+            self.replica,
+            self.service,
+            Metrics(),
+            clocks=clocks,
+        )
+        self.alive = True
+        self.hub.responders[self.store_id] = self._serve
+        self.hub.listeners[self.store_id] = self.peers.heard
+        self.hub.restart_consumer(self.store_id)
+        self.world.spawn(self._load_applied())
+
+    async def _load_applied(self) -> None:
+        self.peers.applied = await self.replica.origins()
+
+    def crash(self) -> None:
+        """The process is gone: everything but the disk."""
+        self.alive = False
+        self.ledger.store.close()
+        self.hub.responders.pop(self.store_id, None)
+        self.hub.listeners.pop(self.store_id, None)
+        self.world.note("crash", self.store_id)
+
+    def power_loss(self) -> None:
+        self.crash()
+        self.disk.power_loss()
+        self.world.note("power loss", self.store_id)
+
+    def _new_id(self) -> str:
+        return f"{self.store_id}-r{self.world.seed}-{self.incarnation}-{next(self.ids)}"
+
+    def live(self, incarnation: int) -> bool:
+        return self.alive and self.incarnation == incarnation
+
+    # -------------------------------------------------------------- serving
+    def _serve(self, op: str, data: bytes, reply: Any) -> None:
+        """A request for this store, answered by the real handler; ``reply``
+        sends the answer back (if this process still lives to send it)."""
+        me = self.incarnation
+
+        async def answer() -> None:
+            body = await self.replicator_request(op, data)
+            if self.live(me):
+                reply(body)
+
+        self.world.spawn(answer(), self._failed(f"rpc {op}"))
+
+    async def replicator_request(self, op: str, data: bytes) -> bytes:
+        from agent.sync import rpc
+
+        return await rpc.handle(self.service, self.replica, op, data, clocks=self.replicator.clocks)
+
+    # ------------------------------------------------------ background work
+    def tick_publish(self) -> None:
+        """One pass of the outbox publisher."""
+        if not self.alive or not self.link.connected:
+            return
+        me = self.incarnation
+        batch = self.replica.unpublished(PUBLISH_BATCH)
+        if not batch:
+            return
+        subject = subjects.events(NETWORK, self.store_id)
+        acked: list[int] = []
+        waiting = len(batch)
+
+        def settled(seq: int, fut: SimFuture) -> None:
+            nonlocal waiting
+            waiting -= 1
+            if fut.done() and fut._error is None:
+                acked.append(seq)
+            if waiting == 0 and acked and self.live(me):
+                self.world.spawn(self.replica.mark_published(sorted(acked)))
+
+        for seq, body in batch:
+            fut = self.hub.publish(self.store_id, subject, body.encode(), f"{self.store_id}:{seq}")
+            timer = SimFuture()
+            fut._callbacks.append(lambda t=timer: t.set_result(None))
+            self.world.at(PUBLISH_TIMEOUT_MS, lambda t=timer: t.set_result(None))
+            timer._callbacks.append(lambda s=seq, f=fut: settled(s, f))
+
+    def tick_consume(self) -> None:
+        if not self.alive:
+            return
+        msgs = self.hub.fetch(self.store_id, FETCH_BATCH)
+        consumer = self.replicator.consumer
+        consumer.idle = msgs is None
+        if msgs:
+            self.world.spawn(consumer.handle(msgs), self._failed("consume"))
+
+    def tick_heartbeat(self) -> None:
+        if self.alive and self.link.connected:
+            self.world.spawn(self.replicator.heartbeats.beat(), self._failed("heartbeat"))
+
+    def tick_repair(self) -> None:
+        if self.alive and self.link.connected and self.replicator.consumer.idle:
+            self.world.spawn(self.replicator.repair.check(), self._failed("repair"))
+
+    def tick_release(self) -> None:
+        if self.alive:
+            self.world.spawn(self.replicator.release_held_back(), self._failed("release"))
+
+    def tick_expire(self) -> None:
+        if self.alive:
+            self.world.spawn(self.service.expire_due(), self._failed("expire"))
+
+    def _failed(self, what: str) -> Any:
+        def done(value: Any, error: BaseException | None) -> None:
+            if error is not None and self.alive:
+                self.world.errors.append(f"{self.store_id} {what}: {error!r}")
+
+        return done
+
+    # ---------------------------------------------------------- inspection
+    def read(self, fn: Any, *args: Any) -> Any:
+        return fn(self.disk.conn, *args)
+
+    def events_of_mine(self) -> list[tuple[int, int, str]]:
+        rows = self.disk.conn.execute(
+            "SELECT seq, hlc, body FROM events WHERE origin = ? ORDER BY seq", (self.store_id,)
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+
+def event_key(body: str) -> str:
+    """What identifies an event's content (its id names it; this is what it says)."""
+    e = json.loads(body)
+    return json.dumps([e["hlc"], e["type"], e["data"]], sort_keys=True)

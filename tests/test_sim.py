@@ -1,0 +1,72 @@
+"""The simulator's campaign, part of every ``make test`` (``make sim`` runs
+longer ones): a bounded number of seeds must all pass; the same seed must
+give the same run; every bug we know how to make must be caught; seeds that
+once found a bug stay here."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from tests.sim import bugs
+from tests.sim.run import Simulation, campaign, derive, quiet_logs, run_seed
+
+SEEDS = int(os.environ.get("SIM_SEEDS", "200"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _quiet() -> None:
+    quiet_logs()
+
+
+def test_a_bounded_campaign_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    ran, failures = campaign(list(range(1, SEEDS + 1)), do_shrink=False, quiet=True)
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    print(summary)
+    assert ran == SEEDS
+    assert not failures, [(f.seed, f.error) for f in failures]
+
+
+def test_the_same_seed_gives_the_same_run() -> None:
+    a, b = run_seed(5), run_seed(5)
+    assert (a.ok, a.events, a.trace) == (b.ok, b.events, b.trace)
+    assert run_seed(6).trace != a.trace
+
+
+@pytest.mark.parametrize("bug", sorted(bugs.BUGS))
+def test_an_injected_bug_is_caught(bug: str) -> None:
+    ran, failures = campaign(
+        list(range(1, 41)), bug, stop_at_first=True, do_shrink=False, quiet=True
+    )
+    assert failures, f"{bug} survived {ran} seeds"
+
+
+# Seeds that found a bug in the agent, kept so it stays fixed:
+# 11: events stamped by a clock 10 minutes ahead were quarantined for good
+#     (clock_skew) and the replicas never converged; held-back events are now
+#     tried again once the receiver's clock has caught up.
+@pytest.mark.parametrize("seed", [11])
+def test_regression_seeds(seed: int) -> None:
+    r = run_seed(seed)
+    assert r.ok, r.error
+
+
+def test_the_old_durability_mode_would_lose_acknowledged_writes() -> None:
+    """What the power-loss invariant is for: with synchronous=NORMAL (the disk
+    image only brought up to date at checkpoints) a power loss takes
+    acknowledged writes with it, and the checker says so."""
+    caught = []
+    for seed in range(1, 30):
+        p = derive(seed)
+        p = dataclasses.replace(
+            p,
+            durability="NORMAL",
+            crashes=[(p.duration_ms * k // 5, p.stores[0], "power", 500) for k in range(1, 5)],
+        )
+        r = Simulation(p).run()
+        if not r.ok:
+            caught.append(r.error or "")
+            break
+    assert caught and "acknowledged write" in caught[0], caught
