@@ -47,7 +47,7 @@ fmt: $(DEVSTAMP)
 	$(BIN)/ruff check --fix agent inventory_cli tests
 
 test: $(DEVSTAMP) lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -x -q \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -x -q -n 2 \
 		--cov --cov-report=term --cov-report=xml:coverage.xml tests
 
 demo: $(DEVSTAMP)
