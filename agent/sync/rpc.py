@@ -51,6 +51,10 @@ async def handle(service: InventoryService, replica: Replica, op: str, payload: 
         status, body = await _serve(service, replica, op, req, deadline)
         return reply_bytes(status, body)
     except InventoryError as exc:
+        if exc.extra.get("outcome") == "refused":
+            # an answer, not a fault; but a writer too busy to serve peers in
+            # time is worth an operator's look
+            log.warning("forwarded request refused past its deadline", op=op, error=exc.message)
         return reply_bytes(exc.status, exc.body())
     except Exception:  # never let a bad request kill the responder
         log.exception("rpc request failed", op=op)
