@@ -93,7 +93,9 @@ def reserve(
     """Returns (reservation, created). The owner is the only writer."""
     check_in_time(engine, deadline, "nothing was reserved")
     if store != engine.store_id:
-        raise Unavailable(f"store {store!r} owns that stock; only its agent can reserve it")
+        # the service forwards these; reaching here is a request that can
+        # never succeed at this agent (409), not an outage
+        raise Conflict(f"store {store!r} owns that stock; only its agent can reserve it")
     prod = queries.product_row(conn, ref)
     existing = conn.execute("SELECT * FROM reservations WHERE id = ?", (rid,)).fetchone()
     if existing is not None:
@@ -133,7 +135,7 @@ def reserve(
 def _owned_reservation(conn: sqlite3.Connection, engine: Engine, rid: str) -> sqlite3.Row:
     row = queries.reservation_row(conn, rid)
     if row["store_id"] != engine.store_id:
-        raise Unavailable(f"reservation {rid!r} belongs to store {row['store_id']!r}")
+        raise Conflict(f"reservation {rid!r} belongs to store {row['store_id']!r}")
     return row
 
 
