@@ -316,6 +316,10 @@ def test_a_forwarded_reservation_behind_a_busy_writer_is_refused_not_made_late(
     try:
         blocker.execute("BEGIN IMMEDIATE")  # the owner's writer now waits for us
         res = run_cli(here, "reserve", "PROD-001", "1", "--store", "store-001", "--id", "late-1")
+        # a second one while the first still waits on the writer: its budget
+        # starts when it arrives, not when the first is done with
+        body = {"reservationId": "late-2", "productId": "PROD-001", "storeId": "store-001"}
+        api = here.client().post("/api/v1/reservations", json={**body, "quantity": 1})
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -325,9 +329,16 @@ def test_a_forwarded_reservation_behind_a_busy_writer_is_refused_not_made_late(
         "as late-1: check with `inv reservation show late-1`"
     ) in res.stderr
     assert "nothing was reserved" not in res.stderr
+    assert api.status_code == 503, api.text
+    assert {k: api.json()[k] for k in ("owner", "reservationId", "outcome")} == {
+        "owner": "store-001",
+        "reservationId": "late-2",
+        "outcome": "unknown",
+    }
     # the owner's writer is first in, first out: once a later write has been
     # answered, the reservation has had its turn (refused: past its budget)
     stock_write(owner, "PROD-002", "add", 1, "store-001")
     assert reservation(owner, "late-1") is None
+    assert reservation(owner, "late-2") is None
     assert reserved(owner, "PROD-001", "store-001") == 0
     assert "could not get to the request within the 0.5 s" in owner.log()

@@ -26,6 +26,7 @@ from agent.sync.forwarding import NatsForwarder
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
 from tests import synckit
+from tests.inproc import wait_until
 from tests.synckit import FakeMsg, FakeNC, LocalStore, failures, fake_link, served_by
 
 pytestmark = pytest.mark.anyio
@@ -470,13 +471,13 @@ async def test_a_request_is_answered_on_its_reply_subject(
     store = local_store("store-001")
     r = replicator(store, Metrics())
     msg = FakeMsg("inv.default.rpc.store-001.events", b'{"from": 1, "to": 2}', reply="_INBOX.x")
-    await r._on_request(msg)
+    await r.answer(msg)
     [reply] = msg.responses
     assert [e["seq"] for e in rpc.parse_reply(reply)[1]["events"]] == [1, 2]
     # a request nobody waits for is served but not answered
     req = {"reservationId": "r-5", "productId": "PROD-001", "quantity": 1}
     silent = FakeMsg("inv.default.rpc.store-001.reserve", json.dumps(req).encode())
-    await r._on_request(silent)
+    await r.answer(silent)
     assert silent.responses == []
     assert (await stock_row(store))["reserved"] == 1
 
@@ -494,8 +495,36 @@ async def test_a_reply_that_cannot_be_sent_is_counted_and_logged_not_raised(
         error=ConnectionResetError("link dropped"),
     )
     with capture_logs() as logs:
-        await r._on_request(msg)
+        await r.answer(msg)
     assert failures(metrics, "respond") == 1
     [entry] = [e for e in logs if e["event"] == "reply not sent"]
     assert (entry["log_level"], entry["op"], entry["exc_info"]) == ("warning", "ping", True)
     assert entry["error"] == "link dropped"
+
+
+async def test_a_request_stuck_on_the_writer_does_not_hold_back_the_next(
+    local_store: Callable[..., LocalStore], busy_writer: Any
+) -> None:
+    """nats-py hands a subscription its next message only once the callback
+    returns: each request is served in a task of its own, so one waiting on a
+    busy writer neither delays the others nor starts their deadlines late."""
+    store = local_store("store-001")
+    r = replicator(store, Metrics())
+    release = await busy_writer(store)
+    req = {"reservationId": "r-6", "productId": "PROD-001", "quantity": 1, "budgetMs": 60_000}
+    stuck = FakeMsg("inv.default.rpc.store-001.reserve", json.dumps(req).encode(), reply="_I.1")
+    ping = FakeMsg("inv.default.rpc.store-001.ping", b"{}", reply="_I.2")
+
+    def answered(msg: FakeMsg) -> Callable[[], Any]:
+        async def check() -> list[bytes]:
+            return msg.responses
+
+        return check
+
+    await r._on_request(stuck)  # returns at once: the writer is still busy
+    await r._on_request(ping)
+    await wait_until(answered(ping), timeout=5, what="the ping's answer")
+    assert stuck.responses == []
+    await release()
+    await wait_until(answered(stuck), timeout=5, what="the reservation's answer")
+    assert rpc.parse_reply(stuck.responses[0])[0] == 202
