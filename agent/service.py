@@ -45,7 +45,7 @@ class Standalone:
         what = (
             "reserve its own store's stock"
             if op == "reserve"
-            else ("confirm or cancel reservations of its own store's stock")
+            else "confirm or cancel reservations of its own store's stock"
         )
         raise Conflict(
             f"store {store!r} owns that stock, and this agent runs standalone (no NATS "

@@ -171,7 +171,9 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         call("GET", "/api/v1/agent", 401, headers={"Authorization": "Bearer nope"})
         viewer = {"Authorization": f"Bearer {agent.token('v', 'viewer')}"}
         call("POST", "/api/v1/products", 403, json=new | {"sku": "WALK-3"}, headers=viewer)
-        call("POST", "/api/v1/reservations", 503, json=reserve | {"storeId": "store-009"})
+        # a store never heard of; another store's stock on this standalone agent
+        call("POST", "/api/v1/reservations", 404, json=reserve | {"storeId": "store-009"})
+        call("POST", "/api/v1/reservations", 409, json=reserve | {"storeId": "store-002"})
 
     served = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert served == seen, f"not walked: {sorted(served - seen)}"
