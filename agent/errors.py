@@ -2,13 +2,16 @@
 
     InventoryError                 500  base; never raised directly
     ├── InvalidInput               422  a field is wrong (names the field)
-    ├── NotFound                   404  product / reservation / stock row unknown
+    ├── NotFound                   404  product / reservation / stock row unknown; a store
+    │                                   this replica never heard of
     ├── Conflict                   409  version mismatch, id reused, reservation in the
-    │   │                               wrong state
+    │   │                               wrong state; another store's stock on a standalone
+    │   │                               agent
     │   └── InsufficientStock      409  available < requested (says both)
     ├── Unauthorized               401  missing or bad bearer token
     ├── Forbidden                  403  role or store not allowed
-    ├── Unavailable                503  ledger not writable or closed, owning store unreachable
+    ├── Unavailable                503  ledger not writable or closed, a known owning store
+    │                                   unreachable now (or refusing past the deadline)
     └── RemoteError                any  another store's agent answered this error (forwarding);
                                         passed on with the status and body it gave
 

@@ -60,3 +60,15 @@ class ReservationRequest:
             "customerId": self.customer_id,
             "ttl": self.ttl,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """Past ``at`` (seconds on the owner's engine's monotonic clock) a
+    forwarded command is refused rather than applied: the store that asked
+    has stopped waiting by then and told its user the outcome is unknown, so
+    a late change would hold stock nobody knows about. ``budget_ms`` is what
+    the asker allowed (for the refusal's message)."""
+
+    at: float
+    budget_ms: int

@@ -15,8 +15,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from agent.errors import InsufficientStock, Unavailable
-from agent.inputs import ReservationRequest, StockChange
+from agent.errors import Conflict, InsufficientStock, NotFound
+from agent.inputs import Deadline, ReservationRequest, StockChange
 from agent.ledger import commands, demo, local, queries
 from agent.ledger.local import Ledger
 
@@ -27,19 +27,29 @@ ReservationOutcome = str  # "created" | "existing" | "rejected" | "forwarded"
 class Forwarder(Protocol):
     """Asks the agent of ``store`` to run ``op``; answers its (status, body).
 
-    Raises ``Unavailable`` when the owner can't be asked or does not answer,
-    and passes the owner's own errors on as they were."""
+    Raises ``Unavailable`` when the owner can't be asked or does not answer
+    (with ``"outcome": "unknown"`` when the request may have been applied),
+    ``Conflict`` when this agent can never ask it, and passes the owner's own
+    errors on as they were."""
 
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]: ...
 
 
 class Standalone:
-    """The forwarder of an agent without NATS: every other store is out of reach."""
+    """The forwarder of an agent without NATS: another store's stock is not
+    this agent's to change, and it has no way to ask the owner. That is a
+    request this agent can never serve (409), not an outage (503): asking
+    again later will not help."""
 
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        raise Unavailable(
-            f"store {store!r} owns that stock and cannot be reached: this agent runs "
-            "standalone (no NATS configured); nothing was changed",
+        what = (
+            "reserve its own store's stock"
+            if op == "reserve"
+            else "confirm or cancel reservations of its own store's stock"
+        )
+        raise Conflict(
+            f"store {store!r} owns that stock, and this agent runs standalone (no NATS "
+            f"configured): it can only {what}; nothing was changed",
             owner=store,
         )
 
@@ -135,9 +145,27 @@ class InventoryService:
         return await self._store.read(queries.history, ref, store, since_ms, limit)
 
     # --------------------------------------------------------- reservations
-    async def reserve(self, request: ReservationRequest) -> tuple[int, dict[str, Any]]:
+    def deadline(self, budget_ms: int, margin_ms: int = 0) -> Deadline:
+        """``budget_ms`` less ``margin_ms`` from now, on this ledger's monotonic
+        clock: past it, a forwarded command is refused by the writer instead
+        of applied."""
+        return Deadline(self._engine.monotonic() + (budget_ms - margin_ms) / 1000, budget_ms)
+
+    async def _require_known(self, store: str) -> None:
+        """A store this replica has never heard of is the caller's mistake (a
+        typo, a store that does not exist), not an owner out of reach."""
+        if store in self._freshness():  # a peer heard from (or replicated)
+            return
+        if not await self._store.read(local.store_known, store):
+            raise NotFound(f"store {store!r} is not known to this agent", storeId=store)
+
+    async def reserve(
+        self, request: ReservationRequest, deadline: Deadline | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """``deadline``: a request forwarded by another store (see ``Deadline``)."""
         req = request.resolved(self._engine.new_id(), self.store_id, self._ttl)
         if req.store_id != self.store_id:
+            await self._require_known(str(req.store_id))
             self._count("forwarded")
             return await self._forwarder(str(req.store_id), "reserve", req.wire())
         try:
@@ -149,6 +177,7 @@ class InventoryService:
                 req.quantity,
                 req.customer_id,
                 req.ttl,
+                deadline,
             )
         except InsufficientStock:
             self._count("rejected")
@@ -168,22 +197,31 @@ class InventoryService:
         return self._store.read_here(local.reservation_owner, rid) or store_hint
 
     async def confirm(
-        self, rid: str, order_id: str | None, actor: str, owner: str | None = None
+        self,
+        rid: str,
+        order_id: str | None,
+        actor: str,
+        owner: str | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """``owner``: ``reservation_store(rid)`` when the caller already asked."""
         owner = owner or self.reservation_store(rid)
         if owner and owner != self.store_id:
+            await self._require_known(owner)
             return await self._forwarder(
                 owner, "confirm", {"reservationId": rid, "orderId": order_id}
             )
-        view = await self._write(commands.confirm, rid, order_id, actor)
+        view = await self._write(commands.confirm, rid, order_id, actor, deadline)
         return 200, {**view, "confirmedAt": view["updatedAt"]}
 
-    async def cancel(self, rid: str, owner: str | None = None) -> tuple[int, Any]:
+    async def cancel(
+        self, rid: str, owner: str | None = None, deadline: Deadline | None = None
+    ) -> tuple[int, Any]:
         owner = owner or self.reservation_store(rid)
         if owner and owner != self.store_id:
+            await self._require_known(owner)
             return await self._forwarder(owner, "cancel", {"reservationId": rid})
-        await self._write(commands.cancel, rid)
+        await self._write(commands.cancel, rid, deadline)
         return 204, None
 
     async def get_reservation(self, rid: str) -> dict[str, Any]:

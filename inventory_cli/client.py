@@ -4,6 +4,13 @@ It builds the request (path, query, JSON body), sends it through a transport
 (``inventory_cli.transport``: the agent's Unix socket, or httpx for an
 ``http(s)://`` agent; a test passes its own), retries what is safe to retry,
 and turns an error status into the typed error of ``inventory_cli.errors``.
+
+A write that was sent and not answered (a timeout, a connection broken after
+sending) may have been applied. It is sent again only if its method is
+idempotent (a DELETE); a POST or PATCH never is, whatever key it carries:
+sent again blindly, a 10-minute import would hold the agent's writer for
+another 10 minutes to find out it had nothing to do. The user is told the
+outcome is unknown and how to find out (the command says how: ``unknown``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from inventory_cli.errors import (
     from_status,
 )
 from inventory_cli.transport import (
+    IDEMPOTENT,
     ConnectFailed,
     ConnectionBroken,
     HttpxTransport,
@@ -35,6 +43,7 @@ __all__ = ["AgentClient", "CliError", "default_target"]
 RETRIES = 3
 # characters left as they are in a request path (RFC 3986 pchar and "/")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HINT = (
     "start it with: inv-agent --store-id STORE (or make run), or point INV_AGENT / --agent at it"
 )
@@ -93,10 +102,13 @@ class AgentClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         retry: bool = False,
+        unknown: str | None = None,
     ) -> Any:
-        """The answer's JSON (None for 204). ``retry``: the request is safe to send
-        again (it carries an idempotency key or id) after a timeout or a broken
-        connection, where it may or may not have been applied."""
+        """The answer's JSON (None for 204). ``retry``: send it again after a
+        timeout or a broken connection, where it may or may not have been
+        applied; honoured only for an idempotent method. ``unknown``: what to
+        tell the user when a write's outcome is unknown (default: "the request
+        may have been applied")."""
         query = {
             k: (str(v).lower() if isinstance(v, bool) else v)
             for k, v in (params or {}).items()
@@ -111,7 +123,11 @@ class AgentClient:
         for name, value in hdrs.items():
             if "\r" in value or "\n" in value:
                 raise UsageError(f"{name}: a header value cannot contain a line break")
-        resp = self._send(method, url, content, hdrs, timeout or self.timeout, retry)
+        wait = timeout or self.timeout
+        try:
+            resp = self._send(method, url, content, hdrs, wait, retry and method in IDEMPOTENT)
+        except (TimedOut, ConnectionBroken) as exc:
+            raise self._no_answer(method, exc, wait, unknown) from exc
         if resp.status_code == 204:
             return None
         try:
@@ -131,23 +147,38 @@ class AgentClient:
         content: bytes | None,
         headers: dict[str, str],
         timeout: float,
-        retry: bool,
+        resend: bool,
     ) -> Response:
-        attempts = RETRIES if retry else 1
+        """The answer; ``resend``: try up to RETRIES times in all."""
+        attempts = RETRIES if resend else 1
         for attempt in range(1, attempts + 1):
             try:
                 return self._transport.request(method, url, content, headers, timeout)
             except ConnectFailed as exc:  # nothing was sent
                 raise self._unreachable(exc) from exc
-            except TimedOut as exc:
+            except (TimedOut, ConnectionBroken):
                 if attempt == attempts:
-                    raise AgentUnreachableError(
-                        f"the agent at {self.target} did not answer in time ({exc})"
-                    ) from exc
-            except ConnectionBroken as exc:
-                if attempt == attempts:
-                    raise self._unreachable(exc) from exc
+                    raise
         raise AssertionError("unreachable")
+
+    def _no_answer(
+        self, method: str, exc: TimedOut | ConnectionBroken, timeout: float, unknown: str | None
+    ) -> AgentUnreachableError:
+        """A request sent and not answered: for a write, say it may have been applied."""
+        if method not in READS:
+            what = (
+                f"the agent did not answer within {timeout:g} s"
+                if isinstance(exc, TimedOut)
+                else f"the connection to the agent broke ({exc})"
+            )
+            return AgentUnreachableError(
+                f"{what}; {unknown or 'the request may have been applied'}"
+            )
+        if isinstance(exc, TimedOut):
+            return AgentUnreachableError(
+                f"the agent at {self.target} did not answer in time ({exc})"
+            )
+        return self._unreachable(exc)
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)

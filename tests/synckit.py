@@ -341,19 +341,34 @@ class FakeNC:
         *,
         error: Exception | None = None,
         url: str = "nats://127.0.0.1:4222",
+        timeouts: bool = False,
     ) -> None:
+        """``timeouts``: as a real request, the asker stops waiting after its
+        timeout (``nats.errors.TimeoutError``) while the handler, delivered,
+        runs on (its task is in ``late``; await it for the owner's reply)."""
         self._handler = handler
         self._error = error
+        self._timeouts = timeouts
         self.connected_url = urllib.parse.urlparse(url)
         self.requests: list[tuple[str, dict[str, Any], float]] = []
         self.published: list[tuple[str, dict[str, Any]]] = []
+        self.late: list[asyncio.Task[bytes]] = []
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> FakeMsg:
         self.requests.append((subject, json.loads(payload), timeout))
         if self._error is not None:
             raise self._error
         assert self._handler is not None, "this connection answers no request"
-        return FakeMsg(subject, await self._handler(subject, payload, timeout))
+        if not self._timeouts:
+            return FakeMsg(subject, await self._handler(subject, payload, timeout))
+        import nats.errors
+
+        task = asyncio.create_task(self._handler(subject, payload, timeout))
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            self.late.append(task)
+            raise nats.errors.TimeoutError
+        return FakeMsg(subject, task.result())
 
     async def publish(self, subject: str, payload: bytes) -> None:
         if self._error is not None:

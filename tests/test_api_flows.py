@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from agent.config import NatsConfig
 from tests import inproc
-from tests.helpers import Agent, movements, stock
+from tests.helpers import Agent, free_port, movements, stock
 from tests.inproc import InProcAgent, wait_until
 
 SEED_ID = "550e8400-e29b-41d4-a716-446655440000"  # PROD-001
@@ -354,16 +355,78 @@ async def test_invalid_json_is_400(api_agent: InProcAgent) -> None:
     assert (await inproc.stock(api))["reserved"] == 0
 
 
-async def test_another_stores_stock_cannot_be_reserved_standalone(api_agent: InProcAgent) -> None:
+async def test_another_stores_stock_on_a_standalone_agent_is_a_conflict(
+    api_agent: InProcAgent,
+) -> None:
+    """store-002 is known here (the demo data has its stock) but a standalone
+    agent can never ask it: 409, the request can't succeed here, not a 503
+    that says to try again later."""
     api = api_agent.local
     r = await api.post(
         "/api/v1/reservations", json={"productId": SEED_ID, "storeId": "store-002", "quantity": 1}
     )
-    assert r.status_code == 503, r.text
-    assert "store-002" in r.json()["error"]
-    assert "nothing was changed" in r.json()["error"]
+    assert r.status_code == 409, r.text
+    assert r.json() == {
+        "error": "store 'store-002' owns that stock, and this agent runs standalone (no NATS "
+        "configured): it can only reserve its own store's stock; nothing was changed",
+        "owner": "store-002",
+    }
+    for method, path in (
+        ("POST", "/api/v1/reservations/r-x/confirm"),
+        ("DELETE", "/api/v1/reservations/r-x"),
+    ):
+        r = await api.request(method, path, params={"storeId": "store-002"})
+        assert r.status_code == 409, (method, r.text)
+        assert "it can only confirm or cancel reservations of its own store's stock" in r.text
     assert (await inproc.stock(api, store="store-002"))["reserved"] == 0
     assert (await api.get("/api/v1/reservations")).json()["data"] == []
+
+
+async def test_a_store_this_agent_never_heard_of_is_not_found(api_agent: InProcAgent) -> None:
+    """A typo in a store id is the caller's mistake: 404 naming the store."""
+    api = api_agent.local
+    before = (await api.get("/api/v1/sync/status")).json()["digests"]
+    r = await api.post(
+        "/api/v1/reservations", json={"productId": SEED_ID, "storeId": "store-999", "quantity": 1}
+    )
+    assert r.status_code == 404, r.text
+    assert r.json() == {
+        "error": "store 'store-999' is not known to this agent",
+        "storeId": "store-999",
+    }
+    for method, path in (
+        ("POST", "/api/v1/reservations/r-x/confirm"),
+        ("DELETE", "/api/v1/reservations/r-x"),
+    ):
+        r = await api.request(method, path, params={"storeId": "store-999"})
+        assert r.status_code == 404, (method, r.text)
+        assert r.json()["error"] == "store 'store-999' is not known to this agent"
+    assert (await api.get("/api/v1/sync/status")).json()["digests"] == before
+
+
+async def test_a_known_owner_out_of_reach_now_is_still_503(make_inproc: Any) -> None:
+    """On NATS but not connected (the server is down): the owner exists and
+    may be reachable later, so 503, and nothing was reserved."""
+    dead = f"nats://127.0.0.1:{free_port()}"
+    agent = await make_inproc(nats=NatsConfig(servers=[dead], reconnect_wait=5.0))
+    api = agent.local
+    r = await api.post(
+        "/api/v1/reservations",
+        json={"reservationId": "r-n", "productId": SEED_ID, "storeId": "store-002", "quantity": 1},
+    )
+    assert r.status_code == 503, r.text
+    assert r.json() == {
+        "error": "store 'store-002' owns that stock and is unreachable: this agent is not "
+        "connected to NATS; nothing was reserved",
+        "owner": "store-002",
+    }
+    r = await api.post("/api/v1/reservations/r-n/confirm", params={"storeId": "store-002"})
+    assert r.status_code == 503 and "nothing was changed" in r.json()["error"], r.text
+    r = await api.post(
+        "/api/v1/reservations", json={"productId": SEED_ID, "storeId": "store-999", "quantity": 1}
+    )
+    assert r.status_code == 404, r.text  # unknown stays unknown, connected or not
+    assert (await inproc.stock(api, store="store-002"))["reserved"] == 0
 
 
 async def test_listing_paging_and_query_errors(api_agent: InProcAgent) -> None:

@@ -134,19 +134,22 @@ def test_framings_and_keep_alive(home: Path) -> None:
 
 
 def test_a_write_is_not_sent_again_on_a_new_connection_unless_it_may_be(home: Path) -> None:
-    server = CannedServer(home / "s", [ok(b"1"), None, ok(b"2"), None, ok(b"3")])
+    server = CannedServer(home / "s", [ok(b"1"), None, ok(b"2"), None, None, ok(b"3")])
     client = AgentClient(str(home / "s"))
     try:
         assert client.get("/a") == 1
         with pytest.raises(UnreachableError):  # it may have been applied: not resent
             client.request("POST", "/b", body={})
         assert client.get("/c") == 2
-        # with an idempotency key (retry=True) the client sends it again itself
-        assert client.request("POST", "/d", body={}, retry=True) == 3
+        # not even when its caller says it is safe to (retry=True): never a POST
+        with pytest.raises(UnreachableError, match="the request may have been applied"):
+            client.request("POST", "/d", body={}, retry=True)
+        # an idempotent method, with retry=True, the client sends again itself
+        assert client.request("DELETE", "/e", retry=True) == 3
     finally:
         client.close()
         server.close()
-    assert [r.head.target for r in server.requests] == [b"/a", b"/b", b"/c", b"/d", b"/d"]
+    assert [r.head.target for r in server.requests] == [b"/a", b"/b", b"/c", b"/d", b"/e", b"/e"]
 
 
 def test_a_kept_alive_connection_the_agent_closed_is_reopened_once(home: Path) -> None:

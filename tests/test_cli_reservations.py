@@ -72,13 +72,15 @@ def _field_lines(stdout: str) -> list[list[str]]:
     return [line.split() for line in stdout.splitlines()[1:] if line.strip()]
 
 
-def test_another_stores_stock_on_a_standalone_agent_is_unreachable(agent: Agent) -> None:
+def test_another_stores_stock_on_a_standalone_agent_is_a_conflict(agent: Agent) -> None:
     rid = unique("r-remote")
     before = stock_of(agent, "PROD-001")["store-002"]
-    r = inv(agent, "reserve", "PROD-001", "1", "--store", "store-002", "--id", rid, code=5)
+    r = inv(agent, "reserve", "PROD-001", "1", "--store", "store-002", "--id", rid, code=4)
     message = error_of(r)
-    assert "store 'store-002'" in message and "cannot be reached" in message
-    assert "nothing was changed" in message
+    assert "store 'store-002' owns that stock, and this agent runs standalone" in message
+    assert "it can only reserve its own store's stock; nothing was changed" in message
+    r = inv(agent, "reserve", "PROD-001", "1", "--store", "store-999", "--id", rid, code=3)
+    assert error_of(r) == "Error: store 'store-999' is not known to this agent"
     # nothing reserved: checked through the API, not the CLI
     status, _ = api(agent, "GET", f"/api/v1/reservations/{rid}")
     assert status == 404

@@ -8,6 +8,7 @@ Convergence is judged by the state digests of ``GET /api/v1/sync/status``.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from typing import Any
 
@@ -296,3 +297,48 @@ def test_a_consumer_made_by_an_older_agent_is_recreated_and_replication_goes_on(
     assert with_js(nats_server, ack_policy) == api.AckPolicy.ALL
     after = wait_converged(a, b)
     assert after != before and digests(b) == digests(a)
+
+
+def test_a_forwarded_reservation_behind_a_busy_writer_is_refused_not_made_late(
+    nats_server: NatsServer, peer: AgentFactory
+) -> None:
+    """The owner's writer is held up past the asker's forward_timeout (as by
+    a 300,000-row import; here, bounded and fast on any machine, by a write
+    transaction this test holds on the owner's ledger file, which its writer
+    waits for under SQLite's busy timeout): the asker says the outcome is
+    unknown and names the id; the owner, reaching the reservation past its
+    budget, refuses it, so no stock is held by a reservation the clerk was
+    told may not exist."""
+    owner = peer("store-001", nats_server, demo=True)
+    here = peer("store-002", nats_server, env={"INV_NATS_FORWARD_TIMEOUT": "0.5"})
+    wait_converged(owner, here, stores=("store-001",))
+    blocker = sqlite3.connect(owner.data_dir / "ledger.db", timeout=5, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # the owner's writer now waits for us
+        res = run_cli(here, "reserve", "PROD-001", "1", "--store", "store-001", "--id", "late-1")
+        # a second one while the first still waits on the writer: its budget
+        # starts when it arrives, not when the first is done with
+        body = {"reservationId": "late-2", "productId": "PROD-001", "storeId": "store-001"}
+        api = here.client().post("/api/v1/reservations", json={**body, "quantity": 1})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert res.returncode == 5, (res.returncode, res.stdout, res.stderr)
+    assert (
+        "store 'store-001' did not answer within 0.5 s; the reservation may have been made "
+        "as late-1: check with `inv reservation show late-1`"
+    ) in res.stderr
+    assert "nothing was reserved" not in res.stderr
+    assert api.status_code == 503, api.text
+    assert {k: api.json()[k] for k in ("owner", "reservationId", "outcome")} == {
+        "owner": "store-001",
+        "reservationId": "late-2",
+        "outcome": "unknown",
+    }
+    # the owner's writer is first in, first out: once a later write has been
+    # answered, the reservation has had its turn (refused: past its budget)
+    stock_write(owner, "PROD-002", "add", 1, "store-001")
+    assert reservation(owner, "late-1") is None
+    assert reservation(owner, "late-2") is None
+    assert reserved(owner, "PROD-001", "store-001") == 0
+    assert "could not get to the request within the 0.5 s" in owner.log()

@@ -9,6 +9,7 @@ events. The result is built whole and handed to the service.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ def open_ledger(
     hlc_clock: Callable[[], int] = now_ms,
     wall_ms: Callable[[], int] = now_ms,
     new_id: Callable[[], str] = new_uuid,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Ledger:
     """Open (or create) the ledger at ``path`` for store ``wanted`` (None: a
     ledger that already knows its store).
@@ -48,7 +50,8 @@ def open_ledger(
     The sources of time and ids are the caller's (a simulator passes its own):
     ``hlc_clock`` is the wall clock the HLC stamps events from (an agent runs
     it ahead or behind in skew drills), ``wall_ms`` the time the ledger writes
-    and judges expiry by, ``new_id`` what makes reservation ids."""
+    and judges expiry by, ``new_id`` what makes reservation ids, ``monotonic``
+    what a forwarded command's deadline runs on."""
     store = LedgerStore(path)
     try:
         store_id = store.write_sync(bind_identity, wanted)
@@ -56,7 +59,7 @@ def open_ledger(
         store.close()
         raise
     clock = HybridLogicalClock(last=store.read_sync(last_hlc), clock=hlc_clock)
-    engine = Engine(store_id, clock, wall_ms=wall_ms, new_id=new_id)
+    engine = Engine(store_id, clock, wall_ms=wall_ms, new_id=new_id, monotonic=monotonic)
     return Ledger(store, store_id, clock, engine)
 
 
@@ -93,6 +96,18 @@ def reservation_owner(conn: sqlite3.Connection, rid: str) -> str | None:
     """The store whose stock reservation ``rid`` holds, if this replica knows it."""
     row = conn.execute("SELECT store_id FROM reservations WHERE id = ?", (rid,)).fetchone()
     return str(row[0]) if row else None
+
+
+def store_known(conn: sqlite3.Connection, store: str) -> bool:
+    """Whether this replica has ever heard of ``store``: a stock row there, an
+    event from it, or a reservation of its stock. Each probe is an index
+    lookup but the last, reached only for a store that is none of these."""
+    probes = (
+        "SELECT 1 FROM stock WHERE store_id = ? LIMIT 1",
+        "SELECT 1 FROM events WHERE origin = ? LIMIT 1",
+        "SELECT 1 FROM reservations WHERE store_id = ? LIMIT 1",
+    )
+    return any(conn.execute(sql, (store,)).fetchone() is not None for sql in probes)
 
 
 def next_expiry_ms(conn: sqlite3.Connection, store_id: str) -> int | None:

@@ -1,5 +1,12 @@
 """Forwarding: a command for another store's stock goes to that store's agent
-by NATS request/reply, and its answer comes back as the owner gave it."""
+by NATS request/reply, and its answer comes back as the owner gave it.
+
+The request carries its budget (``budgetMs``, relative: see ``rpc``), and
+``deadlineMs`` too for owners not upgraded yet (they check only that, on
+arrival). Past the budget the owner refuses the command, but a request that
+timed out here may still have been applied (its reply may be what was lost),
+so a timeout is reported as an unknown outcome, never as "nothing was done".
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,31 @@ from agent.sync import rpc, subjects
 from agent.sync.link import NatsLink
 
 
+def _nothing(op: str) -> str:
+    return "nothing was reserved" if op == "reserve" else "nothing was changed"
+
+
+def _unknown(store: str, op: str, rid: str, timeout: float) -> Unavailable:
+    """A request sent and not answered in time: say it may have been applied."""
+    maybe = {
+        "reserve": f"the reservation may have been made as {rid}",
+        "confirm": f"reservation {rid} may have been confirmed",
+        "cancel": f"reservation {rid} may have been cancelled",
+    }.get(op, f"{op} {rid} may have been applied")
+    again = (
+        f"or reserve again with the same id (--id {rid}): it never reserves twice"
+        if op == "reserve"
+        else f"or {op} it again: doing it twice is harmless"
+    )
+    return Unavailable(
+        f"store {store!r} did not answer within {timeout:g} s; {maybe}: check with "
+        f"`inv reservation show {rid}` (once it has replicated here), {again}",
+        owner=store,
+        reservationId=rid,
+        outcome="unknown",
+    )
+
+
 class NatsForwarder:
     """The service's ``Forwarder`` for an agent on NATS."""
 
@@ -26,15 +58,19 @@ class NatsForwarder:
         self._timeout = timeout
 
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        nothing = "nothing was reserved" if op == "reserve" else "nothing was changed"
         if not self._link.connected or self._link.nc is None:
             raise Unavailable(
                 f"store {store!r} owns that stock and is unreachable: this agent is not "
-                f"connected to NATS; {nothing}",
+                f"connected to NATS; {_nothing(op)}",
                 owner=store,
             )
         timeout = self._timeout
-        payload = {**payload, "deadlineMs": self._clocks.wall_ms() + int(timeout * 1000)}
+        budget_ms = int(timeout * 1000)
+        payload = {
+            **payload,
+            "budgetMs": budget_ms,
+            "deadlineMs": self._clocks.wall_ms() + budget_ms,  # for older owners
+        }
         try:
             msg = await self._link.nc.request(
                 subjects.rpc(self._network, store, op),
@@ -42,16 +78,12 @@ class NatsForwarder:
                 timeout=timeout,
             )
         except nats.errors.NoRespondersError as exc:
+            # the server had nobody to deliver it to: certainly not applied
             raise Unavailable(
                 f"store {store!r} owns that stock and is unreachable (its agent "
-                f"is not connected); {nothing}",
+                f"is not connected); {_nothing(op)}",
                 owner=store,
             ) from exc
         except (TimeoutError, nats.errors.TimeoutError) as exc:
-            raise Unavailable(
-                f"store {store!r} owns that stock and did not answer within "
-                f"{timeout:g} s; {nothing} (it ignores requests past their "
-                "deadline)",
-                owner=store,
-            ) from exc
+            raise _unknown(store, op, str(payload.get("reservationId")), timeout) from exc
         return rpc.parse_reply(msg.data)

@@ -97,6 +97,7 @@ class Replicator:
         self.publish_blocked: str | None = None
         self.bootstrapped: dict[str, Any] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._requests: set[asyncio.Task[None]] = set()  # requests being served
         self._subs: list[Any] = []
         self._stopping = asyncio.Event()
 
@@ -107,9 +108,9 @@ class Replicator:
 
     async def stop(self) -> None:
         self._stopping.set()
-        for task in self._tasks:
+        for task in (*self._tasks, *self._requests):
             task.cancel()
-        for task in self._tasks:
+        for task in (*self._tasks, *self._requests):
             await _finish(task)
         await self.consumer.close()
         await self.link.close()
@@ -253,6 +254,17 @@ class Replicator:
 
     # -------------------------------------------------------------- requests
     async def _on_request(self, msg: Any) -> None:
+        """Serve each request in a task of its own. nats-py awaits a
+        subscription's callback before it hands over the next message: served
+        inline, one request waiting on a busy writer (behind a long import)
+        held back every request after it, and their deadlines started only
+        when their turn came, long after their askers had given up."""
+        task = asyncio.create_task(self.answer(msg), name="rpc-request")
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def answer(self, msg: Any) -> None:
+        """Serve one request and send its reply (if anyone waits for it)."""
         op = msg.subject.rsplit(".", 1)[-1]
         if op == "snapshot":
             reply = await bootstrap.serve(self.link, self.replica, self._net)

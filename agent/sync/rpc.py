@@ -3,6 +3,14 @@ owns the stock, and serving our own events to a peer repairing a gap.
 
 Wire format: the request is JSON; the reply is ``{"status": int, "body": ...}``
 with the HTTP status the owner's API would have answered.
+
+A request carries ``budgetMs``: how long its asker waits for the answer. The
+owner turns it into a deadline on its own monotonic clock when the request
+arrives (a relative time means nothing to the clocks' skew between the two
+machines), and the ledger command checks it on the writer thread, so a
+command held up behind a long import is refused instead of applied after the
+asker gave up. ``deadlineMs`` (absolute wall ms, sent by older agents) is
+still accepted, turned into a budget against our wall clock.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ import structlog
 
 from agent.clocks import SYSTEM, Clocks
 from agent.errors import InvalidInput, InventoryError, RemoteError, Unavailable
-from agent.inputs import ReservationRequest
+from agent.inputs import Deadline, ReservationRequest
 from agent.replica import Replica
 from agent.service import InventoryService
 
 log = structlog.get_logger("agent.rpc")
+# what the reply's trip back to the asker may take: the owner stops that much
+# short of the asker's budget (at most half of it)
+REPLY_MARGIN_MS = 50
 
 
 def reply_bytes(status: int, body: Any) -> bytes:
@@ -43,21 +54,45 @@ async def handle(
     try:
         if not isinstance(req, dict):
             raise InvalidInput("request must be a JSON object")
-        deadline = req.get("deadlineMs")
-        if isinstance(deadline, int) and clocks.wall_ms() > deadline:
-            # the caller has given up and told its user nothing was done
-            raise Unavailable("request arrived after its deadline; not applied")
-        status, body = await _serve(service, replica, op, req)
+        deadline = _deadline(service, req, clocks)
+        status, body = await _serve(service, replica, op, req, deadline)
         return reply_bytes(status, body)
     except InventoryError as exc:
+        if exc.extra.get("outcome") == "refused":
+            # an answer, not a fault; but a writer too busy to serve peers in
+            # time is worth an operator's look
+            log.warning("forwarded request refused past its deadline", op=op, error=exc.message)
         return reply_bytes(exc.status, exc.body())
     except Exception:  # never let a bad request kill the responder
         log.exception("rpc request failed", op=op)
         return reply_bytes(500, {"error": "internal error"})
 
 
+def _deadline(service: InventoryService, req: dict[str, Any], clocks: Clocks) -> Deadline | None:
+    """The request's deadline on this agent's monotonic clock, from now (its
+    arrival); None for a request that sets none."""
+    budget = req.get("budgetMs")
+    if budget is None and isinstance(req.get("deadlineMs"), int):
+        # an older agent's absolute wall time: only as good as the two
+        # clocks agree, but the best it sent
+        budget = int(req["deadlineMs"] - clocks.wall_ms())
+    if budget is None:
+        return None
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise InvalidInput("budgetMs: must be an integer")
+    margin = min(REPLY_MARGIN_MS, max(budget, 0) // 2)
+    if budget - margin <= 0:
+        # the asker has given up already: not even queued for the writer
+        raise Unavailable("request arrived after its deadline; not applied")
+    return service.deadline(budget, margin)
+
+
 async def _serve(
-    service: InventoryService, replica: Replica, op: str, req: dict[str, Any]
+    service: InventoryService,
+    replica: Replica,
+    op: str,
+    req: dict[str, Any],
+    deadline: Deadline | None,
 ) -> tuple[int, Any]:
     if op == "reserve":
         request = ReservationRequest(
@@ -68,13 +103,14 @@ async def _serve(
             customer_id=req.get("customerId"),
             ttl=req.get("ttl"),
         )
-        return await service.reserve(request)
+        return await service.reserve(request, deadline)
     if op == "confirm":
+        actor = str(req.get("actor") or "forwarded")
         return await service.confirm(
-            _s(req, "reservationId"), req.get("orderId"), str(req.get("actor") or "forwarded")
+            _s(req, "reservationId"), req.get("orderId"), actor, deadline=deadline
         )
     if op == "cancel":
-        return await service.cancel(_s(req, "reservationId"))
+        return await service.cancel(_s(req, "reservationId"), deadline=deadline)
     if op == "events":
         bodies = await replica.own_events(_i(req, "from"), _i(req, "to"))
         return 200, {"events": [json.loads(b) for b in bodies]}

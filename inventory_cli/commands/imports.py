@@ -60,9 +60,17 @@ def _send(
     ctx: typer.Context, path: str, rows: list[dict[str, Any]], dry_run: bool, force: bool
 ) -> Any:
     body = {"rows": rows, "dryRun": dry_run, "force": force}
+    unknown = "the import may have been applied: run the same command again to check " + (
+        "(a re-import applies nothing)"
+        if not force
+        else "without --force (a re-import then applies nothing; with --force, twice)"
+    )
+    if dry_run:
+        unknown = "a dry run applies nothing: run it again"
     progress = _progress(len(rows))
     try:
-        return client(ctx).request("POST", path, body=body, timeout=600.0, retry=True)
+        # never sent again by the client (see AgentClient): the user re-runs it
+        return client(ctx).request("POST", path, body=body, timeout=600.0, unknown=unknown)
     except CliError as exc:
         for e in exc.body.get("errors", [])[:MAX_SHOWN]:
             where = f"line {e['line']}" if "line" in e else ""

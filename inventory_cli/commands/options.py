@@ -20,7 +20,9 @@ ExpectedVersion = Annotated[
 ]
 Key = Annotated[
     str | None,
-    typer.Option("--key", help="idempotency key (default: a new one; retried calls reuse it)"),
+    typer.Option(
+        "--key", help="idempotency key (default: a new one; the same key never applies twice)"
+    ),
 ]
 Qty = Annotated[int, typer.Argument(min=0, help="quantity")]
 Format = Annotated[

@@ -34,7 +34,7 @@ def add(
     }
     if product_id:
         body["id"] = product_id
-    p = client(ctx).request("POST", "/api/v1/products", body=body, retry=True)
+    p = client(ctx).request("POST", "/api/v1/products", body=body)
     render.emit(p, as_json, render.product)
 
 
@@ -65,7 +65,7 @@ def update(
             "nothing to change: give --name, --price, --category, "
             "--description or --active/--inactive"
         )
-    p = client(ctx).request("PATCH", f"/api/v1/products/{ref}", body=body, retry=True)
+    p = client(ctx).request("PATCH", f"/api/v1/products/{ref}", body=body)
     render.emit(p, as_json, render.product)
 
 

@@ -39,7 +39,13 @@ def reserve(
     for k, v in (("storeId", store), ("customerId", customer), ("ttl", ttl)):
         if v is not None:
             body[k] = v
-    r = client(ctx).request("POST", "/api/v1/reservations", body=body, retry=True)
+    rid = body["reservationId"]
+    unknown = (
+        f"the reservation may have been made as {rid}: check with `inv reservation show "
+        f"{rid}`, or run the same command again with --id {rid} (the same id never "
+        "reserves twice)"
+    )
+    r = client(ctx).request("POST", "/api/v1/reservations", body=body, unknown=unknown)
     render.emit(r, as_json, render.reservation)
 
 
@@ -57,7 +63,8 @@ def confirm(
         f"/api/v1/reservations/{rid}/confirm",
         body=body,
         params={"storeId": store},
-        retry=True,
+        unknown=f"reservation {rid} may have been confirmed: check with `inv reservation "
+        f"show {rid}`, or confirm it again (confirming twice is harmless)",
     )
     render.emit(r, as_json, render.reservation)
 

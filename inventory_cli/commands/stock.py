@@ -64,9 +64,17 @@ def _change(
         body["storeId"] = store
     if expected is not None:
         body["expectedVersion"] = expected
-    headers = {"X-Idempotency-Key": key or str(uuid.uuid4())}
+    key = key or str(uuid.uuid4())
+    unknown = (
+        f"the change may have been applied: check with `inv history {ref}`, or run "
+        f"the same command again with --key {key} (the same key never applies twice)"
+    )
     r = client(ctx).request(
-        "POST", f"/api/v1/products/{ref}/stock", body=body, headers=headers, retry=True
+        "POST",
+        f"/api/v1/products/{ref}/stock",
+        body=body,
+        headers={"X-Idempotency-Key": key},
+        unknown=unknown,
     )
     render.emit(r, as_json, render.stock_result)
 

@@ -73,16 +73,30 @@ def test_a_request_that_may_have_been_applied_is_retried_only_when_safe(
     failure: TransportError,
 ) -> None:
     fake = FakeAgent(fail=[failure]).on("POST", "/x", {"n": 1})
-    with pytest.raises(errors.AgentUnreachableError):
+    with pytest.raises(errors.AgentUnreachableError, match="the request may have been applied"):
         client(fake).request("POST", "/x", body={})
-    assert len(fake.sent) == 1  # not retried: no idempotency key
-    fake = FakeAgent(fail=[failure, failure]).on("POST", "/x", {"n": 1})
-    assert client(fake).request("POST", "/x", body={}, retry=True) == {"n": 1}
+    assert len(fake.sent) == 1
+    # a POST is never sent again, even when its caller says it is safe to
+    for method in ("POST", "PATCH"):
+        fake = FakeAgent(fail=[failure, failure]).on(method, "/x", {"n": 1})
+        with pytest.raises(errors.AgentUnreachableError, match="; it may be done: look"):
+            client(fake).request(method, "/x", body={}, retry=True, unknown="it may be done: look")
+        assert len(fake.sent) == 1
+    # an idempotent method is, when asked
+    fake = FakeAgent(fail=[failure, failure]).on("DELETE", "/x", None, status=204)
+    assert client(fake).request("DELETE", "/x", retry=True) is None
     assert len(fake.sent) == 3
-    fake = FakeAgent(fail=[failure] * 3).on("POST", "/x", {"n": 1})
-    with pytest.raises(errors.AgentUnreachableError):
-        client(fake).request("POST", "/x", body={}, retry=True)
+    fake = FakeAgent(fail=[failure] * 3).on("DELETE", "/x", None, status=204)
+    with pytest.raises(errors.AgentUnreachableError, match="may have been applied"):
+        client(fake).request("DELETE", "/x", retry=True)
     assert len(fake.sent) == 3  # RETRIES in all
+
+
+def test_a_read_not_answered_says_where_the_agent_is() -> None:
+    fake = FakeAgent(fail=[TimedOut("read")])
+    with pytest.raises(errors.AgentUnreachableError) as err:
+        client(fake).get("/x")
+    assert err.value.message == "the agent at /nowhere/agent.sock did not answer in time (read)"
 
 
 def test_nothing_sent_is_not_retried_and_says_how_to_start_the_agent() -> None:

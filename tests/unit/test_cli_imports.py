@@ -7,6 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from inventory_cli.transport import ConnectionBroken, TimedOut
 from tests.cli_support import FakeAgent, error_of, run, run_json, table_lines
 
 STOCK = "/api/v1/imports/stock"
@@ -209,3 +212,33 @@ def test_product_import(tmp_path: Path) -> None:
     assert f"{bad}: line 2: price: 'free' is not a price >= 0" in r.stderr
     assert f"{bad}: line 3: active: 'maybe' is not true/false" in r.stderr
     assert len(fake.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "text"),
+    [
+        (["import"], STOCK, "sku,storeId,quantity\nA-1,store-001,4\n"),
+        (["product", "import"], PRODUCTS, "sku,name\nA-1,Apple\n"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        (TimedOut("read"), "the agent did not answer within 600 s"),
+        (ConnectionBroken("reset by peer"), "the connection to the agent broke (reset by peer)"),
+    ],
+)
+def test_an_import_sent_and_not_answered_is_not_sent_again(
+    tmp_path: Path, command: list[str], path: str, text: str, failure: Any, said: str
+) -> None:
+    """A 10-minute import that timed out used to be sent twice more (30
+    minutes before exit 5): it may have been applied, so it is sent once, and
+    the message says how to find out."""
+    f = write(tmp_path / "rows.csv", text)
+    fake = FakeAgent(fail=[failure, failure, failure]).on("POST", path, result(1, 1))
+    r = run(fake, *command, str(f), code=5)
+    assert [(s.method, s.path) for s in fake.sent] == [("POST", path)]  # exactly once
+    assert error_of(r) == (
+        f"Error: {said}; the import may have been applied: run the same command again "
+        "to check (a re-import applies nothing)"
+    )

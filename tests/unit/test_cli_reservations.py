@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from inventory_cli.transport import TimedOut
 from tests.cli_support import FakeAgent, error_of, reservation_obj, run, run_json, table_rows
 
 RESERVATIONS = "/api/v1/reservations"
@@ -65,7 +66,9 @@ def test_confirm_and_cancel() -> None:
         (404, 3, ["reservation", "show", "r-x"]),
         (409, 4, ["confirm", "r-x"]),
         (409, 4, ["reserve", "PROD-001", "2", "--id", "r-x"]),
-        (503, 5, ["reserve", "PROD-001", "1", "--store", "store-002"]),
+        (404, 3, ["reserve", "PROD-001", "1", "--store", "store-999"]),  # unknown store
+        (409, 4, ["reserve", "PROD-001", "1", "--store", "store-002"]),  # standalone
+        (503, 5, ["reserve", "PROD-001", "1", "--store", "store-002"]),  # owner unreachable
     ],
 )
 def test_errors_map_to_exit_codes(status: int, code: int, args: list[str]) -> None:
@@ -113,3 +116,27 @@ def test_bad_flags_are_exit_2_and_send_nothing(args: list[str], expected: str) -
     r = run(fake, *args, code=2)
     assert expected in " ".join(r.stderr.split())
     assert fake.sent == []
+
+
+def test_a_reservation_not_answered_in_time_names_its_id_and_is_sent_once() -> None:
+    fake = FakeAgent(fail=[TimedOut("read"), TimedOut("read")])
+    r = run(fake, "reserve", "PROD-001", "1", "--id", "r-7", code=5)
+    assert len(fake.sent) == 1
+    assert error_of(r) == (
+        "Error: the agent did not answer within 30 s; the reservation may have been made "
+        "as r-7: check with `inv reservation show r-7`, or run the same command again "
+        "with --id r-7 (the same id never reserves twice)"
+    )
+
+
+def test_an_owner_that_did_not_answer_in_time_is_exit_5_with_the_id() -> None:
+    """The agent's 503 for a forwarded reservation whose outcome is unknown."""
+    said = (
+        "store 'store-001' did not answer within 0.5 s; the reservation may have been "
+        "made as r-8: check with `inv reservation show r-8` (once it has replicated here), "
+        "or reserve again with the same id (--id r-8): it never reserves twice"
+    )
+    body = {"error": said, "owner": "store-001", "reservationId": "r-8", "outcome": "unknown"}
+    fake = FakeAgent().on("POST", RESERVATIONS, body, status=503)
+    r = run(fake, "reserve", "PROD-001", "1", "--store", "store-001", "--id", "r-8", code=5)
+    assert error_of(r) == f"Error: {said}"

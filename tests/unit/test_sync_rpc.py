@@ -6,7 +6,9 @@ real ``rpc.handle``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +26,7 @@ from agent.sync.forwarding import NatsForwarder
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
 from tests import synckit
+from tests.inproc import wait_until
 from tests.synckit import FakeMsg, FakeNC, LocalStore, failures, fake_link, served_by
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +49,12 @@ async def call(store: LocalStore, op: str, req: Any) -> tuple[int, Any]:
 async def stock_row(store: LocalStore, sku: str = "PROD-001") -> dict[str, Any]:
     [row] = (await store.service.availability(sku, "store-001"))["stores"]
     return row  # type: ignore[no-any-return]
+
+
+def live_peers(*stores: str) -> Callable[[], dict[str, int]]:
+    """A ``freshness`` source that has heard from ``stores`` just now: an
+    asker with no data of its own still knows the owner exists."""
+    return lambda: {s: synckit.now_ms() for s in stores}
 
 
 def deadline_in(seconds: float) -> int:
@@ -142,6 +151,71 @@ async def test_a_request_past_its_deadline_is_refused_and_nothing_is_reserved(
     # in time, the same request is served
     status, _ = await call(owner, "reserve", {**req, "deadlineMs": deadline_in(5)})
     assert status == 202
+
+
+async def test_the_budget_is_relative_so_a_skewed_askers_clock_does_not_matter(
+    local_store: Callable[..., LocalStore],
+) -> None:
+    owner = local_store("store-001")
+    req = {"reservationId": "skew", "productId": "PROD-001", "quantity": 1}
+    # an asker 10 minutes behind: its deadlineMs is long past here, its budget is not
+    skewed = {**req, "budgetMs": 2000, "deadlineMs": deadline_in(-600)}
+    status, body = await call(owner, "reserve", skewed)
+    assert (status, body["status"]) == (202, "PENDING")
+    # a budget already spent on arrival: refused before it reaches the writer
+    status, body = await call(owner, "reserve", {**req, "reservationId": "none", "budgetMs": 0})
+    assert (status, body["error"]) == (503, "request arrived after its deadline; not applied")
+    status, body = await call(owner, "reserve", {**req, "budgetMs": "soon"})
+    assert (status, body["error"]) == (422, "budgetMs: must be an integer")
+
+
+async def test_the_deadline_is_judged_when_the_writer_runs_the_command(tmp_path: Any) -> None:
+    """The owner's monotonic clock jumps 5 s between the request's arrival and
+    the writer reaching its command (as behind a long import): reserve,
+    confirm and cancel are each refused and change nothing; in time, served."""
+    from agent.ledger.local import open_ledger
+    from agent.replica import Replica
+    from agent.service import InventoryService
+
+    readings: list[float] = []
+    ledger = open_ledger(tmp_path / "l.db", "store-001", monotonic=lambda: readings.pop(0))
+    service = InventoryService(ledger, reservation_ttl=600, outbox=asyncio.Event())
+    service.load_demo_data()
+    owner = LocalStore(
+        ledger,
+        Replica(ledger, outbox=asyncio.Event(), snapshot_dir=tmp_path),
+        service,
+        asyncio.Event(),
+    )
+    try:
+        for op, req in (
+            ("reserve", {"reservationId": "r-1", "productId": "PROD-001", "quantity": 1}),
+            ("confirm", {"reservationId": "r-0"}),
+            ("cancel", {"reservationId": "r-0"}),
+        ):
+            if op != "reserve":  # something to confirm or cancel, made in time
+                readings[:] = [100.0, 100.1]
+                made = {"reservationId": "r-0", "productId": "PROD-001", "quantity": 2}
+                await call(owner, "reserve", {**made, "budgetMs": 500})
+            before = await owner.replica.digests()
+            readings[:] = [100.0, 105.0]  # on arrival; when the writer runs it
+            status, body = await call(owner, op, {**req, "budgetMs": 500})
+            assert status == 503, body
+            nothing = "nothing was reserved" if op == "reserve" else "nothing was changed"
+            assert body["error"] == (
+                "store 'store-001' could not get to the request within the 0.5 s its "
+                f"asker waits (its ledger was busy); {nothing}"
+            )
+            assert body["outcome"] == "refused"
+            assert await owner.replica.digests() == before
+            assert readings == []  # the clock was read on arrival and on the writer
+        assert (await service.get_reservation("r-0"))["status"] == "PENDING"
+        with pytest.raises(NotFound):
+            await service.get_reservation("r-1")
+        readings[:] = [100.0, 100.44]  # within 500 ms less the reply's margin
+        assert (await call(owner, "cancel", {"reservationId": "r-0", "budgetMs": 500}))[0] == 204
+    finally:
+        ledger.close()
 
 
 async def test_an_unknown_operation_is_refused_with_422(
@@ -242,6 +316,7 @@ async def test_a_forwarded_reservation_is_made_at_the_owner_within_its_deadline(
         "store-002",
         demo=False,
         forwarder=NatsForwarder(fake_link("store-002", nc), "default", 2.0),
+        freshness=live_peers("store-001"),
     )
     status, body = await here.service.reserve(
         ReservationRequest(SEED_ID, 2, reservation_id="fwd-1", store_id="store-001")
@@ -249,7 +324,8 @@ async def test_a_forwarded_reservation_is_made_at_the_owner_within_its_deadline(
     assert (status, body["storeId"], body["status"]) == (202, "store-001", "PENDING")
     [(subject, sent, timeout)] = nc.requests
     assert (subject, timeout) == ("inv.default.rpc.store-001.reserve", 2.0)
-    assert 0 < sent["deadlineMs"] - time.time() * 1000 <= 2000
+    assert sent["budgetMs"] == 2000  # relative to its arrival: no clock crosses the wire
+    assert 0 < sent["deadlineMs"] - time.time() * 1000 <= 2000  # for owners not upgraded
     assert (await stock_row(owner))["reserved"] == 2
     # the owner's refusal comes back as it was
     with pytest.raises(rpc.RemoteError) as err:
@@ -263,19 +339,121 @@ async def test_a_forwarded_reservation_is_made_at_the_owner_within_its_deadline(
 
 
 @pytest.mark.parametrize(
-    ("error", "words"),
+    ("error", "words", "outcome"),
     [
-        (nats.errors.NoRespondersError(), "its agent is not connected"),
-        (nats.errors.TimeoutError(), "did not answer within 1.5 s"),
-        (TimeoutError(), "did not answer within 1.5 s"),
+        # the server had no responder: the request went nowhere
+        (
+            nats.errors.NoRespondersError(),
+            "(its agent is not connected); nothing was reserved",
+            None,
+        ),
+        # sent, unanswered: it may have been applied
+        (nats.errors.TimeoutError(), "did not answer within 1.5 s; the reservation may", "unknown"),
+        (TimeoutError(), "did not answer within 1.5 s; the reservation may", "unknown"),
     ],
 )
-async def test_an_owner_that_does_not_answer_is_unavailable(error: Exception, words: str) -> None:
+async def test_an_owner_that_does_not_answer_is_unavailable(
+    error: Exception, words: str, outcome: str | None
+) -> None:
     forward = NatsForwarder(fake_link("store-002", FakeNC(error=error)), "default", 1.5)
+    req = {"reservationId": "r-1", "productId": "PROD-001", "quantity": 1}
     with pytest.raises(Unavailable) as err:
-        await forward("store-001", "reserve", {"productId": "PROD-001", "quantity": 1})
-    assert words in err.value.message and "nothing was reserved" in err.value.message
+        await forward("store-001", "reserve", req)
+    assert words in err.value.message
     assert err.value.body()["owner"] == "store-001"
+    assert err.value.body().get("outcome") == outcome
+    if outcome:
+        assert "nothing was reserved" not in err.value.message
+        assert err.value.body()["reservationId"] == "r-1"
+
+
+@pytest.mark.parametrize(
+    ("op", "words"),
+    [
+        ("confirm", "reservation r-1 may have been confirmed: check with"),
+        ("cancel", "reservation r-1 may have been cancelled: check with"),
+    ],
+)
+async def test_a_confirm_or_cancel_that_timed_out_may_have_been_applied(
+    op: str, words: str
+) -> None:
+    forward = NatsForwarder(fake_link("store-002", FakeNC(error=TimeoutError())), "default", 1)
+    with pytest.raises(Unavailable) as err:
+        await forward("store-001", op, {"reservationId": "r-1"})
+    assert f"did not answer within 1 s; {words} `inv reservation show r-1`" in err.value.message
+    assert "nothing was changed" not in err.value.message
+    assert err.value.body()["outcome"] == "unknown"
+
+
+@pytest.fixture
+def busy_writer() -> Any:
+    """``busy_writer(store)``: a job that holds ``store``'s writer thread (as a
+    300,000-row import does) until ``release()``; returns once it holds it."""
+    release = threading.Event()
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def hold(store: LocalStore) -> Callable[[], Any]:
+        started = threading.Event()
+
+        def long_import(conn: Any) -> None:
+            started.set()
+            release.wait(30)  # bounded: a failing test never hangs the suite
+
+        tasks.append(asyncio.create_task(store.ledger.store.write(long_import)))
+        assert await asyncio.to_thread(started.wait, 10), "the writer never took the job"
+
+        async def done() -> None:
+            release.set()
+            await asyncio.gather(*tasks)
+
+        return done
+
+    yield hold
+    release.set()
+
+
+async def test_a_forwarded_reserve_stuck_behind_the_owners_writer_is_refused_not_made_late(
+    local_store: Callable[..., LocalStore], busy_writer: Any
+) -> None:
+    """The hole: the owner checked the deadline when the request arrived, not
+    when the write ran; behind a long import the reservation was made after
+    the asker had told its user that nothing was reserved."""
+    owner = local_store("store-001")
+    nc = FakeNC(served_by(owner), timeouts=True)
+    here = local_store(
+        "store-002",
+        demo=False,
+        forwarder=NatsForwarder(fake_link("store-002", nc), "default", 0.2),
+        freshness=live_peers("store-001"),
+    )
+    release = await busy_writer(owner)
+    with pytest.raises(Unavailable) as err:
+        await here.service.reserve(
+            ReservationRequest(SEED_ID, 1, reservation_id="X", store_id="store-001")
+        )
+    # the asker cannot know: it says so, and names the reservation to look for
+    assert err.value.status == 503
+    assert err.value.message.startswith(
+        "store 'store-001' did not answer within 0.2 s; the reservation may have been "
+        "made as X: check with `inv reservation show X`"
+    )
+    assert "nothing was reserved" not in err.value.message
+    assert {k: err.value.body()[k] for k in ("owner", "reservationId", "outcome")} == {
+        "owner": "store-001",
+        "reservationId": "X",
+        "outcome": "unknown",
+    }
+    [(_, sent, _)] = nc.requests
+    assert sent["budgetMs"] == 200  # relative: no clock of the asker's crosses the wire
+    # the owner's writer gets to it past the budget: refused there, nothing made
+    await release()
+    [late] = nc.late
+    reply = json.loads(await late)
+    assert reply["status"] == 503, reply
+    assert "nothing was reserved" in reply["body"]["error"]
+    assert (await stock_row(owner))["reserved"] == 0
+    with pytest.raises(NotFound):
+        await owner.service.get_reservation("X")
 
 
 # ------------------------------------------------- the replicator answering
@@ -293,13 +471,13 @@ async def test_a_request_is_answered_on_its_reply_subject(
     store = local_store("store-001")
     r = replicator(store, Metrics())
     msg = FakeMsg("inv.default.rpc.store-001.events", b'{"from": 1, "to": 2}', reply="_INBOX.x")
-    await r._on_request(msg)
+    await r.answer(msg)
     [reply] = msg.responses
     assert [e["seq"] for e in rpc.parse_reply(reply)[1]["events"]] == [1, 2]
     # a request nobody waits for is served but not answered
     req = {"reservationId": "r-5", "productId": "PROD-001", "quantity": 1}
     silent = FakeMsg("inv.default.rpc.store-001.reserve", json.dumps(req).encode())
-    await r._on_request(silent)
+    await r.answer(silent)
     assert silent.responses == []
     assert (await stock_row(store))["reserved"] == 1
 
@@ -317,8 +495,36 @@ async def test_a_reply_that_cannot_be_sent_is_counted_and_logged_not_raised(
         error=ConnectionResetError("link dropped"),
     )
     with capture_logs() as logs:
-        await r._on_request(msg)
+        await r.answer(msg)
     assert failures(metrics, "respond") == 1
     [entry] = [e for e in logs if e["event"] == "reply not sent"]
     assert (entry["log_level"], entry["op"], entry["exc_info"]) == ("warning", "ping", True)
     assert entry["error"] == "link dropped"
+
+
+async def test_a_request_stuck_on_the_writer_does_not_hold_back_the_next(
+    local_store: Callable[..., LocalStore], busy_writer: Any
+) -> None:
+    """nats-py hands a subscription its next message only once the callback
+    returns: each request is served in a task of its own, so one waiting on a
+    busy writer neither delays the others nor starts their deadlines late."""
+    store = local_store("store-001")
+    r = replicator(store, Metrics())
+    release = await busy_writer(store)
+    req = {"reservationId": "r-6", "productId": "PROD-001", "quantity": 1, "budgetMs": 60_000}
+    stuck = FakeMsg("inv.default.rpc.store-001.reserve", json.dumps(req).encode(), reply="_I.1")
+    ping = FakeMsg("inv.default.rpc.store-001.ping", b"{}", reply="_I.2")
+
+    def answered(msg: FakeMsg) -> Callable[[], Any]:
+        async def check() -> list[bytes]:
+            return msg.responses
+
+        return check
+
+    await r._on_request(stuck)  # returns at once: the writer is still busy
+    await r._on_request(ping)
+    await wait_until(answered(ping), timeout=5, what="the ping's answer")
+    assert stuck.responses == []
+    await release()
+    await wait_until(answered(stuck), timeout=5, what="the reservation's answer")
+    assert rpc.parse_reply(stuck.responses[0])[0] == 202

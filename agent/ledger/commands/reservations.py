@@ -1,6 +1,11 @@
 """Reservations of this store's stock. The owner is the only writer: a
 reservation for another store's stock is refused here (the service forwards
-it to the owner's agent)."""
+it to the owner's agent).
+
+A command forwarded by another store carries a ``Deadline``: it is checked
+here, on the writer thread inside the transaction, because that is when the
+change would be made; checked on arrival only, a command queued behind a long
+import committed seconds after the asker had given up."""
 
 from __future__ import annotations
 
@@ -9,8 +14,21 @@ from typing import Any
 
 from agent.domain import MovementKind, ReservationStatus
 from agent.errors import Conflict, InsufficientStock, Unavailable
+from agent.inputs import Deadline
 from agent.ledger import queries
 from agent.ledger.engine import Engine
+
+
+def check_in_time(engine: Engine, deadline: Deadline | None, nothing: str) -> None:
+    """Refuse, changing nothing, a forwarded command that runs past its deadline."""
+    if deadline is not None and engine.monotonic() >= deadline.at:
+        raise Unavailable(
+            f"store {engine.store_id!r} could not get to the request within the "
+            f"{deadline.budget_ms / 1000:g} s its asker waits (its ledger was busy); "
+            f"{nothing}",
+            owner=engine.store_id,
+            outcome="refused",
+        )
 
 
 def _reservation_event(
@@ -70,10 +88,14 @@ def reserve(
     quantity: int,
     customer: str | None,
     ttl: int,
+    deadline: Deadline | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Returns (reservation, created). The owner is the only writer."""
+    check_in_time(engine, deadline, "nothing was reserved")
     if store != engine.store_id:
-        raise Unavailable(f"store {store!r} owns that stock; only its agent can reserve it")
+        # the service forwards these; reaching here is a request that can
+        # never succeed at this agent (409), not an outage
+        raise Conflict(f"store {store!r} owns that stock; only its agent can reserve it")
     prod = queries.product_row(conn, ref)
     existing = conn.execute("SELECT * FROM reservations WHERE id = ?", (rid,)).fetchone()
     if existing is not None:
@@ -113,7 +135,7 @@ def reserve(
 def _owned_reservation(conn: sqlite3.Connection, engine: Engine, rid: str) -> sqlite3.Row:
     row = queries.reservation_row(conn, rid)
     if row["store_id"] != engine.store_id:
-        raise Unavailable(f"reservation {rid!r} belongs to store {row['store_id']!r}")
+        raise Conflict(f"reservation {rid!r} belongs to store {row['store_id']!r}")
     return row
 
 
@@ -128,8 +150,14 @@ def _status_now(conn: sqlite3.Connection, engine: Engine, row: sqlite3.Row) -> s
 
 
 def confirm(
-    conn: sqlite3.Connection, engine: Engine, rid: str, order_id: str | None, actor: str
+    conn: sqlite3.Connection,
+    engine: Engine,
+    rid: str,
+    order_id: str | None,
+    actor: str,
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
+    check_in_time(engine, deadline, "nothing was changed")
     row = _owned_reservation(conn, engine, rid)
     status = _status_now(conn, engine, row)
     if status == ReservationStatus.CONFIRMED:
@@ -152,7 +180,10 @@ def confirm(
     return queries.get_reservation(conn, rid, engine.wall_ms())
 
 
-def cancel(conn: sqlite3.Connection, engine: Engine, rid: str) -> dict[str, Any]:
+def cancel(
+    conn: sqlite3.Connection, engine: Engine, rid: str, deadline: Deadline | None = None
+) -> dict[str, Any]:
+    check_in_time(engine, deadline, "nothing was changed")
     row = _owned_reservation(conn, engine, rid)
     status = _status_now(conn, engine, row)
     if status == ReservationStatus.CANCELLED:

@@ -5,6 +5,7 @@ entity (``products``, ``stock``, ``reservations``)."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,10 @@ class Engine:
     It carries every source of time and identity the ledger draws on, built
     whole by the caller: ``clock`` stamps events, ``wall_ms`` is the wall time
     written as bookkeeping (when an event arrived, a conflict was seen, a
-    reservation changed), ``new_id`` makes new ids. A simulator passes its own
-    and gets the same ledger for the same inputs."""
+    reservation changed), ``new_id`` makes new ids, ``monotonic`` (seconds) is
+    what a forwarded command's deadline is set and judged by (never written
+    down). A simulator passes its own and gets the same ledger for the same
+    inputs."""
 
     def __init__(
         self,
@@ -30,11 +33,13 @@ class Engine:
         *,
         wall_ms: Callable[[], int] = now_ms,
         new_id: Callable[[], str] = new_uuid,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store_id = store_id
         self.clock = clock
         self.wall_ms = wall_ms
         self.new_id = new_id
+        self.monotonic = monotonic
 
     # ---------------------------------------------------------------- local
     def next_seq(self, conn: sqlite3.Connection) -> int:
