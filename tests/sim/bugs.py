@@ -70,6 +70,13 @@ def _count_keeps_older_deltas() -> list[tuple[Any, str, Any]]:
     return [(stock, "_apply_winning_count", apply)]
 
 
+def _deadline_unchecked() -> list[tuple[Any, str, Any]]:
+    # the owner no longer refuses a forwarded command its writer reaches late
+    from agent.ledger.commands import reservations
+
+    return [(reservations, "check_in_time", lambda engine, deadline, nothing: None)]
+
+
 def _oversell() -> list[tuple[Any, str, Any]]:
     # the reservation command judges availability from a wrong row (as if it
     # read a stale replica instead of the owner's own numbers)
@@ -92,6 +99,7 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "repair-skips-last": _repair_skips_last,
     "count-keeps-older-deltas": _count_keeps_older_deltas,
     "oversell": _oversell,
+    "deadline-unchecked": _deadline_unchecked,
 }
 
 

@@ -16,7 +16,7 @@ many commits), and a power loss rolls the ledger back to the last one.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,8 +89,11 @@ class Disk:
 class SimLedgerStore:
     """``LedgerStore``'s interface, synchronously, on one ``Disk``."""
 
-    def __init__(self, disk: Disk) -> None:
+    def __init__(self, disk: Disk, busy: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``busy``: awaited before a write, as a write waits in the agent's
+        writer queue behind a long one (an import) before it runs."""
         self.disk = disk
+        self._busy = busy
         self.path = disk.path or Path(":memory:")
         self.last_write_error: str | None = None
         self.closed = False
@@ -116,6 +119,8 @@ class SimLedgerStore:
         return result
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._busy is not None:
+            await self._busy()
         return self._transaction(fn, args)
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:

@@ -70,7 +70,11 @@ class Node:
         disk: Disk,
         clock: Clock,
         forward_timeout: float,
+        busy_rate: float = 0.0,
     ) -> None:
+        """``busy_rate``: how often a write waits behind a long one (0.1–3 s)."""
+        self.busy_rate = busy_rate
+        self.late: list[str] = []  # forwarded commands applied after their asker gave up
         self.world, self.hub, self.store_id = world, hub, store_id
         self.disk, self.clock = disk, clock
         self.config = NatsConfig(
@@ -86,10 +90,16 @@ class Node:
     def start(self) -> None:
         self.incarnation += 1
         clocks = Clocks(wall_ms=self.clock.wall_ms, monotonic=self.clock.monotonic)
-        store = SimLedgerStore(self.disk)
+        store = SimLedgerStore(self.disk, self._busy if self.busy_rate else None)
         store_id = store.write_sync(local.bind_identity, self.store_id)
         hlc = HybridLogicalClock(last=store.read_sync(local.last_hlc), clock=self.clock.wall_ms)
-        engine = Engine(store_id, hlc, wall_ms=self.clock.wall_ms, new_id=self._new_id)
+        engine = Engine(
+            store_id,
+            hlc,
+            wall_ms=self.clock.wall_ms,
+            new_id=self._new_id,
+            monotonic=self.clock.monotonic,
+        )
         self.ledger = Ledger(store, store_id, hlc, engine)  # type: ignore[arg-type]
         self.link = SimLink(self.hub, self.store_id, NETWORK)
         self.peers = PeerTable(store_id, self.config.heartbeat_interval, clocks=clocks)
@@ -121,7 +131,7 @@ class Node:
         self.hub.responders[self.store_id] = self._serve
         self.hub.listeners[self.store_id] = self.peers.heard
         self.hub.restart_consumer(self.store_id)
-        self.world.spawn(self._load_applied())
+        self.world.spawn(self._load_applied(), self._failed("start"))
 
     async def _load_applied(self) -> None:
         self.peers.applied = await self.replica.origins()
@@ -139,6 +149,12 @@ class Node:
         self.disk.power_loss()
         self.world.note("power loss", self.store_id)
 
+    async def _busy(self) -> None:
+        if self.world.rng.random() < self.busy_rate:
+            wait = SimFuture()
+            self.world.at(self.world.rng.randint(100, 3000), lambda: wait.set_result(None))
+            await wait
+
     def _new_id(self) -> str:
         return f"{self.store_id}-r{self.world.seed}-{self.incarnation}-{next(self.ids)}"
 
@@ -150,13 +166,25 @@ class Node:
         """A request for this store, answered by the real handler; ``reply``
         sends the answer back (if this process still lives to send it)."""
         me = self.incarnation
+        arrived = self.world.now
 
         async def answer() -> None:
             body = await self.replicator_request(op, data)
+            self._judge_in_time(op, data, body, arrived)
             if self.live(me):
                 reply(body)
 
         self.world.spawn(answer(), self._failed(f"rpc {op}"))
+
+    def _judge_in_time(self, op: str, data: bytes, reply: bytes, arrived: int) -> None:
+        """A forwarded command applied after its budget had run out: its asker
+        had stopped waiting, so it holds stock nobody was told about."""
+        if op not in ("reserve", "confirm", "cancel"):
+            return
+        budget = json.loads(data).get("budgetMs")
+        status = json.loads(reply).get("status", 500)
+        if isinstance(budget, int) and status < 300 and self.world.now - arrived > budget:
+            self.late.append(f"{op} applied {self.world.now - arrived} ms after it arrived")
 
     async def replicator_request(self, op: str, data: bytes) -> bytes:
         from agent.sync import rpc
@@ -182,7 +210,9 @@ class Node:
             if fut.done() and fut._error is None:
                 acked.append(seq)
             if waiting == 0 and acked and self.live(me):
-                self.world.spawn(self.replica.mark_published(sorted(acked)))
+                self.world.spawn(
+                    self.replica.mark_published(sorted(acked)), self._failed("publish")
+                )
 
         for seq, body in batch:
             fut = self.hub.publish(self.store_id, subject, body.encode(), f"{self.store_id}:{seq}")
@@ -217,8 +247,13 @@ class Node:
             self.world.spawn(self.service.expire_due(), self._failed("expire"))
 
     def _failed(self, what: str) -> Any:
+        """How a background task of this process ended: an error is a failure
+        of the run, unless the process it belonged to has crashed since (its
+        tasks die with it; here they find the old ledger closed)."""
+        me = self.incarnation
+
         def done(value: Any, error: BaseException | None) -> None:
-            if error is not None and self.alive:
+            if error is not None and self.live(me):
                 self.world.errors.append(f"{self.store_id} {what}: {error!r}")
 
         return done

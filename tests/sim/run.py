@@ -140,7 +140,15 @@ class Simulation:
             offset, drift = params.offsets.get(s, (0, 0))
             disk = Disk(self.tmp / f"{s}.db" if self.tmp else None, params.durability, 10)
             clock = Clock(self.world, offset, drift)
-            self.nodes[s] = Node(self.world, self.hub, s, disk, clock, forward_timeout=0.5)
+            self.nodes[s] = Node(
+                self.world,
+                self.hub,
+                s,
+                disk,
+                clock,
+                forward_timeout=0.5,
+                busy_rate=params.owner_busy,
+            )
         rng = random.Random(params.seed * 7919 + 2)
         self.ops = (
             ops if ops is not None else draw(rng, params.stores, params.skus, params.duration_ms)
@@ -254,6 +262,9 @@ class Simulation:
     def _check_errors(self) -> None:
         if self.world.errors:
             raise Violation("an agent task failed: " + self.world.errors[0])
+        for n in self.nodes.values():
+            if n.late:
+                raise Violation(f"{n.store_id}: a forwarded {n.late[0]}, past its budget")
 
     def heal(self) -> None:
         """Liveness mode: faults off, every link up, every agent running."""
