@@ -10,6 +10,7 @@ that returns (the batch is committed), the batch is acknowledged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -74,6 +75,7 @@ class StreamConsumer:
         self._max_skew_ms = max_skew_ms
         self._own = own_store
         self._psub: Any = None
+        self._rewind = False
         self.idle = False  # the last fetch found nothing new
 
     async def setup(self) -> None:
@@ -89,10 +91,38 @@ class StreamConsumer:
             await js.add_consumer(self._stream, config)
         self._psub = await js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
 
+    async def missed(self) -> bool:
+        """Did the stream drop messages before this consumer applied them?
+        Its first retained message is past the ack floor + 1: whatever was
+        between aged out (or was purged) while we were away, or before a
+        fresh consumer existed. Asked before the first fetch, so the ack
+        floor is where the last run left it."""
+        js = self._link.js
+        state = (await js.stream_info(self._stream)).state
+        floor = (await js.consumer_info(self._stream, self._durable)).ack_floor
+        acked = floor.stream_seq if floor and floor.stream_seq else 0
+        return bool(state.last_seq > acked and state.first_seq > acked + 1)
+
+    def rewind(self) -> None:
+        """Deliver the whole stream again from its start (after a snapshot
+        restore: events it lacks and we had applied are still in the stream)."""
+        self._rewind = True
+
+    async def _restart_from_the_start(self) -> None:
+        self._rewind = False
+        with contextlib.suppress(Exception):  # the next fetch redelivers what was pending
+            await self._psub.unsubscribe()
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._link.js.delete_consumer(self._stream, self._durable)
+        await self.setup()
+        log.info("consumer rewound to the start of the stream", consumer=self._durable)
+
     async def run(self) -> None:
         """Fetch, apply, ack, forever. Every fetch has its own timeout (reports
         of fetch stalls exist: nats.py #933, #986)."""
         while True:
+            if self._rewind:
+                await self._restart_from_the_start()
             try:
                 msgs = await asyncio.wait_for(self._psub.fetch(FETCH_BATCH, timeout=1.0), 5.0)
             except (TimeoutError, nats.errors.TimeoutError):
