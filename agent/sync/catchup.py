@@ -19,8 +19,10 @@ three ways events reach a replica.
    messages aged out before we applied them, or a fresh ledger) we ask a live
    peer how far it has applied each origin (the ``origins`` request): an
    origin it has further than us that is live is left to gap repair, one that
-   is not is needed from a snapshot. While running, gap repair reports an
-   origin that does not answer (``origin_unreachable``).
+   is not is needed from a snapshot (a fresh ledger needs every origin from
+   it: one snapshot beats replaying history 500 events a request). While
+   running, gap repair reports an origin that does not answer
+   (``origin_unreachable``).
 
    Our own events are needed from a snapshot when the stream no longer holds
    them and this ledger does not either (``identity``: a ledger restored from
@@ -108,13 +110,16 @@ class CatchUp:
         """Ask a live peer what it has of each origin; need what we lack of
         origins that cannot answer for themselves."""
         ours = await self._replica.origins()
+        # a fresh ledger takes the whole history from one snapshot rather
+        # than from each origin, 500 events a request
+        fresh = not any(v["appliedSeq"] for o, v in ours.items() if o != self._me)
         for peer in self._peers.live():
             try:
                 theirs = await bootstrap.ask_origins(self._link, self._network, peer, self._timeout)
             except Exception as exc:
                 log.info("peer did not say what it has", peer=peer, error=str(exc))
                 continue
-            live = set(self._peers.live())
+            live = set() if fresh else set(self._peers.live())
             for origin, (applied, top) in theirs.items():
                 have = ours.get(origin, {})
                 if origin == self._me:

@@ -76,12 +76,21 @@ class StreamConsumer:
         self._own = own_store
         self._psub: Any = None
         self._rewind = False
+        self._floor = 0  # the consumer's ack floor (stream seq) when set up
         self.idle = False  # the last fetch found nothing new
 
     async def setup(self) -> None:
         """Create (or recreate, if incompatible) the durable consumer and bind to it."""
         js = self._link.js
         config = consumer_config(self._durable, self._network, self._follow)
+        # where the last run left off, before anything here moves it: a new
+        # consumer starts with its ack floor just below the stream's first
+        # message, which would hide what aged out before it existed
+        try:
+            floor = (await js.consumer_info(self._stream, self._durable)).ack_floor
+            self._floor = (floor.stream_seq or 0) if floor else 0
+        except nats.js.errors.NotFoundError:
+            self._floor = 0
         try:
             await js.add_consumer(self._stream, config)
         except nats.js.errors.APIError as exc:
@@ -93,15 +102,12 @@ class StreamConsumer:
 
     async def missed(self) -> bool:
         """Did the stream drop messages before this consumer applied them?
-        Its first retained message is past the ack floor + 1: whatever was
-        between aged out (or was purged) while we were away, or before a
-        fresh consumer existed. Asked before the first fetch, so the ack
-        floor is where the last run left it."""
-        js = self._link.js
-        state = (await js.stream_info(self._stream)).state
-        floor = (await js.consumer_info(self._stream, self._durable)).ack_floor
-        acked = floor.stream_seq if floor and floor.stream_seq else 0
-        return bool(state.last_seq > acked and state.first_seq > acked + 1)
+        Its first retained message is past the ack floor + 1 (the floor the
+        consumer had before ``setup``; 0 if it did not exist): whatever was
+        between aged out (or was purged) while we were away, or before this
+        ledger ever followed the stream."""
+        state = (await self._link.js.stream_info(self._stream)).state
+        return bool(state.last_seq > self._floor and state.first_seq > self._floor + 1)
 
     def rewind(self) -> None:
         """Deliver the whole stream again from its start (after a snapshot
@@ -132,6 +138,9 @@ class StreamConsumer:
                 self._link.last_error = f"fetch: {exc or exc.__class__.__name__}"
                 self._metrics.sync_failures.labels("fetch").inc()
                 await asyncio.sleep(0.5)
+                continue
+            if not msgs:  # nats-py can end a fetch with a status and no message
+                self.idle = True
                 continue
             self.idle = False
             await self.handle(msgs)
