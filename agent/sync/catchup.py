@@ -57,7 +57,9 @@ from agent.sync.presence import PeerTable
 
 log = structlog.get_logger("agent.catchup")
 
-RETRY = 5.0  # seconds between snapshot attempts that found no fitting peer
+# seconds between snapshot attempts that found no fitting peer: each one costs
+# every live peer a VACUUM INTO and an upload
+RETRY = 30.0
 
 
 class CatchUp:
