@@ -60,6 +60,8 @@ class NatsConfig:
     max_outstanding_pings: int = 2
     reconnect_wait: float = 0.5
     stream_replicas: int = 1
+    # seconds the stream keeps an event (its max_age); 0: for ever
+    stream_max_age: float = 2_592_000.0
     inbox_prefix: str | None = None  # default _INBOX.<store>
 
 
@@ -181,5 +183,7 @@ def load(
         raise ConfigError("log_format: must be json or console")
     if cfg.reservation_ttl <= 0:
         raise ConfigError("reservation_ttl: must be a positive number of seconds")
+    if cfg.nats.stream_max_age < 0:
+        raise ConfigError("nats.stream_max_age: must be 0 (for ever) or a number of seconds")
     cfg.listen_addr()
     return cfg

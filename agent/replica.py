@@ -15,6 +15,9 @@ from typing import Any
 
 from agent.ledger import queries, replication, snapshot
 from agent.ledger.local import Ledger
+from agent.ledger.snapshot import OwnEventsDiffer, SnapshotUnfit
+
+__all__ = ["OwnEventsDiffer", "Replica", "SnapshotUnfit"]
 
 
 class Replica:
@@ -63,6 +66,11 @@ class Replica:
         self.outbox.set()
         return n
 
+    async def reserve_own(self, seq: int) -> None:
+        """Number our next event above ``seq``: seqs of ours up to it were seen
+        by someone, even if this ledger does not hold them (yet)."""
+        await self._store.write(replication.reserve_own, self.store_id, seq)
+
     # ---------------------------------------------------------- peer events
     async def apply(
         self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
@@ -103,10 +111,12 @@ class Replica:
         """A consistent copy of the whole ledger at ``target``."""
         await asyncio.to_thread(snapshot.write_snapshot, self._store.path, target)
 
-    async def restore_snapshot(self, path: Path) -> dict[str, Any]:
+    async def restore_snapshot(
+        self, path: Path, need: dict[str, int] | None = None
+    ) -> dict[str, Any]:
         """Replace the replicated state with a peer's snapshot, our own events
-        kept on top (see ``snapshot.restore``)."""
-        result = await self._store.write_attached(path, snapshot.restore, self._engine)
+        kept on top (see ``snapshot.restore``; ``need``: what it must hold)."""
+        result = await self._store.write_attached(path, snapshot.restore, self._engine, need)
         self._clock.observe(result["maxHlc"])
         self.outbox.set()
         return result

@@ -63,6 +63,16 @@ def recover_own(conn: sqlite3.Connection, engine: Engine, events: list[dict[str,
     return n
 
 
+def reserve_own(conn: sqlite3.Connection, origin: str, seq: int) -> None:
+    """Make ``next_seq`` start above ``seq`` (it numbers from ``max_seq``)."""
+    conn.execute(
+        "INSERT INTO origins (origin, applied_seq, max_seq, last_hlc, last_event_at_ms) "
+        "VALUES (?, 0, ?, 0, 0) ON CONFLICT(origin) DO UPDATE SET "
+        "max_seq = max(max_seq, excluded.max_seq)",
+        (origin, seq),
+    )
+
+
 def own_events(
     conn: sqlite3.Connection, origin: str, first: int, last: int, limit: int = 500
 ) -> list[str]:

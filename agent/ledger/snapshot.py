@@ -35,22 +35,57 @@ def write_snapshot(ledger: Path, target: Path) -> None:
         conn.close()
 
 
-def restore(conn: sqlite3.Connection, engine: Engine) -> dict[str, Any]:
+class SnapshotUnfit(ValueError):
+    """This snapshot would not do: it lacks what we need, or it is behind this
+    ledger on some origin (restoring it would take back events we applied)."""
+
+
+class OwnEventsDiffer(ValueError):
+    """The snapshot's record of one of our seqs is not our event with that seq:
+    another node uses our store id, or this ledger was restored from an old
+    copy and written to since. Publishing would reuse ids for other events."""
+
+
+def check_fit(conn: sqlite3.Connection, me: str, need: dict[str, int]) -> None:
+    """Refuse a snapshot that lacks an origin's events up to ``need[origin]``,
+    or whose applied watermark of any other origin is behind ours."""
+    theirs = dict(conn.execute("SELECT origin, applied_seq FROM snap.origins"))
+    for origin, seq in need.items():
+        if theirs.get(origin, 0) < seq:
+            raise SnapshotUnfit(f"it has {origin} up to seq {theirs.get(origin, 0)}, not {seq}")
+    for origin, seq in conn.execute("SELECT origin, applied_seq FROM main.origins"):
+        if origin != me and theirs.get(origin, 0) < seq:
+            raise SnapshotUnfit(f"it has {origin} up to seq {theirs.get(origin, 0)}; we have {seq}")
+
+
+def restore(
+    conn: sqlite3.Connection, engine: Engine, need: dict[str, int] | None = None
+) -> dict[str, Any]:
     """Replace the replicated state with the snapshot's (attached as ``snap``
     by ``LedgerStore.write(..., attach=path)``) and re-apply our own events on
-    top. Runs in the writer's transaction: all or nothing."""
+    top. Runs in the writer's transaction: all or nothing.
+
+    ``need``: per origin, the seq the snapshot must have applied (see
+    ``check_fit``). Events of ours that the peer applied and this ledger lacks
+    (they aged out of the stream after this ledger was restored from an older
+    copy) are recorded by seq and stamp, without a body: their effects are in
+    the peer's state, and our seq goes on above them."""
     me = engine.store_id
     version = conn.execute("PRAGMA snap.user_version").fetchone()[0]
     if not STATE_SINCE <= version <= len(MIGRATIONS):
         raise ValueError(
             f"snapshot schema {version} is not one of ours ({STATE_SINCE}..{len(MIGRATIONS)})"
         )
-    in_snapshot = {
-        r[0] for r in conn.execute("SELECT seq FROM snap.events WHERE origin = ?", (me,))
-    }
+    check_fit(conn, me, need or {})
+    in_snapshot = dict(
+        conn.execute("SELECT seq, hlc FROM snap.events WHERE origin = ?", (me,)).fetchall()
+    )
     own = conn.execute(
-        "SELECT seq, body FROM main.events WHERE origin = ? ORDER BY seq", (me,)
+        "SELECT seq, hlc, body FROM main.events WHERE origin = ? ORDER BY seq", (me,)
     ).fetchall()
+    for seq, stamp, _ in own:
+        if in_snapshot.get(seq, stamp) != stamp:
+            raise OwnEventsDiffer(f"the peer's event {me}:{seq} is not this ledger's")
     for table in STATE_TABLES:
         conn.execute(f"DELETE FROM main.{table}")
         conn.execute(f"INSERT INTO main.{table} SELECT * FROM snap.{table}")
@@ -60,10 +95,11 @@ def restore(conn: sqlite3.Connection, engine: Engine) -> dict[str, Any]:
         "SELECT origin, seq, hlc, type, NULL, 1 FROM snap.events WHERE origin != ?",
         (me,),
     )
+    lost_own = _take_lost_own(conn, me, {r[0] for r in own})
     conn.execute("DELETE FROM main.origins WHERE origin != ?", (me,))
     conn.execute("INSERT INTO main.origins SELECT * FROM snap.origins WHERE origin != ?", (me,))
     reapplied = 0
-    for seq, body in own:
+    for seq, _, body in own:
         if seq in in_snapshot or body is None:
             continue  # the snapshot's state already includes it
         engine.apply_effects(conn, json.loads(body), local=True)
@@ -72,4 +108,48 @@ def restore(conn: sqlite3.Connection, engine: Engine) -> dict[str, Any]:
     origins = [
         r[0] for r in conn.execute("SELECT origin FROM snap.origins WHERE origin != ?", (me,))
     ]
-    return {"reappliedOwnEvents": reapplied, "origins": origins, "maxHlc": max_hlc}
+    return {
+        "reappliedOwnEvents": reapplied,
+        "recoveredOwnEvents": lost_own,
+        "origins": origins,
+        "maxHlc": max_hlc,
+    }
+
+
+def _take_lost_own(conn: sqlite3.Connection, me: str, have: set[int]) -> int:
+    """Record the peer's copies of our events that this ledger lacks, then
+    bring our own watermark over them: seq, stamp and contiguous applied."""
+    lost = [
+        r
+        for r in conn.execute(
+            "SELECT seq, hlc, type FROM snap.events WHERE origin = ? ORDER BY seq", (me,)
+        )
+        if r[0] not in have
+    ]
+    conn.executemany(
+        "INSERT INTO main.events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,NULL,1)",
+        [(me, seq, stamp, type_) for seq, stamp, type_ in lost],
+    )
+    if not lost:
+        return 0
+    conn.execute(
+        "INSERT OR IGNORE INTO main.origins (origin, applied_seq, max_seq, last_hlc, "
+        "last_event_at_ms) VALUES (?, 0, 0, 0, 0)",
+        (me,),
+    )
+    top_seq, top_hlc = conn.execute(
+        "SELECT max(seq), max(hlc) FROM main.events WHERE origin = ?", (me,)
+    ).fetchone()
+    applied = conn.execute(
+        "SELECT applied_seq FROM main.origins WHERE origin = ?", (me,)
+    ).fetchone()[0]
+    while conn.execute(
+        "SELECT 1 FROM main.events WHERE origin = ? AND seq = ?", (me, applied + 1)
+    ).fetchone():
+        applied += 1
+    conn.execute(
+        "UPDATE main.origins SET applied_seq = ?, max_seq = max(max_seq, ?), "
+        "last_hlc = max(last_hlc, ?) WHERE origin = ?",
+        (applied, top_seq, top_hlc, me),
+    )
+    return len(lost)

@@ -1,15 +1,14 @@
-"""Bootstrap from a peer's snapshot, through the JetStream object store.
+"""Restoring from a peer's snapshot, through the JetStream object store.
 
-Used when a fresh agent joins and the stream no longer holds every event
-(its first retained message is past sequence 1): the events it lacks may have
-aged out, and their origins may be gone. A live peer writes a snapshot of its
-ledger into the object store; we restore it, keep our own events on top, and
-then replay the stream from its start (applying is idempotent).
+Used when events this agent lacks are gone from the stream and their origin
+does not answer (``catchup`` decides when). A live peer writes a snapshot of
+its ledger into the object store; we restore it if it holds what we need and
+takes back nothing we have, keep our own events on top, and then replay the
+stream from its start (applying is idempotent).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
-from agent.replica import Replica
+from agent.replica import OwnEventsDiffer, Replica, SnapshotUnfit
 from agent.sync import rpc, subjects
 from agent.sync.link import NatsLink
 from agent.sync.presence import PeerTable
@@ -68,24 +67,12 @@ async def serve(link: NatsLink, replica: Replica, network: str) -> bytes:
         path.unlink(missing_ok=True)
 
 
-async def needed(link: NatsLink, peers: PeerTable, stream: str) -> bool:
-    """A fresh ledger (no peer event applied yet) and a stream that no longer
-    starts at sequence 1."""
-    if any(o != peers.store_id and v["appliedSeq"] > 0 for o, v in peers.applied.items()):
-        return False
-    info = await link.js.stream_info(stream)
-    return bool(info.state.messages and info.state.first_seq > 1) or bool(
-        not info.state.messages and info.state.last_seq > 0
-    )
-
-
 async def run(
-    link: NatsLink, replica: Replica, peers: PeerTable, network: str, wait_for_peers: float
+    link: NatsLink, replica: Replica, peers: PeerTable, network: str, need: dict[str, int]
 ) -> dict[str, Any] | None:
-    """Restore from the first live peer that can give a snapshot."""
-    deadline = time.monotonic() + wait_for_peers
-    while time.monotonic() < deadline and not peers.live():
-        await asyncio.sleep(0.1)
+    """Restore from the first live peer whose snapshot holds ``need`` (see
+    ``snapshot.check_fit``). ``OwnEventsDiffer`` goes to the caller:
+    no other peer can make that right."""
     for peer in peers.live():
         path: Path = replica.snapshot_dir / f"from-{peer}.db"
         try:
@@ -97,13 +84,27 @@ async def run(
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as fh:
                 await store.get(body["name"], writeinto=fh)
-            result = await replica.restore_snapshot(path)
-            await store.delete(body["name"])
-            log.info("bootstrapped from snapshot", peer=peer, **result)
+            try:
+                result = await replica.restore_snapshot(path, need)
+            finally:
+                await store.delete(body["name"])
+            log.info("restored from a peer's snapshot", peer=peer, **result)
             return {"peer": peer, **result}
+        except SnapshotUnfit as exc:
+            log.info("peer's snapshot does not do", peer=peer, reason=str(exc))
+        except OwnEventsDiffer:
+            raise
         except Exception as exc:
             log.warning("snapshot from peer failed", peer=peer, error=str(exc), exc_info=True)
         finally:
             path.unlink(missing_ok=True)
-    log.warning("no peer gave a snapshot; catching up from the stream and the origins")
     return None
+
+
+async def ask_origins(
+    link: NatsLink, network: str, peer: str, timeout: float
+) -> dict[str, tuple[int, int]]:
+    """What ``peer`` has of each origin: (applied seq, highest seq seen)."""
+    msg = await link.nc.request(subjects.rpc(network, peer, "origins"), b"{}", timeout=timeout)
+    _, body = rpc.parse_reply(msg.data)
+    return {str(o): (int(v[0]), int(v[1])) for o, v in body["origins"].items()}

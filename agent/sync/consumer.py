@@ -10,6 +10,7 @@ that returns (the batch is committed), the batch is acknowledged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -76,12 +77,22 @@ class StreamConsumer:
         self._own = own_store
         self._clocks = clocks
         self._psub: Any = None
+        self._rewind = False
+        self._floor = 0  # the consumer's ack floor (stream seq) when set up
         self.idle = False  # the last fetch found nothing new
 
     async def setup(self) -> None:
         """Create (or recreate, if incompatible) the durable consumer and bind to it."""
         js = self._link.js
         config = consumer_config(self._durable, self._network, self._follow)
+        # where the last run left off, before anything here moves it: a new
+        # consumer starts with its ack floor just below the stream's first
+        # message, which would hide what aged out before it existed
+        try:
+            floor = (await js.consumer_info(self._stream, self._durable)).ack_floor
+            self._floor = (floor.stream_seq or 0) if floor else 0
+        except nats.js.errors.NotFoundError:
+            self._floor = 0
         try:
             await js.add_consumer(self._stream, config)
         except nats.js.errors.APIError as exc:
@@ -91,10 +102,35 @@ class StreamConsumer:
             await js.add_consumer(self._stream, config)
         self._psub = await js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
 
+    async def missed(self) -> bool:
+        """Did the stream drop messages before this consumer applied them?
+        Its first retained message is past the ack floor + 1 (the floor the
+        consumer had before ``setup``; 0 if it did not exist): whatever was
+        between aged out (or was purged) while we were away, or before this
+        ledger ever followed the stream."""
+        state = (await self._link.js.stream_info(self._stream)).state
+        return bool(state.last_seq > self._floor and state.first_seq > self._floor + 1)
+
+    def rewind(self) -> None:
+        """Deliver the whole stream again from its start (after a snapshot
+        restore: events it lacks and we had applied are still in the stream)."""
+        self._rewind = True
+
+    async def _restart_from_the_start(self) -> None:
+        self._rewind = False
+        with contextlib.suppress(Exception):  # the next fetch redelivers what was pending
+            await self._psub.unsubscribe()
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._link.js.delete_consumer(self._stream, self._durable)
+        await self.setup()
+        log.info("consumer rewound to the start of the stream", consumer=self._durable)
+
     async def run(self) -> None:
         """Fetch, apply, ack, forever. Every fetch has its own timeout (reports
         of fetch stalls exist: nats.py #933, #986)."""
         while True:
+            if self._rewind:
+                await self._restart_from_the_start()
             try:
                 msgs = await asyncio.wait_for(self._psub.fetch(FETCH_BATCH, timeout=1.0), 5.0)
             except (TimeoutError, nats.errors.TimeoutError):
@@ -104,6 +140,9 @@ class StreamConsumer:
                 self._link.last_error = f"fetch: {exc or exc.__class__.__name__}"
                 self._metrics.sync_failures.labels("fetch").inc()
                 await asyncio.sleep(0.5)
+                continue
+            if not msgs:  # nats-py can end a fetch with a status and no message
+                self.idle = True
                 continue
             self.idle = False
             await self.handle(msgs)

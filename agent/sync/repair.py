@@ -1,6 +1,8 @@
 """Gap repair: an origin's seq with a hole (lost, aged out of the stream, or a
 consumer that started after the stream's first event) is fetched from the
-origin itself, which keeps all its events, by request/reply."""
+origin itself, which keeps all its events, by request/reply. An origin that
+does not answer and is not live is reported to ``catchup``, which restores a
+peer's snapshot when the stream no longer holds the events either."""
 
 from __future__ import annotations
 
@@ -26,6 +28,12 @@ GAP_PATIENCE = 1.0
 UNKNOWN_PATIENCE = 2.0
 
 Apply = Callable[[list[dict[str, Any]], list[dict[str, Any]]], Awaitable[dict[str, int]]]
+# (origin, applied seq, known seq): the origin did not answer and is not live
+Unreachable = Callable[[str, int, int], Awaitable[None]]
+
+
+async def _nobody(origin: str, applied: int, known: int) -> None:
+    """No one to tell (a process that only follows the stream)."""
 
 
 class GapRepair:
@@ -41,9 +49,11 @@ class GapRepair:
         max_skew_ms: int,
         consumer_idle: Callable[[], bool],
         clocks: Clocks = SYSTEM,
+        unreachable: Unreachable = _nobody,
     ) -> None:
         """``consumer_idle``: the stream has nothing more for us right now (a
         hole seen while it is still delivering is usually not one)."""
+        self._unreachable = unreachable
         self._link = link
         self._replica = replica
         self._peers = peers
@@ -73,19 +83,24 @@ class GapRepair:
             elif peer.gap_since is None:
                 peer.gap_since = self._clocks.monotonic()
             elif self._clocks.monotonic() - peer.gap_since >= GAP_PATIENCE:
-                await self.repair(origin, known)
+                await self._repair_or_report(origin, info["appliedSeq"], known)
         for store, peer in list(self._peers.peers.items()):
             if store in self._peers.applied or peer.known_seq <= 0 or not self._idle():
                 continue
             if peer.gap_since is None:
                 peer.gap_since = self._clocks.monotonic()
             elif self._clocks.monotonic() - peer.gap_since >= UNKNOWN_PATIENCE:
-                await self.repair(store, peer.known_seq)
+                await self._repair_or_report(store, 0, peer.known_seq)
 
-    async def repair(self, origin: str, known: int) -> None:
+    async def _repair_or_report(self, origin: str, applied: int, known: int) -> None:
+        if not await self.repair(origin, known) and origin not in self._peers.live():
+            await self._unreachable(origin, applied, known)
+
+    async def repair(self, origin: str, known: int) -> bool:
+        """Ask ``origin`` for its events we lack up to ``known``: did it answer?"""
         seqs = await self._replica.missing(origin, known)
         if not seqs:
-            return
+            return True
         try:
             msg = await self._link.nc.request(
                 subjects.rpc(self._network, origin, "events"),
@@ -97,10 +112,11 @@ class GapRepair:
             # the origin is away or slow: the next check asks again
             self._link.last_error = f"gap repair from {origin}: {exc or exc.__class__.__name__}"
             log.info("gap repair failed; will retry", origin=origin, error=str(exc))
-            return
+            return False
         subject = subjects.events(self._network, origin)
         items = [(subject, json.dumps(raw).encode()) for raw in body.get("events", [])]
         events, rejected = validate.sort(items, self._clocks.wall_ms(), self._max_skew_ms)
         result = await self._apply(events, rejected)
         log.info("gap repaired", origin=origin, first=seqs[0], last=seqs[-1], **result)
         self._peers.peer(origin).gap_since = None
+        return True

@@ -3,7 +3,8 @@
 It owns the background tasks and puts the pieces together: the connection
 (``link``), the stream and this store's identity in it (``identity``), the
 outbox publisher, the stream consumer, heartbeats and the peer table
-(``presence``), gap repair, snapshot bootstrap, and the request handler that
+(``presence``), gap repair, catching up from a peer's snapshot (``catchup``,
+``bootstrap``), and the request handler that
 serves forwarded commands (``rpc``). Everything runs on the agent's event
 loop; every write lands in SQLite first and waits in the outbox until it is
 published, whether or not NATS is there.
@@ -27,6 +28,7 @@ from agent.metrics import Metrics
 from agent.replica import Replica
 from agent.service import InventoryService
 from agent.sync import bootstrap, identity, rpc, status, subjects, validate
+from agent.sync.catchup import CatchUp
 from agent.sync.consumer import StreamConsumer
 from agent.sync.link import NatsLink
 from agent.sync.presence import Heartbeats, PeerTable
@@ -81,6 +83,16 @@ class Replicator:
         self.heartbeats = Heartbeats(
             link, replica, metrics, self._net, config.heartbeat_interval, clocks=clocks
         )
+        self.catchup = CatchUp(
+            link,
+            replica,
+            peers,
+            self.consumer,
+            stream=config.stream,
+            network=self._net,
+            timeout=config.forward_timeout,
+            clocks=clocks,
+        )
         self.repair = GapRepair(
             link,
             replica,
@@ -91,15 +103,26 @@ class Replicator:
             max_skew_ms=skew,
             consumer_idle=lambda: self.consumer.idle,
             clocks=clocks,
+            unreachable=self.catchup.origin_unreachable,
         )
         self.ready = False  # stream and consumer set up
         self.applied_total = 0
-        self.publish_blocked: str | None = None
-        self.bootstrapped: dict[str, Any] | None = None
+        self._identity: identity.Identity = identity.Identity()
+        self._missed = False  # the stream dropped events before our consumer applied them
         self._tasks: list[asyncio.Task[Any]] = []
         self._requests: set[asyncio.Task[None]] = set()  # requests being served
         self._subs: list[Any] = []
         self._stopping = asyncio.Event()
+
+    @property
+    def publish_blocked(self) -> str | None:
+        """Why our events must not be published (now), or None."""
+        return self._identity.blocked or self.catchup.blocked
+
+    @property
+    def bootstrapped(self) -> dict[str, Any] | None:
+        """The last snapshot restored (its peer and what it brought)."""
+        return self.catchup.restored
 
     # --------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -142,12 +165,7 @@ class Replicator:
             await nc.subscribe(subjects.rpc(self._net, self._me), cb=self._on_request)
         )
         self._subs.append(await nc.subscribe(subjects.heartbeat(self._net), cb=self._on_heartbeat))
-        if await bootstrap.needed(self.link, self.peers, self.config.stream):
-            wait = 3 * self.config.heartbeat_interval + 1
-            self.bootstrapped = await bootstrap.run(
-                self.link, self.replica, self.peers, self._net, wait
-            )
-            self.peers.applied = await self.replica.origins()
+        await self.catchup.start(self._identity.own_needed, self._missed)
         self.ready = True
         await self.release_held_back()
         self._spawn(self.publisher.run, "publisher")
@@ -155,13 +173,14 @@ class Replicator:
         self._spawn(self.heartbeats.run, "heartbeat")
         self._spawn(self.repair.run, "gap-repair")
         self._spawn(self._release_loop, "held-back")
+        self._spawn(self.catchup.run, "catch-up")
 
     async def _setup(self) -> None:
         """The stream, this store's identity in it, and our consumer: retried until done."""
         while not self._stopping.is_set():
             try:
                 await self._ensure_stream()
-                self.publish_blocked = await identity.check(
+                self._identity = await identity.check(
                     self.link,
                     self.replica,
                     stream=self.config.stream,
@@ -170,6 +189,7 @@ class Replicator:
                     clocks=self.clocks,
                 )
                 await self.consumer.setup()
+                self._missed = await self.consumer.missed()
                 return
             except asyncio.CancelledError:
                 raise
@@ -179,24 +199,31 @@ class Replicator:
                 await asyncio.sleep(1.0)
 
     async def _ensure_stream(self) -> None:
+        """Create the stream, or bring an existing one to our subjects and
+        ``stream_max_age`` (0: events are kept for ever)."""
         js, name, subject = self.link.js, self.config.stream, subjects.all_events(self._net)
+        max_age = self.config.stream_max_age
         config = api.StreamConfig(
             name=name,
             subjects=[subject],
             storage=api.StorageType.FILE,
             retention=api.RetentionPolicy.LIMITS,
             num_replicas=self.config.stream_replicas,
-            duplicate_window=DUPLICATE_WINDOW,
+            max_age=max_age,
+            # the server refuses a dedup window longer than max_age
+            duplicate_window=min(DUPLICATE_WINDOW, max_age) if max_age else DUPLICATE_WINDOW,
         )
         try:
             info = await js.stream_info(name)
         except nats.js.errors.NotFoundError:
             await js.add_stream(config)
-            log.info("stream created", stream=name)
+            log.info("stream created", stream=name, max_age=max_age)
             return
-        if subject not in (info.config.subjects or []):
-            config.subjects = [*(info.config.subjects or []), subject]
+        have = info.config.subjects or []
+        if subject not in have or (info.config.max_age or 0) != max_age:
+            config.subjects = have if subject in have else [*have, subject]
             await js.update_stream(config)
+            log.info("stream updated", stream=name, max_age=max_age)
 
     # ------------------------------------------------------------- applying
     async def apply(

@@ -114,6 +114,11 @@ async def _serve(
     if op == "events":
         bodies = await replica.own_events(_i(req, "from"), _i(req, "to"))
         return 200, {"events": [json.loads(b) for b in bodies]}
+    if op == "origins":
+        # what this store has applied of each origin (its own: how far it has
+        # numbered): a store catching up learns from it what it lacks
+        origins = await replica.origins()
+        return 200, {"origins": {o: [v["appliedSeq"], v["maxSeq"]] for o, v in origins.items()}}
     if op == "ping":
         return 200, {"storeId": service.store_id}
     raise InvalidInput(f"unknown operation {op!r}")

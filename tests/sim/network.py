@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 from nats.js import api
 
 from tests.sim.loop import SimFuture, World
@@ -253,13 +254,30 @@ class SimNc:
         self._hub.broadcast(self._store, subject, payload)
 
 
+class SimJs:
+    """The JetStream calls ``agent.sync.catchup`` makes: the oldest retained
+    message of a subject (gap repair asks it when an origin does not answer)."""
+
+    def __init__(self, hub: Hub, store: str) -> None:
+        self._hub, self._store = hub, store
+
+    async def get_msg(self, stream: str, seq: int, subject: str, next: bool = True) -> Stored:
+        if not self._hub.up.get(self._store):
+            raise nats.errors.TimeoutError()
+        self._hub.expire()
+        for m in self._hub.messages:
+            if m.seq >= seq and m.subject == subject:
+                return m
+        raise nats.js.errors.NotFoundError()
+
+
 class SimLink:
     """What ``agent.sync`` reads of ``NatsLink``: connected, nc, last_error."""
 
     def __init__(self, hub: Hub, store: str, network: str) -> None:
         self._hub, self._store = hub, store
         self.nc = SimNc(hub, store, network)
-        self.js: Any = None
+        self.js = SimJs(hub, store)
         self.last_error: str | None = None
 
     @property
