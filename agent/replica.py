@@ -41,7 +41,8 @@ class Replica:
         return self._store.read_here(replication.unpublished, self.store_id, limit)
 
     async def mark_published(self, seqs: list[int]) -> None:
-        await self._store.write(replication.mark_published, self.store_id, seqs)
+        # lost in a power cut, they are published again (and deduplicated)
+        await self._store.write_lazy(replication.mark_published, self.store_id, seqs)
 
     async def published_seq(self) -> int:
         return await self._store.read(replication.published_seq, self.store_id)

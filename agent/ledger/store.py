@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import structlog
 
 from agent.errors import InventoryError, Unavailable
-from agent.ledger.connection import connect, is_disk_error
+from agent.ledger.connection import SYNCHRONOUS, connect, is_disk_error
 from agent.ledger.schema import migrate
 
 __all__ = ["MAX_GROUP", "DryRun", "LedgerStore", "connect", "is_disk_error"]
@@ -62,6 +62,7 @@ class _Job:
     future: Any = None
     alone: bool = False  # in a transaction of its own
     bare: bool = False  # outside any transaction (opening and closing the ledger)
+    lazy: bool = False  # may go without an fsync of its own (see ``write_lazy``)
     ok: bool = False
     value: Any = field(default=None)
 
@@ -196,6 +197,16 @@ class LedgerStore:
                     conn.execute("DETACH DATABASE snap")
 
     def _transaction(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
+        lazy = all(job.lazy for job in group)
+        if lazy:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._commands(conn, group)
+        finally:
+            if lazy:
+                conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+
+    def _commands(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
@@ -285,6 +296,18 @@ class LedgerStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._submit(_Job(fn, args, loop=loop, future=future))
+        return await future
+
+    async def write_lazy(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write whose loss in a power cut costs nothing but work done again
+        (marking events published: they would be published once more, and
+        deduplicated). A group made only of such writes commits without an
+        fsync; the next durable commit's fsync carries it to the disk (the
+        WAL is written in order, so a power cut never keeps a later commit
+        and loses an earlier one)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, args, loop=loop, future=future, lazy=True))
         return await future
 
     async def write_attached(self, attach: Path, fn: Callable[..., T], *args: Any) -> T:

@@ -123,6 +123,9 @@ class SimLedgerStore:
             await self._busy()
         return self._transaction(fn, args)
 
+    async def write_lazy(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.write(fn, *args)  # every commit is durable here
+
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return self._transaction(fn, args)
 

@@ -54,3 +54,27 @@ def test_a_reopened_ledger_continues_seq_and_hlc_above_what_it_holds(tmp_path: P
         ledger.close()
     assert seq_after == seq_before + 1
     assert hlc_after > hlc_before
+
+
+def test_only_writes_that_can_be_redone_commit_without_an_fsync(tmp_path: Path) -> None:
+    """Marking events published is the one write that may go without an fsync
+    of its own (lost, the events are published again and deduplicated); every
+    other write, and any group it shares, is FULL."""
+    from agent.ledger.store import LedgerStore
+
+    store = LedgerStore(tmp_path / "ledger.db")
+
+    def mode(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    async def run() -> tuple[int, int, int]:
+        return (
+            await store.write(mode),
+            await store.write_lazy(mode),
+            await store.write(mode),  # restored after the lazy one
+        )
+
+    try:
+        assert asyncio.run(run()) == (2, 1, 2)
+    finally:
+        store.close()
