@@ -7,7 +7,10 @@ run on the caller's thread (no writer thread: the world is single-threaded).
 
 Durability follows the mode the agent runs (``synchronous=FULL`` in WAL: a
 transaction is on disk when its COMMIT returns), so a power loss keeps every
-committed transaction and loses only what lived in the process. ``NORMAL``
+committed transaction and loses only what lived in the process, except the
+writes the agent commits without an fsync of their own (``write_lazy``:
+marking events published), which a power loss takes back unless a durable
+commit came after them (the WAL is written in order). ``NORMAL``
 is modelled too, for the regression test that shows why the agent no longer
 runs it: the disk image is only brought up to date at checkpoints (every so
 many commits), and a power loss rolls the ledger back to the last one.
@@ -65,7 +68,18 @@ class Disk:
             self.durable = sqlite3.connect(":memory:", isolation_level=None)
             self.conn.backup(self.durable)
 
-    def committed(self) -> None:
+    def before_lazy(self) -> None:
+        """A commit without its own fsync is coming: until a durable one
+        follows, a power loss returns the disk to the state before it."""
+        if self.mode == "FULL" and self.durable is None:
+            self.durable = sqlite3.connect(":memory:", isolation_level=None)
+            self.conn.backup(self.durable)
+
+    def committed(self, lazy: bool = False) -> None:
+        if self.mode == "FULL":
+            if not lazy:
+                self.durable = None  # this commit's fsync carried the lazy ones too
+            return
         if self.durable is None:
             return
         self.commits_since_checkpoint += 1
@@ -78,6 +92,8 @@ class Disk:
         if self.durable is not None:
             self.durable.backup(self.conn)
             self.commits_since_checkpoint = 0
+            if self.mode == "FULL":
+                self.durable = None
         if self.path is not None:
             self.conn.close()
             self.conn = sqlite3.connect(str(self.path), isolation_level=None)
@@ -103,8 +119,10 @@ class SimLedgerStore:
             raise Unavailable("ledger is closed")
         return self.disk.conn
 
-    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...], lazy: bool = False) -> T:
         conn = self._check()
+        if lazy:
+            self.disk.before_lazy()
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn, *args)
@@ -115,7 +133,7 @@ class SimLedgerStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        self.disk.committed()
+        self.disk.committed(lazy)
         return result
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -124,7 +142,9 @@ class SimLedgerStore:
         return self._transaction(fn, args)
 
     async def write_lazy(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self.write(fn, *args)  # every commit is durable here
+        if self._busy is not None:
+            await self._busy()
+        return self._transaction(fn, args, lazy=True)
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return self._transaction(fn, args)
