@@ -44,6 +44,7 @@ import asyncio
 import json
 from typing import Any
 
+import nats.errors
 import nats.js.errors
 import structlog
 
@@ -166,7 +167,12 @@ class CatchUp:
         them no more."""
         if self.needs.get(origin, 0) >= known:
             return
-        first = await self.first_retained(origin)
+        try:
+            first = await self.first_retained(origin)
+        except (TimeoutError, nats.errors.Error, nats.js.errors.Error) as exc:
+            # the stream itself is out of reach now: decide on the next hole
+            log.info("stream not reachable to judge a hole", origin=origin, error=str(exc))
+            return
         if first is not None and first <= applied + 1:
             return  # still in the stream: the consumer will bring them
         log.warning(
