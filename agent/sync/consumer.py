@@ -118,8 +118,11 @@ class StreamConsumer:
 
     async def _restart_from_the_start(self) -> None:
         self._rewind = False
-        with contextlib.suppress(Exception):  # the next fetch redelivers what was pending
+        try:
             await self._psub.unsubscribe()
+        except Exception:
+            # not fatal: the consumer is deleted and made again just below
+            log.warning("unsubscribe before the rewind failed", exc_info=True)
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await self._link.js.delete_consumer(self._stream, self._durable)
         await self.setup()
