@@ -122,17 +122,7 @@ class InventoryService:
 
     # ---------------------------------------------------------------- stock
     async def update_stock(self, change: StockChange) -> dict[str, Any]:
-        return await self._write(
-            commands.update_stock,
-            change.ref,
-            change.store_id,
-            change.operation,
-            change.quantity,
-            change.reason,
-            change.actor,
-            change.expected_version,
-            change.idempotency_key,
-        )
+        return await self._write(commands.update_stock, change)
 
     async def availability(self, ref: str, store: str | None) -> dict[str, Any]:
         return await self._store.read(
@@ -169,16 +159,7 @@ class InventoryService:
             self._count("forwarded")
             return await self._forwarder(str(req.store_id), "reserve", req.wire())
         try:
-            view, created = await self._write(
-                commands.reserve,
-                req.reservation_id,
-                req.ref,
-                req.store_id,
-                req.quantity,
-                req.customer_id,
-                req.ttl,
-                deadline,
-            )
+            view, created = await self._write(commands.reserve, req, deadline)
         except InsufficientStock:
             self._count("rejected")
             raise

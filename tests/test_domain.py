@@ -26,6 +26,7 @@ from agent.domain import (
     split_event_id,
 )
 from agent.errors import Conflict, InsufficientStock
+from agent.inputs import ReservationRequest, StockChange
 from agent.ledger import commands, queries
 from agent.ledger.engine import Engine
 from agent.ledger.schema import MIGRATIONS, migrate
@@ -288,14 +289,7 @@ def test_a_rolled_back_command_leaves_no_event(ledger: sqlite3.Connection) -> No
             ledger,
             commands.update_stock,
             engine,
-            "S",
-            "store-a",
-            "subtract",
-            1,
-            "",
-            "t",
-            None,
-            None,
+            StockChange("S", "store-a", "subtract", 1, "", "t", None, None),
         )
     assert engine.next_seq(ledger) == 2
     assert queries.outbox_backlog(ledger, "store-a") == 1
@@ -418,7 +412,12 @@ def test_a_count_names_only_the_rows_writers_in_its_basis(ledger: sqlite3.Connec
         tx(ledger, me.apply_remote, event)
 
     def count(sku: str, store: str, qty: int) -> dict[str, Any]:
-        out = tx(ledger, commands.update_stock, me, sku, store, "set", qty, "", "t", None, None)
+        out = tx(
+            ledger,
+            commands.update_stock,
+            me,
+            StockChange(sku, store, "set", qty, "", "t", None, None),
+        )
         body = ledger.execute(
             "SELECT body FROM events WHERE origin = 'store-a' AND seq = ?",
             (int(out["movementId"].split(":")[1]),),
@@ -505,21 +504,35 @@ def test_an_older_reservation_state_never_overwrites_a_newer_one() -> None:
 def shop(ledger: sqlite3.Connection) -> tuple[sqlite3.Connection, Engine]:
     engine = Engine("store-a", hlc_mod.HybridLogicalClock())
     tx(ledger, commands.create_product, engine, {"sku": "S", "name": "s"})
-    tx(ledger, commands.update_stock, engine, "S", "store-a", "set", 3, "", "t", None, None)
+    tx(
+        ledger,
+        commands.update_stock,
+        engine,
+        StockChange("S", "store-a", "set", 3, "", "t", None, None),
+    )
     return ledger, engine
 
 
 def test_reserve_never_takes_available_below_zero(shop: tuple[sqlite3.Connection, Engine]) -> None:
     conn, engine = shop
-    _, created = tx(conn, commands.reserve, engine, "r1", "S", "store-a", 2, None, 600)
+    _, created = tx(
+        conn, commands.reserve, engine, ReservationRequest("S", 2, "r1", "store-a", None, 600)
+    )
     assert created
     with pytest.raises(InsufficientStock, match="available=1, requested=2"):
-        tx(conn, commands.reserve, engine, "r2", "S", "store-a", 2, None, 600)
-    view, created = tx(conn, commands.reserve, engine, "r1", "S", "store-a", 2, None, 600)
+        tx(conn, commands.reserve, engine, ReservationRequest("S", 2, "r2", "store-a", None, 600))
+    view, created = tx(
+        conn, commands.reserve, engine, ReservationRequest("S", 2, "r1", "store-a", None, 600)
+    )
     assert not created and view["reservationId"] == "r1"
     for qty, customer, ttl in [(1, None, 600), (2, "c1", 600), (2, None, 60)]:
         with pytest.raises(Conflict, match="different request"):
-            tx(conn, commands.reserve, engine, "r1", "S", "store-a", qty, customer, ttl)
+            tx(
+                conn,
+                commands.reserve,
+                engine,
+                ReservationRequest("S", qty, "r1", "store-a", customer, ttl),
+            )
     assert stock_of(conn, "S", "store-a") == (3, 2)
 
 
@@ -527,7 +540,7 @@ def test_a_due_reservation_reads_expired_before_the_task_writes_it(
     shop: tuple[sqlite3.Connection, Engine],
 ) -> None:
     conn, engine = shop
-    tx(conn, commands.reserve, engine, "r1", "S", "store-a", 2, None, 600)
+    tx(conn, commands.reserve, engine, ReservationRequest("S", 2, "r1", "store-a", None, 600))
     later = engine.wall_ms() + 601_000
     view = queries.get_reservation(conn, "r1", later)
     assert (view["status"], view["remainingSeconds"]) == ("EXPIRED", 0)
@@ -547,7 +560,7 @@ def test_a_due_reservation_reads_expired_before_the_task_writes_it(
 
 def test_confirm_sells_once(shop: tuple[sqlite3.Connection, Engine]) -> None:
     conn, engine = shop
-    tx(conn, commands.reserve, engine, "r1", "S", "store-a", 2, None, 600)
+    tx(conn, commands.reserve, engine, ReservationRequest("S", 2, "r1", "store-a", None, 600))
     assert tx(conn, commands.confirm, engine, "r1", "o1", "t")["status"] == "CONFIRMED"
     assert tx(conn, commands.confirm, engine, "r1", "o1", "t")["status"] == "CONFIRMED"
     with pytest.raises(Conflict, match="o1"):

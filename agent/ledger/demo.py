@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from agent.inputs import StockChange
 from agent.ledger import commands, queries
 from agent.ledger.engine import Engine
 from agent.ledger.local import product_exists
@@ -54,8 +55,7 @@ def load(conn: sqlite3.Connection, engine: Engine) -> int:
             added += 1
     for sku, store, qty in STOCK:
         if queries.stock_level(conn, sku, store) is None:
-            commands.update_stock(
-                conn, engine, sku, store, "set", qty, "demo data", "demo", None, None
-            )
+            change = StockChange(sku, store, "set", qty, reason="demo data", actor="demo")
+            commands.update_stock(conn, engine, change)
             added += 1
     return added

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from agent import hlc as hlc_mod
+from agent.inputs import ReservationRequest, StockChange
 from agent.ledger import commands, replication
 from agent.ledger.engine import Engine
 from agent.ledger.schema import migrate
@@ -49,13 +50,23 @@ def scenario() -> sqlite3.Connection:
     run(conn, commands.create_product, me, {"sku": "S", "name": "s"})
     run(conn, commands.update_product, me, "S", {"price": 2.5})
     stock = (me, "S", "store-a")
-    run(conn, commands.update_stock, *stock, "add", 5, "", "t", None, "key-1")
-    run(conn, commands.update_stock, *stock, "set", 9, "", "t", None, None)
-    run(conn, commands.reserve, me, "r1", "S", "store-a", 2, None, TTL)
+    run(
+        conn,
+        commands.update_stock,
+        stock[0],
+        StockChange(*stock[1:], "add", 5, "", "t", None, "key-1"),
+    )
+    run(
+        conn,
+        commands.update_stock,
+        stock[0],
+        StockChange(*stock[1:], "set", 9, "", "t", None, None),
+    )
+    run(conn, commands.reserve, me, ReservationRequest("S", 2, "r1", "store-a", None, TTL))
     run(conn, commands.confirm, me, "r1", "o1", "t")
-    run(conn, commands.reserve, me, "r2", "S", "store-a", 1, "c", TTL)
+    run(conn, commands.reserve, me, ReservationRequest("S", 1, "r2", "store-a", "c", TTL))
     run(conn, commands.cancel, me, "r2")
-    run(conn, commands.reserve, me, "r3", "S", "store-a", 1, None, 0)
+    run(conn, commands.reserve, me, ReservationRequest("S", 1, "r3", "store-a", None, 0))
     assert run(conn, commands.expire_due, me) == 1
     rows = [{"line": 2, "sku": "S", "storeId": "store-b", "quantity": 4, "mode": "set"}]
     run(conn, commands.import_stock, me, rows, False, False, "t")

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.domain import MovementKind, ReservationStatus
 from agent.errors import Conflict, InsufficientStock, Unavailable
-from agent.inputs import Deadline
+from agent.inputs import Deadline, ReservationRequest
 from agent.ledger import queries
 from agent.ledger.engine import Engine
 
@@ -82,16 +82,14 @@ def expire_due(
 def reserve(
     conn: sqlite3.Connection,
     engine: Engine,
-    rid: str,
-    ref: str,
-    store: str,
-    quantity: int,
-    customer: str | None,
-    ttl: int,
+    request: ReservationRequest,
     deadline: Deadline | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Returns (reservation, created). The owner is the only writer."""
+    """Returns (reservation, created). The owner is the only writer.
+    ``request`` is resolved: it names its id, store and TTL."""
     check_in_time(engine, deadline, "nothing was reserved")
+    rid, ref, store = str(request.reservation_id), request.ref, str(request.store_id)
+    quantity, customer, ttl = request.quantity, request.customer_id, int(request.ttl or 0)
     if store != engine.store_id:
         # the service forwards these; reaching here is a request that can
         # never succeed at this agent (409), not an outage

@@ -7,24 +7,17 @@ from typing import Any
 
 from agent.domain import OPERATION_KIND, MovementKind
 from agent.errors import Conflict, InsufficientStock
+from agent.inputs import StockChange
 from agent.ledger import queries
 from agent.ledger.commands.common import fingerprint, recall, remember
 from agent.ledger.engine import Engine
 
 
-def update_stock(
-    conn: sqlite3.Connection,
-    engine: Engine,
-    ref: str,
-    store: str,
-    operation: str,
-    quantity: int,
-    reason: str,
-    actor: str,
-    expected_version: int | None,
-    idem_key: str | None,
-) -> dict[str, Any]:
-    prod = queries.product_row(conn, ref)
+def update_stock(conn: sqlite3.Connection, engine: Engine, change: StockChange) -> dict[str, Any]:
+    store, operation, quantity = change.store_id, change.operation, change.quantity
+    reason, actor = change.reason, change.actor
+    expected_version, idem_key = change.expected_version, change.idempotency_key
+    prod = queries.product_row(conn, change.ref)
     request = {
         "ref": prod["sku"],
         "store": store,
