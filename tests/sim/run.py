@@ -46,6 +46,8 @@ class Params:
     faults: Faults
     ticks_ms: dict[str, int]
     partitions: list[tuple[int, str, str, int]] = field(default_factory=list)
+    splits: list[tuple[int, list[str], int]] = field(default_factory=list)  # a group cut off
+    consumer_restarts: list[tuple[int, str]] = field(default_factory=list)
     crashes: list[tuple[int, str, str, int]] = field(default_factory=list)  # at, store, kind, for
     clock_jumps: list[tuple[int, str, int]] = field(default_factory=list)
     hub_losses: list[tuple[int, int]] = field(default_factory=list)
@@ -113,6 +115,12 @@ def derive(seed: int) -> Params:
         p.clock_jumps.append((rng.randint(0, duration), rng.choice(stores), jump))
     for _ in range(rng.randint(1, 2) if rng.random() < 0.2 else 0):
         p.hub_losses.append((rng.randint(0, duration), rng.randint(1, 5)))
+    # drawn last, so the seeds drawn before these faults existed keep their other draws
+    for _ in range(rng.randint(1, 2) if rng.random() < 0.25 else 0):
+        group = rng.sample(stores, rng.randint(2, len(stores)))
+        p.splits.append((rng.randint(0, duration), sorted(group), rng.randint(1_000, 20_000)))
+    for _ in range(rng.randint(1, 3) if rng.random() < 0.3 else 0):
+        p.consumer_restarts.append((rng.randint(0, duration), rng.choice(stores)))
     return p
 
 
@@ -164,6 +172,11 @@ class Simulation:
                 self._every(n, what, every)
         for at, store, way, length in self.p.partitions:
             self.world.at(at, lambda s=store, w=way, d=length: self.cut(s, w, d))
+        for at, group, length in self.p.splits:
+            for store in group:
+                self.world.at(at, lambda s=store, d=length: self.cut(s, "both", d))
+        for at, store in self.p.consumer_restarts:
+            self.world.at(at, lambda s=store: self.hub.restart_consumer(s))
         for at, store, kind, length in self.p.crashes:
             self.world.at(at, lambda s=store, k=kind, d=length: self.crash(s, k, d))
         for at, store, jump in self.p.clock_jumps:
