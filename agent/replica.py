@@ -77,12 +77,11 @@ class Replica:
         self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
     ) -> dict[str, int]:
         """Apply validated peer events and quarantine rejected ones, in one
-        transaction: ``{"applied", "duplicates", "quarantined"}``."""
+        transaction: ``{"applied", "duplicates", "quarantined"}``. Applying a
+        peer's event writes no event of ours, so the publisher is not woken."""
         for event in events:
             self._clock.observe(event["hlc"])
-        result = await self._store.write(replication.apply_batch, self._engine, events, rejected)
-        self.outbox.set()
-        return result
+        return await self._store.write(replication.apply_batch, self._engine, events, rejected)
 
     async def origins(self) -> dict[str, dict[str, Any]]:
         """Per origin: appliedSeq (contiguous), maxSeq, lastHlc."""
