@@ -73,3 +73,27 @@ class ReservationView:
         if self.status == ReservationStatus.PENDING and self.expires_at_ms <= now_ms:
             return ReservationStatus.EXPIRED
         return self.status
+
+
+# ------------------------------------------------------------------ the chain
+# ``storeId: "any"`` asks the agent to route a reservation: never a store's id
+ANY_STORE = "any"
+# a directory field nobody has set reads as these
+DEFAULT_PRIORITY = 100
+DEFAULT_ONLINE = True  # like Shopify's "fulfil online orders", on for a new store
+DEFAULT_SAFETY_STOCK = 0
+
+
+def safety_stock_of(sku_setting: int | None, store_default: int | None) -> int:
+    """A SKU's safety stock at a store: its own setting, else the store's default."""
+    if sku_setting is not None:
+        return sku_setting
+    return store_default if store_default is not None else DEFAULT_SAFETY_STOCK
+
+
+def available_online(available: int, safety_stock: int, online: bool) -> int:
+    """What a routed (online) order may take at a store: nothing if the store
+    does not fulfil online orders, else what is available above its safety stock."""
+    if not online:
+        return 0
+    return max(0, available - safety_stock)

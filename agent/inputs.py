@@ -12,6 +12,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 StockOperation = Literal["add", "subtract", "set"]
+# "store": a clerk or a script at the store, may take every available unit;
+# "online": an order routed to the store (``storeId: "any"``), may not take
+# the store's safety stock
+Channel = Literal["store", "online"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,7 @@ class ReservationRequest:
     store_id: str | None = None
     customer_id: str | None = None
     ttl: int | None = None
+    channel: Channel = "store"
 
     def resolved(self, reservation_id: str, store_id: str, ttl: int) -> ReservationRequest:
         return replace(
@@ -59,6 +64,7 @@ class ReservationRequest:
             "quantity": self.quantity,
             "customerId": self.customer_id,
             "ttl": self.ttl,
+            "channel": self.channel,
         }
 
 

@@ -3,7 +3,8 @@ past the size one person can hold in their head.
 
 The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
 
-    leaves     domain, hlc, clocks, errors, config, paths, inputs, metrics, logs, memtrim, auth
+    leaves     domain, hlc, clocks, digest, errors, config, paths, inputs, metrics,
+               logs, memtrim, auth
     ledger     agent.ledger.*
     service    service, replica, expiry
     edges      agent.api.*, agent.sync.*
@@ -47,6 +48,7 @@ LEAVES = {
     "agent.memtrim",
     "agent.auth",
     "agent.clocks",
+    "agent.digest",
 }
 SERVICE = {"agent.service", "agent.replica", "agent.expiry"}
 ROOT_MODULES = {"agent.runtime", "agent.main"}

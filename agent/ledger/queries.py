@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 import sqlite3
 import time
 from typing import Any
 
+from agent import digest
 from agent.domain import ReservationStatus, ReservationView
 from agent.errors import NotFound
 from agent.hlc import now_ms
@@ -298,30 +298,20 @@ def list_conflicts(conn: sqlite3.Connection, since_ms: int | None, limit: int) -
 
 # -------------------------------------------------------------------- digest
 def digests(conn: sqlite3.Connection) -> dict[str, str]:
-    """A hash per store of its stock and reservations as this replica sees
-    them, and one of the catalogue. Equal digests = converged replicas."""
-    per_store: dict[str, Any] = {}
-    for r in conn.execute(
-        "SELECT store_id, sku, on_hand, reserved FROM stock ORDER BY store_id, sku"
-    ):
-        if r[2] == 0 and r[3] == 0:
-            continue
-        per_store.setdefault(r[0], hashlib.sha256()).update(f"s|{r[1]}|{r[2]}|{r[3]}\n".encode())
-    for r in conn.execute(
-        "SELECT store_id, id, sku, quantity, status, order_id FROM reservations "
-        "ORDER BY store_id, id"
-    ):
-        per_store.setdefault(r[0], hashlib.sha256()).update(
-            f"r|{r[1]}|{r[2]}|{r[3]}|{r[4]}|{r[5]}\n".encode()
-        )
-    out = {store: h.hexdigest()[:16] for store, h in per_store.items()}
-    cat = hashlib.sha256()
-    for r in conn.execute(
-        "SELECT sku, id, name, description, category, price, active FROM products ORDER BY sku"
-    ):
-        cat.update(("|".join(str(v) for v in r) + "\n").encode())
-    out["catalog"] = cat.hexdigest()[:16]
-    return out
+    """This replica's digests (``agent.digest``, shared with HQ)."""
+    return digest.digests(
+        stock=conn.execute("SELECT store_id, sku, on_hand, reserved FROM stock"),
+        reservations=conn.execute(
+            "SELECT store_id, id, sku, quantity, status, order_id FROM reservations"
+        ),
+        settings=conn.execute("SELECT store_id, sku, safety_stock FROM stock_settings"),
+        stores=conn.execute(
+            "SELECT store_id, name, address, lat, lon, priority, online, safety_stock FROM stores"
+        ),
+        products=conn.execute(
+            "SELECT sku, id, name, description, category, price, active FROM products"
+        ),
+    )
 
 
 def ledger_counts(conn: sqlite3.Connection) -> dict[str, Any]:

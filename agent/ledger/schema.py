@@ -171,6 +171,37 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     ), '');
     """,
     _product_search,
+    # 4: the chain. The store directory (per-field LWW, like products: NULL is
+    # "not set", the defaults of ``agent.domain`` apply), per-SKU stock
+    # settings of a store (NULL safety_stock: the store's default), and the
+    # channel a reservation came through (routed online orders may not take
+    # a store's safety stock)
+    """
+    CREATE TABLE stores (
+        store_id      TEXT PRIMARY KEY,
+        name          TEXT,
+        address       TEXT,
+        lat           REAL,
+        lon           REAL,
+        priority      INTEGER,
+        online        INTEGER,
+        safety_stock  INTEGER,
+        stamps        TEXT NOT NULL DEFAULT '{}',   -- {field: [hlc, origin, event id, basis]}
+        updated_at_ms INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE stock_settings (
+        sku           TEXT NOT NULL,
+        store_id      TEXT NOT NULL,
+        safety_stock  INTEGER,
+        stamps        TEXT NOT NULL DEFAULT '{}',
+        updated_at_ms INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (sku, store_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX stock_settings_store ON stock_settings(store_id);
+
+    ALTER TABLE reservations ADD COLUMN channel TEXT NOT NULL DEFAULT 'store';
+    """,
 ]
 
 

@@ -21,7 +21,15 @@ from agent.ledger.connection import connect
 from agent.ledger.engine import Engine
 from agent.ledger.schema import MIGRATIONS, STATE_SINCE
 
-STATE_TABLES = ("products", "stock", "movements", "reservations", "conflicts")
+STATE_TABLES = (
+    "products",
+    "stock",
+    "movements",
+    "reservations",
+    "conflicts",
+    "stores",
+    "stock_settings",
+)
 
 
 def write_snapshot(ledger: Path, target: Path) -> None:
@@ -58,6 +66,17 @@ def check_fit(conn: sqlite3.Connection, me: str, need: dict[str, int]) -> None:
             raise SnapshotUnfit(f"it has {origin} up to seq {theirs.get(origin, 0)}; we have {seq}")
 
 
+def _copy_state(conn: sqlite3.Connection, table: str) -> None:
+    """Copy a state table from the snapshot: the columns both schemas have (a
+    peer of an older schema lacks the newer ones: they take their defaults),
+    nothing if the peer's schema has no such table yet."""
+    theirs = [r[1] for r in conn.execute(f"PRAGMA snap.table_info({table})")]
+    ours = {r[1] for r in conn.execute(f"PRAGMA main.table_info({table})")}
+    cols = ", ".join(c for c in theirs if c in ours)
+    if cols:
+        conn.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM snap.{table}")
+
+
 def restore(
     conn: sqlite3.Connection, engine: Engine, need: dict[str, int] | None = None
 ) -> dict[str, Any]:
@@ -88,7 +107,7 @@ def restore(
             raise OwnEventsDiffer(f"the peer's event {me}:{seq} is not this ledger's")
     for table in STATE_TABLES:
         conn.execute(f"DELETE FROM main.{table}")
-        conn.execute(f"INSERT INTO main.{table} SELECT * FROM snap.{table}")
+        _copy_state(conn, table)
     conn.execute("DELETE FROM main.events WHERE origin != ?", (me,))
     conn.execute(
         "INSERT INTO main.events (origin, seq, hlc, type, body, published) "

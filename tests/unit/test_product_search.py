@@ -145,7 +145,7 @@ def test_a_ledger_from_v2_gets_its_products_indexed(monkeypatch: pytest.MonkeyPa
         "INSERT INTO products (sku, id, name, category, created_at_ms, updated_at_ms) "
         "VALUES ('OLD-1', 'o1', 'Laptop HP Envy', 'Electronics', 1, 1)"
     )
-    assert migrate(conn) == len(MIGRATIONS) == 3
+    assert migrate(conn) == len(MIGRATIONS) >= 3
     assert found(conn, "lap envy") == ["OLD-1"]
     assert index_is_consistent(conn)
     # the triggers are in place too
