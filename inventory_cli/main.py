@@ -122,9 +122,11 @@ stock_app.command("add")(stock.add)
 stock_app.command("remove")(stock.remove)
 stock_app.command("set")(stock.set_)
 
-reservation_app = _group("Reservations: show, list.")
+reservation_app = _group("Reservations: show, list; how routed ones went.")
 reservation_app.command("show")(reservations.show)
 reservation_app.command("list")(reservations.list_)
+reservation_app.command("routing")(reservations.routing)
+reservation_app.command("routings")(reservations.routings)
 
 agent_app = _group("The local agent.")
 agent_app.command("status")(operations.agent_status)
