@@ -36,6 +36,19 @@ class PlannedAttempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """What one attempt came to. ``ended``: the store already had this
+    attempt's reservation and it had ended (a routing resumed after a crash,
+    asking again): it holds nothing, so its cleanup is settled as that
+    (``expired`` or ``cancelled``)."""
+
+    position: int
+    outcome: str
+    error: str | None = None
+    ended: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewRouting:
     request_id: str
     fingerprint: str
@@ -127,19 +140,13 @@ def asking(conn: sqlite3.Connection, request_id: str, position: int, now: int) -
 def answered(
     conn: sqlite3.Connection,
     request_id: str,
-    position: int,
-    outcome: str,
-    error: str | None,
+    answer: Answer,
     now: int,
     next_position: int | None = None,
 ) -> None:
     """An attempt's outcome; ``next_position`` is asked next (marked asking
     in the same transaction: one write per refusal)."""
-    conn.execute(
-        "UPDATE routing_attempts SET outcome = ?, error = ?, answered_at_ms = ? "
-        "WHERE request_id = ? AND position = ?",
-        (outcome, error, now, request_id, position),
-    )
+    _record_answer(conn, request_id, answer, now)
     if next_position is not None:
         asking(conn, request_id, next_position, now)
     else:
@@ -153,7 +160,7 @@ def finish(
     *,
     now: int,
     cleanup_at: int,
-    last: tuple[int, str, str | None] | None = None,
+    last: Answer | None = None,
     granted: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
@@ -163,17 +170,13 @@ def finish(
     pending cleanup, first tried at ``cleanup_at``. Candidates never asked
     (after the grant) stay ``planned``. Returns the record as it now is."""
     if last is not None:
-        conn.execute(
-            "UPDATE routing_attempts SET outcome = ?, error = ?, answered_at_ms = ? "
-            "WHERE request_id = ? AND position = ?",
-            (last[1], last[2], now, request_id, last[0]),
-        )
+        _record_answer(conn, request_id, last, now)
     conn.execute(
         "UPDATE routing_attempts SET outcome = 'timeout', answered_at_ms = coalesce("
         "answered_at_ms, ?) WHERE request_id = ? AND outcome = 'asking'",
         (now, request_id),
     )
-    position = last[0] if last is not None and granted is not None else -1
+    position = last.position if last is not None and granted is not None else -1
     view = granted
     conn.execute(
         "UPDATE routing_attempts SET cleanup = 'pending', cleanup_next_ms = ? "
@@ -205,6 +208,15 @@ def refused_outright(
     all): recorded and finished in one transaction."""
     begin(conn, routing, plan, None, now)
     return finish(conn, routing.request_id, "refused", now=now, cleanup_at=now, error=error)
+
+
+def _record_answer(conn: sqlite3.Connection, request_id: str, a: Answer, now: int) -> None:
+    conn.execute(
+        "UPDATE routing_attempts SET outcome = ?, error = ?, answered_at_ms = ?, "
+        "cleanup = coalesce(?, cleanup), cleanup_at_ms = CASE WHEN ? IS NULL "
+        "THEN cleanup_at_ms ELSE ? END WHERE request_id = ? AND position = ?",
+        (a.outcome, a.error, now, a.ended, a.ended, now, request_id, a.position),
+    )
 
 
 def _touch(conn: sqlite3.Connection, request_id: str, now: int) -> None:

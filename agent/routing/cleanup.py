@@ -44,6 +44,7 @@ MAX_BACKOFF_MS = 60_000
 # past the ask's own budget, and the reply's: a "not found" after this is final
 NEVER_GRANTED_GRACE_MS = 1_000
 LATE_GRANT_WATCH_MS = 15 * 60_000
+LATE_GRANT_CHECK_MS = 5_000  # how often the watch looks (a join of two tables)
 
 
 def _ignore(outcome: str) -> None:
@@ -72,6 +73,11 @@ class CleanupWorker:
         self._service = service
         self._store = service.ledger.store
         self._wall_ms = service.ledger.engine.wall_ms
+        self._monotonic = service.ledger.engine.monotonic
+        # when this process first tried each pending cleanup (monotonic): the
+        # "never made" verdict waits on this clock, which no wall-clock jump moves
+        self._first_try: dict[tuple[str, int], float] = {}
+        self._watched_at = float("-inf")  # monotonic seconds of the last late-grant look
         self._budget_ms = budget_ms
         self.interval = interval
         self._count = on_cleanup
@@ -116,14 +122,18 @@ class CleanupWorker:
         """One pass: every cleanup due now is tried once. Returns how many
         were settled."""
         now = self._wall_ms()
-        since = now - LATE_GRANT_WATCH_MS
-        if await self._store.read(routings.late_grants, since):
-            n = await self._store.write(routings.rearm_late_grants, since, now)
-            log.warning("routed attempts judged never granted turned up PENDING", count=n)
+        if (self._monotonic() - self._watched_at) * 1000 >= LATE_GRANT_CHECK_MS:
+            self._watched_at = self._monotonic()
+            since = now - LATE_GRANT_WATCH_MS
+            if await self._store.read(routings.late_grants, since):
+                n = await self._store.write(routings.rearm_late_grants, since, now)
+                log.warning("routed attempts judged never granted turned up PENDING", count=n)
         due = await self._store.read(routings.due_cleanups, now, BATCH)
         down: set[str] = set()  # owners that failed this pass: not asked again in it
         settled = 0
         for c in due:
+            key = (c["requestId"], c["position"])
+            self._first_try.setdefault(key, self._monotonic())
             state: str = "pending"
             error: str | None = f"store {c['storeId']!r} could not be reached in this pass"
             if c["storeId"] not in down:
@@ -142,7 +152,9 @@ class CleanupWorker:
                 next_ms,
             )
             self._report(c, state, error)
-            settled += state != "pending"
+            if state != "pending":
+                self._first_try.pop(key, None)
+                settled += 1
         self.settled_total += settled
         return settled
 
@@ -155,8 +167,7 @@ class CleanupWorker:
             await self._service.cancel(rid, owner=store)
         except InventoryError as exc:
             if isinstance(exc, NotFound) or exc.status == 404:
-                deadline = c["askedAtMs"] + 2 * self._budget_ms + NEVER_GRANTED_GRACE_MS
-                if self._wall_ms() >= deadline:
+                if self._past_deadline(c):
                     return "never-granted", None, True
                 return "pending", "not found yet: the ask may still be on its way", True
             status = exc.extra.get("status")
@@ -166,6 +177,21 @@ class CleanupWorker:
                 return "confirmed", exc.message, True
             return "pending", exc.message, exc.status < 500
         return "cancelled", None, True
+
+    def _past_deadline(self, c: dict[str, Any]) -> bool:
+        """Is it too late for the ask to be applied at its owner? An owner
+        applies a forwarded reserve only within its budget from arrival, and
+        arrival is within a budget of the ask; a routing ends no sooner than
+        that ask's own timeout. So: two budgets and a grace after the ask by
+        the wall clock, and, by this process's monotonic clock, a budget and a
+        grace after it first tried this cleanup (a jump of the wall clock, or
+        a restart, can only make the wait longer)."""
+        wait_ms = self._budget_ms + NEVER_GRANTED_GRACE_MS
+        first = self._first_try.get((c["requestId"], c["position"]), self._monotonic())
+        return (
+            self._wall_ms() >= c["askedAtMs"] + self._budget_ms + wait_ms
+            and (self._monotonic() - first) * 1000 >= wait_ms
+        )
 
     def _report(self, c: dict[str, Any], state: str, error: str | None) -> None:
         self._count("retry" if state == "pending" else state)

@@ -34,7 +34,7 @@ from agent.domain import ReservationStatus, attempt_id
 from agent.errors import Conflict, Forbidden, InventoryError, RemoteError, Unavailable
 from agent.inputs import ReservationRequest, RoutingRequest
 from agent.ledger import queries, routings
-from agent.ledger.routings import Context, NewRouting, PlannedAttempt
+from agent.ledger.routings import Answer, Context, NewRouting, PlannedAttempt
 from agent.routing import ranking
 from agent.service import InventoryService
 
@@ -98,6 +98,11 @@ class Router:
     @property
     def store_id(self) -> str:
         return self._service.store_id
+
+    @property
+    def in_progress(self) -> int:
+        """How many routings this process is running now."""
+        return len(self._running)
 
     # ----------------------------------------------------------------- reads
     async def get(self, request_id: str) -> dict[str, Any]:
@@ -209,25 +214,18 @@ class Router:
         grants; every outcome is recorded before the next store is asked.
         ``total``: how many candidates the ranking had (skipped ones too)."""
         asked: list[tuple[str, str]] = []
-        last: tuple[int, str, str | None] | None = None
+        last: Answer | None = None
         if resumed and order:
             await self._store.write(routings.asking, rid, order[0][0], self._engine.wall_ms())
         for i, (position, store, aid) in enumerate(order):
-            outcome, error, body = await self._ask(request, sku, store, aid)
-            asked.append((store, outcome))
-            last = (position, outcome, error)
+            last, body = await self._ask(request, sku, position, store, aid)
+            asked.append((store, last.outcome))
             if body is not None:
                 record = await self._finish(rid, "granted", last, granted=body)
                 return self._granted(record, body)
             if i + 1 < len(order):
                 await self._store.write(
-                    routings.answered,
-                    rid,
-                    position,
-                    outcome,
-                    error,
-                    self._engine.wall_ms(),
-                    order[i + 1][0],
+                    routings.answered, rid, last, self._engine.wall_ms(), order[i + 1][0]
                 )
         nobody = bool(asked) and all(o in ("unreachable", "timeout") for _, o in asked)
         error = (
@@ -239,10 +237,10 @@ class Router:
         return self._end(record, rid)
 
     async def _ask(
-        self, request: RoutingRequest, sku: str, store: str, aid: str
-    ) -> tuple[str, str | None, dict[str, Any] | None]:
-        """Ask ``store`` for the reservation: (outcome, error, the owner's
-        answer when it granted)."""
+        self, request: RoutingRequest, sku: str, position: int, store: str, aid: str
+    ) -> tuple[Answer, dict[str, Any] | None]:
+        """Ask ``store`` for the reservation: the answer, and the owner's
+        reservation when it granted."""
         attempt = ReservationRequest(
             ref=sku,
             quantity=request.quantity,
@@ -255,21 +253,23 @@ class Router:
         try:
             status, body = await self._service.reserve(attempt)
         except InventoryError as exc:
-            return outcome_of(exc), exc.message, None
+            return Answer(position, outcome_of(exc), exc.message), None
         if body.get("status") in HELD:
-            return "granted", None, {**body, "httpStatus": status}
+            return Answer(position, "granted"), {**body, "httpStatus": status}
         # asked again (a resumed routing) after its reservation ended there
-        return (
+        ended = str(body.get("status"))
+        return Answer(
+            position,
             "insufficient",
-            f"reservation {aid} is {body.get('status')} at {store}; it cannot be granted again",
-            None,
-        )
+            f"reservation {aid} is {ended} at {store}; it cannot be granted again",
+            ended="cancelled" if ended == ReservationStatus.CANCELLED else "expired",
+        ), None
 
     async def _finish(
         self,
         rid: str,
         status: str,
-        last: tuple[int, str, str | None] | None,
+        last: Answer | None,
         *,
         granted: dict[str, Any] | None = None,
         error: str | None = None,
