@@ -34,7 +34,7 @@ from typing import Any
 import structlog
 
 from agent.errors import InventoryError, NotFound
-from agent.ledger import routings
+from agent.ledger import cleanups
 from agent.service import InventoryService
 
 log = structlog.get_logger("agent.routing")
@@ -99,13 +99,13 @@ class CleanupWorker:
                 await self._task
 
     async def pending(self) -> int:
-        return await self._store.read(routings.pending_cleanups)
+        return await self._store.read(cleanups.pending_cleanups)
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.run_once()
-                nxt = await self._store.read(routings.next_cleanup_ms)
+                nxt = await self._store.read(cleanups.next_cleanup_ms)
                 delay = self.interval
                 if nxt is not None:
                     delay = min(delay, max(0.05, (nxt - self._wall_ms()) / 1000))
@@ -125,10 +125,10 @@ class CleanupWorker:
         if (self._monotonic() - self._watched_at) * 1000 >= LATE_GRANT_CHECK_MS:
             self._watched_at = self._monotonic()
             since = now - LATE_GRANT_WATCH_MS
-            if await self._store.read(routings.late_grants, since):
-                n = await self._store.write(routings.rearm_late_grants, since, now)
+            if await self._store.read(cleanups.late_grants, since):
+                n = await self._store.write(cleanups.rearm_late_grants, since, now)
                 log.warning("routed attempts judged never granted turned up PENDING", count=n)
-        due = await self._store.read(routings.due_cleanups, now, BATCH)
+        due = await self._store.read(cleanups.due_cleanups, now, BATCH)
         down: set[str] = set()  # owners that failed this pass: not asked again in it
         settled = 0
         for c in due:
@@ -143,7 +143,7 @@ class CleanupWorker:
             now = self._wall_ms()
             next_ms = now + backoff_ms(c["tries"]) if state == "pending" else None
             await self._store.write(
-                routings.settle_cleanup,
+                cleanups.settle_cleanup,
                 c["requestId"],
                 c["position"],
                 state,

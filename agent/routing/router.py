@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,11 +29,11 @@ from typing import Any
 import structlog
 
 from agent.domain import ReservationStatus, attempt_id
-from agent.errors import Conflict, Forbidden, InventoryError, RemoteError, Unavailable
+from agent.errors import Conflict, Forbidden, InventoryError, Unavailable
 from agent.inputs import ReservationRequest, RoutingRequest
 from agent.ledger import queries, routings
 from agent.ledger.routings import Answer, Context, NewRouting, PlannedAttempt
-from agent.routing import ranking
+from agent.routing import answers, ranking
 from agent.service import InventoryService
 
 log = structlog.get_logger("agent.routing")
@@ -44,34 +42,6 @@ HELD = (ReservationStatus.PENDING, ReservationStatus.CONFIRMED)
 
 def _ignore(outcome: str) -> None:
     return None
-
-
-def fingerprint(sku: str, request: RoutingRequest) -> str:
-    """What a retry with the same id must repeat (the TTL as resolved)."""
-    parts = [
-        sku,
-        request.quantity,
-        request.customer_id,
-        request.ttl,
-        request.strategy,
-        list(request.stores) if request.stores is not None else None,
-        request.near,
-    ]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def outcome_of(exc: InventoryError) -> str:
-    """An ask that raised: ``timeout`` when it may have been applied (no
-    answer in time, or an owner failing in an unknown way), ``unreachable``
-    when it certainly was not (not connected, no responder, the owner
-    refusing past its deadline or unable to write), else ``insufficient``
-    (the owner refused: not enough for an online order, product unknown
-    there, ...; its words are kept in the attempt's ``error``)."""
-    if isinstance(exc, Unavailable):
-        return "timeout" if exc.extra.get("outcome") == "unknown" else "unreachable"
-    if isinstance(exc, RemoteError) and exc.status >= 500:
-        return "unreachable" if exc.status == 503 else "timeout"
-    return "insufficient"
 
 
 class Router:
@@ -139,7 +109,7 @@ class Router:
         self, request: RoutingRequest, rid: str, allowed: tuple[str, ...] | None
     ) -> tuple[int, dict[str, Any]]:
         ctx = await self._store.read(routings.context, request.ref, rid)
-        fp = fingerprint(ctx.sku, request)
+        fp = answers.fingerprint(ctx.sku, request)
         record = ctx.record
         if record is not None:
             if record["fingerprint"] != fp:
@@ -173,7 +143,7 @@ class Router:
         order = [(i, a.store_id, a.reservation_id) for i, a in enumerate(planned) if not a.skipped]
         now = self._engine.wall_ms()
         if not order:
-            error = self._refusal(request, ctx.sku, len(planned), asked=[])
+            error = answers.refusal(request, ctx.sku, len(planned), asked=[])
             record = await self._store.write(
                 routings.refused_outright, routing, planned, now, error
             )
@@ -229,9 +199,9 @@ class Router:
                 )
         nobody = bool(asked) and all(o in ("unreachable", "timeout") for _, o in asked)
         error = (
-            self._unreachable(request, sku, asked)
+            answers.unreachable(request, sku, asked)
             if nobody
-            else self._refusal(request, sku, total, asked)
+            else answers.refusal(request, sku, total, asked)
         )
         record = await self._finish(rid, "unreachable" if nobody else "refused", last, error=error)
         return self._end(record, rid)
@@ -253,7 +223,17 @@ class Router:
         try:
             status, body = await self._service.reserve(attempt)
         except InventoryError as exc:
-            return Answer(position, outcome_of(exc), exc.message), None
+            outcome = answers.outcome_of(exc)
+            if outcome != "timeout":
+                return Answer(position, outcome, exc.message), None
+            # the forwarder's advice (check, retry with the attempt's id) is
+            # not the client's to follow here: the cleanup settles it
+            return Answer(
+                position,
+                outcome,
+                f"no answer from {store!r} in time: the reservation may have been made "
+                "there; it is cancelled automatically unless this store is the one granted",
+            ), None
         if body.get("status") in HELD:
             return Answer(position, "granted"), {**body, "httpStatus": status}
         # asked again (a resumed routing) after its reservation ended there
@@ -337,39 +317,6 @@ class Router:
             asked=[f"{a['store_id']}:{a['outcome']}" for a in attempts],
             skipped=sum(1 for a in record["attempts"] if a["outcome"] == "skipped"),
             cleanups=sum(1 for a in record["attempts"] if a["cleanup"] == "pending"),
-        )
-
-    @staticmethod
-    def _refusal(
-        request: RoutingRequest, sku: str, planned_count: int, asked: list[tuple[str, str]]
-    ) -> str:
-        skipped = planned_count - len(asked)
-        if planned_count == 0:
-            why = "no candidate store (none fulfils online orders, or none was named)"
-        else:
-            parts = []
-            if asked:
-                parts.append("asked " + ", ".join(f"{s} ({o})" for s, o in asked))
-            if skipped:
-                parts.append(
-                    f"{skipped} skipped (less than {request.quantity} available for online "
-                    "orders here)"
-                )
-            why = "; ".join(parts)
-        unsure = any(o == "timeout" for _, o in asked)
-        return f"no store can reserve {request.quantity} of {sku}: {why}" + (
-            "; what an unanswered store may have reserved is cancelled automatically"
-            if unsure
-            else ""
-        )
-
-    @staticmethod
-    def _unreachable(request: RoutingRequest, sku: str, asked: list[tuple[str, str]]) -> str:
-        stores = ", ".join(f"{s} ({o})" for s, o in asked)
-        return (
-            f"no store could be reached to reserve {request.quantity} of {sku}: {stores}; "
-            "nothing is held (what an unanswered store may have reserved is cancelled "
-            "automatically)"
         )
 
 

@@ -17,7 +17,7 @@ from agent.config import ConfigError
 from agent.domain import attempt_id
 from agent.inputs import RoutingRequest, StockChange, StockOperation
 from agent.ledger import routings
-from agent.routing.router import fingerprint
+from agent.routing.answers import fingerprint
 from agent.sync import rpc
 from tests import inproc, synckit
 from tests.inproc import wait_until

@@ -18,7 +18,7 @@ from agent.errors import (
 )
 from agent.ledger.directory import Candidate, StoreEntry
 from agent.routing import ranking
-from agent.routing.router import outcome_of
+from agent.routing.answers import outcome_of
 
 PARIS, LONDON, MADRID = (48.8566, 2.3522), (51.5074, -0.1278), (40.4168, -3.7038)
 
