@@ -160,6 +160,14 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         products = [{"line": 2, "sku": "WALK-2", "name": "Second", "price": 1.5}]
         call("POST", "/api/v1/imports/products", 200, json={"rows": products, "dryRun": True})
         call("POST", "/api/v1/imports/products", 200, json={"rows": products})
+        where = {"storeId": "store-007"}
+        entry = {"name": "Walk", "lat": 1.5, "lon": -2, "priority": 3}
+        call("PATCH", "/api/v1/stores/{storeId}", 200, path=where, json=entry)
+        call("GET", "/api/v1/stores", 200)
+        call("GET", "/api/v1/stores/{storeId}", 200, path=where)
+        safety = {"storeId": "store-007", "safetyStock": 2}
+        call("PUT", "/api/v1/products/{ref}/safety-stock", 200, path=ref, json=safety)
+        call("GET", "/api/v1/stores/{storeId}", 404, path={"storeId": "store-404"})
         call("GET", "/api/v1/sync/status", 200)
         call("GET", "/api/v1/conflicts", 200)
         # and the errors: one of each kind, each declared, each {"error": ...}

@@ -7,6 +7,7 @@ or a stock row): then every field reads as unset and the defaults of
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -66,6 +67,17 @@ def store_entry(conn: sqlite3.Connection, store_id: str) -> StoreEntry:
         f"SELECT {_STORE_COLUMNS} FROM stores WHERE store_id = ?", (store_id,)
     ).fetchone()
     return _entry(row, store_id)
+
+
+def store_entries(conn: sqlite3.Connection, store_ids: list[str]) -> dict[str, StoreEntry]:
+    """The entries of ``store_ids``, in one query (an availability read lists
+    a few stores of a directory that may hold many)."""
+    rows = conn.execute(
+        f"SELECT {_STORE_COLUMNS} FROM stores WHERE store_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(store_ids),),
+    )
+    listed = {r[0]: _entry(r, r[0]) for r in rows}
+    return {s: listed.get(s) or StoreEntry(s) for s in store_ids}
 
 
 def known_store_ids(conn: sqlite3.Connection) -> list[str]:

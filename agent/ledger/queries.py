@@ -170,18 +170,17 @@ def _online_terms(
     conn: sqlite3.Connection, sku: str, stores: list[str]
 ) -> dict[str, tuple[int, bool]]:
     """(safety stock, fulfils online orders) of ``sku`` at each of ``stores``:
-    a lookup per store and one for the SKU's settings, never a scan (an
-    availability read is on the hot path)."""
+    one query for their directory entries and one for the SKU's settings,
+    never a scan (an availability read is on the hot path)."""
     own = dict(
         conn.execute(
             "SELECT store_id, safety_stock FROM stock_settings WHERE sku = ?", (sku,)
         ).fetchall()
     )
-    out = {}
-    for store in stores:
-        entry = directory.store_entry(conn, store)
-        out[store] = (safety_stock_of(own.get(store), entry.safety_stock), entry.online)
-    return out
+    return {
+        store: (safety_stock_of(own.get(store), entry.safety_stock), entry.online)
+        for store, entry in directory.store_entries(conn, stores).items()
+    }
 
 
 def stock_level(conn: sqlite3.Connection, sku: str, store: str) -> sqlite3.Row | None:
