@@ -190,3 +190,14 @@ async def test_safety_stock_of_an_unknown_product_is_404(api: httpx.AsyncClient)
     r = await api.put("/api/v1/products/NOPE/safety-stock", json={"safetyStock": 1})
     assert r.status_code == 404
     assert "product 'NOPE' not found" in r.json()["error"]
+
+
+async def test_a_described_store_is_a_known_owner_for_reservations(api: httpx.AsyncClient) -> None:
+    """Before: 404, a store nobody heard of. Described, it exists: this
+    standalone agent just cannot ask it (409), as for any other store's stock."""
+    body = {"productId": "PROD-001", "quantity": 1, "storeId": "store-007"}
+    assert (await api.post("/api/v1/reservations", json=body)).status_code == 404
+    await ok(api.patch("/api/v1/stores/store-007", json={"name": "Soon open"}))
+    r = await api.post("/api/v1/reservations", json=body)
+    assert r.status_code == 409, r.text
+    assert r.json()["owner"] == "store-007"
