@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from agent.domain import MAX_QUANTITY
+from agent.domain import MAX_PRIORITY, MAX_QUANTITY
 
 Int = Annotated[int, Field(strict=True)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
@@ -75,7 +75,7 @@ class StoreUpdate(Body):
     address: Text | None = None
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
-    priority: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = None
+    priority: Annotated[int, Field(strict=True, ge=1, le=MAX_PRIORITY)] | None = None
     online: Annotated[bool, Field(strict=True)] | None = None
     safety_stock: Quantity | None = Field(default=None, alias="safetyStock")
 

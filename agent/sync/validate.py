@@ -18,6 +18,7 @@ import structlog
 from agent import hlc as hlc_mod
 from agent.domain import (
     ANY_STORE,
+    MAX_PRIORITY,
     MAX_QUANTITY,
     SKU_RE,
     STORE_RE,
@@ -116,9 +117,6 @@ def _product_ok(d: dict[str, Any]) -> str | None:
     if not _basis_ok(d.get("basis")):
         return "product basis invalid"
     return None
-
-
-MAX_PRIORITY = 1_000_000
 
 
 def _number(v: Any, lo: float, hi: float) -> bool:
