@@ -81,10 +81,19 @@ def store_entries(conn: sqlite3.Connection, store_ids: list[str]) -> dict[str, S
 
 
 def known_store_ids(conn: sqlite3.Connection) -> list[str]:
-    """Every store this replica knows of: listed, or seen through its events."""
+    """Every store this replica knows of: listed, or seen through its events.
+
+    The stores of the stock rows are found by skipping from one store to the
+    next on the ``stock_store`` index (a lookup per store), not by reading
+    every row: ``DISTINCT store_id`` walks the whole index, ~45 ms for a
+    million stock rows, on every routed reservation."""
     rows = conn.execute(
+        "WITH RECURSIVE stocked(id) AS ("
+        " SELECT min(store_id) FROM stock"
+        " UNION ALL SELECT (SELECT min(store_id) FROM stock WHERE store_id > id)"
+        " FROM stocked WHERE id IS NOT NULL) "
         "SELECT store_id FROM stores UNION SELECT origin FROM origins "
-        "UNION SELECT DISTINCT store_id FROM stock ORDER BY 1"
+        "UNION SELECT id FROM stocked WHERE id IS NOT NULL ORDER BY 1"
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.domain import safety_stock_of
 from agent.errors import NotFound
-from agent.ledger import directory
+from agent.ledger import directory, local
 from agent.ledger.directory import StoreEntry
 from agent.ledger.queries import iso
 
@@ -54,7 +54,8 @@ def list_stores(conn: sqlite3.Connection, local_store: str) -> dict[str, Any]:
 
 
 def is_known(conn: sqlite3.Connection, store_id: str, local_store: str) -> bool:
-    return store_id == local_store or store_id in directory.known_store_ids(conn)
+    """This agent's own store, or one this replica has heard of (a few index lookups)."""
+    return store_id == local_store or local.store_known(conn, store_id)
 
 
 def get_store(conn: sqlite3.Connection, store_id: str, local_store: str) -> dict[str, Any]:

@@ -282,3 +282,20 @@ def test_safety_stock_of_a_sku_is_set_cleared_and_checked(
     assert (view["safetyStock"], view["skuSetting"], view["storeDefault"]) == (5, None, 5)
     values = [e["data"]["fields"] for e in own_events(conn, "stock.settings")]
     assert values == [{"safetyStock": 3}, {"safetyStock": None}]
+
+
+def test_known_stores_are_the_listed_the_origins_and_the_stocked_ones() -> None:
+    conn = ledger()
+    assert directory.known_store_ids(conn) == []
+    conn.executemany(
+        "INSERT INTO stock (sku, store_id) VALUES (?, ?)",
+        [(f"S{i}", f"store-{i % 3}") for i in range(30)],
+    )
+    conn.execute("INSERT INTO stores (store_id) VALUES ('web'), ('store-1')")
+    tx(
+        conn,
+        Engine("observer", hlc_mod.HybridLogicalClock()).apply_remote,
+        setting_event("hq", 1, 0, 1),
+    )
+    assert directory.known_store_ids(conn) == ["hq", "store-0", "store-1", "store-2", "web"]
+    assert [s.store_id for s in directory.all_stores(conn)] == directory.known_store_ids(conn)
