@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.api.routers import imports, ops, products, reservations, routings, stock, sync
+from agent.api.routers import imports, ops, products, reservations, routings, stock, stores, sync
 
 ALL = (
     ops.router,
@@ -11,5 +11,6 @@ ALL = (
     reservations.router,
     routings.router,
     imports.router,
+    stores.router,
     sync.router,
 )
