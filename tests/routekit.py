@@ -7,15 +7,14 @@ connection: a switchboard that hands each request to its owner's real
 ``rpc.handle``, or fails it the way NATS would (a store cut off: no
 responders; a lost reply: the owner applied it, the asker times out).
 ``sync`` replicates every ledger's events to every other (full mesh), as the
-stream would. Directory entries and safety stock are written straight into
-the ledgers' tables (the directory's own commands are another branch's).
+stream would; directory entries and safety stock are written with the
+directory's own commands and replicated the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -81,32 +80,18 @@ class Chain:
         )
         return dict(row) if row else None
 
-    def set_directory(self, store: str, **fields: Any) -> None:
-        """A directory entry, the same in every ledger (as if replicated)."""
-        for ledger in self._ledgers():
-            ledger.store.write_sync(_upsert_store, store, fields)
+    async def set_directory(self, store: str, **fields: Any) -> None:
+        """Describe ``store`` (``inv store set``, at the first owner) and
+        replicate it everywhere."""
+        first = next(iter(self.owners.values()))
+        await first.service.set_store(store, fields)
+        await self.sync()
 
-    def set_safety(self, sku: str, store: str, units: int | None) -> None:
-        for ledger in self._ledgers():
-            ledger.store.write_sync(_upsert_setting, sku, store, units)
-
-    def _ledgers(self) -> list[Any]:
-        return [o.ledger for o in self.owners.values()] + [self.router.agent.service.ledger]
-
-
-def _upsert_store(conn: sqlite3.Connection, store: str, fields: dict[str, Any]) -> None:
-    conn.execute("INSERT OR IGNORE INTO stores (store_id) VALUES (?)", (store,))
-    for name, value in fields.items():
-        column = {"safetyStock": "safety_stock"}.get(name, name)
-        conn.execute(f"UPDATE stores SET {column} = ? WHERE store_id = ?", (value, store))
-
-
-def _upsert_setting(conn: sqlite3.Connection, sku: str, store: str, units: int | None) -> None:
-    conn.execute(
-        "INSERT INTO stock_settings (sku, store_id, safety_stock) VALUES (?,?,?) "
-        "ON CONFLICT(sku, store_id) DO UPDATE SET safety_stock = excluded.safety_stock",
-        (sku, store, units),
-    )
+    async def set_safety(self, sku: str, store: str, units: int | None) -> None:
+        """``inv stock safety`` at the first owner, replicated everywhere."""
+        first = next(iter(self.owners.values()))
+        await first.service.set_safety_stock(sku, store, units)
+        await self.sync()
 
 
 @asynccontextmanager

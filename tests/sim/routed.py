@@ -2,17 +2,14 @@
 directory they are ranked by.
 
 Drawn from a random stream of its own (the seed's other draws are those of
-before it existed): a directory entry per store at the start (priority,
-coordinates for most), routed reservations from any store with random
-strategies and candidates, retries of them with the same id at the same
-router, confirms and cancels of the granted ids from any store (without
-naming the owner), and, as time goes on, safety-stock settings and stores
-that stop or start fulfilling online orders.
-
-The directory and the settings are written into every store's ledger at
-once, as a replicated directory would read once converged (its own commands
-and events are another branch's work; when they land these become ops of
-``workload``).
+before it existed): each store describes itself at the start (priority,
+coordinates for most: ``inv store set``), routed reservations from any store
+with random strategies and candidates, retries of them with the same id at
+the same router, confirms and cancels of the granted ids from any store
+(without naming the owner), and, as time goes on, safety stock set at any
+store for any store (``inv stock safety``, a store's default with ``inv
+store set --safety-stock``) and stores that stop or start fulfilling online
+orders. Directory writes are events like any other: they replicate, late.
 """
 
 from __future__ import annotations
@@ -24,20 +21,20 @@ from typing import Any
 from agent.domain import ROUTING_STRATEGIES
 from tests.sim.workload import Op
 
-SETTINGS = ("directory", "safety", "online")  # ops the simulation applies itself
-
 
 def draw(rng: random.Random, stores: list[str], skus: list[str], duration_ms: int) -> list[Op]:
     ops = [
         Op(
             0,
             s,
-            "directory",
+            "store",
             {
                 "store": s,
-                "priority": rng.randint(1, 5),
-                "lat": rng.uniform(40, 52) if rng.random() < 0.8 else None,
-                "lon": rng.uniform(-5, 10),
+                "fields": {
+                    "priority": rng.randint(1, 5),
+                    "lat": rng.uniform(40, 52) if rng.random() < 0.8 else None,
+                    "lon": rng.uniform(-5, 10),
+                },
             },
         )
         for s in stores
@@ -64,54 +61,21 @@ def draw(rng: random.Random, stores: list[str], skus: list[str], duration_ms: in
             kind = "routed-confirm" if rng.random() < 0.6 else "routed-cancel"
             later = min(duration_ms, at + rng.randint(100, 15_000))
             ops.append(Op(later, rng.choice(stores), kind, {"rid": args["rid"], "router": router}))
-    for _ in range(rng.randint(0, 8)):
-        store = rng.choice(stores)
-        sku = rng.choice(skus) if rng.random() < 0.7 else None
+    for _ in range(rng.randint(0, 8)):  # an admin at any store, for any store
+        at, admin, store = rng.randint(0, duration_ms), rng.choice(stores), rng.choice(stores)
         qty = rng.randint(0, 8) if rng.random() < 0.85 else None
-        ops.append(
-            Op(
-                rng.randint(0, duration_ms),
-                store,
-                "safety",
-                {"store": store, "sku": sku, "qty": qty},
+        if rng.random() < 0.7:
+            ops.append(
+                Op(at, admin, "safety", {"sku": rng.choice(skus), "store": store, "qty": qty})
             )
-        )
+        else:
+            ops.append(Op(at, admin, "store", {"store": store, "fields": {"safetyStock": qty}}))
     for _ in range(rng.randint(0, 2)):
-        store = rng.choice(stores)
+        at, admin, store = rng.randint(0, duration_ms), rng.choice(stores), rng.choice(stores)
         ops.append(
-            Op(
-                rng.randint(0, duration_ms),
-                store,
-                "online",
-                {"store": store, "online": rng.random() < 0.5},
-            )
+            Op(at, admin, "store", {"store": store, "fields": {"online": rng.random() < 0.5}})
         )
     return ops
-
-
-def apply_setting(conn: sqlite3.Connection, op: Op) -> None:
-    """One directory or settings op, in one ledger (its caller commits)."""
-    a = op.args
-    conn.execute("INSERT OR IGNORE INTO stores (store_id) VALUES (?)", (a["store"],))
-    if op.kind == "directory":
-        conn.execute(
-            "UPDATE stores SET priority = ?, lat = ?, lon = ? WHERE store_id = ?",
-            (a["priority"], a["lat"], a["lon"] if a["lat"] is not None else None, a["store"]),
-        )
-    elif op.kind == "online":
-        conn.execute(
-            "UPDATE stores SET online = ? WHERE store_id = ?", (int(a["online"]), a["store"])
-        )
-    elif a["sku"] is None:  # the store's default
-        conn.execute(
-            "UPDATE stores SET safety_stock = ? WHERE store_id = ?", (a["qty"], a["store"])
-        )
-    else:
-        conn.execute(
-            "INSERT INTO stock_settings (sku, store_id, safety_stock) VALUES (?,?,?) "
-            "ON CONFLICT(sku, store_id) DO UPDATE SET safety_stock = excluded.safety_stock",
-            (a["sku"], a["store"], a["qty"]),
-        )
 
 
 def safety_of(conn: sqlite3.Connection, sku: str, store: str) -> tuple[int, bool]:

@@ -200,9 +200,6 @@ class Simulation:
 
     def run_op(self, op: Op) -> None:
         self.checker.routing.check()
-        if op.kind in routed.SETTINGS:
-            self.set_everywhere(op)
-            return
         if op.kind.startswith("routed-"):  # a routed id: known once it was granted
             grant = self.checker.routing.granted(op.args["router"], op.args["rid"])
             if grant is None:
@@ -239,17 +236,6 @@ class Simulation:
                     self.checker.reservation_granted(node, op.args["sku"])
 
         self.world.spawn(execute(node.service, op, node.router), done)
-
-    def set_everywhere(self, op: Op) -> None:
-        """A directory entry or stock setting, in every store's ledger at once
-        (as the replicated directory reads once converged; see ``routed``)."""
-        for n in self.nodes.values():
-            conn = n.disk.conn
-            conn.execute("BEGIN IMMEDIATE")
-            routed.apply_setting(conn, op)
-            conn.execute("COMMIT")
-            n.disk.committed()
-        self.world.note("setting", op.kind, op.args)
 
     # -------------------------------------------------------------- faults
     def cut(self, store: str, way: str, length: int) -> None:

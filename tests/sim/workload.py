@@ -158,6 +158,11 @@ async def execute(service: Any, op: Op, router: Any = None) -> Outcome:
             )
             status, body = await service.reserve(req)
             return Outcome(op, True, status, body)
+        if op.kind == "store":  # the directory: inv store set
+            return Outcome(op, True, 200, await service.set_store(a["store"], dict(a["fields"])))
+        if op.kind == "safety":  # inv stock safety
+            body = await service.set_safety_stock(a["sku"], a["store"], a["qty"])
+            return Outcome(op, True, 200, body)
         if op.kind == "route":
             status, body = await router.reserve(routing_request(a))
             return Outcome(op, True, status, body)

@@ -55,7 +55,7 @@ def outcomes(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 async def test_the_first_store_by_priority_grants_under_an_id_of_its_own(net: Chain) -> None:
-    net.set_directory("store-002", priority=1)
+    await net.set_directory("store-002", priority=1)
     r = await net.client.post(RES, json=routed("ord-1"))
     assert r.status_code == 202, r.text
     body = r.json()
@@ -74,8 +74,8 @@ async def test_the_first_store_by_priority_grants_under_an_id_of_its_own(net: Ch
 
 
 async def test_a_store_short_of_stock_is_skipped_and_a_refusal_moves_on(net: Chain) -> None:
-    net.set_directory("store-003", priority=1)
-    net.set_safety("PROD-001", "store-001", 9)  # 1 left for online orders here
+    await net.set_directory("store-003", priority=1)
+    await net.set_safety("PROD-001", "store-001", 9)  # 1 left for online orders here
     # store-003 refuses: the router's replica is behind (it still shows 10 there)
     await net.owners["store-003"].service.update_stock(change("store-003", "subtract", 9))
     r = await net.client.post(RES, json=routed("ord-2"))
@@ -232,8 +232,8 @@ async def test_most_available_and_nearest(net: Chain) -> None:
     await net.sync()
     r = await net.client.post(RES, json=routed("ord-12", strategy="most-available"))
     assert outcomes(r.json())[0] == ("store-003", "granted")
-    net.set_directory("store-001", lat=48.8566, lon=2.3522)  # Paris
-    net.set_directory("store-002", lat=51.5074, lon=-0.1278)  # London
+    await net.set_directory("store-001", lat=48.8566, lon=2.3522)  # Paris
+    await net.set_directory("store-002", lat=51.5074, lon=-0.1278)  # London
     r = await net.client.post(RES, json=routed("ord-13", strategy="nearest", near="51.5,-0.1"))
     assert outcomes(r.json())[0] == ("store-002", "granted"), r.text
     r = await net.client.post(
@@ -297,7 +297,7 @@ async def test_a_store_limited_token_routes_only_among_its_stores(net: Chain) ->
 async def test_the_owner_keeps_its_safety_stock_from_online_orders(net: Chain) -> None:
     """What the owner itself checks, whatever the router believed."""
     owner = net.owners["store-001"]
-    net.set_safety("PROD-001", "store-001", 8)
+    await net.set_safety("PROD-001", "store-001", 8)
     status, body = await call_reserve(owner, "x-1", 3, "online")
     assert status == 409
     assert (body["availableOnline"], body["safetyStock"]) == (2, 8)
@@ -307,7 +307,7 @@ async def test_the_owner_keeps_its_safety_stock_from_online_orders(net: Chain) -
     # a store's own (in-store) reservation may take the safety stock
     status, body = await call_reserve(owner, "x-3", 7, "store")
     assert status == 202
-    net.set_directory("store-001", online=0)
+    await net.set_directory("store-001", online=False)
     status, body = await call_reserve(owner, "x-4", 1, "online")
     assert status == 409 and "does not fulfil online orders" in body["error"]
     status, body = await call_reserve(owner, "x-5", 1, "mail")
