@@ -17,6 +17,7 @@ from agent.config import ConfigError
 from agent.domain import attempt_id
 from agent.inputs import RoutingRequest, StockChange, StockOperation
 from agent.ledger import routings
+from agent.routing import cleanup
 from agent.routing.answers import fingerprint
 from agent.sync import rpc
 from tests import inproc, synckit
@@ -176,8 +177,9 @@ async def test_an_unanswered_ask_that_was_granted_is_cancelled_once_the_routing_
 
 
 async def test_an_ask_that_never_arrived_is_judged_never_granted_past_its_deadline(
-    net: Chain,
+    net: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(cleanup, "NEVER_GRANTED_GRACE_MS", 100)  # the wait: 2 budgets + this
     net.lost_request.add("store-001")
     r = await net.client.post(RES, json=routed("ord-8"))
     assert outcomes(r.json()) == [("store-001", "timeout"), ("store-002", "granted")]
