@@ -1,0 +1,299 @@
+"""HQ's read model against a real PostgreSQL (tests/pgfix.py): the projector
+merges like the agent.
+
+The differential tests apply the same seeded event sets (tests/hq_workload.py:
+counts, deltas, sales, concurrent product edits, reservations, out of order,
+repeated, in random batches) to the agent's own engine on SQLite and to the
+projector, and compare digests, conflict ids, superseded flags and
+watermarks. The agent applies each batch in stamp order, which is the order
+the projector's set-based merge stands for (its conflicts log depends on
+arrival order; its state does not, which a second replica fed in arrival
+order checks)."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from typing import Any
+
+import psycopg
+import pytest
+
+from agent.ledger import queries, replication
+from agent.ledger.connection import connect
+from agent.ledger.engine import EVENT_TYPES, Engine
+from agent.ledger.schema import migrate as migrate_ledger
+from agent.hlc import HybridLogicalClock
+from agent.hq.projector import DERIVED, Projector
+from agent.hq.schema import migrate
+from tests.hq_workload import BASE_MS, Workload, arrivals, envelope
+from tests.pgfix import PgSchema, pg, pg_server  # noqa: F401 (fixtures)
+
+# the agent learns the directory events on branch ``dir``; until then only HQ has them
+AGENT_HAS_DIRECTORY = "store.upserted" in EVENT_TYPES
+NOW_MS = BASE_MS + 3_600_000
+
+
+def stamp(event: dict[str, Any]) -> tuple[int, str]:
+    return (event["hlc"], event["origin"])
+
+
+class AgentReplica:
+    """The agent's engine on an in-memory ledger, applying peers' events."""
+
+    def __init__(self) -> None:
+        self.conn = connect(":memory:")
+        migrate_ledger(self.conn)
+        self.engine = Engine("observer", HybridLogicalClock(), wall_ms=lambda: NOW_MS)
+
+    def apply(self, events: list[dict[str, Any]]) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        replication.apply_batch(self.conn, self.engine, events, [])
+        self.conn.execute("COMMIT")
+
+    def digests(self) -> dict[str, str]:
+        return queries.digests(self.conn)
+
+    def rows(self, sql: str) -> set[tuple[Any, ...]]:
+        return {tuple(r) for r in self.conn.execute(sql)}
+
+
+def hq_rows(conn: psycopg.Connection[Any], sql: str) -> set[tuple[Any, ...]]:
+    return {tuple(r) for r in conn.execute(sql).fetchall()}
+
+
+def dump(conn: psycopg.Connection[Any], schema: str) -> dict[str, list[Any]]:
+    """Every row of the model (bookkeeping times left out)."""
+    out = {}
+    for table in (*DERIVED, "origins", "events"):
+        cols = "*" if table not in ("origins", "events") else "origin, max_seq, applied_seq"
+        if table == "events":
+            cols = "origin, seq, hlc, type, body"
+        rows = conn.execute(f'SELECT {cols} FROM "{schema}".{table}').fetchall()
+        out[table] = sorted(map(repr, rows))
+    return out
+
+
+@pytest.fixture
+def hq(pg: PgSchema) -> Any:  # noqa: F811
+    with pg.connect() as conn:
+        migrate(conn, pg.schema)
+        yield Projector(conn, pg.schema, wall_ms=lambda: NOW_MS), conn
+
+
+def check_like_the_agent(
+    projector: Projector, conn: psycopg.Connection[Any], agent: AgentReplica
+) -> None:
+    assert projector.digests() == agent.digests()
+    assert hq_rows(conn, "SELECT conflict_id FROM conflicts") == agent.rows(
+        "SELECT id FROM conflicts"
+    )
+    assert hq_rows(conn, "SELECT event_id, superseded::int FROM movements") == agent.rows(
+        "SELECT id, superseded FROM movements"
+    )
+    assert projector.watermarks() == {
+        o: (a, m) for o, a, m in agent.rows("SELECT origin, applied_seq, max_seq FROM origins")
+    }
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_hq_merges_like_the_agent_whatever_the_order_and_batches(hq: Any, seed: int) -> None:
+    projector, conn = hq
+    rng = random.Random(seed)
+    events = Workload(seed, directory=AGENT_HAS_DIRECTORY).events(rng.randint(30, 160))
+    in_stamp_order, as_arrived = AgentReplica(), AgentReplica()
+    received = applied = 0
+    for batch in arrivals(rng, events):
+        result = projector.apply(batch)
+        received += result.received
+        applied += result.applied
+        assert result.received == result.applied + result.duplicates
+        in_stamp_order.apply(sorted(batch, key=stamp))
+        as_arrived.apply(batch)
+    assert applied == len(events)
+    check_like_the_agent(projector, conn, in_stamp_order)
+    assert projector.digests() == as_arrived.digests()
+
+    # the whole set again: nothing changes
+    before = dump(conn, projector.schema)
+    again = projector.apply(rng.sample(events, len(events)))
+    assert (again.applied, again.duplicates) == (0, len(events))
+    assert dump(conn, projector.schema) == before
+
+    # rebuilt from the recorded events: the agent applying all of them in stamp order
+    assert projector.rebuild(batch=rng.choice([1, 7, 50, 10_000])) == len(events)
+    all_in_order = AgentReplica()
+    all_in_order.apply(sorted(events, key=stamp))
+    check_like_the_agent(projector, conn, all_in_order)
+
+
+def test_the_differential_workload_has_what_it_claims() -> None:
+    events = Workload(3, directory=True).events(400)
+    types = {e["type"] for e in events}
+    assert types >= {"stock.movement", "product.upserted", "reservation.changed"}
+    kinds = {e["data"]["kind"] for e in events if e["type"] == "stock.movement"}
+    assert kinds == {"receive", "sell", "adjust", "count"}
+    statuses = {e["data"]["reservation"]["status"] for e in events if "reservation" in e["data"]}
+    assert statuses == {"PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"}
+    walls = {}
+    for e in events:
+        walls.setdefault(e["hlc"] >> 16, set()).add(e["origin"])
+    assert any(len(origins) > 1 for origins in walls.values())  # same-ms writes of two stores
+
+
+# ------------------------------------------------------------ hand-made cases
+def ev(origin: str, seq: int, ms: int, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+    return envelope(origin, seq, (BASE_MS + ms) << 16, type_, data)
+
+
+def product(sku: str, basis: dict[str, int] | None = None, **fields: Any) -> dict[str, Any]:
+    return {"sku": sku, "fields": fields, "basis": basis or {}}
+
+
+def mv(store: str, sku: str, kind: str, qty: int, **extra: Any) -> dict[str, Any]:
+    return {"sku": sku, "storeId": store, "kind": kind, "quantity": qty, "reason": "", **extra}
+
+
+def res(rid: str, store: str, sku: str, qty: int, status: str) -> dict[str, Any]:
+    return {
+        "reservation": {
+            "id": rid,
+            "sku": sku,
+            "storeId": store,
+            "quantity": qty,
+            "customerId": None,
+            "status": status,
+            "orderId": None,
+            "expiresAtMs": BASE_MS + 900_000,
+            "createdAtMs": BASE_MS,
+            "updatedAtMs": BASE_MS,
+        }
+    }
+
+
+def one(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql).fetchone()
+    return row[0] if row and len(row) == 1 else row
+
+
+def test_an_older_stamp_arriving_late_overwrites_nothing(hq: Any) -> None:
+    projector, conn = hq
+    projector.apply(
+        [
+            ev("s2", 1, 20, "product.upserted", product("P", name="new", price=2)),
+            ev("s2", 2, 21, "stock.movement", mv("s1", "P", "count", 10)),
+            ev("s1", 2, 30, "reservation.changed", res("r1", "s1", "P", 3, "CANCELLED")),
+        ]
+    )
+    projector.apply(  # all older than what is there, in a later batch
+        [
+            ev("s1", 1, 25, "reservation.changed", res("r1", "s1", "P", 3, "PENDING")),
+            ev("s3", 1, 10, "product.upserted", product("P", name="old", price=1)),
+            ev("s3", 2, 11, "stock.movement", mv("s1", "P", "count", 99)),
+            ev("s3", 3, 12, "stock.movement", mv("s1", "P", "receive", 5)),
+        ]
+    )
+    assert one(conn, "SELECT name, price FROM products") == ("new", 2.0)
+    assert one(conn, "SELECT on_hand, reserved FROM stock") == (10, 0)
+    assert one(conn, "SELECT status FROM reservations") == "CANCELLED"
+    assert hq_rows(conn, "SELECT event_id FROM movements WHERE superseded") == {
+        ("s3:2",),
+        ("s3:3",),
+    }
+    assert hq_rows(conn, "SELECT kind, loser, winner FROM conflicts") == {
+        ("product_field", "s3:1", "s2:1"),  # name and price: one row per field
+        ("concurrent_count", "s3:2", "s2:2"),
+        ("superseded_delta", "s3:3", "s2:2"),
+    }
+    assert one(conn, "SELECT count(*) FROM conflicts") == 4
+
+
+def test_many_writes_to_one_key_in_one_batch(hq: Any) -> None:
+    projector, conn = hq
+    writes = [
+        ev("s1", 1, 1, "product.upserted", product("P", name="a")),
+        ev("s2", 1, 2, "product.upserted", product("P", name="b")),
+        ev("s3", 1, 3, "product.upserted", product("P", name="c", basis={"s2": 1})),
+        ev("s1", 2, 4, "stock.movement", mv("s1", "P", "receive", 5)),
+        ev("s2", 2, 5, "stock.movement", mv("s1", "P", "count", 7)),
+        ev("s1", 3, 6, "stock.movement", mv("s1", "P", "sell", -2)),
+        ev("s3", 2, 7, "stock.movement", mv("s1", "P", "count", 1, basis={"s1": 3, "s2": 2})),
+        ev("s1", 4, 8, "stock.movement", mv("s1", "P", "sell", -4)),
+        ev("s1", 5, 9, "reservation.changed", res("r", "s1", "P", 1, "PENDING")),
+        ev("s1", 6, 10, "reservation.changed", res("r", "s1", "P", 2, "PENDING")),
+        ev("s1", 7, 11, "reservation.changed", res("r", "s1", "P", 2, "CONFIRMED")),
+    ]
+    batch = writes + writes[:4]  # and exact repeats in the same batch
+    random.Random(5).shuffle(batch)
+    result = projector.apply(batch)
+    assert (result.received, result.applied, result.duplicates) == (15, 11, 4)
+    agent = AgentReplica()
+    agent.apply(writes)
+    check_like_the_agent(projector, conn, agent)
+    assert one(conn, "SELECT name FROM products") == "c"
+    assert one(conn, "SELECT on_hand, reserved FROM stock") == (-3, 0)
+    assert hq_rows(conn, "SELECT kind, loser, winner FROM conflicts") == {
+        ("product_field", "s1:1", "s2:1"),  # c had seen b, not a; b had seen neither
+        ("superseded_delta", "s1:2", "s2:2"),
+        ("negative_available", "s1:4", None),
+    }
+
+
+def test_rebuild_replays_into_the_same_state(hq: Any) -> None:
+    projector, conn = hq
+    events = Workload(11).events(120)
+    projector.apply(events, checkpoint=120)
+    before = projector.digests()
+    conn.execute(f'UPDATE "{projector.schema}".stock SET on_hand = on_hand + 1')
+    assert projector.digests() != before
+    assert projector.rebuild(batch=16) == 120
+    assert projector.digests() == before
+    assert projector.checkpoint() == 120
+    assert projector.watermarks() == {o: (n, n) for o, n in _max_seqs(events).items()}
+
+
+def _max_seqs(events: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for e in events:
+        out[e["origin"]] = max(out.get(e["origin"], 0), e["seq"])
+    return out
+
+
+@pytest.mark.skipif(not AGENT_HAS_DIRECTORY, reason="the agent learns directory events on dir")
+def test_directory_events_merge_like_the_agent(hq: Any) -> None:
+    projector, conn = hq
+    events = Workload(21, directory=True).events(200)
+    projector.apply(events)
+    agent = AgentReplica()
+    agent.apply(sorted(events, key=stamp))
+    check_like_the_agent(projector, conn, agent)
+
+
+def test_store_entries_and_stock_settings_are_last_writer_wins_per_field(hq: Any) -> None:
+    projector, conn = hq
+    up = "store.upserted"
+    projector.apply(
+        [
+            ev("s1", 1, 1, up, {"storeId": "s1", "fields": {"name": "A", "lat": 40}, "basis": {}}),
+            ev("s2", 1, 2, up, {"storeId": "s1", "fields": {"name": "B"}, "basis": {}}),
+            ev("s2", 2, 3, up, {"storeId": "s9", "fields": {}, "basis": {}}),
+            ev("s1", 2, 4, "stock.settings", _safety("s1", "P", 4)),
+            ev("s2", 3, 5, "stock.settings", _safety("s1", "P", None, basis={"s1": 2})),
+        ]
+    )
+    projector.apply([ev("s3", 1, 0, up, {"storeId": "s1", "fields": {"lat": 1}, "basis": {}})])
+    assert hq_rows(conn, "SELECT store_id, name, lat, listed FROM stores") == {
+        ("s1", "B", 40.0, True),
+        ("s2", None, None, False),
+        ("s3", None, None, False),
+        ("s9", None, None, True),
+    }
+    assert one(conn, "SELECT safety_stock FROM stock_settings") is None
+    assert hq_rows(conn, "SELECT kind, store_id, sku, loser, winner, detail->>'field' FROM conflicts") == {
+        ("store_field", "s1", None, "s1:1", "s2:1", "name"),
+        ("store_field", "s1", None, "s3:1", "s1:1", "lat"),
+    }
+
+
+def _safety(store: str, sku: str, n: int | None, basis: dict[str, int] | None = None) -> Any:
+    return {"sku": sku, "storeId": store, "fields": {"safetyStock": n}, "basis": basis or {}}
