@@ -153,7 +153,11 @@ class Workload:
         store = rng.choice(self.stores).name
         if rng.random() < 0.5:
             safety = rng.choice([None, 0, 2, 5])
-            data = {"sku": rng.choice(self.skus), "storeId": store, "fields": {"safetyStock": safety}}
+            data = {
+                "sku": rng.choice(self.skus),
+                "storeId": store,
+                "fields": {"safetyStock": safety},
+            }
             return "stock.settings", {**data, "basis": self._basis(me)}
         pools: dict[str, list[Any]] = {
             "name": ["North", "South", None],

@@ -34,7 +34,11 @@ from agent.hlc import now_ms
 from agent.hq import bookkeeping, fields, staging, stock
 from agent.hq import schema as hq_schema
 
-FIELD_TYPES = {"product.upserted": "product", "store.upserted": "store", "stock.settings": "setting"}
+FIELD_TYPES = {
+    "product.upserted": "product",
+    "store.upserted": "store",
+    "stock.settings": "setting",
+}
 DERIVED = (
     "products",
     "store_entries",

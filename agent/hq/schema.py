@@ -16,6 +16,7 @@ the database's default collation is.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -205,7 +206,8 @@ CREATE VIEW stock_levels AS
     SELECT s.store_id, s.sku, s.on_hand, s.reserved, s.on_hand - s.reserved AS available,
            coalesce(t.safety_stock, e.safety_stock, 0) AS safety_stock,
            CASE WHEN coalesce(e.online, true)
-                THEN greatest(0, s.on_hand - s.reserved - coalesce(t.safety_stock, e.safety_stock, 0))
+                THEN greatest(0, s.on_hand - s.reserved
+                                 - coalesce(t.safety_stock, e.safety_stock, 0))
                 ELSE 0 END AS available_online,
            s.updated_at
     FROM stock s
@@ -241,20 +243,23 @@ def quoted(schema: str) -> sql.Identifier:
     return sql.Identifier(schema)
 
 
-def use(conn: psycopg.Connection[object], schema: str) -> None:
+def use(conn: psycopg.Connection[Any], schema: str) -> None:
     """Inside a transaction: resolve the model's names in ``schema`` until it ends."""
     conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(quoted(schema)))
 
 
-def _lock(conn: psycopg.Connection[object], schema: str) -> None:
+def _lock(conn: psycopg.Connection[Any], schema: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('inv-hq migrate ' || %s))", (schema,))
 
 
-def _exists(conn: psycopg.Connection[object], schema: str) -> bool:
-    return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
+def _exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        is not None
+    )
 
 
-def migrate(conn: psycopg.Connection[object], schema: str = DEFAULT_SCHEMA) -> int:
+def migrate(conn: psycopg.Connection[Any], schema: str = DEFAULT_SCHEMA) -> int:
     """Create ``schema`` if absent and bring it to the newest version; returns
     the version reached. ``conn`` must be in autocommit mode (each migration
     commits on its own)."""
@@ -287,12 +292,12 @@ def migrate(conn: psycopg.Connection[object], schema: str = DEFAULT_SCHEMA) -> i
     return len(MIGRATIONS)
 
 
-def _version(conn: psycopg.Connection[object]) -> int:
+def _version(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     return int(row[0]) if row else 0
 
 
-def version(conn: psycopg.Connection[object], schema: str = DEFAULT_SCHEMA) -> int:
+def version(conn: psycopg.Connection[Any], schema: str = DEFAULT_SCHEMA) -> int:
     """The version ``schema`` is at (0: not migrated)."""
     if not _exists(conn, schema):
         return 0

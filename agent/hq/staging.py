@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 TEMP_TABLES = {
-    "hq_stage": "ord integer, origin text COLLATE \"C\", seq bigint, hlc bigint, "
+    "hq_stage": 'ord integer, origin text COLLATE "C", seq bigint, hlc bigint, '
     'type text COLLATE "C", body jsonb',
     "hq_new": 'origin text COLLATE "C", seq bigint, hlc bigint, type text COLLATE "C", body jsonb',
     # one row per field written: entity product | store | setting
@@ -40,15 +40,13 @@ TEMP_TABLES = {
     'origin text COLLATE "C", phase smallint, seq bigint, kind text COLLATE "C", '
     "quantity bigint, basis jsonb, late boolean, win boolean, grp bigint, "
     "on_hand_before bigint, on_hand_after bigint, reserved_at bigint, "
-    "c0_hlc bigint, c0_origin text COLLATE \"C\", c0_seq bigint, c0_qty bigint, c0_basis jsonb",
+    'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb',
 }
 
 
 def create_temp_tables(conn: psycopg.Connection[Any]) -> None:
     for name, columns in TEMP_TABLES.items():
-        conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS"
-        )
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
 
 
 def clear(conn: psycopg.Connection[Any]) -> None:
@@ -81,9 +79,7 @@ def stage(
     record for each that PostgreSQL could not store (left out)."""
     refused: list[dict[str, Any]] = []
     n = 0
-    with conn.cursor().copy(
-        "COPY hq_stage (ord, origin, seq, hlc, type, body) FROM STDIN"
-    ) as copy:
+    with conn.cursor().copy("COPY hq_stage (ord, origin, seq, hlc, type, body) FROM STDIN") as copy:
         for ord_, event in enumerate(events):
             body = _dumps(event)
             problem = unstorable(body)
