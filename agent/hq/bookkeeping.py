@@ -21,17 +21,32 @@ SET max_seq = greatest(o.max_seq, excluded.max_seq),
     received_at = excluded.received_at
 """
 
-# the contiguous watermark, moved over every event that is there now: to the
-# end of the run of seqs that starts right after it (min() of an index scan
-# that stops at the first seq whose successor is missing)
+# the contiguous watermark, moved over every event that is there now. The
+# batch's seqs form runs (islands: seq - row_number() is constant along one);
+# the run that starts right after the watermark takes it to its end, and
+# from there on ``events`` (events that came early, before a hole was filled)
+# until the first seq whose successor is missing: an index scan that stops
+# at once when the stream comes in order. (Before a batch the watermark is
+# as far as it goes, so seq applied + 1 can only be one of the batch's.)
 WATERMARKS = """
-UPDATE origins o SET applied_seq = (
-    SELECT min(e.seq) FROM events e
-    WHERE e.origin = o.origin AND e.seq > o.applied_seq
-      AND NOT EXISTS (SELECT 1 FROM events n WHERE n.origin = e.origin AND n.seq = e.seq + 1)
+WITH runs AS (
+    SELECT origin, seq, seq - row_number() OVER (PARTITION BY origin ORDER BY seq) AS island
+    FROM hq_new
+), reach AS (
+    SELECT r.origin, max(r.seq) AS upto
+    FROM runs r
+    JOIN runs s ON s.origin = r.origin AND s.island = r.island
+    JOIN origins o ON o.origin = s.origin AND s.seq = o.applied_seq + 1
+    GROUP BY r.origin
 )
-WHERE o.origin IN (SELECT DISTINCT origin FROM hq_new)
-  AND EXISTS (SELECT 1 FROM events e WHERE e.origin = o.origin AND e.seq = o.applied_seq + 1)
+UPDATE origins o SET applied_seq = (
+    SELECT e.seq FROM events e
+    WHERE e.origin = o.origin AND e.seq >= reach.upto
+      -- a scalar subquery, not NOT EXISTS: an anti join would read every seq
+      AND (SELECT 1 FROM events n WHERE n.origin = e.origin AND n.seq = e.seq + 1) IS NULL
+    ORDER BY e.seq LIMIT 1
+)
+FROM reach WHERE reach.origin = o.origin
 """
 
 CHECKPOINT = """

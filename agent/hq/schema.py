@@ -32,7 +32,7 @@ DEFAULT_SCHEMA = "inv_hq"
 _V1 = """
 CREATE FUNCTION ms_ts(ms bigint) RETURNS timestamptz
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN ms BETWEEN 0 AND 253402300799999 THEN to_timestamp(ms / 1000.0) END;
+    RETURN CASE WHEN ms BETWEEN 0 AND 253402300799999 THEN to_timestamp(ms::float8 / 1000) END;
 
 -- agent.domain.covered: had the writer whose basis this is seen origin:seq?
 CREATE FUNCTION covered(basis jsonb, origin text, seq bigint) RETURNS boolean
@@ -135,7 +135,7 @@ CREATE TABLE stock (
     updated_hlc  bigint NOT NULL DEFAULT 0,
     updated_at   timestamptz,
     PRIMARY KEY (store_id, sku)
-);
+) WITH (fillfactor = 80);  -- room on the page: a row's update is a HOT one
 
 CREATE TABLE movements (
     event_id       text COLLATE "C" PRIMARY KEY,

@@ -41,6 +41,10 @@ TEMP_TABLES = {
     "quantity bigint, basis jsonb, late boolean, win boolean, grp bigint, "
     "on_hand_before bigint, on_hand_after bigint, reserved_at bigint, "
     'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb',
+    "hq_final": 'store_id text COLLATE "C", sku text COLLATE "C", on_hand bigint, '
+    'reserved bigint, hlc bigint, c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, '
+    'c0_qty bigint, c0_basis jsonb, win_hlc bigint, win_origin text COLLATE "C", '
+    "win_seq bigint, win_qty bigint, win_basis jsonb",
 }
 
 
@@ -99,12 +103,18 @@ def stage(
     return n, refused
 
 
+# A plain INSERT behind a per-row probe rather than ON CONFLICT DO NOTHING: the
+# events are nearly all new, and a speculative insertion costs each of them
+# extra WAL. One projector writes (inv-hq holds an advisory lock); were two
+# to race, the primary key would refuse the second's batch, which its
+# projector retries: a duplicate is never recorded either way.
 RECORD_NEW = """
 WITH ins AS (
     INSERT INTO events (origin, seq, hlc, type, body, received_at)
-    SELECT DISTINCT ON (origin, seq) origin, seq, hlc, type, body, ms_ts(%(now)s)
-    FROM hq_stage ORDER BY origin, seq, ord
-    ON CONFLICT (origin, seq) DO NOTHING
+    SELECT DISTINCT ON (s.origin, s.seq) s.origin, s.seq, s.hlc, s.type, s.body, ms_ts(%(now)s)
+    FROM hq_stage s
+    WHERE (SELECT 1 FROM events e WHERE e.origin = s.origin AND e.seq = s.seq) IS NULL
+    ORDER BY s.origin, s.seq, s.ord
     RETURNING origin, seq, hlc, type, body
 )
 INSERT INTO hq_new SELECT origin, seq, hlc, type, body FROM ins

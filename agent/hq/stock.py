@@ -68,14 +68,6 @@ SET status = excluded.status, order_id = excluded.order_id, quantity = excluded.
     updated_at = excluded.updated_at, hlc = excluded.hlc, origin = excluded.origin
 """
 
-# a stock row is made by its first movement, or by a change of reserved
-ENSURE_ROWS = """
-INSERT INTO stock (store_id, sku)
-SELECT store_id, sku FROM hq_mv
-UNION SELECT store_id, sku FROM hq_res WHERE d_reserved <> 0
-ON CONFLICT DO NOTHING
-"""
-
 _DELTA = "phase = 1 AND kind <> 'count' AND NOT late"
 _ROW_ORDER = "PARTITION BY store_id, sku ORDER BY hlc, origin, phase"
 
@@ -89,12 +81,12 @@ WITH steps AS (
     SELECT store_id, sku, hlc, origin, 0::smallint, seq, NULL, NULL, NULL, d_reserved
     FROM hq_res WHERE d_reserved <> 0
 ), s AS (
-    SELECT st.*, k.on_hand AS oh0, k.reserved AS r0, k.count_hlc AS c0_hlc,
-           k.count_origin AS c0_origin, k.count_seq AS c0_seq, k.count_qty AS c0_qty,
-           k.count_basis AS c0_basis,
+    SELECT st.*, coalesce(k.on_hand, 0) AS oh0, coalesce(k.reserved, 0) AS r0,
+           k.count_hlc AS c0_hlc, k.count_origin AS c0_origin, k.count_seq AS c0_seq,
+           k.count_qty AS c0_qty, k.count_basis AS c0_basis,
            st.phase = 1 AND k.count_hlc IS NOT NULL
                AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
-    FROM steps st JOIN stock k USING (store_id, sku)
+    FROM steps st LEFT JOIN stock k USING (store_id, sku)
 ), g AS (
     SELECT s.*, phase = 1 AND kind = 'count' AND NOT late AS win,
            count(*) FILTER (WHERE phase = 1 AND kind = 'count' AND NOT late) OVER w AS grp,
@@ -172,11 +164,14 @@ WITH {_WINNERS}, found AS (
     UNION ALL
     SELECT 'superseded_delta', wp.store_id, wp.sku, wp.origin || ':' || wp.seq,
            m.event_id, wp.hlc, jsonb_build_object('delta', m.quantity, 'count', wp.quantity)
-    FROM wp JOIN movements m
-      ON m.store_id = wp.store_id AND m.sku = wp.sku AND m.kind <> 'count'
-     AND NOT m.superseded AND (m.hlc, m.origin) < (wp.hlc, wp.origin)
-     AND (wp.prev_origin IS NULL OR (m.hlc, m.origin) > (wp.prev_hlc, wp.prev_origin))
-    WHERE NOT covered(wp.basis, m.origin, m.seq)
+    FROM wp CROSS JOIN LATERAL (  -- a range of the row's index, never a scan of them all
+        SELECT m.event_id, m.quantity FROM movements m
+        WHERE m.store_id = wp.store_id AND m.sku = wp.sku AND m.kind <> 'count'
+          AND NOT m.superseded AND (m.hlc, m.origin) < (wp.hlc, wp.origin)
+          AND (wp.prev_origin IS NULL OR (m.hlc, m.origin) > (wp.prev_hlc, wp.prev_origin))
+          AND NOT covered(wp.basis, m.origin, m.seq)
+        OFFSET 0  -- kept a subquery: never flattened into a join with every movement
+    ) m
     UNION ALL
     SELECT 'negative_available', store_id, sku, NULL, origin || ':' || seq, hlc,
            jsonb_build_object('onHand', on_hand_after, 'reserved', reserved_at)
@@ -190,46 +185,67 @@ FROM found
 ON CONFLICT (conflict_id) DO NOTHING
 """
 
-# per row, the newest winning count of the batch
-_LAST_WIN = """
-SELECT DISTINCT ON (store_id, sku) store_id, sku, hlc, origin, seq, quantity, basis
-FROM hq_calc WHERE win ORDER BY store_id, sku, hlc DESC, origin DESC"""
-
-# recorded movements from the row's count (itself included) up to the new one
-SUPERSEDE_RECORDED = f"""
-UPDATE movements m SET superseded = true
-FROM ({_LAST_WIN}) f JOIN stock k USING (store_id, sku)
-WHERE m.store_id = f.store_id AND m.sku = f.sku AND NOT m.superseded
-  AND (m.hlc, m.origin) < (f.hlc, f.origin)
-  AND (k.count_hlc IS NULL OR (m.hlc, m.origin) >= (k.count_hlc, k.count_origin))
+# per row touched: its state after the batch, the count it had (c0) and the
+# newest winning count of the batch (win_*, NULL if none)
+FINAL = """
+INSERT INTO hq_final
+SELECT l.store_id, l.sku, l.on_hand_after, l.reserved_at, l.hlc,
+       l.c0_hlc, l.c0_origin, l.c0_seq, l.c0_qty, l.c0_basis,
+       f.hlc, f.origin, f.seq, f.quantity, f.basis
+FROM (
+    SELECT DISTINCT ON (store_id, sku) * FROM hq_calc
+    ORDER BY store_id, sku, hlc DESC, origin DESC, phase DESC
+) l LEFT JOIN (
+    SELECT DISTINCT ON (store_id, sku) store_id, sku, hlc, origin, seq, quantity, basis
+    FROM hq_calc WHERE win ORDER BY store_id, sku, hlc DESC, origin DESC
+) f USING (store_id, sku)
 """
 
-INSERT_MOVEMENTS = f"""
+# recorded movements from the row's count (itself included) up to the new one
+SUPERSEDE_RECORDED = """
+UPDATE movements m SET superseded = true
+FROM (
+    SELECT x.ctid AS at_ FROM hq_final f CROSS JOIN LATERAL (  -- a range of the row's index
+        SELECT r.ctid FROM movements r
+        WHERE r.store_id = f.store_id AND r.sku = f.sku AND NOT r.superseded
+          AND (r.hlc, r.origin) < (f.win_hlc, f.win_origin)
+          AND (r.hlc, r.origin) >= (coalesce(f.c0_hlc, -1), coalesce(f.c0_origin, ''))
+        OFFSET 0  -- kept a subquery: never flattened into a join with every movement
+    ) x
+    WHERE f.win_hlc IS NOT NULL
+) s
+WHERE m.ctid = s.at_
+"""
+
+INSERT_MOVEMENTS = """
 INSERT INTO movements (event_id, store_id, sku, kind, quantity, reason, actor, reservation_id,
                        hlc, origin, seq, basis, superseded, at)
 SELECT m.event_id, m.store_id, m.sku, m.kind, m.quantity, m.reason, m.actor, m.reservation_id,
        m.hlc, m.origin, m.seq, m.basis,
-       coalesce((m.hlc, m.origin) < (coalesce(f.hlc, k.count_hlc),
-                                     coalesce(f.origin, k.count_origin)), false),
+       coalesce((m.hlc, m.origin) < (coalesce(f.win_hlc, f.c0_hlc),
+                                     coalesce(f.win_origin, f.c0_origin)), false),
        ms_ts(m.hlc >> 16)
-FROM hq_mv m JOIN stock k USING (store_id, sku) LEFT JOIN ({_LAST_WIN}) f USING (store_id, sku)
+FROM hq_mv m JOIN hq_final f USING (store_id, sku)
 """
 
-UPDATE_ROWS = f"""
-UPDATE stock k
-SET on_hand = l.on_hand_after, reserved = l.reserved_at,
-    count_hlc = coalesce(f.hlc, k.count_hlc), count_origin = coalesce(f.origin, k.count_origin),
-    count_seq = coalesce(f.seq, k.count_seq),
-    count_qty = CASE WHEN f.hlc IS NULL THEN k.count_qty ELSE f.quantity END,
-    count_basis = CASE WHEN f.hlc IS NULL THEN k.count_basis ELSE f.basis END,
-    updated_hlc = greatest(k.updated_hlc, l.hlc),
-    updated_at = ms_ts(greatest(k.updated_hlc, l.hlc) >> 16)
-FROM (
-    SELECT DISTINCT ON (store_id, sku) store_id, sku, hlc, on_hand_after, reserved_at
-    FROM hq_calc ORDER BY store_id, sku, hlc DESC, origin DESC, phase DESC
-) l LEFT JOIN ({_LAST_WIN}) f USING (store_id, sku)
-WHERE k.store_id = l.store_id AND k.sku = l.sku
+# one write per row touched (made by its first movement or change of reserved)
+UPSERT_ROWS = """
+INSERT INTO stock AS k (store_id, sku, on_hand, reserved, count_hlc, count_origin, count_seq,
+                        count_qty, count_basis, updated_hlc, updated_at)
+SELECT store_id, sku, on_hand, reserved,
+       coalesce(win_hlc, c0_hlc), coalesce(win_origin, c0_origin),
+       CASE WHEN win_hlc IS NULL THEN c0_seq ELSE win_seq END,
+       CASE WHEN win_hlc IS NULL THEN c0_qty ELSE win_qty END,
+       CASE WHEN win_hlc IS NULL THEN c0_basis ELSE win_basis END,
+       hlc, ms_ts(hlc >> 16)
+FROM hq_final
+ON CONFLICT (store_id, sku) DO UPDATE
+SET on_hand = excluded.on_hand, reserved = excluded.reserved, count_hlc = excluded.count_hlc,
+    count_origin = excluded.count_origin, count_seq = excluded.count_seq,
+    count_qty = excluded.count_qty, count_basis = excluded.count_basis,
+    updated_hlc = greatest(k.updated_hlc, excluded.updated_hlc),
+    updated_at = ms_ts(greatest(k.updated_hlc, excluded.updated_hlc) >> 16)
 """
 
 # in order, after RESERVATIONS and the movements are staged
-STATEMENTS = (CALC, CONFLICTS, SUPERSEDE_RECORDED, INSERT_MOVEMENTS, UPDATE_ROWS)
+STATEMENTS = (CALC, CONFLICTS, FINAL, SUPERSEDE_RECORDED, INSERT_MOVEMENTS, UPSERT_ROWS)
