@@ -178,7 +178,7 @@ class Workload:
         self.wall += rng.choice([0, 0, 1, 7])
         while rng.random() < 0.5:
             self._learn(me)
-        weights = [6, 2, 2, 1 if self.directory else 0]
+        weights = [6, 2, 2, 3 if self.directory else 0]
         what = rng.choices(["movement", "product", "reservation", "directory"], weights)[0]
         if what == "movement":
             type_, data = "stock.movement", self._movement(me)
