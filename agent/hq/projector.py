@@ -111,7 +111,7 @@ class Projector:
         started = time.perf_counter()
         now = self.wall_ms()
         with self._tx() as conn:
-            _, refused = staging.stage(conn, events)
+            refused = staging.stage(conn, events)
             applied = conn.execute(staging.RECORD_NEW, {"now": now}).rowcount
             if applied:
                 conn.execute(bookkeeping.ORIGINS, {"now": now})

@@ -76,13 +76,10 @@ def unstorable(body: str) -> str | None:
     return None
 
 
-def stage(
-    conn: psycopg.Connection[Any], events: Iterable[dict[str, Any]]
-) -> tuple[int, list[dict[str, Any]]]:
-    """COPY the events into ``hq_stage``; returns how many, and a quarantine
-    record for each that PostgreSQL could not store (left out)."""
+def stage(conn: psycopg.Connection[Any], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """COPY the events into ``hq_stage``; returns a quarantine record for
+    each that PostgreSQL could not store (left out)."""
     refused: list[dict[str, Any]] = []
-    n = 0
     with conn.cursor().copy("COPY hq_stage (ord, origin, seq, hlc, type, body) FROM STDIN") as copy:
         for ord_, event in enumerate(events):
             body = _dumps(event)
@@ -99,8 +96,7 @@ def stage(
                 )
                 continue
             copy.write_row((ord_, event["origin"], event["seq"], event["hlc"], event["type"], body))
-            n += 1
-    return n, refused
+    return refused
 
 
 # A plain INSERT behind a per-row probe rather than ON CONFLICT DO NOTHING: the
