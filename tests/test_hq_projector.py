@@ -12,6 +12,7 @@ order checks)."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from typing import Any
@@ -25,13 +26,12 @@ from agent.hq.projector import DERIVED, Projector
 from agent.hq.schema import migrate
 from agent.ledger import queries, replication
 from agent.ledger.connection import connect
-from agent.ledger.engine import EVENT_TYPES, Engine
+from agent.ledger.engine import Engine
 from agent.ledger.schema import migrate as migrate_ledger
+from agent.sync import subjects, validate
 from tests.hq_workload import BASE_MS, Workload, arrivals, envelope
 from tests.pgfix import PgSchema, pg, pg_server  # noqa: F401 (fixtures)
 
-# the agent learns the directory events on branch ``dir``; until then only HQ has them
-AGENT_HAS_DIRECTORY = "store.upserted" in EVENT_TYPES
 NOW_MS = BASE_MS + 3_600_000
 
 
@@ -101,7 +101,7 @@ def check_like_the_agent(
 def test_hq_merges_like_the_agent_whatever_the_order_and_batches(hq: Any, seed: int) -> None:
     projector, conn = hq
     rng = random.Random(seed)
-    events = Workload(seed, directory=AGENT_HAS_DIRECTORY).events(rng.randint(30, 160))
+    events = Workload(seed, directory=True).events(rng.randint(30, 160))
     in_stamp_order, as_arrived = AgentReplica(), AgentReplica()
     received = applied = 0
     for batch in arrivals(rng, events):
@@ -130,8 +130,18 @@ def test_hq_merges_like_the_agent_whatever_the_order_and_batches(hq: Any, seed: 
 
 def test_the_differential_workload_has_what_it_claims() -> None:
     events = Workload(3, directory=True).events(400)
+    for e in events:  # what agents would accept from the stream
+        subject = subjects.events("default", e["origin"])
+        checked = validate.check(subject, json.dumps(e).encode(), NOW_MS, 10**9)
+        assert not isinstance(checked, validate.Rejected), (e, checked)
     types = {e["type"] for e in events}
-    assert types >= {"stock.movement", "product.upserted", "reservation.changed"}
+    assert types == {
+        "stock.movement",
+        "product.upserted",
+        "reservation.changed",
+        "store.upserted",
+        "stock.settings",
+    }
     kinds = {e["data"]["kind"] for e in events if e["type"] == "stock.movement"}
     assert kinds == {"receive", "sell", "adjust", "count"}
     statuses = {e["data"]["reservation"]["status"] for e in events if "reservation" in e["data"]}
@@ -260,7 +270,6 @@ def _max_seqs(events: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-@pytest.mark.skipif(not AGENT_HAS_DIRECTORY, reason="the agent learns directory events on dir")
 def test_directory_events_merge_like_the_agent(hq: Any) -> None:
     projector, conn = hq
     events = Workload(21, directory=True).events(200)
@@ -273,16 +282,19 @@ def test_directory_events_merge_like_the_agent(hq: Any) -> None:
 def test_store_entries_and_stock_settings_are_last_writer_wins_per_field(hq: Any) -> None:
     projector, conn = hq
     up = "store.upserted"
-    projector.apply(
-        [
-            ev("s1", 1, 1, up, {"storeId": "s1", "fields": {"name": "A", "lat": 40}, "basis": {}}),
-            ev("s2", 1, 2, up, {"storeId": "s1", "fields": {"name": "B"}, "basis": {}}),
-            ev("s2", 2, 3, up, {"storeId": "s9", "fields": {}, "basis": {}}),
-            ev("s1", 2, 4, "stock.settings", _safety("s1", "P", 4)),
-            ev("s2", 3, 5, "stock.settings", _safety("s1", "P", None, basis={"s1": 2})),
-        ]
-    )
-    projector.apply([ev("s3", 1, 0, up, {"storeId": "s1", "fields": {"lat": 1}, "basis": {}})])
+    first = [
+        ev("s1", 1, 1, up, {"storeId": "s1", "fields": {"name": "A", "lat": 40}, "basis": {}}),
+        ev("s2", 1, 2, up, {"storeId": "s1", "fields": {"name": "B"}, "basis": {}}),
+        ev("s2", 2, 3, up, {"storeId": "s9", "fields": {}, "basis": {}}),
+        ev("s1", 2, 4, "stock.settings", _safety("s1", "P", 4)),
+        ev("s2", 3, 5, "stock.settings", _safety("s1", "P", None, basis={"s1": 2})),
+    ]
+    late = [ev("s3", 1, 0, up, {"storeId": "s1", "fields": {"lat": 1}, "basis": {}})]
+    agent = AgentReplica()
+    for batch in (first, late):
+        projector.apply(batch)
+        agent.apply(batch)
+    check_like_the_agent(projector, conn, agent)
     assert hq_rows(conn, "SELECT store_id, name, lat, listed FROM stores") == {
         ("s1", "B", 40.0, True),
         ("s2", None, None, False),
@@ -533,3 +545,20 @@ def test_a_fresh_schema_is_created_with_the_model(pg_server: str) -> None:  # no
             assert Projector(conn, name).digests() == digest.digests([], [])
         finally:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def test_a_stores_own_later_write_is_no_field_conflict(hq: Any) -> None:
+    """With no basis at all, a field a store overwrites itself is history, not
+    a conflict (as in the agent); a count is judged by its basis alone."""
+    projector, conn = hq
+    events = [
+        ev("s1", 1, 1, "product.upserted", {"sku": "P", "fields": {"category": "x"}}),
+        ev("s1", 2, 2, "product.upserted", {"sku": "P", "fields": {"category": "y"}}),
+        ev("s1", 3, 3, "stock.movement", mv("s1", "P", "count", 5)),
+        ev("s1", 4, 4, "stock.movement", mv("s1", "P", "count", 7)),
+    ]
+    projector.apply(events[::-1])
+    agent = AgentReplica()
+    agent.apply(events)
+    check_like_the_agent(projector, conn, agent)
+    assert hq_rows(conn, "SELECT kind, loser FROM conflicts") == {("concurrent_count", "s1:3")}
