@@ -48,7 +48,10 @@ CREATE TABLE events (
     received_at timestamptz NOT NULL,
     PRIMARY KEY (origin, seq)
 );
-CREATE INDEX events_order ON events (hlc, origin, seq);
+CREATE INDEX events_order ON events (hlc, origin, seq);  -- a rebuild's order
+-- what came in lately (inv-hq status: events/s); one value per batch, ever
+-- growing: a cheap index (deduplicated, appended at its right edge)
+CREATE INDEX events_received ON events (received_at);
 
 CREATE TABLE origins (
     origin        text COLLATE "C" PRIMARY KEY,
