@@ -9,6 +9,7 @@ The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
     service    service, replica, expiry, agent.routing.*
     edges      agent.api.*, agent.sync.*
     root       runtime, main
+    hq         agent.hq.* (HQ's projector: a process of its own beside the agent)
 
 A module may import its own layer and the layers inside it, never one outside.
 ``api`` and ``sync`` are both edges and never import each other. The CLI
@@ -34,6 +35,7 @@ LAYERS = {
     "api": 3,
     "sync": 3,
     "root": 4,
+    "hq": 4,
 }
 LEAVES = {
     "agent",
@@ -73,7 +75,7 @@ def layer_of(module: str) -> str:
         return "root"
     if module == "agent.routing" or module.startswith("agent.routing."):
         return "service"
-    for prefix in ("ledger", "api", "sync"):
+    for prefix in ("ledger", "api", "sync", "hq"):
         if module == f"agent.{prefix}" or module.startswith(f"agent.{prefix}."):
             return prefix
     raise AssertionError(f"{module} is in no layer: add it to the map above and to ARCHITECTURE.md")
@@ -189,6 +191,12 @@ def test_sizes(module: str) -> None:
             assert length <= MAX_FUNCTION_LINES, (
                 f"{path.relative_to(ROOT)}:{node.lineno} {node.name}() has {length} lines"
             )
+
+
+def test_nothing_imports_hq() -> None:
+    for module, targets in GRAPH.items():
+        if not module.startswith("agent.hq"):
+            assert not {t for t in targets if t.startswith("agent.hq")}, f"{module} imports HQ"
 
 
 def test_the_layer_map_orders_the_layers() -> None:
