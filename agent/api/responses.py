@@ -180,6 +180,7 @@ class Reservation(Out):
     customerId: str | None
     status: Literal["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"]
     orderId: str | None
+    channel: Literal["store", "online"] = "store"  # online: routed (storeId "any")
     createdAt: str | None
     updatedAt: str | None
     expiresAt: str | None

@@ -237,6 +237,7 @@ def reservation_view(row: sqlite3.Row, product_id: str, now: int | None = None) 
         "customerId": row["customer_id"],
         "status": status,
         "orderId": row["order_id"],
+        "channel": row["channel"],
         "createdAt": iso(row["created_at_ms"]),
         "updatedAt": iso(row["updated_at_ms"]),
         "expiresAt": iso(row["expires_at_ms"]),

@@ -34,6 +34,7 @@ MAX_INT = 2**62
 # and testing an unhashable value for membership in a set raises
 MOVEMENT_KINDS = tuple(k.value for k in MovementKind)
 RESERVATION_STATUSES = tuple(s.value for s in ReservationStatus)
+CHANNELS = ("store", "online")  # agent.inputs.Channel
 
 
 @dataclass
@@ -189,6 +190,7 @@ def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
         and all(_int(r.get(k)) for k in ("expiresAtMs", "createdAtMs", "updatedAtMs"))
         and _str(r.get("customerId"), optional=True, max_len=200)
         and _str(r.get("orderId"), optional=True, max_len=200)
+        and r.get("channel", "store") in CHANNELS
     ):
         return "reservation fields invalid", "malformed"
     if r["storeId"] != origin:

@@ -132,10 +132,6 @@ def reserve(
         "channel": request.channel,
     }
     _reservation_event(conn, engine, new, ReservationStatus.PENDING)
-    if request.channel != "store":
-        # the engine writes the row from the event and knows no channel yet:
-        # recorded here, on the owner's row (the event carries it for the others)
-        conn.execute("UPDATE reservations SET channel = ? WHERE id = ?", (request.channel, rid))
     return queries.get_reservation(conn, rid, engine.wall_ms()), True
 
 

@@ -32,8 +32,8 @@ def apply_reservation(
     old_res = cur["quantity"] if cur is not None and cur["status"] == pending else 0
     conn.execute(
         "INSERT INTO reservations (id, sku, store_id, quantity, customer_id, status, "
-        "order_id, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+        "order_id, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, channel) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
         "status = excluded.status, order_id = excluded.order_id, "
         "quantity = excluded.quantity, expires_at_ms = excluded.expires_at_ms, "
         "updated_at_ms = excluded.updated_at_ms, hlc = excluded.hlc, origin = excluded.origin",
@@ -49,6 +49,7 @@ def apply_reservation(
             r["createdAtMs"],
             r["updatedAtMs"],
             *stamp,
+            r.get("channel") or "store",  # events of agents before the chain have none
         ),
     )
     if new_res != old_res:
