@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from typing import Any
 
-from tests.helpers import Agent, run_cli, short_tmpdir, wait_for
+import psycopg
+
+from tests.helpers import Agent, bin_path, run_cli, short_tmpdir, wait_for
 from tests.natsfix import NatsServer
 from tests.netproxy import TcpProxy
+from tests.pgfix import start_server
 
 BOLD, DIM, RESET = ("", "", "") if os.environ.get("NO_COLOR") else ("\033[1m", "\033[2m", "\033[0m")
 STEP = 0
@@ -56,20 +60,92 @@ def converged(agents: list[Agent]) -> bool:
     return all(digests(a) == first for a in agents[1:])
 
 
+def hq(*args: str, dsn: str, nats_url: str) -> subprocess.CompletedProcess[str]:
+    print(f"{DIM}[hq]${RESET} inv-hq {' '.join(args)}", flush=True)
+    result = subprocess.run(
+        [bin_path("inv-hq"), *args, "--dsn", dsn, "--nats", nats_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    sys.stdout.write(result.stdout)
+    sys.stdout.write(result.stderr)
+    if result.returncode != 0:
+        print(f"   (exit code {result.returncode})")
+    return result
+
+
+def chain_scenes(agents: list[Agent], proxy1: TcpProxy) -> None:
+    """The chain: a store directory, online orders routed to the store that
+    has the stock, and what happens when that store is cut off."""
+    s1, s2 = agents[0], agents[1]
+    say("The chain: describe the stores (a replicated directory)")
+    inv(s1, "store", "set", "store-001", "--name", "Centro", "--priority", "1", show=False)
+    inv(s1, "store", "set", "store-002", "--name", "Norte", "--priority", "2", show=False)
+    inv(s1, "store", "set", "store-003", "--name", "Sur", "--priority", "3", show=False)
+    note("store-001 keeps 2 units of PROD-001 back from online orders (safety stock)")
+    inv(s1, "stock", "safety", "PROD-001", "2", show=False)
+    wait_for(lambda: converged(agents), 30, what="the directory to reach every store")
+    inv(s2, "store", "list")
+
+    say("An online order (storeId any) goes to the first store that can fill it")
+    inv(s2, "reserve", "PROD-001", "3", "--store", "any", "--id", "web-1001", "--customer", "c-7")
+    note("store-002 ranked the stores by priority from its replica and asked store-001, which")
+    note("decided itself (it holds the stock), keeping its safety stock out of reach.")
+
+    say("store-001 is cut off: the next online order goes to the next store")
+    proxy1.cut()
+    wait_for(
+        lambda: not s1.client().get("/api/v1/sync/status").json()["connected"],
+        20,
+        what="store-001 to notice",
+    )
+    inv(s2, "reserve", "PROD-001", "2", "--store", "any", "--id", "web-1002")
+    note("store-001 could not be asked, so nothing was held there; store-002 granted it.")
+    proxy1.heal()
+    wait_for(lambda: converged(agents), 60, what="all stores to converge again")
+
+
+def hq_scenes(agents: list[Agent], dsn: str, nats_url: str) -> None:
+    say("HQ: every store's events in PostgreSQL, checked against the stores")
+    wait_for(
+        lambda: hq("verify", "--timeout", "5", dsn=dsn, nats_url=nats_url).returncode == 0,
+        60,
+        interval=1,
+        what="HQ to agree with every store",
+    )
+    note("inv-hq verify: each store's digest computed from PostgreSQL equals its agent's.")
+    hq("status", dsn=dsn, nats_url=nats_url)
+    note("HQ's users query the read model's tables and views, e.g. chain_availability:")
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT sku, total_on_hand, total_available, stores "
+            "FROM inv_hq.chain_availability ORDER BY sku"
+        ).fetchall()
+    print(f"   {'sku':<10} {'on hand':>8} {'available':>10}  per store")
+    for sku, on_hand_total, available, stores in rows:
+        print(f"   {sku:<10} {on_hand_total:>8} {available:>10}  {json.dumps(stores)}")
+
+
 def main() -> int:
     home = short_tmpdir()
     nats = NatsServer(home=home / "nats", name="hub")
     nats.home.mkdir()
     agents: list[Agent] = []
     proxy: TcpProxy | None = None
+    proxy1: TcpProxy | None = None
+    pg: Any = None
+    projector: subprocess.Popen[bytes] | None = None
     env = {"INV_NATS_HEARTBEAT_INTERVAL": "0.5", "INV_NATS_PING_INTERVAL": "1"}
     try:
         say("Start a nats-server (JetStream) and three store agents")
         nats.start()
         note(f"nats-server on {nats.url}, everything under {home}")
         proxy = TcpProxy(nats.port)  # store-003 reaches NATS through a link we can cut
+        proxy1 = TcpProxy(nats.port)  # and store-001 through another
         for store, url in (
-            ("store-001", nats.url),
+            ("store-001", proxy1.url),
             ("store-002", nats.url),
             ("store-003", proxy.url),
         ):
@@ -83,6 +159,14 @@ def main() -> int:
             agent.home.mkdir()
             agents.append(agent.start())
         s1, s2, s3 = agents
+        pg, dsn = start_server(home / "hq")
+        with (home / "hq.log").open("wb") as hq_log:
+            projector = subprocess.Popen(
+                [bin_path("inv-hq"), "run", "--dsn", dsn, "--nats", nats.url],
+                stdout=hq_log,
+                stderr=subprocess.STDOUT,
+            )
+        note(f"and HQ: inv-hq run projecting into PostgreSQL ({dsn})")
         wait_for(lambda: converged(agents), 30, what="the seed data to reach every store")
         inv(s3, "stock", "show", "PROD-001")
 
@@ -154,6 +238,9 @@ def main() -> int:
                 note(f"{c['kind']}: {c['sku']}@{c['storeId']} {json.dumps(c['detail'])}")
         inv(s1, "conflicts")
 
+        chain_scenes(agents, proxy1)
+        hq_scenes(agents, dsn, nats.url)
+
         say("A reservation of another store's stock is forwarded to its owner")
         r = inv(s2, "reserve", "PROD-001", "2", "--store", "store-001", "--customer", "c-42")
         note("store-002 asked store-001's agent; store-001 decided (it holds the stock).")
@@ -171,8 +258,14 @@ def main() -> int:
     finally:
         for a in agents:
             a.stop()
-        if proxy:
-            proxy.close()
+        if projector is not None:
+            projector.terminate()
+            projector.wait(10)
+        if pg is not None:
+            pg.cleanup()
+        for p in (proxy, proxy1):
+            if p:
+                p.close()
         nats.kill()
         shutil.rmtree(home, ignore_errors=True)
 
