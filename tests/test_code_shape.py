@@ -9,9 +9,11 @@ The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
     service    service, replica, expiry
     edges      agent.api.*, agent.sync.*
     root       runtime, main
+    hq         agent.hq.* (inv-hq: leaves, the ledger's pure parts, agent.sync)
 
 A module may import its own layer and the layers inside it, never one outside.
-``api`` and ``sync`` are both edges and never import each other. The CLI
+``api`` and ``sync`` are both edges and never import each other; ``root`` and
+``hq`` are both outermost and never import each other (nothing imports HQ). The CLI
 imports nothing of the agent but ``agent.paths`` (where the socket is).
 """
 
@@ -34,6 +36,7 @@ LAYERS = {
     "api": 3,
     "sync": 3,
     "root": 4,
+    "hq": 4,
 }
 LEAVES = {
     "agent",
@@ -71,7 +74,7 @@ def layer_of(module: str) -> str:
         return "service"
     if module in ROOT_MODULES:
         return "root"
-    for prefix in ("ledger", "api", "sync"):
+    for prefix in ("ledger", "api", "sync", "hq"):
         if module == f"agent.{prefix}" or module.startswith(f"agent.{prefix}."):
             return prefix
     raise AssertionError(f"{module} is in no layer: add it to the map above and to ARCHITECTURE.md")
@@ -131,6 +134,12 @@ def test_agent_imports_point_inward(module: str) -> None:
         assert LAYERS[theirs] < LAYERS[mine] or theirs == mine, (
             f"{module} ({mine}) imports {target} ({theirs}): arrows must point inward"
         )
+
+
+def test_nothing_outside_hq_imports_hq() -> None:
+    for module, targets in GRAPH.items():
+        if not module.startswith("agent.hq"):
+            assert not {t for t in targets if t.startswith("agent.hq")}, f"{module} imports HQ"
 
 
 def test_cli_imports_only_the_socket_path_of_the_agent() -> None:
