@@ -31,6 +31,11 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def _when(iso: str | None) -> str:
+    """An ISO instant (UTC) as people read it in a table: to the second."""
+    return iso[:19].replace("T", " ") if iso else "—"
+
+
 def _num(value: Any) -> str:
     return "—" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -63,7 +68,7 @@ def status(report: dict[str, Any]) -> None:
         ("Applied seq", "right"),
         ("Highest seq", "right"),
         ("Pending", "right"),
-        ("Last event", "left"),
+        ("Last event (UTC)", "left"),
         ("Lag (s)", "right"),
     ):
         table.add_column(head, justify=justify)  # type: ignore[arg-type]
@@ -74,7 +79,7 @@ def status(report: dict[str, Any]) -> None:
             _num(s["appliedSeq"]),
             _num(s["maxSeq"]),
             _num(s["pending"]),
-            s["lastEventAt"] or "—",
+            _when(s["lastEventAt"]),
             "—" if lag is None else f"{lag:,.1f}",
         )
     out.print(table)
