@@ -54,10 +54,12 @@ class Outcome:
 
 @dataclass
 class MemoryModel:
-    """The read model's interface, in memory: idempotent on (origin, seq)."""
+    """The read model's interface, in memory: idempotent on (origin, seq);
+    a quarantined record kept once per (event id, reason); the checkpoint
+    never moves back."""
 
     events: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: dict[int, dict[str, Any]] = field(default_factory=dict)
     stored_checkpoint: int = 0
     log: list[str] = field(default_factory=list)  # "apply:<checkpoint>" per call
     fail: Exception | None = None
@@ -68,6 +70,7 @@ class MemoryModel:
         *,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
+        released: Sequence[int] = (),
     ) -> Outcome:
         if self.fail is not None:
             raise self.fail
@@ -77,9 +80,14 @@ class MemoryModel:
             if key not in self.events:
                 self.events[key] = e
                 applied += 1
-        self.quarantine += rejected
+        kept = {(q["eventId"], q["reason"]) for q in self.quarantine.values()}
+        for record in rejected:
+            if record["eventId"] is None or (record["eventId"], record["reason"]) not in kept:
+                self.quarantine[len(self.quarantine) + 1] = record
+        for qid in released:
+            del self.quarantine[qid]
         if checkpoint is not None:
-            self.stored_checkpoint = checkpoint
+            self.stored_checkpoint = max(self.stored_checkpoint, checkpoint)
         self.log.append(f"apply:{checkpoint}")
         return Outcome(len(events), applied, len(events) - applied, len(rejected))
 
@@ -96,10 +104,22 @@ class MemoryModel:
             out[origin] = (applied, max(seqs))
         return out
 
+    def held_back(self) -> list[tuple[int, str]]:
+        return [
+            (qid, q["body"])
+            for qid, q in self.quarantine.items()
+            if q["reason"] in ("schema_too_new", "clock_skew")
+        ]
+
     def holes(self, limit: int = 1000) -> dict[str, list[int]]:
         out = {}
+        held = {q["eventId"] for q in self.quarantine.values()}
         for origin, (applied, top) in self.watermarks().items():
-            missing = [s for s in range(applied + 1, top) if (origin, s) not in self.events]
+            missing = [
+                s
+                for s in range(applied + 1, top)
+                if (origin, s) not in self.events and f"{origin}:{s}" not in held
+            ]
             if missing:
                 out[origin] = missing[:limit]
         return out

@@ -53,7 +53,10 @@ def _existing_model(conn: psycopg.Connection[Any], cfg: HqConfig) -> ReadModel:
         )
     from agent.hq.projector import Projector
 
-    return Projector(conn, cfg.schema)
+    try:
+        return Projector(conn, cfg.schema)
+    except RuntimeError as exc:  # a read model of another version: run migrates it
+        raise HqError(str(exc)) from exc
 
 
 @contextlib.asynccontextmanager

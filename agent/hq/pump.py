@@ -1,10 +1,16 @@
-"""The projector loop: fetch a batch from the stream, check it, commit it in
-PostgreSQL, then acknowledge it. Never the ack before the COMMIT.
+"""The projector loop: fetch a batch from the stream, check it with the
+agents' validation, commit it in PostgreSQL with its checkpoint, then
+acknowledge it. Never the ack before the COMMIT.
 
 While one batch is being committed (on the sink's thread, PostgreSQL doing
 the merge), the next is fetched and checked on the event loop; its commit
-starts only when the one before has committed and been acknowledged, so
+starts only once the one before has committed and been acknowledged, so
 commits and acks keep the stream's order.
+
+A batch delivered again (a crash after its COMMIT, before its ack; an ack
+lost) is applied again: the read model records each event once by
+(origin, seq), so it changes nothing, and its events are counted as
+duplicates.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from typing import Any
 import nats.errors
 import structlog
 
-from agent.hq.heldback import RETRY, HeldBack
+from agent.clocks import SYSTEM, Clocks
+from agent.hq import heldback
 from agent.hq.sink import BatchOutcome, Sink
 from agent.hq.source import Source
+from agent.sync import validate
 
 log = structlog.get_logger("agent.hq")
 
@@ -34,8 +42,6 @@ class Batch:
     rejected: list[dict[str, Any]]
     last: Any  # the batch's last message: acknowledging it acknowledges all
     last_seq: int  # its stream seq: the checkpoint once committed
-    redelivered: int  # messages skipped: already committed before a crash
-    fresh: int  # messages not skipped
 
 
 @dataclass
@@ -43,8 +49,7 @@ class Totals:
     batches: int = 0
     received: int = 0
     applied: int = 0
-    duplicates: int = 0  # events the read model had already
-    redelivered: int = 0  # messages skipped at or below the checkpoint
+    duplicates: int = 0  # events the read model had already (delivered again)
     quarantined: int = 0
     ack_failures: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -59,28 +64,28 @@ class Pump:
         self,
         source: Source,
         sink: Sink,
-        held: HeldBack,
         *,
-        skip_upto: int = 0,
+        network: str,
+        max_skew_ms: int,
+        clocks: Clocks = SYSTEM,
         after_commit: AfterCommit = _nothing,
     ) -> None:
-        """``skip_upto``: stream seqs up to it are committed already (the
-        checkpoint, when the consumer's ack floor is behind it).
-        ``after_commit``: a test's hook between COMMIT and ack."""
+        """``after_commit``: a test's hook between COMMIT and ack."""
         self._source = source
         self._sink = sink
-        self._held = held
-        self._skip_upto = skip_upto
+        self._network = network
+        self._skew = max_skew_ms
+        self._clocks = clocks
         self._after_commit = after_commit
         self.totals = Totals()
         self.idle = False  # the last fetch found nothing and nothing is being committed
-        self._next_retry = time.monotonic() + RETRY
+        self.next_release = clocks.monotonic() + heldback.RETRY
 
     async def run(self) -> None:
         committing: asyncio.Task[None] | None = None
         try:
             while True:
-                await self._retry_held_back()
+                await self._release_held_back()
                 msgs = await self._fetch()
                 if not msgs:
                     if committing is not None:
@@ -96,7 +101,7 @@ class Pump:
         finally:
             if committing is not None and not committing.done():
                 # the commit itself finishes on the sink's thread; its ack is
-                # never sent (the batch comes again, and is skipped)
+                # never sent (the batch comes again, and changes nothing)
                 committing.cancel()
 
     async def _fetch(self) -> list[Any]:
@@ -108,65 +113,47 @@ class Pump:
             return []
 
     def prepare(self, msgs: list[Any]) -> Batch:
-        """Check a fetched batch (skipping what is committed already)."""
+        """Check a fetched batch: the events to apply, the records to quarantine."""
+        items = [(m.subject, m.data) for m in msgs]
+        events, rejected = validate.sort(items, self._clocks.wall_ms(), self._skew)
         last = msgs[-1]
-        last_seq = last.metadata.sequence.stream
-        redelivered = 0
-        if self._skip_upto:
-            if last_seq <= self._skip_upto:
-                redelivered, msgs = len(msgs), []
-            else:
-                kept = [m for m in msgs if m.metadata.sequence.stream > self._skip_upto]
-                redelivered, msgs = len(msgs) - len(kept), kept
-                self._skip_upto = 0
-        events, rejected = self._held.sort([(m.subject, m.data) for m in msgs])
-        return Batch(events, rejected, last, last_seq, redelivered, len(msgs))
+        return Batch(events, rejected, last, last.metadata.sequence.stream)
 
     async def commit(self, batch: Batch) -> None:
         """COMMIT the batch with its checkpoint, then acknowledge it."""
+        outcome = await self._sink.apply(batch.events, batch.rejected, batch.last_seq)
         t = self.totals
-        if batch.redelivered:
-            t.redelivered += batch.redelivered
+        t.batches += 1
+        t.received += outcome.received
+        t.applied += outcome.applied
+        t.duplicates += outcome.duplicates
+        t.quarantined += outcome.quarantined
+        if outcome.duplicates:
             log.info(
-                "redelivered messages skipped: committed before the last stop",
-                count=batch.redelivered,
-            )
-        if batch.fresh:
-            # even a batch of nothing to store (held back already) moves the
-            # checkpoint: the ack floor must never pass it
-            outcome = await self._sink.apply(batch.events, batch.rejected, batch.last_seq)
-            t.batches += 1
-            t.received += outcome.received
-            t.applied += outcome.applied
-            t.duplicates += outcome.duplicates
-            t.quarantined += outcome.quarantined
-            log.debug(
-                "batch committed",
-                checkpoint=batch.last_seq,
-                received=outcome.received,
-                applied=outcome.applied,
+                "events delivered again were already applied",
                 duplicates=outcome.duplicates,
-                quarantined=outcome.quarantined,
-                seconds=round(outcome.seconds, 4),
+                checkpoint=batch.last_seq,
             )
-            await self._after_commit(outcome, batch.last_seq)
-        await self._ack(batch)
-
-    async def _ack(self, batch: Batch) -> None:
+        log.debug(
+            "batch committed",
+            checkpoint=batch.last_seq,
+            received=outcome.received,
+            applied=outcome.applied,
+            quarantined=outcome.quarantined,
+            seconds=round(outcome.seconds, 4),
+        )
+        await self._after_commit(outcome, batch.last_seq)
         try:
             await batch.last.ack()
         except Exception as exc:
-            # not fatal: the batch comes again after ack_wait and is skipped
-            # (at or below the checkpoint) or found already applied
-            self.totals.ack_failures += 1
-            log.warning("ack failed; the batch will be redelivered", error=str(exc))
+            # not fatal: the batch comes again after ack_wait and changes nothing
+            t.ack_failures += 1
+            log.warning("ack failed; the batch will be delivered again", error=str(exc))
 
-    async def _retry_held_back(self) -> None:
-        if time.monotonic() < self._next_retry or not len(self._held):
+    async def _release_held_back(self) -> None:
+        if self._clocks.monotonic() < self.next_release:
             return
-        self._next_retry = time.monotonic() + RETRY
-        ready = self._held.ready()
-        if ready:
-            outcome = await self._sink.apply(ready)
-            self.totals.applied += outcome.applied
-            log.info("held-back events applied", count=outcome.applied)
+        self.next_release = self._clocks.monotonic() + heldback.RETRY
+        self.totals.applied += await heldback.release(
+            self._sink, network=self._network, max_skew_ms=self._skew, clocks=self._clocks
+        )

@@ -30,7 +30,7 @@ def last_event_ms(conn: psycopg.Connection[Any], schema: str) -> dict[str, int]:
 def events_last_minute(conn: psycopg.Connection[Any], schema: str) -> int:
     """Events recorded at HQ in the last minute (by when they were recorded)."""
     query = sql.SQL(
-        "SELECT count(*) FROM {}.events WHERE recorded_at > now() - interval '1 minute'"
+        "SELECT count(*) FROM {}.events WHERE received_at > now() - interval '1 minute'"
     ).format(sql.Identifier(schema))
     row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0

@@ -21,9 +21,8 @@ from collections.abc import Callable
 import structlog
 
 from agent.clocks import SYSTEM, Clocks
-from agent.hq.heldback import HeldBack
 from agent.hq.sink import Sink
-from agent.sync import rpc, subjects
+from agent.sync import rpc, subjects, validate
 from agent.sync.link import NatsLink
 from agent.sync.presence import PeerTable
 
@@ -40,11 +39,11 @@ class Repair:
         self,
         link: NatsLink,
         sink: Sink,
-        held: HeldBack,
         peers: PeerTable,
         *,
         network: str,
         timeout: float,
+        max_skew_ms: int,
         idle: Callable[[], bool],
         clocks: Clocks = SYSTEM,
     ) -> None:
@@ -52,10 +51,10 @@ class Repair:
         stream); ``idle``: the stream has nothing more for us right now."""
         self._link = link
         self._sink = sink
-        self._held = held
         self._peers = peers
         self._network = network
         self._timeout = timeout
+        self._max_skew_ms = max_skew_ms
         self._idle = idle
         self._clocks = clocks
         self._since: dict[str, float] = {}  # origin -> when its gap was first seen
@@ -78,11 +77,6 @@ class Repair:
             if peer.known_seq > top:
                 tail = range(top + 1, min(peer.known_seq, top + PER_REQUEST) + 1)
                 out[origin] = sorted({*out.get(origin, ()), *tail})[:PER_REQUEST]
-        for origin in list(out):
-            held = self._held.seqs(origin)
-            out[origin] = [s for s in out[origin] if s not in held]
-            if not out[origin]:
-                del out[origin]
         return out
 
     async def check(self) -> None:
@@ -113,14 +107,15 @@ class Repair:
             self._back_off(origin, f"{exc or exc.__class__.__name__}")
             return False
         subject = subjects.events(self._network, origin)
-        events, rejected = self._held.sort([(subject, json.dumps(e).encode()) for e in raw])
-        if not events and not rejected:
-            # it answered, without them (not in its ledger any more?): asked
-            # again later, not in a loop
-            self._back_off(origin, "the origin does not have them")
-            return False
+        items = [(subject, json.dumps(e).encode()) for e in raw]
+        events, rejected = validate.sort(items, self._clocks.wall_ms(), self._max_skew_ms)
         outcome = await self._sink.apply(events, rejected)
         self.repaired += outcome.applied
+        if not outcome.applied:
+            # it answered, with nothing new (held back again, or no longer in
+            # its ledger): asked again later, not in a loop
+            self._back_off(origin, "nothing new from the origin")
+            return False
         self._delay.pop(origin, None)
         log.info(
             "gap repaired from the origin",

@@ -25,7 +25,6 @@ import structlog
 from agent.hq import lock as lock_mod
 from agent.hq import pg
 from agent.hq.config import HqConfig
-from agent.hq.heldback import HeldBack
 from agent.hq.pump import AfterCommit, Pump
 from agent.hq.repair import Repair
 from agent.hq.sink import BatchOutcome, ReadModel, Sink
@@ -146,7 +145,7 @@ class Runner:
             self.start = await self._setup(source, sink, stopping, watch)
             if self.start is None:
                 return
-            await self._project(link, source, sink, lock, stopping, tasks)
+            await self._project(link, source, sink, stopping, tasks)
         finally:
             for task in tasks:
                 task.cancel()
@@ -172,10 +171,9 @@ class Runner:
             return True
         finally:
             if not connecting.done():
-                stopping_copy = connecting
-                stopping_copy.cancel()
+                connecting.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await stopping_copy
+                    await connecting
 
     async def _setup(
         self, source: Source, sink: Sink, stopping: asyncio.Event, watch: Any
@@ -203,15 +201,18 @@ class Runner:
         link: NatsLink,
         source: Source,
         sink: Sink,
-        lock: lock_mod.ProjectorLock,
         stopping: asyncio.Event,
         tasks: list[asyncio.Task[Any]],
     ) -> None:
         cfg = self.cfg
         assert self.start is not None
-        held = HeldBack(int(cfg.nats.max_clock_skew * 1000))
+        skew = int(cfg.nats.max_clock_skew * 1000)
         pump = Pump(
-            source, sink, held, skip_upto=self.start.skip_upto, after_commit=self._after_commit
+            source,
+            sink,
+            network=cfg.nats.network,
+            max_skew_ms=skew,
+            after_commit=self._after_commit,
         )
         peers = PeerTable("", cfg.nats.heartbeat_interval)
 
@@ -222,10 +223,10 @@ class Runner:
         repair = Repair(
             link,
             sink,
-            held,
             peers,
             network=cfg.nats.network,
             timeout=cfg.nats.forward_timeout,
+            max_skew_ms=skew,
             idle=lambda: pump.idle,
         )
         self.pump, self.repair = pump, repair

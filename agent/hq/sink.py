@@ -42,8 +42,10 @@ class ReadModel(Protocol):
         *,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
+        released: Sequence[int] = (),
     ) -> BatchOutcome: ...
     def checkpoint(self) -> int: ...
+    def held_back(self) -> list[tuple[int, str]]: ...
     def watermarks(self) -> dict[str, tuple[int, int]]: ...
     def holes(self, limit: int = 1000) -> dict[str, list[int]]: ...
     def digests(self) -> dict[str, str]: ...
@@ -70,19 +72,29 @@ class Sink:
         events: list[dict[str, Any]],
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
+        released: Sequence[int] = (),
     ) -> BatchOutcome:
-        """One committed transaction (the events, the quarantined records and,
-        if given, the stream checkpoint) by the time it returns."""
-        return await self._call(self._apply, events, list(rejected), checkpoint)
+        """One committed transaction by the time it returns: the events, the
+        quarantined records, the released quarantine ids and, if given, the
+        stream checkpoint."""
+        return await self._call(self._apply, events, rejected, checkpoint, released)
 
     def _apply(
-        self, events: list[dict[str, Any]], rejected: list[dict[str, Any]], checkpoint: int | None
+        self,
+        events: list[dict[str, Any]],
+        rejected: Sequence[dict[str, Any]],
+        checkpoint: int | None,
+        released: Sequence[int],
     ) -> BatchOutcome:
         self._fence()
-        return self.model.apply(events, rejected=rejected, checkpoint=checkpoint)
+        return self.model.apply(events, rejected=rejected, checkpoint=checkpoint, released=released)
 
     async def checkpoint(self) -> int:
         return await self._call(self.model.checkpoint)
+
+    async def held_back(self) -> list[tuple[int, str]]:
+        """Quarantined events that may pass later: (quarantine id, body)."""
+        return await self._call(self.model.held_back)
 
     async def watermarks(self) -> dict[str, tuple[int, int]]:
         return await self._call(self.model.watermarks)

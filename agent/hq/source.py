@@ -7,7 +7,7 @@ other way round:
 
 - the consumer exists and its ack floor is at or behind the checkpoint: it
   goes on. What lies between (a crash after COMMIT, before the ack) comes
-  again and is skipped as already committed (``redelivered``);
+  again, and changes nothing (the read model records each event once);
 - the consumer is gone, or its ack floor is past the checkpoint (a read
   model restored from a backup, or another HQ acked what this one never
   committed): it is made again from the checkpoint + 1;
@@ -15,7 +15,7 @@ other way round:
   (``max_age``) before HQ read them. Said in the log; gap repair asks their
   origins for them (``agent.hq.repair``);
 - the stream is behind the checkpoint (deleted and made again: its seqs
-  started over): read from its start, and nothing is skipped.
+  started over): a consumer made anew reads it from its start.
 
 AckPolicy.ALL: acknowledging a batch's last message, after its COMMIT,
 acknowledges the whole batch.
@@ -50,7 +50,6 @@ class Start:
     first_seq: int  # the stream's oldest message
     last_seq: int  # and newest
     recreated: bool  # the consumer was (re)made from the checkpoint
-    skip_upto: int  # messages at or below this stream seq are already committed
 
     @property
     def aged_out(self) -> bool:
@@ -116,7 +115,6 @@ class Source:
             first_seq=first,
             last_seq=last,
             recreated=recreate,
-            skip_upto=0 if reset else checkpoint,
         )
         _say(start, self.durable, reset)
         return start
@@ -174,7 +172,7 @@ def _say(start: Start, durable: str, reset: bool) -> None:
         log.info("consumer resumed", **fields)
     if start.ack_floor < start.checkpoint and not start.recreated:
         log.info(
-            "messages committed but not acknowledged will come again and be skipped",
+            "messages committed but not acknowledged will come again (duplicates)",
             count=start.checkpoint - start.ack_floor,
             **fields,
         )

@@ -12,7 +12,6 @@ import nats.errors
 import pytest
 
 from agent.clocks import Clocks
-from agent.hq.heldback import HeldBack
 from agent.hq.repair import Repair
 from agent.hq.sink import Sink
 from agent.sync.presence import PeerTable
@@ -49,10 +48,10 @@ def repair_of(model: MemoryModel, nc: FakeNC, clock: Clock, peers: PeerTable | N
     return Repair(
         fake_link("hq", nc),
         Sink(model),
-        HeldBack(300_000),
         peers or PeerTable("", 0.5),
         network="default",
         timeout=1.0,
+        max_skew_ms=300_000,
         idle=lambda: True,
         clocks=clock.clocks(),
     )
