@@ -7,9 +7,10 @@ from the runner's start until the read model's checkpoint is the stream's
 last seq.
 
 Floor, in the same run, on the same server and stream: a bare pull consumer
-(fetch of the same batch size, AckAll, an ack per batch) that COPYs the same
-events as rows (origin, seq, hlc, type, body) into a plain table, one
-transaction per batch: the least any ingest must do.
+(the projector's own fetch, ``agent.hq.source.Puller``, of the same batch
+size; AckAll, an ack per batch) that COPYs the same events as rows (origin,
+seq, hlc, type, body) into a plain table, one transaction per batch: the
+least any ingest must do.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from agent import hlc
 from agent.config import NatsConfig
 from agent.hq.config import HqConfig
 from agent.hq.runner import Runner
+from agent.hq.source import Puller
 from agent.sync import subjects
 from tests.helpers import short_tmpdir
 from tests.natsfix import NatsServer
@@ -155,7 +157,8 @@ async def floor(url: str, dsn: str, total: int, batch: int) -> dict[str, float]:
             filter_subject=subjects.all_events(NETWORK),
         ),
     )
-    psub = await js.pull_subscribe_bind(durable="bench-floor", stream=STREAM)
+    puller = Puller(nc, STREAM, "bench-floor")
+    await puller.start()
     conn = psycopg.connect(dsn, autocommit=True)
     conn.execute(
         "CREATE TABLE bench_floor (origin text, seq bigint, hlc bigint, type text, body jsonb, "
@@ -166,7 +169,7 @@ async def floor(url: str, dsn: str, total: int, batch: int) -> dict[str, float]:
     start = time.perf_counter()
     while got < total:
         t0 = time.perf_counter()
-        msgs = await psub.fetch(batch, timeout=5)
+        msgs = await puller.fetch(batch, 5.0)
         t1 = time.perf_counter()
         with (
             conn.transaction(),
@@ -224,6 +227,7 @@ async def projector(url: str, dsn: str, last_seq: int, batch: int) -> dict[str, 
         "applied": pump.totals.applied,
         "duplicates": pump.totals.duplicates,
         "quarantined": pump.totals.quarantined,
+        "commitSeconds": pump.totals.commit_seconds,
     }
 
 

@@ -219,3 +219,7 @@ def _quiet_logs() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m agent.hq.main (before the console script is installed)
+    main()

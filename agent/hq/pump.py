@@ -52,6 +52,7 @@ class Totals:
     duplicates: int = 0  # events the read model had already (delivered again)
     quarantined: int = 0
     ack_failures: int = 0
+    commit_seconds: float = 0.0  # inside the read model's transactions
     started: float = field(default_factory=time.monotonic)
 
 
@@ -128,6 +129,7 @@ class Pump:
         t.applied += outcome.applied
         t.duplicates += outcome.duplicates
         t.quarantined += outcome.quarantined
+        t.commit_seconds += outcome.seconds
         if outcome.duplicates:
             log.info(
                 "events delivered again were already applied",

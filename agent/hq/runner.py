@@ -165,7 +165,9 @@ class Runner:
             while not link.connected:
                 if stopping.is_set() or watch.done():
                     return False
-                await asyncio.wait({connecting, watch}, timeout=NATS_LOG_EVERY)
+                await asyncio.wait(
+                    {connecting, watch}, timeout=NATS_LOG_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not link.connected and not stopping.is_set() and not watch.done():
                     log.warning("nats not reachable; retrying", error=link.last_error)
             return True
