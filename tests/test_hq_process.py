@@ -67,14 +67,14 @@ def chain() -> Iterator[Chain]:
 class Hq:
     """One ``inv-hq run`` process and its log (JSON lines)."""
 
-    def __init__(self, pg: PgSchema, url: str, home: Path, env: dict[str, str]) -> None:
+    def __init__(self, db: PgSchema, url: str, home: Path, env: dict[str, str]) -> None:
         self.log_path = home / f"hq-{len(list(home.iterdir()))}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
         full_env = {
             **os.environ,
             **ISOLATED,
-            "INV_HQ_DSN": pg.dsn,
-            "INV_HQ_SCHEMA": pg.schema,
+            "INV_HQ_DSN": db.dsn,
+            "INV_HQ_SCHEMA": db.schema,
             "INV_HQ_NATS_SERVERS": url,
             "INV_HQ_LOCK_POLL": "0.1",
             "INV_HQ_LOG_FORMAT": "json",
@@ -114,13 +114,19 @@ class Hq:
 
 
 @pytest.fixture
-def start_hq(chain: Chain, pg: PgSchema) -> Iterator[Any]:
+def db(pg: PgSchema) -> PgSchema:  # noqa: F811 - pgfix's fixture
+    """This test's read model: a schema of its own."""
+    return pg
+
+
+@pytest.fixture
+def start_hq(chain: Chain, db: PgSchema) -> Iterator[Any]:
     """``start_hq(env={...})``: an ``inv-hq run`` on this test's read model."""
     home = short_tmpdir()
     made: list[Hq] = []
 
     def factory(env: dict[str, str] | None = None) -> Hq:
-        made.append(Hq(pg, chain.nats.url, home, env or {}))
+        made.append(Hq(db, chain.nats.url, home, env or {}))
         return made[-1]
 
     yield factory
@@ -133,43 +139,43 @@ def start_hq(chain: Chain, pg: PgSchema) -> Iterator[Any]:
                 hq.kill()
 
 
-def hq_cli(pg: PgSchema, chain: Chain, *args: str) -> Result:
+def hq_cli(db: PgSchema, chain: Chain, *args: str) -> Result:
     """``inv-hq`` in process (status, verify): the same code as the script."""
     return CliRunner().invoke(
         app,
-        [*args, "--dsn", pg.dsn, "--schema", pg.schema, "--nats", chain.nats.url],
+        [*args, "--dsn", db.dsn, "--schema", db.schema, "--nats", chain.nats.url],
         env={**ISOLATED, "INV_HQ_DSN": ""},
     )
 
 
-def verified(pg: PgSchema, chain: Chain, timeout: float = 20) -> Result:
-    result = hq_cli(pg, chain, "verify", "--timeout", str(timeout))
+def verified(db: PgSchema, chain: Chain, timeout: float = 20) -> Result:
+    result = hq_cli(db, chain, "verify", "--timeout", str(timeout))
     assert result.exit_code == 0, (result.stdout, result.stderr)
     return result
 
 
-def one(pg: PgSchema, sql: str, *params: Any) -> Any:
-    with pg.connect() as conn:
+def one(db: PgSchema, sql: str, *params: Any) -> Any:
+    with db.connect() as conn:
         row = conn.execute(sql, params).fetchone()
     assert row is not None
     return row[0]
 
 
 def test_every_store_is_equal_at_hq_and_a_difference_is_shown(
-    chain: Chain, pg: PgSchema, start_hq: Any
+    chain: Chain, db: PgSchema, start_hq: Any
 ) -> None:
     start_hq().wait_said("projecting")
-    result = verified(pg, chain)
+    result = verified(db, chain)
     assert result.stderr.strip() == "all 2 stores equal at HQ"
-    status = hq_cli(pg, chain, "status", "--json")
+    status = hq_cli(db, chain, "status", "--json")
     report = json.loads(status.stdout)
     assert [s["storeId"] for s in report["stores"]] == ["store-001", "store-002"]
     assert all(s["pending"] == 0 for s in report["stores"]) and report["pending"] == 0
     assert report["projector"]["pid"] and report["checkpoint"] > 0
     # HQ's copy of store-002 is changed behind its back: a real difference
-    with pg.connect() as conn:
+    with db.connect() as conn:
         conn.execute("UPDATE stock SET on_hand = on_hand + 1 WHERE store_id = 'store-002'")
-    result = hq_cli(pg, chain, "verify", "--timeout", "1")
+    result = hq_cli(db, chain, "verify", "--timeout", "1")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     rows = {
         cells[0]: cells[1:]
@@ -181,22 +187,22 @@ def test_every_store_is_equal_at_hq_and_a_difference_is_shown(
 
 
 def test_a_kill_between_commit_and_ack_loses_nothing_and_duplicates_nothing(
-    chain: Chain, pg: PgSchema, start_hq: Any, tmp_path: Path
+    chain: Chain, db: PgSchema, start_hq: Any, tmp_path: Path
 ) -> None:
     paused = tmp_path / "paused"
     first = start_hq({"INV_HQ_TEST_PAUSE_AFTER_COMMIT": str(paused)})
     wait_for(paused.exists, 15, what="the first COMMIT")
     checkpoint = int(paused.read_text())
     first.kill()
-    durable = f"hq-default-{pg.schema}"
+    durable = f"hq-default-{db.schema}"
 
     async def floor(js: Any) -> int:
         return int((await js.consumer_info(STREAM, durable)).ack_floor.stream_seq or 0)
 
     # the window was real: committed in PostgreSQL, not acknowledged in NATS
-    assert one(pg, "SELECT stream_seq FROM checkpoint") == checkpoint
+    assert one(db, "SELECT stream_seq FROM checkpoint") == checkpoint
     assert with_js(chain.nats, floor) < checkpoint
-    recorded = one(pg, "SELECT count(*) FROM events")
+    recorded = one(db, "SELECT count(*) FROM events")
     # the next run starts after the checkpoint: what was committed is not
     # delivered again, what was not is
     second = start_hq()
@@ -204,34 +210,34 @@ def test_a_kill_between_commit_and_ack_loses_nothing_and_duplicates_nothing(
         "messages committed but not acknowledged before the last stop; skipped"
     )
     assert skipped["checkpoint"] == checkpoint and skipped["count"] > 0
-    verified(pg, chain)
-    assert one(pg, "SELECT count(*) FROM events") == recorded
+    verified(db, chain)
+    assert one(db, "SELECT count(*) FROM events") == recorded
     assert not second.said("events delivered again were already applied")
     stock_write(chain.b, "PROD-001", "add", 1, "store-002")
-    verified(pg, chain)
-    assert one(pg, "SELECT count(*) FROM events") == recorded + 1
+    verified(db, chain)
+    assert one(db, "SELECT count(*) FROM events") == recorded + 1
 
 
 def test_of_two_projectors_one_works_and_the_other_takes_over_when_it_dies(
-    chain: Chain, pg: PgSchema, start_hq: Any
+    chain: Chain, db: PgSchema, start_hq: Any
 ) -> None:
     first = start_hq()
     first.wait_said("projecting")
     second = start_hq()
     second.wait_said("another projector is active; waiting")
     assert not second.said("projecting")
-    verified(pg, chain)
+    verified(db, chain)
     first.kill()
     second.wait_said("projecting")
     # the second one projects what is written from now on
     stock_write(chain.a, "PROD-003", "add", 2, "store-001")
-    before = one(pg, "SELECT stream_seq FROM checkpoint")
-    wait_for(lambda: one(pg, "SELECT stream_seq FROM checkpoint") > before, 10, what="a commit")
-    verified(pg, chain)
+    before = one(db, "SELECT stream_seq FROM checkpoint")
+    wait_for(lambda: one(db, "SELECT stream_seq FROM checkpoint") > before, 10, what="a commit")
+    verified(db, chain)
 
 
 def test_a_hole_in_the_stream_is_filled_from_the_origin(
-    chain: Chain, pg: PgSchema, start_hq: Any
+    chain: Chain, db: PgSchema, start_hq: Any
 ) -> None:
     async def drop_first_of_store_002(js: Any) -> int:
         msg = await js.get_msg(STREAM, seq=1, subject=ev_subject("store-002"), next=True)
@@ -241,5 +247,5 @@ def test_a_hole_in_the_stream_is_filled_from_the_origin(
     lost = with_js(chain.nats, drop_first_of_store_002)
     repaired = start_hq().wait_said("gap repaired from the origin")
     assert repaired["origin"] == "store-002" and repaired["first"] <= lost <= repaired["last"]
-    verified(pg, chain)
-    assert one(pg, "SELECT count(*) FROM events WHERE origin = 'store-002' AND seq = %s", lost) == 1
+    verified(db, chain)
+    assert one(db, "SELECT count(*) FROM events WHERE origin = 'store-002' AND seq = %s", lost) == 1
