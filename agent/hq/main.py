@@ -5,11 +5,15 @@ work in ``agent.hq.runner`` and ``agent.hq.commands``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import structlog
 import typer
 from typer.core import TyperGroup
 
@@ -71,6 +75,36 @@ ConfigFile = Annotated[
     typer.Option("--config", help="YAML config file (default: INV_HQ_CONFIG)", show_default=False),
 ]
 Json = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
+Embedded = Annotated[
+    bool,
+    typer.Option(
+        "--embedded-postgres",
+        help="a PostgreSQL of its own in the data dir, instead of --dsn (make hq; not for "
+        "production)",
+    ),
+]
+
+
+@contextlib.contextmanager
+def _database(cfg: HqConfig, embedded_pg: bool) -> Iterator[HqConfig]:
+    """``cfg`` as given, or with the DSN of the embedded PostgreSQL (started
+    here if it is not running yet; stopped at the end if no other inv-hq
+    uses it)."""
+    if not embedded_pg:
+        yield cfg
+        return
+    if cfg.dsn:
+        raise HqError(
+            "--embedded-postgres and a DSN (--dsn, INV_HQ_DSN) exclude each other", EXIT_USAGE
+        )
+    try:
+        server, dsn = embedded.start(cfg.data_dir)
+    except embedded.EmbeddedUnavailable as exc:
+        raise HqError(str(exc)) from exc
+    try:
+        yield dataclasses.replace(cfg, dsn=dsn)
+    finally:
+        server.cleanup()
 
 
 def _config(
@@ -100,13 +134,7 @@ def run(
     nats: Nats = None,
     network: Network = None,
     config: ConfigFile = None,
-    embedded_postgres: Annotated[
-        bool,
-        typer.Option(
-            "--embedded-postgres",
-            help="run a PostgreSQL of its own in the data dir (make hq; not for production)",
-        ),
-    ] = False,
+    embedded_postgres: Embedded = False,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
     log_format: Annotated[str | None, typer.Option(help="json|console")] = None,
 ) -> None:
@@ -116,20 +144,12 @@ def run(
     from agent import logs
 
     logs.configure(cfg.log_level, cfg.log_format)
-    server = None
-    if embedded_postgres:
+    with _database(cfg, embedded_postgres) as cfg:
         try:
-            server, cfg.dsn = embedded.start(cfg.data_dir)
-        except embedded.EmbeddedUnavailable as exc:
-            raise HqError(str(exc)) from exc
-    try:
-        pg.check_dsn(cfg.dsn)
-        asyncio.run(_run(cfg))
-    except pg.PgError as exc:
-        raise HqError(exc.message, EXIT_USAGE if exc.usage else EXIT_UNREACHABLE) from exc
-    finally:
-        if server is not None:
-            server.cleanup()
+            pg.check_dsn(cfg.dsn)
+            asyncio.run(_run(cfg))
+        except pg.PgError as exc:
+            raise HqError(exc.message, EXIT_USAGE if exc.usage else EXIT_UNREACHABLE) from exc
 
 
 async def _run(cfg: HqConfig) -> None:
@@ -140,6 +160,7 @@ async def _run(cfg: HqConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await Runner(cfg).run(stopping)
+    structlog.get_logger("agent.hq").info("projector stopped")
 
 
 @app.command()
@@ -149,14 +170,15 @@ def status(
     nats: Nats = None,
     network: Network = None,
     config: ConfigFile = None,
+    embedded_postgres: Embedded = False,
     as_json: Json = False,
 ) -> None:
     """Per store: applied seq, events pending, last event, lag; the checkpoint
     and events/s (from PostgreSQL, plus the stream's pending count if NATS
     answers)."""
-    cfg = _config(config, dsn, schema, nats, network)
     _quiet_logs()
-    report = asyncio.run(commands.status_report(cfg))
+    with _database(_config(config, dsn, schema, nats, network), embedded_postgres) as cfg:
+        report = asyncio.run(commands.status_report(cfg))
     if as_json:
         render.print_json(report)
     else:
@@ -173,13 +195,14 @@ def verify(
     timeout: Annotated[
         float, typer.Option(help="seconds to wait for HQ or the stores to catch up")
     ] = 30.0,
+    embedded_postgres: Embedded = False,
     as_json: Json = False,
 ) -> None:
     """Ask every known store's agent for its digest and compare it with HQ's:
     exit 0 only if all are equal, else a table and exit 1."""
-    cfg = _config(config, dsn, schema, nats, network)
     _quiet_logs()
-    rows = asyncio.run(commands.verify_rows(cfg, timeout))
+    with _database(_config(config, dsn, schema, nats, network), embedded_postgres) as cfg:
+        rows = asyncio.run(commands.verify_rows(cfg, timeout))
     if as_json:
         from agent.hq.verify import as_json as rows_json
 
@@ -196,6 +219,7 @@ def rebuild(
     schema: Schema = None,
     network: Network = None,
     config: ConfigFile = None,
+    embedded_postgres: Embedded = False,
     yes: Annotated[bool, typer.Option("--yes", help="do it without asking")] = False,
 ) -> None:
     """Drop the read model's tables and replay them from the events recorded
@@ -206,7 +230,8 @@ def rebuild(
             raise HqError("rebuild replaces the whole read model: add --yes", EXIT_USAGE)
         typer.confirm(f"Rebuild the read model in schema {cfg.schema}?", abort=True)
     _quiet_logs()
-    replayed = asyncio.run(commands.rebuild(cfg))
+    with _database(cfg, embedded_postgres) as cfg:
+        replayed = asyncio.run(commands.rebuild(cfg))
     render.message(f"read model {cfg.schema} rebuilt: {replayed:,} events replayed")
 
 

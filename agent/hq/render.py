@@ -51,16 +51,19 @@ def status(report: dict[str, Any]) -> None:
         else "none"
     )
     pending = report.get("pending")
+    if pending is None:
+        pending = "unknown (no consumer yet)" if report.get("nats") else "unknown (no NATS)"
     out.print(
         f"Read model {report['schema']} · network {report['network']} · projector {active}",
         markup=False,
+        soft_wrap=True,
     )
     out.print(
         f"checkpoint {_num(report['checkpoint'])} · "
         f"{report['eventsPerSecond']:,.1f} events/s over the last minute · "
-        f"last event {report['lastEventAt'] or '—'} · "
-        f"stream pending {_num(pending) if pending is not None else 'unknown (no NATS)'}",
+        f"last event {report['lastEventAt'] or '—'} · stream pending {_num(pending)}",
         markup=False,
+        soft_wrap=True,
     )
     table = Table()
     for head, justify in (

@@ -36,7 +36,7 @@ class PgPart:
 
 @dataclass(frozen=True)
 class NatsPart:
-    pending: int | None  # the consumer's num_pending (None: not known)
+    pending: int | None  # the consumer's num_pending (None: no such consumer)
     newest: dict[str, int]  # store -> its newest seq in the stream
 
 
@@ -102,6 +102,7 @@ def report(
         "checkpoint": pg.checkpoint,
         "projector": pg.projector,
         "pending": nats_part.pending if nats_part else None,
+        "nats": nats_part is not None,
         "eventsPerSecond": round(pg.events_last_minute / 60, 1),
         "lastEventAt": iso(last_any),
         "stores": stores,
