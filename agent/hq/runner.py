@@ -24,6 +24,7 @@ import structlog
 
 from agent.hq import lock as lock_mod
 from agent.hq import pg
+from agent.hq import source as source_mod
 from agent.hq.config import HqConfig
 from agent.hq.pump import AfterCommit, Pump
 from agent.hq.repair import Repair
@@ -102,6 +103,8 @@ class Runner:
                     return
                 first = False
                 await self.session(lock, stopping)
+            except (source_mod.ConsumerGone, source_mod.DeliveryGap) as exc:
+                log.warning("the consumer must be made again; starting again", error=str(exc))
             except (psycopg.OperationalError, pg.PgError, lock_mod.LockLost) as exc:
                 if first:
                     raise pg.PgError(

@@ -57,6 +57,13 @@ class ConsumerGone(Exception):
     """The server ended our pull requests for good (the consumer was deleted)."""
 
 
+class DeliveryGap(Exception):
+    """The consumer delivered messages that never reached us (lost on a
+    connection that dropped): acknowledging anything after them would
+    acknowledge them too (AckAll), unread. The session starts again from
+    the checkpoint."""
+
+
 class Puller:
     """Pull requests for one durable consumer, on a reply inbox of its own."""
 
@@ -70,6 +77,7 @@ class Puller:
         self._want = 0
         self._ended = asyncio.Event()  # the current request is answered
         self._gone: str | None = None
+        self._delivered = 0  # the consumer seq of the last message handed out
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
@@ -112,7 +120,20 @@ class Puller:
             if self._buffer and batch > 1:
                 await self._request(batch - len(self._buffer), None)
         out, self._buffer = self._buffer[:batch], self._buffer[batch:]
+        if out:
+            self._check_contiguous(out)
         return out
+
+    def _check_contiguous(self, msgs: list[Any]) -> None:
+        """Every delivery takes the consumer's next seq: ours must follow on."""
+        first = msgs[0].metadata.sequence.consumer
+        last = msgs[-1].metadata.sequence.consumer
+        if first != self._delivered + 1 or last != first + len(msgs) - 1:
+            raise DeliveryGap(
+                f"deliveries {self._delivered + 1}..{last} of the consumer, "
+                f"{len(msgs)} of them received"
+            )
+        self._delivered = last
 
     async def close(self) -> None:
         if self._sub is not None:
