@@ -231,7 +231,9 @@ async def projector(url: str, dsn: str, last_seq: int, batch: int) -> dict[str, 
     }
 
 
-def ingest(stores: int = 20, per_store: int = 10_000, batch: int = 5000) -> dict[str, Any]:
+def ingest(
+    stores: int = 20, per_store: int = 10_000, batch: int = HqConfig.fetch_batch
+) -> dict[str, Any]:
     from agent import logs
 
     logs.configure("warning", "console")

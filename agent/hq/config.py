@@ -43,7 +43,7 @@ class HqConfig:
     schema: str = "inv_hq"  # the read model's PostgreSQL schema
     # the durable consumer on the events stream; default hq-<network>-<schema>
     consumer: str | None = None
-    fetch_batch: int = 5000  # messages per fetch, and per PostgreSQL transaction
+    fetch_batch: int = 10_000  # messages per fetch, and per PostgreSQL transaction
     lock_poll: float = 2.0  # seconds between tries while another projector holds the lock
     log_level: str = "info"
     log_format: str = "json"

@@ -73,12 +73,17 @@ class LockLost(Exception):
     """This process no longer holds the lock: it must not commit."""
 
 
+_HELD_BY = (
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::bigint::oid "
+    "AND objid = %s::bigint::oid AND objsubid = 1 AND granted AND pid = %s"
+)
+
+
 def fence(conn: psycopg.Connection[Any], key: int, pid: int) -> None:
     """LockLost unless the session ``pid`` still holds the lock: checked on
     the data connection just before each commit, so a projector whose lock
     session died commits nothing more, however late its watch notices."""
-    found = holder(conn, key)
-    if found is None or found["pid"] != pid:
+    if conn.execute(_HELD_BY, (*_parts(key), pid)).fetchone() is None:
         raise LockLost("the projector lock is no longer ours")
 
 
