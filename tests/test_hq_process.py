@@ -143,7 +143,8 @@ def hq_cli(db: PgSchema, chain: Chain, *args: str) -> Result:
     """``inv-hq`` in process (status, verify): the same code as the script."""
     return CliRunner().invoke(
         app,
-        [*args, "--dsn", db.dsn, "--schema", db.schema, "--nats", chain.nats.url],
+        [*args, "--dsn", db.dsn, "--schema", db.schema]
+        + (["--nats", chain.nats.url] if args[0] != "rebuild" else []),
         env={**ISOLATED, "INV_HQ_DSN": ""},
     )
 
@@ -227,6 +228,11 @@ def test_of_two_projectors_one_works_and_the_other_takes_over_when_it_dies(
     second.wait_said("another projector is active; waiting")
     assert not second.said("projecting")
     verified(db, chain)
+    refused = hq_cli(db, chain, "rebuild", "--yes")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "inv-hq: a projector is running on this read model; stop it first (pid "
+    )
     first.kill()
     second.wait_said("projecting")
     # the second one projects what is written from now on
