@@ -94,6 +94,7 @@ class ProjectorLock:
         self._poll = poll
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self.held = False
+        self.reached = False  # PostgreSQL answered at least once
 
     @property
     def pid(self) -> int:
@@ -106,6 +107,7 @@ class ProjectorLock:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._dsn, autocommit=True, application_name="inv-hq lock", **OPTIONS
             )
+            self.reached = True
         return self._conn
 
     async def try_take(self) -> bool:

@@ -92,7 +92,8 @@ class Runner:
         self.start: Start | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Sessions until ``stopping``. PgError if PostgreSQL can't be used at first."""
+        """Sessions until ``stopping``. PgError if PostgreSQL can't be reached
+        at first (a wrong host or password is said at once, not retried)."""
         first = True
         while not stopping.is_set():
             lock = lock_mod.ProjectorLock(
@@ -101,12 +102,11 @@ class Runner:
             try:
                 if not await lock.take(stopping):
                     return
-                first = False
                 await self.session(lock, stopping)
             except (source_mod.ConsumerGone, source_mod.DeliveryGap) as exc:
                 log.warning("the consumer must be made again; starting again", error=str(exc))
             except (psycopg.OperationalError, pg.PgError, lock_mod.LockLost) as exc:
-                if first:
+                if first and not lock.reached:
                     raise pg.PgError(
                         f"PostgreSQL not reachable at {pg.redact(self._dsn)}: {exc}"
                     ) from exc
@@ -114,6 +114,7 @@ class Runner:
             except Exception:
                 log.exception("projecting failed; starting again")
             finally:
+                first = False
                 await lock.close()
             await _sleep_unless(stopping, RETRY_SESSION)
 
