@@ -80,6 +80,7 @@ class ReservationView:
 ANY_STORE = "any"
 # a directory field nobody has set reads as these
 DEFAULT_PRIORITY = 100
+MAX_PRIORITY = 1_000_000  # priorities are 1 (asked first) .. this
 DEFAULT_ONLINE = True  # like Shopify's "fulfil online orders", on for a new store
 DEFAULT_SAFETY_STOCK = 0
 

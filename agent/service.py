@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from agent.errors import Conflict, InsufficientStock, NotFound
 from agent.inputs import Deadline, ReservationRequest, StockChange
-from agent.ledger import commands, demo, local, queries
+from agent.ledger import commands, demo, directory_views, local, queries
 from agent.ledger.local import Ledger
 
 T = TypeVar("T")
@@ -225,6 +225,23 @@ class InventoryService:
 
     async def next_expiry_ms(self) -> int | None:
         return await self._store.read(local.next_expiry_ms, self.store_id)
+
+    # ------------------------------------------------------------ directory
+    async def list_stores(self) -> dict[str, Any]:
+        return await self._store.read(directory_views.list_stores, self.store_id)
+
+    async def get_store(self, store_id: str) -> dict[str, Any]:
+        return await self._store.read(directory_views.get_store, store_id, self.store_id)
+
+    async def set_store(self, store_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Describe a store (``changes``: API field names; None unsets one)."""
+        return await self._write(commands.set_store, store_id, changes)
+
+    async def set_safety_stock(
+        self, ref: str, store: str | None, value: int | None
+    ) -> dict[str, Any]:
+        """A product's safety stock at ``store`` (default: this one); None clears it."""
+        return await self._write(commands.set_safety_stock, ref, store or self.store_id, value)
 
     # -------------------------------------------------------------- imports
     async def import_stock(

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from inventory_cli import render
-from inventory_cli.commands import imports, operations, products, reservations, stock
+from inventory_cli.commands import imports, operations, products, reservations, stock, stores
 from inventory_cli.context import Context
 from inventory_cli.errors import (
     CliError,
@@ -116,11 +116,17 @@ product_app.command("list")(products.list_)
 product_app.command("show")(products.show)
 product_app.command("import")(imports.import_products)
 
-stock_app = _group("Stock levels: show, add, remove, set.")
+stock_app = _group("Stock levels: show, add, remove, set; safety stock.")
 stock_app.command("show")(stock.show)
 stock_app.command("add")(stock.add)
 stock_app.command("remove")(stock.remove)
 stock_app.command("set")(stock.set_)
+stock_app.command("safety")(stock.safety)
+
+store_app = _group("The store directory: set, list, show.")
+store_app.command("set")(stores.set_)
+store_app.command("list")(stores.list_)
+store_app.command("show")(stores.show)
 
 reservation_app = _group("Reservations: show, list.")
 reservation_app.command("show")(reservations.show)
@@ -135,6 +141,7 @@ sync_app.command("status")(operations.sync_status)
 app.add_typer(product_app, name="product")
 app.add_typer(stock_app, name="stock")
 app.add_typer(reservation_app, name="reservation")
+app.add_typer(store_app, name="store")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sync_app, name="sync")
 

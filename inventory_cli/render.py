@@ -149,6 +149,7 @@ def product(p: dict[str, Any]) -> None:
 
 
 def availability(a: dict[str, Any]) -> None:
+    """``inv availability``: each store's figures and how fresh they are."""
     table(
         f"Stock of {a['sku']}",
         ["Store", "On hand", "Reserved", "Available", "Version", "Last updated", "As of"],
@@ -166,7 +167,15 @@ def availability(a: dict[str, Any]) -> None:
         ],
         numeric=["On hand", "Reserved", "Available", "Version"],
     )
-    out().print(f"Total available: {a['totalAvailable']}")
+    totals(a)
+
+
+def totals(a: dict[str, Any]) -> None:
+    online = a.get("totalAvailableOnline")  # an agent before the chain has none
+    out().print(
+        f"Total available: {a['totalAvailable']}"
+        + (f" (for online orders: {online})" if online is not None else "")
+    )
 
 
 def stock_result(r: dict[str, Any]) -> None:
@@ -262,7 +271,7 @@ def conflict_detail(c: dict[str, Any]) -> str:
     """One line a person can read; ``--json`` has the full detail."""
     d = c.get("detail") or {}
     kind = c["kind"]
-    if kind == "product_field":
+    if kind in ("product_field", "store_field", "stock_setting"):
         return f"{d.get('field')}: kept {d.get('kept')!r}, lost {d.get('lost')!r}"
     if kind == "superseded_delta":
         if "delta" in d:
@@ -286,15 +295,7 @@ def import_result(r: dict[str, Any], what: str) -> None:
     if r.get("dryRun"):
         if changes:
             if "from" in (changes[0] if changes else {}):
-                table(
-                    "Changes (dry run)",
-                    ["Line", "SKU", "Store", "Mode", "From", "To"],
-                    [
-                        (c["line"], c["sku"], c["storeId"], c["mode"], c["from"], c["to"])
-                        for c in changes
-                    ],
-                    numeric=["Line", "From", "To"],
-                )
+                stock_changes(changes)
             else:
                 table(
                     "Changes (dry run)",
@@ -305,6 +306,28 @@ def import_result(r: dict[str, Any], what: str) -> None:
         message(f"Dry run: {len(changes)} of {r['rows']} {what} would change; nothing applied.")
         return
     message(f"Imported {r['rows']} {what}: {r['applied']} changed, {r['unchanged']} unchanged.")
+
+
+def stock_changes(changes: list[dict[str, Any]]) -> None:
+    """A stock import's changes; a Safety column when it sets safety stock
+    (``-``: none of the SKU's own, the store's default applies)."""
+    safety = any("safetyStock" in c for c in changes)
+    table(
+        "Changes (dry run)",
+        ["Line", "SKU", "Store", "Mode", "From", "To", *(["Safety"] if safety else [])],
+        [
+            (c["line"], c["sku"], c["storeId"], c["mode"], c["from"], c["to"])
+            + ((_safety_change(c.get("safetyStock")),) if safety else ())
+            for c in changes
+        ],
+        numeric=["Line", "From", "To"],
+    )
+
+
+def _safety_change(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return ""
+    return " -> ".join("-" if v is None else str(v) for v in (s["from"], s["to"]))
 
 
 def health(h: dict[str, Any]) -> None:

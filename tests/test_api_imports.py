@@ -205,6 +205,94 @@ async def test_a_dry_run_reports_the_changes_and_applies_nothing(api: httpx.Asyn
     assert (await levels(api, "PROD-003"))["store-001"] == (24, 0)
 
 
+# ------------------------------------------------------------- safety stock
+async def safety(api: httpx.AsyncClient, sku: str) -> dict[str, int]:
+    """{store: safety stock} of a SKU, as availability reports it."""
+    r = await api.get(f"/api/v1/products/{sku}/availability")
+    assert r.status_code == 200, r.text
+    return {s["storeId"]: s["safetyStock"] for s in r.json()["stores"]}
+
+
+async def test_a_stock_file_sets_safety_stock_in_the_same_import(api: httpx.AsyncClient) -> None:
+    await api.patch("/api/v1/stores/store-002", json={"safetyStock": 6})  # a store default
+    rows = [
+        row(2, "PROD-001", 25, safetyStock=3),  # both
+        {"line": 3, "sku": "PROD-002", "safetyStock": 4},  # the safety stock only
+        row(4, "PROD-001", 5, storeId="store-002"),  # no safetyStock: left as it is
+        {"line": 5, "sku": "PROD-003", "storeId": "store-002", "safetyStock": 1},
+        {"line": 6, "sku": "PROD-003", "storeId": "store-002", "safetyStock": 2},  # last wins
+    ]
+    r = await api.post(STOCK, json={"rows": rows, "dryRun": True})
+    assert r.status_code == 200, r.text
+    dry = r.json()
+    assert await safety(api, "PROD-001") == {"store-001": 0, "store-002": 6}
+    r = await api.post(STOCK, json={"rows": rows})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["applied"], body["unchanged"]) == (4, 1)
+    assert [(c["line"], c["from"], c["to"], c.get("safetyStock")) for c in body["changes"]] == [
+        (2, 10, 25, {"from": None, "to": 3}),
+        (3, 50, 50, {"from": None, "to": 4}),
+        (5, 0, 0, {"from": None, "to": 1}),
+        (6, 0, 0, {"from": 1, "to": 2}),
+    ]
+    assert body["changes"] == dry["changes"]
+    assert await safety(api, "PROD-001") == {"store-001": 3, "store-002": 6}
+    assert await safety(api, "PROD-002") == {"store-001": 4}
+    r = await api.put(
+        "/api/v1/products/PROD-003/safety-stock", json={"storeId": "store-002", "safetyStock": 2}
+    )
+    assert r.json()["skuSetting"] == 2  # one setting written, the last row's
+    again = await api.post(STOCK, json={"rows": rows})
+    assert again.json()["alreadyImported"] is True
+
+
+async def test_a_file_without_safety_stock_keeps_the_import_id_it_always_had(
+    api: httpx.AsyncClient,
+) -> None:
+    from agent.ledger.commands import rows_fingerprint
+    from agent.ledger.commands.imports import STOCK_KEYS
+
+    rows = [row(2, "PROD-001", 12)]
+    r = await api.post(STOCK, json={"rows": rows})
+    assert r.status_code == 200, r.text
+    full = [{**rows[0], "storeId": "store-001", "mode": "set", "reason": ""}]
+    assert r.json()["importId"] == rows_fingerprint(full, STOCK_KEYS)
+
+
+async def test_bad_safety_stock_rows_reject_the_whole_file_naming_line_and_field(
+    api: httpx.AsyncClient,
+) -> None:
+    before = await snapshot(api)
+    good = row(2, "PROD-001", 25, safetyStock=3)
+    for bad, field, text in [
+        (row(3, "PROD-002", 1, safetyStock=-1), "safetyStock", "greater than or equal to 0"),
+        (row(3, "PROD-002", 1, safetyStock="2"), "safetyStock", "valid integer"),
+        (row(3, "PROD-002", 1, safetyStock=None), "safetyStock", "valid integer"),
+    ]:
+        r = await api.post(STOCK, json={"rows": [good, bad]})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"].startswith(f"line 3: {field}: "), r.text
+        assert text in r.json()["error"]
+    rows = [
+        good,
+        {"line": 3, "sku": "PROD-002", "storeId": "store-404", "safetyStock": 1},
+        {"line": 4, "sku": "PROD-002", "storeId": "any", "quantity": 1},
+        {"line": 5, "sku": "PROD-003"},  # neither a quantity nor a safety stock
+    ]
+    r = await api.post(STOCK, json={"rows": rows})
+    assert r.status_code == 422, r.text
+    errors = r.json()["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [
+        (3, "safetyStock"),
+        (4, "storeId"),
+        (5, "quantity"),
+    ]
+    assert "store 'store-404' is not known" in errors[0]["error"]
+    assert await snapshot(api) == before
+    assert await safety(api, "PROD-001") == {"store-001": 0, "store-002": 0}
+
+
 # ----------------------------------------------------------------- products
 async def test_product_import_creates_updates_and_is_idempotent(api: httpx.AsyncClient) -> None:
     rows = [

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from agent import hlc
 from agent.domain import MAX_QUANTITY
 from agent.errors import NotFound
-from agent.ledger import queries, replication
-from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION, Engine
+from agent.ledger import directory_views, queries, replication
+from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION, TYPE_SCHEMA, Engine
 from agent.ledger.store import LedgerStore
 from agent.sync import validate
 from agent.sync.validate import Rejected
@@ -160,6 +160,14 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         products = [{"line": 2, "sku": "WALK-2", "name": "Second", "price": 1.5}]
         call("POST", "/api/v1/imports/products", 200, json={"rows": products, "dryRun": True})
         call("POST", "/api/v1/imports/products", 200, json={"rows": products})
+        where = {"storeId": "store-007"}
+        entry = {"name": "Walk", "lat": 1.5, "lon": -2, "priority": 3}
+        call("PATCH", "/api/v1/stores/{storeId}", 200, path=where, json=entry)
+        call("GET", "/api/v1/stores", 200)
+        call("GET", "/api/v1/stores/{storeId}", 200, path=where)
+        safety = {"storeId": "store-007", "safetyStock": 2}
+        call("PUT", "/api/v1/products/{ref}/safety-stock", 200, path=ref, json=safety)
+        call("GET", "/api/v1/stores/{storeId}", 404, path={"storeId": "store-404"})
         call("GET", "/api/v1/sync/status", 200)
         call("GET", "/api/v1/conflicts", 200)
         # and the errors: one of each kind, each declared, each {"error": ...}
@@ -234,6 +242,8 @@ def valid_events(draw: Any) -> dict[str, Any]:
     data: dict[str, Any]
     if type_ == "stock.movement":
         data = draw(movements())
+    elif type_ in ("store.upserted", "stock.settings"):
+        data = draw(directory_data(type_))
     elif type_ == "product.upserted":
         fields = draw(
             st.fixed_dictionaries(
@@ -272,9 +282,34 @@ def valid_events(draw: Any) -> dict[str, Any]:
         "seq": seq,
         "hlc": stamp,
         "type": type_,
-        "schemaVersion": SCHEMA_VERSION,
+        "schemaVersion": TYPE_SCHEMA[type_],
         "data": data,
     }
+
+
+@st.composite
+def directory_data(draw: Any, type_: str) -> dict[str, Any]:
+    """A store's directory entry or a SKU's stock settings, at their limits."""
+    safety = st.none() | st.integers(0, MAX_QUANTITY)
+    store = draw(st.sampled_from((*PEERS, LOCAL)))
+    if type_ == "stock.settings":
+        fields = {"safetyStock": draw(safety)}
+        return {"sku": draw(st.sampled_from(SKUS)), "storeId": store, "fields": fields}
+    fields = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.none() | short_text.filter(lambda t: len(t) <= 200),
+                "address": st.none() | st.just("a" * 200),
+                "lat": st.none() | st.floats(-90, 90) | st.integers(-90, 90),
+                "lon": st.none() | st.floats(-180, 180),
+                "priority": st.none() | st.integers(1, 1_000_000),
+                "online": st.none() | st.booleans(),
+                "safetyStock": safety,
+            },
+        )
+    )
+    return {"storeId": store, "fields": fields, "basis": draw(basis)}
 
 
 def _slots(value: Any, out: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
@@ -340,6 +375,8 @@ def read_everything(conn: Any) -> None:
     queries.list_reservations(conn, None, None, None, 1000)
     queries.list_conflicts(conn, None, 1000)
     replication.quarantine_list(conn)
+    for store in directory_views.list_stores(conn, LOCAL)["data"]:
+        directory_views.get_store(conn, store["storeId"], LOCAL)
     for (sku,) in conn.execute("SELECT DISTINCT sku FROM stock").fetchall():
         try:
             queries.availability(conn, sku, None, LOCAL)

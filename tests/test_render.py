@@ -23,3 +23,12 @@ def test_each_conflict_kind_reads_as_one_line() -> None:
         == "on hand 1, reserved 3"
     )
     assert conflict_detail({"kind": "other", "detail": {"a": 1}}) == "a=1"
+
+
+def test_directory_conflicts_read_like_product_fields() -> None:
+    field = {"field": "priority", "kept": 1, "lost": 5}
+    assert conflict_detail({"kind": "store_field", "detail": field}) == "priority: kept 1, lost 5"
+    setting = {"field": "safetyStock", "kept": 2, "lost": None}
+    assert conflict_detail({"kind": "stock_setting", "detail": setting}) == (
+        "safetyStock: kept 2, lost None"
+    )

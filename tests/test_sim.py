@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from tests.sim import bugs
 from tests.sim.run import Simulation, campaign, derive, quiet_logs, run_seed
@@ -17,8 +19,13 @@ SEEDS = int(os.environ.get("SIM_SEEDS", "200"))
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _quiet() -> None:
+def _quiet() -> Iterator[None]:
+    """Quiet for this module only: left in place, the filter would silence the
+    log captures of every test that runs after it in the same process."""
+    previous = structlog.get_config()
     quiet_logs()
+    yield
+    structlog.configure(**previous)
 
 
 def test_a_bounded_campaign_passes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agent import hlc
-from agent.ledger.engine import SCHEMA_VERSION
+from agent.ledger.engine import SCHEMA_VERSION, TYPE_SCHEMA
 from agent.sync import validate
 from agent.sync.validate import Rejected
 
@@ -50,6 +50,25 @@ def event(type_: str = "stock.movement", **changes: Any) -> dict[str, Any]:
                 "updatedAtMs": NOW - 1000,
             }
         },
+        "store.upserted": {
+            "storeId": "store-002",
+            "fields": {
+                "name": "Centro",
+                "address": "Gran Vía 1",
+                "lat": 40.42,
+                "lon": -3.7,
+                "priority": 1,
+                "online": True,
+                "safetyStock": 2,
+            },
+            "basis": {"store-001": 6},
+        },
+        "stock.settings": {
+            "sku": "PROD-001",
+            "storeId": "store-002",
+            "fields": {"safetyStock": 3},
+            "basis": {"store-001": 6},
+        },
     }[type_]
     e: dict[str, Any] = {
         "id": "store-001:7",
@@ -57,7 +76,7 @@ def event(type_: str = "stock.movement", **changes: Any) -> dict[str, Any]:
         "seq": 7,
         "hlc": hlc.pack(NOW - 1000, 3),
         "type": type_,
-        "schemaVersion": SCHEMA_VERSION,
+        "schemaVersion": TYPE_SCHEMA[type_],
         "data": data,
     }
     e.update(changes)
@@ -78,10 +97,41 @@ def rejected(e: Any, reason: str, subject: str = SUBJECT, now: int = NOW) -> Rej
 
 
 # ------------------------------------------------------------------ accepted
-@pytest.mark.parametrize("type_", ["stock.movement", "product.upserted", "reservation.changed"])
+@pytest.mark.parametrize("type_", list(TYPE_SCHEMA))
 def test_a_valid_event_of_each_type_is_returned_as_parsed(type_: str) -> None:
     e = event(type_)
     assert check(e) == e
+
+
+def test_each_type_carries_its_own_schema_version_and_the_newest_is_two() -> None:
+    assert SCHEMA_VERSION == 2
+    assert TYPE_SCHEMA == {
+        "product.upserted": 1,
+        "stock.movement": 1,
+        "reservation.changed": 1,
+        "store.upserted": 2,
+        "stock.settings": 2,
+    }
+    # an event of an old type may say the newer version too (it is the same shape)
+    e = event("stock.movement", schemaVersion=2)
+    assert check(e) == e
+
+
+def test_directory_fields_may_be_null_to_unset_them_and_at_their_limits() -> None:
+    e = event("store.upserted")
+    e["data"]["fields"] = dict.fromkeys(validate.STORE_FIELDS)
+    assert check(e) == e
+    e["data"]["fields"] = {
+        "lat": -90,
+        "lon": 180.0,
+        "priority": 1_000_000,
+        "safetyStock": 0,
+        "name": "é" * 200,
+    }
+    assert check(e) == e
+    clear = event("stock.settings")
+    clear["data"]["fields"] = {"safetyStock": None}
+    assert check(clear) == clear
 
 
 def test_a_count_and_a_negative_adjust_are_valid_movements() -> None:
@@ -275,6 +325,95 @@ def test_a_reservation_with_a_bad_sale_movement_is_malformed() -> None:
     rejected(e, "malformed")
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"lat": 90.5},
+        {"lat": -91},
+        {"lon": 180.01},
+        {"lat": "40.4"},
+        {"lat": True},
+        {"priority": 0},
+        {"priority": 1_000_001},
+        {"priority": 1.0},
+        {"priority": "1"},
+        {"online": "yes"},
+        {"online": 1},
+        {"safetyStock": -1},
+        {"safetyStock": 10**12},
+        {"safetyStock": 2.5},
+        {"name": "x" * 201},
+        {"address": ["Gran Vía"]},
+        {"name": "\ud800"},  # a lone surrogate: not UTF-8
+        {"colour": "red"},
+    ],
+)
+def test_a_store_entry_with_a_bad_field_is_malformed(fields: dict[str, Any]) -> None:
+    e = event("store.upserted")
+    e["data"]["fields"] = fields
+    rejected(e, "malformed")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_coordinate_that_is_not_a_finite_number_is_malformed(value: float) -> None:
+    e = event("store.upserted")
+    e["data"]["fields"] = {"lat": value}
+    rejected(json.dumps(e).encode(), "malformed")  # Python's JSON reads NaN and Infinity
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"storeId": "any", "fields": {"name": "x"}},  # "any" asks for routing
+        {"storeId": "a.b", "fields": {"name": "x"}},
+        {"storeId": None, "fields": {"name": "x"}},
+        {"fields": {"name": "x"}},
+        {"storeId": "store-002", "fields": None},
+        {"storeId": "store-002", "fields": {"name": "x"}, "basis": {"store-001": "6"}},
+    ],
+)
+def test_a_store_entry_with_a_bad_shape_is_malformed(data: dict[str, Any]) -> None:
+    rejected(event("store.upserted", data=data), "malformed")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"sku": "PROD-001", "storeId": "any", "fields": {"safetyStock": 1}},
+        {"sku": "bad sku", "storeId": "store-002", "fields": {"safetyStock": 1}},
+        {"sku": "PROD-001", "fields": {"safetyStock": 1}},
+        {"sku": "PROD-001", "storeId": "store-002", "fields": {"safetyStock": -1}},
+        {"sku": "PROD-001", "storeId": "store-002", "fields": {"safetyStock": "1"}},
+        {"sku": "PROD-001", "storeId": "store-002", "fields": {"priority": 1}},
+        {"sku": "PROD-001", "storeId": "store-002", "fields": [1]},
+        {"sku": "PROD-001", "storeId": "store-002", "fields": {}, "basis": 5},
+    ],
+)
+def test_stock_settings_with_a_bad_field_or_shape_are_malformed(data: dict[str, Any]) -> None:
+    rejected(event("stock.settings", data=data), "malformed")
+
+
+@pytest.mark.parametrize("type_", ["store.upserted", "stock.settings"])
+def test_a_directory_event_claiming_schema_one_is_malformed(type_: str) -> None:
+    """An agent of schema 1 would call it an unknown type and drop it for good,
+    instead of holding it back: whoever wrote it is broken."""
+    result = rejected(event(type_, schemaVersion=1), "malformed")
+    assert "schemaVersion 2" in result.detail
+
+
+@pytest.mark.parametrize("type_", ["store.upserted", "stock.settings"])
+def test_an_agent_of_schema_one_holds_directory_events_back(
+    type_: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an agent from before the directory does with them: schema_too_new,
+    kept and applied after its upgrade (the events of the older types, which
+    carry 1, it keeps applying)."""
+    monkeypatch.setattr(validate, "SCHEMA_VERSION", 1)
+    result = rejected(event(type_), "schema_too_new")
+    assert "upgrade" in result.detail
+    assert check(event("stock.movement")) == event("stock.movement")
+
+
 # ------------------------------------------------------------ origin checks
 @pytest.mark.parametrize(
     "subject",
@@ -307,10 +446,11 @@ def test_a_non_owner_cannot_confirm_either() -> None:
     rejected(e, "not_owner", subject="inv.default.ev.store-002")
 
 
-def test_any_store_may_write_product_and_movement_events() -> None:
-    """Movements and product fields have no single writer: store-002 may
-    record a movement of store-001's stock (a transfer, a count)."""
-    for type_ in ("stock.movement", "product.upserted"):
+def test_any_store_may_write_product_movement_and_directory_events() -> None:
+    """Movements, product fields and the directory have no single writer:
+    store-002 may record a movement of store-001's stock (a transfer, a
+    count), and describe any store."""
+    for type_ in ("stock.movement", "product.upserted", "store.upserted", "stock.settings"):
         e = event(type_, id="store-002:9", origin="store-002", seq=9)
         assert check(e, subject="inv.default.ev.store-002") == e
 

@@ -67,11 +67,44 @@ class StockUpdated(StockLevel):
     replayed: bool | None = None  # true when an idempotency key was replayed
 
 
+class StoreAvailability(StockLevel):
+    safetyStock: int
+    availableOnline: int  # what a routed (online) order may take here
+
+
 class Availability(Out):
     productId: str
     sku: str
-    stores: list[StockLevel]
+    stores: list[StoreAvailability]
     totalAvailable: int
+    totalAvailableOnline: int
+
+
+class SafetyStock(Out):
+    productId: str
+    sku: str
+    storeId: str
+    safetyStock: int  # the effective one
+    skuSetting: int | None  # the SKU's own setting; null: the store's default applies
+    storeDefault: int
+
+
+class Store(Out):
+    storeId: str
+    listed: bool  # has a directory entry (else: known from its events only)
+    name: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    priority: int
+    online: bool
+    safetyStock: int
+    defaults: list[Literal["priority", "online", "safetyStock"]]
+    updatedAt: str | None
+
+
+class StoreList(Out):
+    data: list[Store]
 
 
 class Movement(Out):
@@ -173,7 +206,7 @@ ERROR_TEXT = {
     400: "The body is not valid JSON",
     401: "Missing or bad bearer token (TCP only; the Unix socket is local admin)",
     403: "The token's role or stores do not allow this",
-    404: "Product, reservation or stock row not found",
+    404: "Product, reservation, stock row or store not found",
     409: "Conflict: insufficient stock, version mismatch, id or key reused, wrong state",
     413: "The body is larger than limits.max_body_bytes",
     422: "A field is invalid; the message names it (``errors`` lists each one)",

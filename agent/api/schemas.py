@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from agent.domain import MAX_QUANTITY
+from agent.domain import MAX_PRIORITY, MAX_QUANTITY
 
 Int = Annotated[int, Field(strict=True)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
@@ -67,6 +67,24 @@ class ReservationCreate(Body):
     ttl: Annotated[int, Field(strict=True, ge=1, le=7 * 86400)] | None = None
 
 
+class StoreUpdate(Body):
+    """A store's directory fields; those left out stay as they are, a null
+    unsets one (its default applies: priority 100, online, safety stock 0)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    address: Text | None = None
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
+    priority: Annotated[int, Field(strict=True, ge=1, le=MAX_PRIORITY)] | None = None
+    online: Annotated[bool, Field(strict=True)] | None = None
+    safety_stock: Quantity | None = Field(default=None, alias="safetyStock")
+
+
+class SafetyStockSet(Body):
+    store_id: StoreId | None = Field(default=None, alias="storeId")
+    safety_stock: Quantity | None = Field(alias="safetyStock")  # required; null clears it
+
+
 class ReservationConfirm(Body):
     order_id: Text | None = Field(default=None, alias="orderId")
 
@@ -83,9 +101,11 @@ class StockImportRow(TypedDict):
     line: Int
     sku: Sku
     storeId: NotRequired[StoreId | None]
-    quantity: Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+    # a row that sets safetyStock may leave the quantity out (the ledger checks)
+    quantity: NotRequired[Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]]
     mode: NotRequired[Literal["set", "add"]]
     reason: NotRequired[Text]
+    safetyStock: NotRequired[Quantity]
 
 
 @with_config(ConfigDict(extra="forbid"))

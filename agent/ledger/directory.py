@@ -7,6 +7,7 @@ or a stock row): then every field reads as unset and the defaults of
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -68,11 +69,31 @@ def store_entry(conn: sqlite3.Connection, store_id: str) -> StoreEntry:
     return _entry(row, store_id)
 
 
-def known_store_ids(conn: sqlite3.Connection) -> list[str]:
-    """Every store this replica knows of: listed, or seen through its events."""
+def store_entries(conn: sqlite3.Connection, store_ids: list[str]) -> dict[str, StoreEntry]:
+    """The entries of ``store_ids``, in one query (an availability read lists
+    a few stores of a directory that may hold many)."""
     rows = conn.execute(
+        f"SELECT {_STORE_COLUMNS} FROM stores WHERE store_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(store_ids),),
+    )
+    listed = {r[0]: _entry(r, r[0]) for r in rows}
+    return {s: listed.get(s) or StoreEntry(s) for s in store_ids}
+
+
+def known_store_ids(conn: sqlite3.Connection) -> list[str]:
+    """Every store this replica knows of: listed, or seen through its events.
+
+    The stores of the stock rows are found by skipping from one store to the
+    next on the ``stock_store`` index (a lookup per store), not by reading
+    every row: ``DISTINCT store_id`` walks the whole index, ~45 ms for a
+    million stock rows, on every routed reservation."""
+    rows = conn.execute(
+        "WITH RECURSIVE stocked(id) AS ("
+        " SELECT min(store_id) FROM stock"
+        " UNION ALL SELECT (SELECT min(store_id) FROM stock WHERE store_id > id)"
+        " FROM stocked WHERE id IS NOT NULL) "
         "SELECT store_id FROM stores UNION SELECT origin FROM origins "
-        "UNION SELECT DISTINCT store_id FROM stock ORDER BY 1"
+        "UNION SELECT id FROM stocked WHERE id IS NOT NULL ORDER BY 1"
     ).fetchall()
     return [r[0] for r in rows]
 

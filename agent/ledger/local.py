@@ -100,11 +100,14 @@ def reservation_owner(conn: sqlite3.Connection, rid: str) -> str | None:
 
 def store_known(conn: sqlite3.Connection, store: str) -> bool:
     """Whether this replica has ever heard of ``store``: a stock row there, an
-    event from it, or a reservation of its stock. Each probe is an index
-    lookup but the last, reached only for a store that is none of these."""
+    event from it, a reservation of its stock, or its directory entry (an
+    admin described it: it exists, if its agent is not up yet). Each probe is
+    an index lookup but the reservations', reached only for a store that is
+    none of the others."""
     probes = (
         "SELECT 1 FROM stock WHERE store_id = ? LIMIT 1",
         "SELECT 1 FROM events WHERE origin = ? LIMIT 1",
+        "SELECT 1 FROM stores WHERE store_id = ?",
         "SELECT 1 FROM reservations WHERE store_id = ? LIMIT 1",
     )
     return any(conn.execute(sql, (store,)).fetchone() is not None for sql in probes)

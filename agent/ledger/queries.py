@@ -10,9 +10,10 @@ import time
 from typing import Any
 
 from agent import digest
-from agent.domain import ReservationStatus, ReservationView
+from agent.domain import ReservationStatus, ReservationView, available_online, safety_stock_of
 from agent.errors import NotFound
 from agent.hlc import now_ms
+from agent.ledger import directory
 
 
 def iso(ms: int | None) -> str | None:
@@ -129,7 +130,9 @@ def availability(
 ) -> dict[str, Any]:
     """Stock of a product per store. Our own store's figures are as of
     ``now`` (they are the ledger itself); a peer's as of ``freshness`` (when
-    we last heard from it), else as of the row's last change."""
+    we last heard from it), else as of the row's last change. Each store's
+    ``safetyStock`` and what a routed (online) order may take there
+    (``availableOnline``: nothing at a store that does not fulfil them)."""
     now = now_ms() if now is None else now
     prod = product_row(conn, ref)
     params: list[Any] = [prod["sku"]]
@@ -149,11 +152,34 @@ def availability(
         )
         for r in rows
     ]
+    terms = _online_terms(conn, prod["sku"], [s["storeId"] for s in stores])
+    for s in stores:
+        safety, online = terms[s["storeId"]]
+        s["safetyStock"] = safety
+        s["availableOnline"] = available_online(s["available"], safety, online)
     return {
         "productId": prod["id"],
         "sku": prod["sku"],
         "stores": stores,
         "totalAvailable": sum(max(s["available"], 0) for s in stores),
+        "totalAvailableOnline": sum(s["availableOnline"] for s in stores),
+    }
+
+
+def _online_terms(
+    conn: sqlite3.Connection, sku: str, stores: list[str]
+) -> dict[str, tuple[int, bool]]:
+    """(safety stock, fulfils online orders) of ``sku`` at each of ``stores``:
+    one query for their directory entries and one for the SKU's settings,
+    never a scan (an availability read is on the hot path)."""
+    own = dict(
+        conn.execute(
+            "SELECT store_id, safety_stock FROM stock_settings WHERE sku = ?", (sku,)
+        ).fetchall()
+    )
+    return {
+        store: (safety_stock_of(own.get(store), entry.safety_stock), entry.online)
+        for store, entry in directory.store_entries(conn, stores).items()
     }
 
 

@@ -8,14 +8,24 @@ agent knows is held back the same way and applied after an upgrade.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from agent import hlc as hlc_mod
-from agent.domain import MAX_QUANTITY, SKU_RE, STORE_RE, MovementKind, ReservationStatus
-from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION
+from agent.domain import (
+    ANY_STORE,
+    MAX_PRIORITY,
+    MAX_QUANTITY,
+    SKU_RE,
+    STORE_RE,
+    MovementKind,
+    ReservationStatus,
+)
+from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION, TYPE_SCHEMA
 from agent.sync import subjects
 
 log = structlog.get_logger("agent.sync")
@@ -109,6 +119,63 @@ def _product_ok(d: dict[str, Any]) -> str | None:
     return None
 
 
+def _number(v: Any, lo: float, hi: float) -> bool:
+    """A finite JSON number in [lo, hi] (Python's JSON reads NaN and Infinity)."""
+    return (
+        isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and lo <= v <= hi
+    )
+
+
+# a directory field's check; every field may be null (unset: the default applies)
+STORE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "name": lambda v: _str(v, max_len=200),
+    "address": lambda v: _str(v, max_len=200),
+    "lat": lambda v: _number(v, -90, 90),
+    "lon": lambda v: _number(v, -180, 180),
+    "priority": lambda v: _int(v, 1, MAX_PRIORITY),
+    "online": lambda v: isinstance(v, bool),
+    "safetyStock": lambda v: _int(v, 0, MAX_QUANTITY),
+}
+
+
+def _store_id_ok(v: Any) -> bool:
+    """A store's id, and never ``any`` (which asks for routing)."""
+    return _str(v, STORE_RE) and v != ANY_STORE
+
+
+def _fields_ok(what: str, fields: Any, checks: dict[str, Callable[[Any], bool]]) -> str | None:
+    if not isinstance(fields, dict):
+        return f"{what} fields invalid"
+    for key, value in fields.items():
+        if not isinstance(key, str) or key not in checks:
+            return f"{what} field {key!r} unknown"
+        if value is not None and not checks[key](value):
+            return f"{what} field {key!r} invalid"
+    return None
+
+
+def _store_ok(d: dict[str, Any]) -> str | None:
+    if not _store_id_ok(d.get("storeId")):
+        return "store storeId invalid"
+    problem = _fields_ok("store", d.get("fields"), STORE_FIELDS)
+    if problem is None and not _basis_ok(d.get("basis")):
+        problem = "store basis invalid"
+    return problem
+
+
+def _settings_ok(d: dict[str, Any]) -> str | None:
+    if not _str(d.get("sku"), SKU_RE) or not _store_id_ok(d.get("storeId")):
+        return "stock settings sku/storeId invalid"
+    checks = {"safetyStock": STORE_FIELDS["safetyStock"]}
+    problem = _fields_ok("stock settings", d.get("fields"), checks)
+    if problem is None and not _basis_ok(d.get("basis")):
+        problem = "stock settings basis invalid"
+    return problem
+
+
 def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
     r = d.get("reservation")
     if not isinstance(r, dict):
@@ -154,6 +221,10 @@ def _data_problem(kind: str, data: dict[str, Any], origin: str) -> tuple[str | N
         return _product_ok(data), "malformed"
     if kind == "stock.movement":
         return _movement_ok(data), "malformed"
+    if kind == "store.upserted":
+        return _store_ok(data), "malformed"
+    if kind == "stock.settings":
+        return _settings_ok(data), "malformed"
     return _reservation_ok(data, origin)
 
 
@@ -188,6 +259,11 @@ def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[s
     kind = event["type"]
     if kind not in EVENT_TYPES:
         return Rejected("malformed", f"unknown event type {kind!r}", eid)
+    if event["schemaVersion"] < TYPE_SCHEMA[kind]:
+        # an agent of the older schema would call it unknown: its writer is broken
+        return Rejected(
+            "malformed", f"{kind} needs schemaVersion {TYPE_SCHEMA[kind]} or newer", eid
+        )
     problem, reason = _data_problem(kind, event["data"], str(origin))
     if problem:
         return Rejected(reason or "malformed", problem, eid)

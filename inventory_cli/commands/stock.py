@@ -1,12 +1,12 @@
-"""``inv stock show|add|remove|set``, ``inv availability`` and ``inv history``."""
+"""``inv stock show|add|remove|set|safety``, ``inv availability`` and ``inv history``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import render
+from inventory_cli import render, render_stores
 from inventory_cli.commands.options import (
     ExpectedVersion,
     Json,
@@ -19,12 +19,14 @@ from inventory_cli.commands.options import (
     Store,
 )
 from inventory_cli.context import client
+from inventory_cli.errors import UsageError
 
 
 def show(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
-    """Stock of a product in every store this agent knows (or one --store)."""
+    """Stock of a product in every store this agent knows (or one --store), with
+    each store's safety stock and what online orders may take."""
     a = client(ctx).get(f"/api/v1/products/{ref}/availability", storeId=store)
-    render.emit(a, as_json, render.availability)
+    render.emit(a, as_json, render_stores.stock_levels)
 
 
 def availability(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
@@ -119,3 +121,28 @@ def set_(
 ) -> None:
     """Record a physical count: on hand = QUANTITY."""
     _change(ctx, "set", ref, quantity, store, reason, expected_version, key, as_json)
+
+
+def safety(
+    ctx: typer.Context,
+    ref: Ref,
+    units: Annotated[
+        str, typer.Argument(metavar="N", help="units, or none: back to the store's default")
+    ],
+    store: Store = None,
+    as_json: Json = False,
+) -> None:
+    """Set the units of a product that online (routed) orders may not take at a
+    store; none clears it (the store's default applies)."""
+    value: int | None
+    if units.strip().lower() == "none":
+        value = None
+    elif units.strip().isascii() and units.strip().isdigit() and int(units) <= 1_000_000_000:
+        value = int(units)
+    else:
+        raise UsageError(f"N: {units!r} must be a whole number from 0, or none to clear it")
+    body: dict[str, Any] = {"safetyStock": value}
+    if store:
+        body["storeId"] = store
+    r = client(ctx).request("PUT", f"/api/v1/products/{ref}/safety-stock", body=body)
+    render.emit(r, as_json, render_stores.safety_stock)

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from agent.api.routers import imports, ops, products, reservations, stock, sync
+from agent.api.routers import imports, ops, products, reservations, stock, stores, sync
 
-ALL = (ops.router, products.router, stock.router, reservations.router, imports.router, sync.router)
+ALL = (
+    ops.router,
+    products.router,
+    stock.router,
+    reservations.router,
+    imports.router,
+    stores.router,
+    sync.router,
+)

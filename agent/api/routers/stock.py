@@ -1,4 +1,5 @@
-"""Stock of one product: change it, read its availability and history."""
+"""Stock of one product: change it, read its availability and history, set
+its safety stock at a store."""
 
 from __future__ import annotations
 
@@ -41,6 +42,15 @@ async def update_stock(
         idempotency_key=idempotency_key,
     )
     return await service.update_stock(change)
+
+
+@router.put("/safety-stock", **spec(200, out.SafetyStock, *BODY, 404, *WRITE))
+async def set_safety_stock(
+    ref: str, body: schemas.SafetyStockSet, service: Service, principal: Who
+) -> dict[str, Any]:
+    """The units a routed (online) order may not take; null: the store's default."""
+    principal.require("admin")
+    return await service.set_safety_stock(ref, body.store_id, body.safety_stock)
 
 
 @router.get("/availability", **spec(200, out.Availability, *QUERY, 404))

@@ -9,6 +9,7 @@ engine (``engine.wall_ms()``, ``engine.new_id()``), never from the globals.
 - ``products``: create and update products;
 - ``stock``: add, subtract, set a stock level;
 - ``reservations``: reserve, confirm, cancel, expire;
+- ``directory``: describe a store, set a SKU's safety stock at a store;
 - ``imports``: all-or-nothing imports of stock and products.
 """
 
@@ -19,6 +20,7 @@ from agent.ledger.commands.common import (
     remember,
     rows_fingerprint,
 )
+from agent.ledger.commands.directory import set_safety_stock, set_store
 from agent.ledger.commands.imports import CHANGES_SHOWN, import_products, import_stock
 from agent.ledger.commands.products import create_product, update_product
 from agent.ledger.commands.reservations import cancel, confirm, expire_due, reserve
@@ -38,6 +40,8 @@ __all__ = [
     "remember",
     "reserve",
     "rows_fingerprint",
+    "set_safety_stock",
+    "set_store",
     "update_product",
     "update_stock",
 ]

@@ -6,7 +6,10 @@ applying the same set of events in any order gives the same state.
   the JSON encoder, the default sources of time and ids;
 - ``core``: ``Engine``, which numbers, stamps and records events, keeps the
   per-origin watermarks and dispatches each event to its entity's module;
-- ``products``: per-field last-writer-wins by ``(hlc, origin)``;
+- ``lww``: per-field last-writer-wins by ``(hlc, origin)``, the one rule of
+  every record edited field by field;
+- ``products``: the catalogue (lww, by SKU);
+- ``directory``: store directory entries and per-SKU stock settings (lww);
 - ``stock``: movements are a set; on_hand = latest count + deltas after it;
 - ``reservations``: the newest state from their single writer (the owner);
 - ``conflicts``: the log of losing writes their winner had not seen;
@@ -15,11 +18,19 @@ applying the same set of events in any order gives the same state.
 
 from agent.ledger.engine.bulk import NewStockMovements
 from agent.ledger.engine.core import Engine
-from agent.ledger.engine.envelope import EVENT_TYPES, SCHEMA_VERSION, dumps, new_uuid, now_ms
+from agent.ledger.engine.envelope import (
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    TYPE_SCHEMA,
+    dumps,
+    new_uuid,
+    now_ms,
+)
 
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "TYPE_SCHEMA",
     "Engine",
     "NewStockMovements",
     "dumps",

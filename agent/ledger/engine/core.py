@@ -1,6 +1,6 @@
 """The engine: numbers and stamps local changes, records every event once,
 keeps the per-origin watermarks, and hands each event to the code of its
-entity (``products``, ``stock``, ``reservations``)."""
+entity (``products``, ``stock``, ``reservations``, ``directory``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent import hlc as hlc_mod
-from agent.ledger.engine import conflicts, products, reservations, stock
+from agent.ledger.engine import conflicts, directory, products, reservations, stock
 from agent.ledger.engine.bulk import NewStockMovements
 from agent.ledger.engine.envelope import dumps, envelope, new_uuid, now_ms
 
@@ -142,6 +142,10 @@ class Engine:
             stock.apply_movement(self, conn, data, stamp, event["id"], local)
         elif event["type"] == "reservation.changed":
             reservations.apply_reservation(self, conn, data, stamp, event["id"], local)
+        elif event["type"] == "store.upserted":
+            directory.apply_store(self, conn, data, stamp, event["id"])
+        elif event["type"] == "stock.settings":
+            directory.apply_settings(self, conn, data, stamp, event["id"])
         else:  # validated before; never reached for known schema versions
             raise ValueError(f"unknown event type {event['type']!r}")
 

@@ -2,10 +2,17 @@
 
 Envelope: ``{id: "origin:seq", origin, seq, hlc, type, schemaVersion, data}``.
 
-Types (schemaVersion 1):
-- ``product.upserted``    data: {sku, fields: {...}, basis}
-- ``stock.movement``      data: {sku, storeId, kind, quantity, reason, actor, basis?}
-- ``reservation.changed`` data: {reservation: {...}, movement?: {...}}
+Types, and the schema version each carries (``TYPE_SCHEMA``):
+- ``product.upserted``    1  data: {sku, fields: {...}, basis}
+- ``stock.movement``      1  data: {sku, storeId, kind, quantity, reason, actor, basis?}
+- ``reservation.changed`` 1  data: {reservation: {...}, movement?: {...}}
+- ``store.upserted``      2  data: {storeId, fields: {name?, address?, lat?, lon?,
+                                    priority?, online?, safetyStock?}, basis}
+- ``stock.settings``      2  data: {sku, storeId, fields: {safetyStock}, basis}
+
+An event carries the version of its type, not the newest: an agent of schema 1
+applies the first three from an agent of schema 2 and holds the other two back
+(``schema_too_new``) until it is upgraded.
 """
 
 from __future__ import annotations
@@ -16,10 +23,26 @@ from typing import Any
 
 from agent.hlc import now_ms
 
-__all__ = ["EVENT_TYPES", "SCHEMA_VERSION", "dumps", "envelope", "new_uuid", "now_ms"]
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "TYPE_SCHEMA",
+    "dumps",
+    "envelope",
+    "new_uuid",
+    "now_ms",
+]
 
-SCHEMA_VERSION = 1
-EVENT_TYPES = ("product.upserted", "stock.movement", "reservation.changed")
+# the schema version each event type came with: what its events carry
+TYPE_SCHEMA = {
+    "product.upserted": 1,
+    "stock.movement": 1,
+    "reservation.changed": 1,
+    "store.upserted": 2,
+    "stock.settings": 2,
+}
+SCHEMA_VERSION = max(TYPE_SCHEMA.values())  # the newest this agent knows
+EVENT_TYPES = tuple(TYPE_SCHEMA)
 
 # one encoder, made once: ``json.dumps`` with options builds a new one per call
 dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
@@ -37,6 +60,6 @@ def envelope(origin: str, seq: int, hlc: int, type_: str, data: dict[str, Any]) 
         "seq": seq,
         "hlc": hlc,
         "type": type_,
-        "schemaVersion": SCHEMA_VERSION,
+        "schemaVersion": TYPE_SCHEMA[type_],
         "data": data,
     }

@@ -1,0 +1,251 @@
+"""Stock and reservations, set-based: the rules of
+``agent/ledger/engine/stock.py`` and ``reservations.py``.
+
+A batch is merged as if its new events were applied one by one in stamp
+order ``(hlc, origin)`` on top of what is recorded (the row's count ``C0``,
+its on_hand and reserved). In that order:
+
+- a reservation state is taken when newer than the recorded one; ``reserved``
+  moves by the PENDING quantity of the new state minus that of the state it
+  replaces (the recorded one, or the batch's previous one: ``lag``). A
+  confirm's sale counts only with its state, as in the agent;
+- a movement older than ``C0`` is *late*: superseded, on_hand unchanged;
+- every other count *wins*: it supersedes the count before it (``C0`` or the
+  batch's previous winner) and the deltas between the two; on_hand becomes
+  the count plus the recorded deltas ordered after it;
+- every other delta adds to on_hand.
+
+``CALC`` numbers the winning counts of a row (``grp``, a running count) and
+sums the deltas after each, which gives on_hand and reserved after every
+step; from those come the conflicts (``CONFLICTS``: superseded_delta,
+concurrent_count, negative_available, with the agent's ids), the movements'
+``superseded`` flags and the rows' new state."""
+
+from __future__ import annotations
+
+_PEND = "CASE WHEN {s} = 'PENDING' THEN {q} ELSE 0 END"
+
+RESERVATIONS = f"""
+INSERT INTO hq_res (reservation_id, store_id, sku, quantity, status, customer_id, order_id,
+                    channel, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq,
+                    movement, applied, d_reserved)
+SELECT reservation_id, store_id, sku, quantity, status, customer_id, order_id, channel,
+       expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq, movement, applied,
+       CASE WHEN applied THEN pend - coalesce(lag(pend) OVER w, x_pend) ELSE 0 END
+FROM (
+    SELECT e.*, {_PEND.format(s="e.status", q="e.quantity")} AS pend,
+           {_PEND.format(s="x.status", q="x.quantity")} AS x_pend,
+           x.hlc IS NULL OR (e.hlc, e.origin) > (x.hlc, x.origin) AS applied
+    FROM (
+        SELECT r->>'id' AS reservation_id, r->>'storeId' AS store_id, r->>'sku' AS sku,
+               (r->>'quantity')::bigint AS quantity, r->>'status' AS status,
+               r->>'customerId' AS customer_id, r->>'orderId' AS order_id,
+               coalesce(r->>'channel', 'store') AS channel,
+               (r->>'expiresAtMs')::bigint AS expires_at_ms,
+               (r->>'createdAtMs')::bigint AS created_at_ms,
+               (r->>'updatedAtMs')::bigint AS updated_at_ms, n.hlc, n.origin, n.seq,
+               CASE WHEN jsonb_typeof(n.body->'data'->'movement') = 'object'
+                    THEN n.body->'data'->'movement' END AS movement
+        FROM hq_new n CROSS JOIN LATERAL (SELECT n.body->'data'->'reservation' AS r) y
+        WHERE n.type = 'reservation.changed'
+    ) e LEFT JOIN reservations x USING (reservation_id)
+) c
+WINDOW w AS (PARTITION BY reservation_id, applied ORDER BY hlc, origin, seq)
+"""
+
+UPSERT_RESERVATIONS = """
+INSERT INTO reservations AS x (reservation_id, store_id, sku, quantity, status, customer_id,
+                               order_id, channel, expires_at_ms, created_at_ms, updated_at_ms,
+                               expires_at, created_at, updated_at, hlc, origin)
+SELECT DISTINCT ON (reservation_id) reservation_id, store_id, sku, quantity, status, customer_id,
+       order_id, channel, expires_at_ms, created_at_ms, updated_at_ms, ms_ts(expires_at_ms),
+       ms_ts(created_at_ms), ms_ts(updated_at_ms), hlc, origin
+FROM hq_res WHERE applied ORDER BY reservation_id, hlc DESC, origin DESC, seq DESC
+ON CONFLICT (reservation_id) DO UPDATE
+SET status = excluded.status, order_id = excluded.order_id, quantity = excluded.quantity,
+    channel = excluded.channel, expires_at_ms = excluded.expires_at_ms,
+    updated_at_ms = excluded.updated_at_ms, expires_at = excluded.expires_at,
+    updated_at = excluded.updated_at, hlc = excluded.hlc, origin = excluded.origin
+"""
+
+_DELTA = "phase = 1 AND kind <> 'count' AND NOT late"
+_ROW_ORDER = "PARTITION BY store_id, sku ORDER BY hlc, origin, phase"
+
+CALC = f"""
+INSERT INTO hq_calc
+WITH steps AS (
+    SELECT store_id, sku, hlc, origin, 1::smallint AS phase, seq, kind, quantity, basis,
+           0::bigint AS d_res
+    FROM hq_mv
+    UNION ALL
+    SELECT store_id, sku, hlc, origin, 0::smallint, seq, NULL, NULL, NULL, d_reserved
+    FROM hq_res WHERE d_reserved <> 0
+), s AS (
+    SELECT st.*, coalesce(k.on_hand, 0) AS oh0, coalesce(k.reserved, 0) AS r0,
+           k.count_hlc AS c0_hlc, k.count_origin AS c0_origin, k.count_seq AS c0_seq,
+           k.count_qty AS c0_qty, k.count_basis AS c0_basis,
+           st.phase = 1 AND k.count_hlc IS NOT NULL
+               AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
+    FROM steps st LEFT JOIN stock k USING (store_id, sku)
+), g AS (
+    SELECT s.*, phase = 1 AND kind = 'count' AND NOT late AS win,
+           count(*) FILTER (WHERE phase = 1 AND kind = 'count' AND NOT late) OVER w AS grp,
+           r0 + sum(d_res) OVER w AS reserved_at
+    FROM s WINDOW w AS ({_ROW_ORDER} ROWS UNBOUNDED PRECEDING)
+), h AS (
+    SELECT g.*,
+           CASE WHEN win THEN quantity + (
+               SELECT coalesce(sum(m.quantity), 0) FROM movements m
+               WHERE m.store_id = g.store_id AND m.sku = g.sku AND m.kind <> 'count'
+                 AND (m.hlc, m.origin) > (g.hlc, g.origin)
+           ) END AS base_win,
+           sum(CASE WHEN {_DELTA} THEN quantity ELSE 0 END)
+               OVER (PARTITION BY store_id, sku, grp ORDER BY hlc, origin, phase
+                     ROWS UNBOUNDED PRECEDING) AS add_cum
+    FROM g
+), o AS (
+    SELECT h.*,
+           CASE WHEN grp = 0 THEN oh0
+                ELSE first_value(base_win) OVER (PARTITION BY store_id, sku, grp
+                                                 ORDER BY hlc, origin, phase) END
+           + add_cum AS on_hand_after
+    FROM h
+)
+SELECT store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, late, win, grp,
+       lag(on_hand_after, 1, oh0) OVER ({_ROW_ORDER}), on_hand_after, reserved_at,
+       c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis
+FROM o
+"""
+
+# the winning counts, each with the count it replaced (the batch's previous
+# winner, else the row's recorded count)
+_WINNERS = """
+w AS (
+    SELECT c.*, lag(hlc) OVER p AS p_hlc, lag(origin) OVER p AS p_origin,
+           lag(seq) OVER p AS p_seq, lag(quantity) OVER p AS p_qty
+    FROM hq_calc c WHERE win
+    WINDOW p AS (PARTITION BY store_id, sku ORDER BY hlc, origin)
+), wp AS (
+    SELECT w.*,
+           CASE WHEN p_origin IS NULL THEN c0_hlc ELSE p_hlc END AS prev_hlc,
+           coalesce(p_origin, c0_origin) AS prev_origin,
+           CASE WHEN p_origin IS NULL THEN c0_seq ELSE p_seq END AS prev_seq,
+           CASE WHEN p_origin IS NULL THEN c0_qty ELSE p_qty END AS prev_qty
+    FROM w
+)"""
+
+CONFLICTS = f"""
+WITH {_WINNERS}, found AS (
+    SELECT CASE WHEN kind = 'count' THEN 'concurrent_count' ELSE 'superseded_delta' END AS kind,
+           store_id, sku, c0_origin || ':' || c0_seq AS winner, origin || ':' || seq AS loser,
+           hlc,
+           CASE WHEN kind = 'count'
+                THEN jsonb_build_object('lost', quantity, 'what', 'count', 'kept', c0_qty)
+                ELSE jsonb_build_object('lost', quantity, 'what', 'delta', 'count', c0_qty)
+           END AS detail
+    FROM hq_calc
+    WHERE late AND NOT covered(c0_basis, origin, seq)
+      AND (kind <> 'count' OR quantity <> c0_qty)
+    UNION ALL
+    SELECT 'concurrent_count', store_id, sku, origin || ':' || seq,
+           prev_origin || ':' || prev_seq, hlc,
+           jsonb_build_object('kept', quantity, 'lost', prev_qty)
+    FROM wp
+    WHERE prev_origin IS NOT NULL AND prev_qty <> quantity
+      AND NOT covered(basis, prev_origin, prev_seq)
+    UNION ALL
+    SELECT 'superseded_delta', d.store_id, d.sku, wp.origin || ':' || wp.seq,
+           d.origin || ':' || d.seq, wp.hlc,
+           jsonb_build_object('delta', d.quantity, 'count', wp.quantity)
+    FROM wp JOIN hq_calc d
+      ON d.store_id = wp.store_id AND d.sku = wp.sku AND d.grp = wp.grp - 1
+     AND d.phase = 1 AND d.kind <> 'count' AND NOT d.late
+    WHERE NOT covered(wp.basis, d.origin, d.seq)
+    UNION ALL
+    SELECT 'superseded_delta', wp.store_id, wp.sku, wp.origin || ':' || wp.seq,
+           m.event_id, wp.hlc, jsonb_build_object('delta', m.quantity, 'count', wp.quantity)
+    FROM wp CROSS JOIN LATERAL (  -- a range of the row's index, never a scan of them all
+        SELECT m.event_id, m.quantity FROM movements m
+        WHERE m.store_id = wp.store_id AND m.sku = wp.sku AND m.kind <> 'count'
+          AND NOT m.superseded AND (m.hlc, m.origin) < (wp.hlc, wp.origin)
+          AND (wp.prev_origin IS NULL OR (m.hlc, m.origin) > (wp.prev_hlc, wp.prev_origin))
+          AND NOT covered(wp.basis, m.origin, m.seq)
+        OFFSET 0  -- kept a subquery: never flattened into a join with every movement
+    ) m
+    UNION ALL
+    SELECT 'negative_available', store_id, sku, NULL, origin || ':' || seq, hlc,
+           jsonb_build_object('onHand', on_hand_after, 'reserved', reserved_at)
+    FROM hq_calc
+    WHERE phase = 1 AND on_hand_after - reserved_at < 0 AND on_hand_before - reserved_at >= 0
+)
+INSERT INTO conflicts (conflict_id, kind, store_id, sku, winner, loser, detail, hlc, at)
+SELECT kind || ':' || loser || ':' || coalesce(winner, 'None') || ':', kind, store_id, sku,
+       winner, loser, detail, hlc, ms_ts(%(now)s)
+FROM found
+ON CONFLICT (conflict_id) DO NOTHING
+"""
+
+# per row touched: its state after the batch, the count it had (c0) and the
+# newest winning count of the batch (win_*, NULL if none)
+FINAL = """
+INSERT INTO hq_final
+SELECT l.store_id, l.sku, l.on_hand_after, l.reserved_at, l.hlc,
+       l.c0_hlc, l.c0_origin, l.c0_seq, l.c0_qty, l.c0_basis,
+       f.hlc, f.origin, f.seq, f.quantity, f.basis
+FROM (
+    SELECT DISTINCT ON (store_id, sku) * FROM hq_calc
+    ORDER BY store_id, sku, hlc DESC, origin DESC, phase DESC
+) l LEFT JOIN (
+    SELECT DISTINCT ON (store_id, sku) store_id, sku, hlc, origin, seq, quantity, basis
+    FROM hq_calc WHERE win ORDER BY store_id, sku, hlc DESC, origin DESC
+) f USING (store_id, sku)
+"""
+
+# recorded movements from the row's count (itself included) up to the new one
+SUPERSEDE_RECORDED = """
+UPDATE movements m SET superseded = true
+FROM (
+    SELECT x.ctid AS at_ FROM hq_final f CROSS JOIN LATERAL (  -- a range of the row's index
+        SELECT r.ctid FROM movements r
+        WHERE r.store_id = f.store_id AND r.sku = f.sku AND NOT r.superseded
+          AND (r.hlc, r.origin) < (f.win_hlc, f.win_origin)
+          AND (r.hlc, r.origin) >= (coalesce(f.c0_hlc, -1), coalesce(f.c0_origin, ''))
+        OFFSET 0  -- kept a subquery: never flattened into a join with every movement
+    ) x
+    WHERE f.win_hlc IS NOT NULL
+) s
+WHERE m.ctid = s.at_
+"""
+
+INSERT_MOVEMENTS = """
+INSERT INTO movements (event_id, store_id, sku, kind, quantity, reason, actor, reservation_id,
+                       hlc, origin, seq, basis, superseded, at)
+SELECT m.event_id, m.store_id, m.sku, m.kind, m.quantity, m.reason, m.actor, m.reservation_id,
+       m.hlc, m.origin, m.seq, m.basis,
+       coalesce((m.hlc, m.origin) < (coalesce(f.win_hlc, f.c0_hlc),
+                                     coalesce(f.win_origin, f.c0_origin)), false),
+       ms_ts(m.hlc >> 16)
+FROM hq_mv m JOIN hq_final f USING (store_id, sku)
+"""
+
+# one write per row touched (made by its first movement or change of reserved)
+UPSERT_ROWS = """
+INSERT INTO stock AS k (store_id, sku, on_hand, reserved, count_hlc, count_origin, count_seq,
+                        count_qty, count_basis, updated_hlc, updated_at)
+SELECT store_id, sku, on_hand, reserved,
+       coalesce(win_hlc, c0_hlc), coalesce(win_origin, c0_origin),
+       CASE WHEN win_hlc IS NULL THEN c0_seq ELSE win_seq END,
+       CASE WHEN win_hlc IS NULL THEN c0_qty ELSE win_qty END,
+       CASE WHEN win_hlc IS NULL THEN c0_basis ELSE win_basis END,
+       hlc, ms_ts(hlc >> 16)
+FROM hq_final
+ON CONFLICT (store_id, sku) DO UPDATE
+SET on_hand = excluded.on_hand, reserved = excluded.reserved, count_hlc = excluded.count_hlc,
+    count_origin = excluded.count_origin, count_seq = excluded.count_seq,
+    count_qty = excluded.count_qty, count_basis = excluded.count_basis,
+    updated_hlc = greatest(k.updated_hlc, excluded.updated_hlc),
+    updated_at = ms_ts(greatest(k.updated_hlc, excluded.updated_hlc) >> 16)
+"""
+
+# in order, after RESERVATIONS and the movements are staged
+STATEMENTS = (CALC, CONFLICTS, FINAL, SUPERSEDE_RECORDED, INSERT_MOVEMENTS, UPSERT_ROWS)
