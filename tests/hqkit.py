@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
+import structlog
 
 from agent import hlc
 
@@ -176,3 +179,14 @@ async def until(predicate: Any, timeout: float = 5.0, what: str = "condition") -
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """structlog's configuration as it was before the test: the CLI's
+    commands configure it, in process here."""
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)

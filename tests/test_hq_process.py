@@ -26,10 +26,12 @@ from typer.testing import CliRunner, Result
 from agent.hq.main import app
 from tests import synckit
 from tests.helpers import Agent, short_tmpdir, wait_for
+from tests.hqkit import restored_logging  # noqa: F401 - a fixture
 from tests.natsfix import NatsServer
 from tests.pgfix import PgSchema, pg, pg_server  # noqa: F401 - fixtures
 from tests.synckit import STREAM, ev_subject, stock_write, with_js
 
+pytestmark = pytest.mark.usefixtures("restored_logging")
 ISOLATED = {"INV_HQ_CONFIG": "", "XDG_CONFIG_HOME": "/nonexistent", "NO_COLOR": "1"}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 import sys
 from collections.abc import Iterator
@@ -236,10 +237,19 @@ def rebuild(
 
 
 def _quiet_logs() -> None:
-    """One-shot commands print their result, not the NATS link's log lines."""
-    from agent import logs
-
-    logs.configure("error", "console")
+    """One-shot commands print their result, not the NATS link's log lines
+    (structlog's default would print them on stdout, into ``--json``): only
+    errors, on stderr. Loggers are not cached, so whoever configures
+    structlog next (a test capturing logs) is obeyed."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
 
 
 def main() -> None:

@@ -13,6 +13,9 @@ from agent.config import ConfigError
 from agent.hq.config import load
 from agent.hq.main import app
 from tests.helpers import free_port
+from tests.hqkit import restored_logging  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 NO_CONFIG = {"INV_HQ_CONFIG": "", "HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent"}
 
