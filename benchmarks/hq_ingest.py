@@ -10,7 +10,8 @@ Floor, in the same run, on the same server and stream: a bare pull consumer
 (the projector's own fetch, ``agent.hq.source.Puller``, of the same batch
 size; AckAll, an ack per batch) that COPYs the same events as rows (origin,
 seq, hlc, type, body) into a plain table, one transaction per batch: the
-least any ingest must do.
+least any ingest must do. For reference, the same floor with nats-py's own
+``PullSubscription.fetch`` (what the agents' consumer uses) is measured too.
 """
 
 from __future__ import annotations
@@ -144,24 +145,46 @@ async def publish(url: str, items: list[tuple[str, str, bytes]]) -> float:
     return seconds
 
 
-async def floor(url: str, dsn: str, total: int, batch: int) -> dict[str, float]:
-    """A bare pull consumer + COPY into a plain table: seconds, split."""
+async def _fetcher(nc: Any, js: Any, name: str, batch: int, nats_py: bool) -> Any:
+    """A ``fetch()`` of the next batch of consumer ``name``."""
+    if nats_py:
+        psub = await js.pull_subscribe_bind(durable=name, stream=STREAM)
+
+        async def fetch_natspy() -> list[Any]:
+            return list(await psub.fetch(batch, timeout=5))
+
+        return fetch_natspy
+    puller = Puller(nc, STREAM, name)
+    await puller.start()
+
+    async def fetch() -> list[Any]:
+        return await puller.fetch(batch, 5.0)
+
+    return fetch
+
+
+async def floor(
+    url: str, dsn: str, total: int, batch: int, *, nats_py: bool = False
+) -> dict[str, float]:
+    """A bare pull consumer + COPY into a plain table: seconds, split.
+    ``nats_py``: fetch with nats-py's PullSubscription instead of ``Puller``."""
     nc = await nats.connect(url)
     js = nc.jetstream(timeout=30)
+    name = "bench-floor-natspy" if nats_py else "bench-floor"
     await js.add_consumer(
         STREAM,
         api.ConsumerConfig(
-            durable_name="bench-floor",
+            durable_name=name,
             ack_policy=api.AckPolicy.ALL,
             max_ack_pending=-1,
             filter_subject=subjects.all_events(NETWORK),
         ),
     )
-    puller = Puller(nc, STREAM, "bench-floor")
-    await puller.start()
+    fetch = await _fetcher(nc, js, name, batch, nats_py)
+    table = name.replace("-", "_")
     conn = psycopg.connect(dsn, autocommit=True)
     conn.execute(
-        "CREATE TABLE bench_floor (origin text, seq bigint, hlc bigint, type text, body jsonb, "
+        f"CREATE TABLE {table} (origin text, seq bigint, hlc bigint, type text, body jsonb, "
         "PRIMARY KEY (origin, seq))"
     )
     fetching = copying = 0.0
@@ -169,13 +192,11 @@ async def floor(url: str, dsn: str, total: int, batch: int) -> dict[str, float]:
     start = time.perf_counter()
     while got < total:
         t0 = time.perf_counter()
-        msgs = await puller.fetch(batch, 5.0)
+        msgs = await fetch()
         t1 = time.perf_counter()
         with (
             conn.transaction(),
-            conn.cursor().copy(
-                "COPY bench_floor (origin, seq, hlc, type, body) FROM STDIN"
-            ) as copy,
+            conn.cursor().copy(f"COPY {table} (origin, seq, hlc, type, body) FROM STDIN") as copy,
         ):
             for msg in msgs:
                 e = json.loads(msg.data)
@@ -186,7 +207,7 @@ async def floor(url: str, dsn: str, total: int, batch: int) -> dict[str, float]:
         copying += t2 - t1
         got += len(msgs)
     seconds = time.perf_counter() - start
-    count = conn.execute("SELECT count(*) FROM bench_floor").fetchone()
+    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert count is not None and count[0] == total, count
     conn.close()
     await nc.close()
@@ -246,6 +267,7 @@ def ingest(
         published = asyncio.run(publish(server.url, items))
         flo = asyncio.run(floor(server.url, dsn, total, batch))
         fig = asyncio.run(projector(server.url, dsn, total, batch))
+        natspy = asyncio.run(floor(server.url, dsn, total, batch, nats_py=True))
     finally:
         pg.cleanup()  # type: ignore[attr-defined]
         server.cleanup()
@@ -259,6 +281,8 @@ def ingest(
         "floor": total / flo["seconds"],
         "projector": {k: round(v, 3) if isinstance(v, float) else v for k, v in fig.items()},
         "floorParts": {k: round(v, 3) for k, v in flo.items()},
+        "floorNatsPyFetch": total / natspy["seconds"],
+        "floorNatsPyFetchParts": {k: round(v, 3) for k, v in natspy.items()},
     }
 
 

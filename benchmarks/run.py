@@ -261,6 +261,15 @@ def rows(res: dict[str, Any]) -> list[dict[str, Any]]:
             "≥ 20,000 ev/s and ≥ 50 %",
             r["figure"] >= 20_000 and share >= 0.5,
         )
+        add(
+            "B9",
+            "reference: the same floor fetching with nats-py's PullSubscription.fetch",
+            f"{r['floorNatsPyFetch']:,.0f} ev/s",
+            "—",
+            f"{r['figure'] / r['floorNatsPyFetch']:.0%}",
+            "—",
+            None,
+        )
     if "B9rebuild" in res:
         r = res["B9rebuild"]
         scaled = r["seconds"] * 1_000_000 / r["events"]  # the goal is for 1,000,000
