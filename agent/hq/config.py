@@ -107,5 +107,7 @@ def _check(cfg: HqConfig) -> None:
         raise ConfigError("fetch_batch: must be between 1 and 100000")
     if cfg.lock_poll <= 0:
         raise ConfigError("lock_poll: must be a positive number of seconds")
+    if cfg.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log_level: must be debug, info, warning or error")
     if cfg.log_format not in ("json", "console"):
         raise ConfigError("log_format: must be json or console")

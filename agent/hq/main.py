@@ -57,11 +57,15 @@ app = typer.Typer(
 # the options every command shares, written once
 Dsn = Annotated[
     str | None,
-    typer.Option("--dsn", help="PostgreSQL DSN (default: INV_HQ_DSN)", show_default=False),
+    typer.Option(
+        "--dsn", metavar="DSN", help="PostgreSQL DSN (default: INV_HQ_DSN)", show_default=False
+    ),
 ]
 Schema = Annotated[
     str | None,
-    typer.Option("--schema", help="the read model's schema [inv_hq]", show_default=False),
+    typer.Option(
+        "--schema", metavar="NAME", help="the read model's schema [inv_hq]", show_default=False
+    ),
 ]
 Nats = Annotated[
     list[str] | None,
@@ -69,11 +73,18 @@ Nats = Annotated[
 ]
 Network = Annotated[
     str | None,
-    typer.Option("--network", help="the stores' network name [default]", show_default=False),
+    typer.Option(
+        "--network", metavar="NAME", help="the stores' network name [default]", show_default=False
+    ),
 ]
 ConfigFile = Annotated[
     Path | None,
-    typer.Option("--config", help="YAML config file (default: INV_HQ_CONFIG)", show_default=False),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="YAML config file (default: INV_HQ_CONFIG)",
+        show_default=False,
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
 Embedded = Annotated[
@@ -136,8 +147,10 @@ def run(
     network: Network = None,
     config: ConfigFile = None,
     embedded_postgres: Embedded = False,
-    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
-    log_format: Annotated[str | None, typer.Option(help="json|console")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(metavar="LEVEL", help="debug|info|warning|error")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(metavar="FORMAT", help="json|console")] = None,
 ) -> None:
     """Project every store's events into PostgreSQL, in the foreground, until
     stopped (one active projector per network: a second one waits)."""
@@ -194,7 +207,8 @@ def verify(
     network: Network = None,
     config: ConfigFile = None,
     timeout: Annotated[
-        float, typer.Option(help="seconds to wait for HQ or the stores to catch up")
+        float,
+        typer.Option(metavar="SECONDS", help="how long to wait for HQ or the stores to catch up"),
     ] = 30.0,
     embedded_postgres: Embedded = False,
     as_json: Json = False,
@@ -223,8 +237,8 @@ def rebuild(
     embedded_postgres: Embedded = False,
     yes: Annotated[bool, typer.Option("--yes", help="do it without asking")] = False,
 ) -> None:
-    """Drop the read model's tables and replay them from the events recorded
-    at HQ (refused while a projector runs: stop it first)."""
+    """Empty the read model's tables and replay the events recorded at HQ
+    into them (refused while a projector runs: stop it first)."""
     cfg = _config(config, dsn, schema, None, network)
     if not yes:
         if not sys.stdin.isatty():
@@ -253,7 +267,7 @@ def _quiet_logs() -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="inv-hq")
 
 
 if __name__ == "__main__":  # python -m agent.hq.main (before the console script is installed)

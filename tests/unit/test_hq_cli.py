@@ -50,6 +50,8 @@ def test_postgresql_down_is_said_without_the_password() -> None:
 def test_a_bad_schema_name_or_setting_names_it() -> None:
     result = hq("status", "--dsn", "dbname=x", "--schema", "HQ-1", code=2)
     assert "schema: 'HQ-1' is not a plain PostgreSQL name" in result.stderr
+    result = hq("run", "--dsn", "dbname=x", "--log-level", "loud", code=2)
+    assert result.stderr.strip() == "inv-hq: log_level: must be debug, info, warning or error"
 
 
 def test_rebuild_without_yes_off_a_terminal_is_refused() -> None:
