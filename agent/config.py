@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from agent.domain import ANY_STORE
 from agent.paths import default_config_path, default_data_dir, default_socket
 
 
@@ -171,6 +172,11 @@ def load(
     _apply(cfg, _env_values(cfg, env), "")
     if overrides:
         _apply(cfg, {k: v for k, v in overrides.items() if v is not None}, "")
+    if cfg.store_id is not None and cfg.store_id.lower() == ANY_STORE:
+        raise ConfigError(
+            f"store_id: {cfg.store_id!r} is reserved: a reservation for store {ANY_STORE!r} is "
+            "routed to whichever store can take it; choose another id (e.g. web)"
+        )
     if cfg.log_format not in ("json", "console"):
         raise ConfigError("log_format: must be json or console")
     if cfg.reservation_ttl <= 0:

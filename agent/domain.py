@@ -7,6 +7,8 @@ last-write-wins order used by every merge rule.
 from __future__ import annotations
 
 import enum
+import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -98,3 +100,43 @@ def available_online(available: int, safety_stock: int, online: bool) -> int:
     if not online:
         return 0
     return max(0, available - safety_stock)
+
+
+# ---------------------------------------------------------------- routing
+ROUTING_STRATEGIES = ("priority", "most-available", "nearest")
+MAX_RESERVATION_ID = 128  # the API's limit on a reservation id
+# ``@`` never appears in a client's reservation id (the API's pattern forbids
+# it): an id that has one is a routed attempt's, and names its owner
+ATTEMPT_SEPARATOR = "@"
+
+
+def attempt_id(request_id: str, store: str) -> str:
+    """The reservation id of a routed request's attempt at ``store``: derived,
+    never drawn, so asking the same store again (a retry, a restart in the
+    middle of routing) finds the reservation already made instead of making
+    a second one. A request id too long to fit is replaced by its hash."""
+    rid = f"{request_id}{ATTEMPT_SEPARATOR}{store}"
+    if len(rid) <= MAX_RESERVATION_ID:
+        return rid
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:40]
+    return f"{digest}{ATTEMPT_SEPARATOR}{store}"
+
+
+def routed_owner(reservation_id: str) -> str | None:
+    """The store a routed attempt's reservation id names (None for any other id)."""
+    _, sep, store = reservation_id.rpartition(ATTEMPT_SEPARATOR)
+    return store if sep and STORE_RE.match(store) else None
+
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance between two (lat, lon) points in degrees, on a spherical Earth
+    (haversine): plenty for choosing the nearest store."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))

@@ -60,9 +60,13 @@ class Unavailable(InventoryError):
 
 
 class InsufficientStock(Conflict):
-    def __init__(self, available: int, requested: int, **extra: Any) -> None:
+    def __init__(
+        self, available: int, requested: int, *, note: str | None = None, **extra: Any
+    ) -> None:
+        """``note``: why, when more than the numbers (an online order's limit)."""
         super().__init__(
-            f"insufficient stock: available={available}, requested={requested}",
+            f"insufficient stock: available={available}, requested={requested}"
+            + (f" ({note})" if note else ""),
             available=available,
             requested=requested,
             **extra,

@@ -69,6 +69,27 @@ class ReservationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingRequest:
+    """Reserve ``quantity`` of a product at whichever store can (``storeId:
+    "any"``): the router ranks the candidates and asks their owners in turn.
+
+    ``request_id`` is the client's ``reservationId`` (None: a new one); each
+    store asked gets a reservation id derived from it (``domain.attempt_id``).
+    ``stores``: the candidates in priority order (None: every store that
+    fulfils online orders); ``near``: a store id or ``"lat,lon"``, for
+    ``nearest``."""
+
+    ref: str
+    quantity: int
+    request_id: str | None = None
+    customer_id: str | None = None
+    ttl: int | None = None
+    strategy: str = "priority"
+    stores: tuple[str, ...] | None = None
+    near: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Deadline:
     """Past ``at`` (seconds on the owner's engine's monotonic clock) a
     forwarded command is refused rather than applied: the store that asked

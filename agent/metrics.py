@@ -63,6 +63,25 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.routings = Counter(
+            "inv_routing_total",
+            "Routed reservations (storeId any) by outcome (granted, refused, unreachable, "
+            "replayed)",
+            ["outcome"],
+            registry=r,
+        )
+        self.routing_cleanups = Counter(
+            "inv_routing_cleanups_total",
+            "Tries at cancelling an unanswered routed attempt, by outcome (cancelled, "
+            "never-granted, expired, confirmed, retry)",
+            ["outcome"],
+            registry=r,
+        )
+        self.routing_cleanups_pending = Gauge(
+            "inv_routing_cleanups_pending",
+            "Routed attempts still to be cancelled at their owner",
+            registry=r,
+        )
         self.reservations_by_status = Gauge(
             "inv_reservations", "Reservations in the ledger by status", ["status"], registry=r
         )

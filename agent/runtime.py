@@ -1,6 +1,6 @@
 """The composition root: builds one agent whole, in dependency order.
 
-    config ──> ledger ──> service ──> app (API)
+    config ──> ledger ──> service ──> router, cleanup ──> app (API)
                   │          ^
                   │          │ forwarder, freshness
                   v          │
@@ -27,7 +27,9 @@ from agent.hlc import now_ms
 from agent.ledger.local import open_ledger
 from agent.metrics import Metrics
 from agent.replica import Replica
-from agent.service import InventoryService
+from agent.routing.cleanup import CleanupWorker
+from agent.routing.router import Router
+from agent.service import Forwarder, InventoryService
 
 if TYPE_CHECKING:
     from agent.sync.replicator import Replicator
@@ -44,6 +46,8 @@ class Runtime:
         metrics: Metrics,
         jwt_secret: str,
         expiry: ExpiryWorker,
+        router: Router,
+        cleanup: CleanupWorker,
         replicator: Replicator | None,
     ) -> None:
         self.config = config
@@ -51,6 +55,8 @@ class Runtime:
         self.metrics = metrics
         self.jwt_secret = jwt_secret
         self.expiry = expiry
+        self.router = router
+        self.cleanup = cleanup
         self.replicator = replicator
         self.started = time.time()
 
@@ -60,12 +66,14 @@ class Runtime:
 
     async def start(self) -> None:
         await self.expiry.start()
+        await self.cleanup.start()
         if self.replicator is not None:
             await self.replicator.start()
 
     async def stop(self) -> None:
         if self.replicator is not None:
             await self.replicator.stop()
+        await self.cleanup.stop()
         await self.expiry.stop()
 
     async def health(self) -> dict[str, Any]:
@@ -76,6 +84,13 @@ class Runtime:
         except Exception as exc:
             checks["ledger"] = {"ok": False, "error": str(exc)}
         checks["expiry"] = {"ok": self.expiry.alive, "expired": self.expiry.expired_total}
+        pending = await self.cleanup.pending()
+        self.metrics.routing_cleanups_pending.set(pending)
+        checks["routingCleanup"] = {
+            "ok": self.cleanup.alive,
+            "pending": pending,
+            "settled": self.cleanup.settled_total,
+        }
         backlog = await self.service.outbox_backlog()
         self.metrics.outbox_backlog.set(backlog)
         if self.replicator is None:
@@ -117,6 +132,7 @@ class Runtime:
             m.reservations_by_status.labels(status).set(counts["reservations"].get(status, 0))
         for kind in ("receive", "sell", "adjust", "count"):
             m.movements.labels(kind).set(counts["movements"].get(kind, 0))
+        m.routing_cleanups_pending.set(await self.cleanup.pending())
         m.conflicts.set(counts["conflicts"])
         m.quarantined.set(counts["quarantined"])
         return m.render()
@@ -134,7 +150,10 @@ class Agent:
         return self.runtime.service
 
 
-def build(cfg: AgentConfig) -> Agent:
+def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
+    """The agent for ``cfg``. ``forwarder``: how an agent without NATS reaches
+    other stores (tests drive a fake network through it); with
+    ``nats.servers`` it is the NATS one, and without either, ``Standalone``."""
     offset = cfg.clock_offset_ms
 
     def skewed_ms() -> int:  # drills and tests: this agent's clock ahead or behind
@@ -149,7 +168,11 @@ def build(cfg: AgentConfig) -> Agent:
 
     if not cfg.nats.servers:
         service = InventoryService(
-            ledger, reservation_ttl=cfg.reservation_ttl, outbox=outbox, on_reservation=count
+            ledger,
+            reservation_ttl=cfg.reservation_ttl,
+            outbox=outbox,
+            forwarder=forwarder,
+            on_reservation=count,
         )
         replicator = None
     else:
@@ -173,12 +196,27 @@ def build(cfg: AgentConfig) -> Agent:
         replicator = Replicator(cfg.nats, link, peers, replica, service, metrics)
     if cfg.demo_data:
         service.load_demo_data()
+    # one ask of a routed reservation takes at most the forwarder's timeout
+    budget_ms = int(cfg.nats.forward_timeout * 1000)
+    cleanups = asyncio.Event()  # set when a routing leaves a cleanup
     runtime = Runtime(
         cfg,
         service,
         metrics,
         auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret),
         ExpiryWorker(service, cfg.expiry_interval),
+        Router(
+            service,
+            budget_ms=budget_ms,
+            cleanups=cleanups,
+            on_routing=lambda outcome: metrics.routings.labels(outcome).inc(),
+        ),
+        CleanupWorker(
+            service,
+            budget_ms=budget_ms,
+            wake=cleanups,
+            on_cleanup=lambda outcome: metrics.routing_cleanups.labels(outcome).inc(),
+        ),
         replicator,
     )
     return Agent(runtime)

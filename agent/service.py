@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from agent.domain import routed_owner
 from agent.errors import Conflict, InsufficientStock, NotFound
 from agent.inputs import Deadline, ReservationRequest, StockChange
 from agent.ledger import commands, demo, directory_views, local, queries
@@ -85,6 +86,11 @@ class InventoryService:
         self._forwarder: Forwarder = forwarder or Standalone()
         self._freshness = freshness
         self._count = on_reservation
+
+    @property
+    def reservation_ttl(self) -> int:
+        """Seconds a reservation is held when its request names no TTL."""
+        return self._ttl
 
     def _now(self) -> int:
         """The ledger's time (what expiry is judged by)."""
@@ -171,11 +177,15 @@ class InventoryService:
 
     def reservation_store(self, rid: str, store_hint: str | None = None) -> str | None:
         """The store whose stock a reservation holds (the one a confirm or
-        cancel changes): its owner if known here, else the caller's hint.
+        cancel changes): its owner if known here, else the caller's hint, else
+        the store a routed reservation's id names (``domain.routed_owner``:
+        the id a router returned works before its reservation has replicated).
 
         Read on the calling thread: a lookup by key takes microseconds, less
         than a hop to the read pool, and under WAL it never waits for the writer."""
-        return self._store.read_here(local.reservation_owner, rid) or store_hint
+        return (
+            self._store.read_here(local.reservation_owner, rid) or store_hint or routed_owner(rid)
+        )
 
     async def confirm(
         self,

@@ -25,11 +25,12 @@ from benchmarks import (
     memory,
     propagation,
     reservations,
+    routing,
 )
 from benchmarks.common import api, fleet, machine, wait_backlog_zero, wait_for
 
 RESULTS = Path(__file__).with_name("results.json")
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B9")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9")
 
 
 def b1_b2_b7(only: set[str], quick: bool) -> dict[str, Any]:
@@ -97,6 +98,13 @@ def b6(quick: bool) -> dict[str, Any]:
         if quick:
             return memory.agent_memory(f, products=1000, stores=20)
         return memory.agent_memory(f)
+
+
+def b8(quick: bool) -> dict[str, Any]:
+    with fleet() as f:
+        if quick:
+            return routing.run(f, n=100, seconds=1.0, rounds=1)
+        return routing.run(f)
 
 
 def b9(quick: bool) -> dict[str, Any]:
@@ -248,6 +256,8 @@ def rows(res: dict[str, Any]) -> list[dict[str, Any]]:
             "all answered, 0 errors, p99 ≤ 200 ms",
             r["errors"] == 0 and r["answered"] == r["requests"] and lat["p99"] <= 200,
         )
+    if "B8" in res:
+        _b8_rows(res["B8"], add)
     if "B9" in res:
         r = res["B9"]
         share = r["figure"] / r["floor"]
@@ -297,6 +307,39 @@ def rows(res: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _b8_rows(r: dict[str, Any], add: Callable[..., None]) -> None:
+    fig, flo, rtt = r["figure"], r["floor"], r["natsRoundTrip"]
+    r["ratio"] = fig["p50"] / flo["p50"]
+    add(
+        "B8",
+        "routed reservation (storeId any) granted by a peer, 1 client",
+        f"p50 {fig['p50']:.1f} / p99 {fig['p99']:.1f} ms",
+        f"p50 {flo['p50']:.1f} / p99 {flo['p99']:.1f} ms (the same at the owner)",
+        f"{r['ratio']:.1f}×",
+        "p99 ≤ 20 ms",
+        fig["p99"] <= 20,
+    )
+    r["rateRatio"] = r["rate"] / r["rateFloor"]
+    add(
+        "B8",
+        f"routed reservations, {r['clients']} clients",
+        f"{r['rate']:,.0f} req/s, {r['errors']} errors",
+        f"{r['rateFloor']:,.0f} req/s (the same at the owner)",
+        f"{r['rateRatio']:.0%}",
+        "≥ 500/s",
+        r["rate"] >= 500 and r["errors"] == 0,
+    )
+    add(
+        "B8",
+        "reference: bare NATS request/reply round trip",
+        f"p50 {rtt['p50']:.2f} / p99 {rtt['p99']:.2f} ms",
+        "—",
+        "—",
+        "—",
+        None,
+    )
+
+
 def render(table: list[dict[str, Any]]) -> str:
     head = ["bench", "what", "figure", "floor", "ratio", "goal", "pass"]
     cells = [
@@ -344,7 +387,7 @@ def main() -> int:
 
     if only & {"B1", "B2", "B7"}:
         step("B1/B2/B7", lambda: b1_b2_b7(only, args.quick), merge=True)
-    for name, fn in (("B4", b4), ("B3", b3), ("B5", b5), ("B6", b6), ("B9", b9)):
+    for name, fn in (("B4", b4), ("B3", b3), ("B5", b5), ("B6", b6), ("B8", b8), ("B9", b9)):
         if name in only:
             step(name, lambda fn=fn: fn(args.quick))  # type: ignore[misc]
     if "B9" in only:

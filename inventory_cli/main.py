@@ -128,9 +128,11 @@ store_app.command("set")(stores.set_)
 store_app.command("list")(stores.list_)
 store_app.command("show")(stores.show)
 
-reservation_app = _group("Reservations: show, list.")
+reservation_app = _group("Reservations: show, list; how routed ones went.")
 reservation_app.command("show")(reservations.show)
 reservation_app.command("list")(reservations.list_)
+reservation_app.command("routing")(reservations.routing)
+reservation_app.command("routings")(reservations.routings)
 
 agent_app = _group("The local agent.")
 agent_app.command("status")(operations.agent_status)

@@ -29,6 +29,7 @@ import structlog
 from agent import auth
 from agent.config import AgentConfig, load
 from agent.runtime import Agent, build
+from agent.service import Forwarder
 
 LOCAL_URL = "http://agent"  # no port: local admin, like the Unix socket
 TCP_URL = "http://127.0.0.1:8080"  # a port: TCP, bearer JWT required
@@ -110,10 +111,14 @@ class InProcAgent:
 
 
 @asynccontextmanager
-async def running(cfg: AgentConfig) -> AsyncIterator[InProcAgent]:
+async def running(
+    cfg: AgentConfig, forwarder: Forwarder | None = None
+) -> AsyncIterator[InProcAgent]:
     """Build the agent for ``cfg``, start its background tasks, and at the end
-    stop them and close the ledger (what the lifespan and ``inv-agent`` do)."""
-    agent = build(cfg)
+    stop them and close the ledger (what the lifespan and ``inv-agent`` do).
+    ``forwarder``: how it reaches other stores (a fake network; see
+    ``tests.routekit``)."""
+    agent = build(cfg, forwarder=forwarder)
     await agent.runtime.start()
     inproc = InProcAgent(agent, cfg)
     try:

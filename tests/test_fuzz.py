@@ -170,6 +170,16 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         call("GET", "/api/v1/stores/{storeId}", 404, path={"storeId": "store-404"})
         call("GET", "/api/v1/sync/status", 200)
         call("GET", "/api/v1/conflicts", 200)
+        # a routed reservation: this agent is the one store that can take it
+        routed = {"reservationId": "walk-o1", "productId": "WALK-1", "quantity": 1}
+        routed["storeId"] = "any"
+        assert call("POST", "/api/v1/reservations", 202, json=routed).json()["routing"]
+        call("POST", "/api/v1/reservations", 200, json=routed)  # a retry: the same answer
+        call("GET", "/api/v1/routings", 200, params={"status": "granted"})
+        call("GET", "/api/v1/routings/{request_id}", 200, path={"request_id": "walk-o1"})
+        none = routed | {"reservationId": "walk-o2", "quantity": 10**6}
+        assert call("POST", "/api/v1/reservations", 409, json=none).json()["routing"]
+        call("GET", "/api/v1/routings/{request_id}", 404, path={"request_id": "walk-o9"})
         # and the errors: one of each kind, each declared, each {"error": ...}
         json_type = {"Content-Type": "application/json"}
         call("GET", "/api/v1/products/{ref}", 404, path={"ref": "NOPE"})

@@ -194,8 +194,9 @@ async def test_health_of_a_standalone_agent(api_agent: InProcAgent) -> None:
     assert h["status"] == "healthy"
     assert h["storeId"] == "store-001"
     assert h["mode"] == "standalone"
-    assert set(h["checks"]) == {"ledger", "expiry", "outbox"}
+    assert set(h["checks"]) == {"ledger", "expiry", "routingCleanup", "outbox"}
     assert all(c["ok"] is True for c in h["checks"].values())
+    assert h["checks"]["routingCleanup"] == {"ok": True, "pending": 0, "settled": 0}
     assert h["checks"]["outbox"]["backlog"] == 7  # the seed's events, never published
 
 
@@ -207,7 +208,7 @@ def test_health_is_503_naming_nats_when_it_is_unreachable(
         lambda: ok.client().get("/health").status_code == 200, what="the connected agent healthy"
     )
     h = ok.client().get("/health").json()
-    assert set(h["checks"]) == {"ledger", "expiry", "outbox", "nats"}
+    assert set(h["checks"]) == {"ledger", "expiry", "routingCleanup", "outbox", "nats"}
     assert h["checks"]["nats"]["connected"] is True
     assert h["mode"] == "replicated"
 

@@ -50,6 +50,25 @@ def test_an_injected_bug_is_caught(bug: str) -> None:
     assert failures, f"{bug} survived {ran} seeds"
 
 
+# Each bug of routed reservations is caught by the invariant it breaks
+@pytest.mark.parametrize(
+    ("bug", "caught"),
+    [
+        ("routing-cleanup-off", "an ask that is not the grant held stock"),
+        ("online-takes-safety-stock", "took safety stock"),
+        ("routing-retry-reroutes", "a retry of routed request"),
+    ],
+)
+def test_a_routing_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:
+    errors = []
+    for seed in range(1, 41):
+        r = run_seed(seed, bug)
+        errors.append(r.error or "")
+        if caught in errors[-1]:
+            return
+    raise AssertionError(f"{bug}: no seed broke {caught!r}; errors: {errors[:5]}")
+
+
 # Seeds that found a bug in the agent, kept so it stays fixed:
 # 11: events stamped by a clock 10 minutes ahead were quarantined for good
 #     (clock_skew) and the replicas never converged; held-back events are now

@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from agent.auth import LOCAL_ADMIN, Principal, verify
 from agent.config import LimitsConfig
 from agent.metrics import Metrics
+from agent.routing.router import Router
 from agent.service import InventoryService
 
 
@@ -27,6 +28,9 @@ class Backend(Protocol):
 
     @property
     def service(self) -> InventoryService: ...
+
+    @property
+    def router(self) -> Router: ...  # routes reservations for store "any"
 
     @property
     def jwt_secret(self) -> str: ...
@@ -69,6 +73,10 @@ async def get_service(request: Request) -> InventoryService:
     return backend_of(request).service
 
 
+async def get_router(request: Request) -> Router:
+    return backend_of(request).router
+
+
 async def get_principal(request: Request) -> Principal:
     if is_local(request.scope):
         return LOCAL_ADMIN
@@ -76,5 +84,6 @@ async def get_principal(request: Request) -> Principal:
 
 
 Service = Annotated[InventoryService, Depends(get_service)]
+Routing = Annotated[Router, Depends(get_router)]
 Who = Annotated[Principal, Depends(get_principal)]
 Runtime = Annotated[Backend, Depends(get_backend)]

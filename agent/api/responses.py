@@ -128,6 +128,49 @@ class History(Out):
     data: list[Movement]
 
 
+class RoutingCleanup(Out):
+    state: Literal["pending", "cancelled", "never-granted", "expired", "confirmed"]
+    tries: int
+    nextAt: str | None
+    settledAt: str | None
+    lastError: str | None
+
+
+class RoutingAttempt(Out):
+    storeId: str
+    outcome: Literal["asking", "granted", "insufficient", "unreachable", "timeout", "skipped"]
+    availableOnline: int
+    reservationId: str | None = None  # every asked store's
+    error: str | None = None  # what the store (or the way to it) said
+    cleanup: RoutingCleanup | None = None  # an unanswered ask being cancelled
+
+
+class RoutingSummary(Out):
+    requestId: str
+    strategy: Literal["priority", "most-available", "nearest"]
+    attempts: list[RoutingAttempt]
+
+
+class Routing(RoutingSummary):
+    sku: str
+    quantity: int
+    customerId: str | None
+    ttl: int
+    stores: list[str] | None
+    near: str | None
+    status: Literal["routing", "granted", "refused", "unreachable"]
+    storeId: str | None
+    reservationId: str | None
+    error: str | None
+    pendingCleanups: int
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class RoutingList(Out):
+    data: list[Routing]
+
+
 class Reservation(Out):
     reservationId: str
     productId: str
@@ -143,6 +186,7 @@ class Reservation(Out):
     remainingSeconds: int
     message: str | None = None  # on create
     confirmedAt: str | None = None  # on confirm
+    routing: RoutingSummary | None = None  # a routed reservation's (storeId "any")
 
 
 class ReservationList(Out):

@@ -24,6 +24,7 @@ LongText = Annotated[str, Field(max_length=2000)]
 Price = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Quantity = Annotated[int, Field(strict=True, ge=0, le=MAX_QUANTITY)]
 PositiveQuantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+MAX_CANDIDATES = 64  # stores a routed reservation may name (each may take a forward timeout)
 
 
 class Body(BaseModel):
@@ -61,10 +62,14 @@ class StockUpdate(Body):
 class ReservationCreate(Body):
     reservation_id: Ident | None = Field(default=None, alias="reservationId")
     product_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(alias="productId")
+    # "any": routed to whichever store can take it (the three fields below)
     store_id: StoreId | None = Field(default=None, alias="storeId")
     quantity: PositiveQuantity
     customer_id: Text | None = Field(default=None, alias="customerId")
     ttl: Annotated[int, Field(strict=True, ge=1, le=7 * 86400)] | None = None
+    stores: Annotated[list[StoreId], Field(min_length=1, max_length=MAX_CANDIDATES)] | None = None
+    strategy: Literal["priority", "most-available", "nearest"] | None = None
+    near: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class StoreUpdate(Body):

@@ -202,6 +202,54 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
 
     ALTER TABLE reservations ADD COLUMN channel TEXT NOT NULL DEFAULT 'store';
     """,
+    # 5: routed reservations, as the router recorded them (this agent's own
+    # bookkeeping: no events, not replicated, not in snapshots). The plan is
+    # written before the first store is asked, each refusal before the next
+    # ask, the outcome and the cleanups it leaves in the same transaction
+    """
+    CREATE TABLE routings (
+        request_id     TEXT PRIMARY KEY,          -- the client's reservationId
+        fingerprint    TEXT NOT NULL,             -- of the request: a retry must match it
+        sku            TEXT NOT NULL,
+        quantity       INTEGER NOT NULL,
+        customer_id    TEXT,
+        ttl            INTEGER NOT NULL,
+        strategy       TEXT NOT NULL,
+        stores         TEXT,                      -- JSON list as asked, NULL: default candidates
+        near           TEXT,
+        status         TEXT NOT NULL,             -- routing | granted | refused | unreachable
+        store_id       TEXT,                      -- granted: where
+        reservation_id TEXT,                      -- granted: the owner's reservation id
+        granted        TEXT,                      -- granted: the owner's answer (JSON)
+        error          TEXT,                      -- refused / unreachable: what the client was told
+        created_at_ms  INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX routings_created ON routings(created_at_ms);
+
+    CREATE TABLE routing_attempts (
+        request_id       TEXT NOT NULL,
+        position         INTEGER NOT NULL,        -- 0, 1, ...: the ranked order
+        store_id         TEXT NOT NULL,
+        reservation_id   TEXT NOT NULL,           -- domain.attempt_id(request_id, store_id)
+        available_online INTEGER NOT NULL,        -- what this replica showed when ranking
+        outcome          TEXT NOT NULL,           -- planned | asking | granted | insufficient
+                                                  -- | unreachable | timeout | skipped
+        error            TEXT,
+        asked_at_ms      INTEGER,
+        answered_at_ms   INTEGER,
+        cleanup          TEXT,                    -- NULL | pending | cancelled | never-granted
+                                                  -- | expired | confirmed
+        cleanup_tries    INTEGER NOT NULL DEFAULT 0,
+        cleanup_next_ms  INTEGER,
+        cleanup_at_ms    INTEGER,                 -- when it was settled
+        cleanup_error    TEXT,
+        PRIMARY KEY (request_id, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX routing_attempts_cleanup ON routing_attempts(cleanup, cleanup_next_ms)
+        WHERE cleanup IS NOT NULL;
+    CREATE INDEX routing_attempts_reservation ON routing_attempts(reservation_id);
+    """,
 ]
 
 

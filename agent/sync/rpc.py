@@ -23,7 +23,7 @@ import structlog
 
 from agent.clocks import SYSTEM, Clocks
 from agent.errors import InvalidInput, InventoryError, RemoteError, Unavailable
-from agent.inputs import Deadline, ReservationRequest
+from agent.inputs import Channel, Deadline, ReservationRequest
 from agent.replica import Replica
 from agent.service import InventoryService
 
@@ -103,6 +103,7 @@ async def _serve(
             store_id=service.store_id,
             customer_id=req.get("customerId"),
             ttl=req.get("ttl"),
+            channel=_channel(req),
         )
         return await service.reserve(request, deadline)
     if op == "confirm":
@@ -136,6 +137,15 @@ def _s(req: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{key}: required")
     return value
+
+
+def _channel(req: dict[str, Any]) -> Channel:
+    """A routed order comes ``online`` (it may not take safety stock); an
+    older asker sends no channel: a store's own request."""
+    value = req.get("channel", "store")
+    if value not in ("store", "online"):
+        raise InvalidInput("channel: must be 'store' or 'online'")
+    return "online" if value == "online" else "store"
 
 
 def _i(req: dict[str, Any], key: str) -> int:

@@ -6,29 +6,52 @@ from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import render
+from inventory_cli import render, render_routing
 from inventory_cli.commands.options import Json, Limit, Ref, Store
 from inventory_cli.context import client
-from inventory_cli.errors import UsageError
+from inventory_cli.errors import CliError, UsageError
 
 Rid = Annotated[str, typer.Argument(help="reservation id")]
 STATUSES = ("PENDING", "CONFIRMED", "CANCELLED", "EXPIRED")
+
+
+ANY = "any"
+STRATEGIES = ("priority", "most-available", "nearest")
 
 
 def reserve(
     ctx: typer.Context,
     ref: Ref,
     quantity: Annotated[int, typer.Argument(min=1)],
-    store: Store = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            "-s",
+            help="store id (default: the agent's own store); 'any': the store that can",
+        ),
+    ] = None,
     customer: Annotated[str | None, typer.Option("--customer")] = None,
     ttl: Annotated[int | None, typer.Option("--ttl", min=1, help="seconds (default 600)")] = None,
     rid: Annotated[
         str | None,
         typer.Option("--id", help="reservation id (default: new; reusing one is idempotent)"),
     ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="with --store any: priority, most-available or nearest"),
+    ] = None,
+    near: Annotated[
+        str | None, typer.Option("--near", help="with --strategy nearest: STORE or LAT,LON")
+    ] = None,
+    candidates: Annotated[
+        str | None,
+        typer.Option("--candidates", help="with --store any: the stores to ask, a,b,c in order"),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Reserve stock (in another store: asks that store's agent)."""
+    """Reserve stock (in another store: asks that store's agent; --store any:
+    the first store that can, by --strategy)."""
     import uuid
 
     body: dict[str, Any] = {
@@ -36,17 +59,54 @@ def reserve(
         "productId": ref,
         "quantity": quantity,
     }
+    body.update(_routing_options(store, strategy, near, candidates))
     for k, v in (("storeId", store), ("customerId", customer), ("ttl", ttl)):
         if v is not None:
             body[k] = v
     rid = body["reservationId"]
     unknown = (
-        f"the reservation may have been made as {rid}: check with `inv reservation show "
-        f"{rid}`, or run the same command again with --id {rid} (the same id never "
-        "reserves twice)"
+        f"the reservation may have been made as {rid}: check with `inv reservation "
+        f"{'routing' if store == ANY else 'show'} {rid}`, or run the same command again "
+        f"with --id {rid} (the same id never reserves twice)"
     )
-    r = client(ctx).request("POST", "/api/v1/reservations", body=body, unknown=unknown)
-    render.emit(r, as_json, render.reservation)
+    try:
+        r = client(ctx).request("POST", "/api/v1/reservations", body=body, unknown=unknown)
+    except CliError as exc:
+        if isinstance(exc.body.get("routing"), dict) and not as_json:
+            render_routing.attempts(exc.body["routing"], to_stderr=True)
+        raise
+    render.emit(r, as_json, render_routing.routed)
+
+
+def _routing_options(
+    store: str | None, strategy: str | None, near: str | None, candidates: str | None
+) -> dict[str, Any]:
+    """The routing fields of the request, refused before anything is sent
+    when they do not go together."""
+    given = [
+        f
+        for f, v in (("--strategy", strategy), ("--near", near), ("--candidates", candidates))
+        if v
+    ]
+    if store != ANY:
+        if given:
+            raise UsageError(f"{given[0]}: only with --store {ANY}")
+        return {}
+    out: dict[str, Any] = {}
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise UsageError(f"--strategy: {strategy!r} must be one of {', '.join(STRATEGIES)}")
+        out["strategy"] = strategy
+    if near is not None:
+        if strategy != "nearest":
+            raise UsageError("--near: only with --strategy nearest")
+        out["near"] = near
+    if candidates is not None:
+        stores = [s.strip() for s in candidates.split(",") if s.strip()]
+        if not stores:
+            raise UsageError("--candidates: name at least one store (a,b,c)")
+        out["stores"] = stores
+    return out
 
 
 def confirm(
@@ -83,6 +143,33 @@ def cancel(ctx: typer.Context, rid: Rid, store: Store = None, as_json: Json = Fa
 def show(ctx: typer.Context, rid: str, as_json: Json = False) -> None:
     """Show one reservation."""
     render.emit(client(ctx).get(f"/api/v1/reservations/{rid}"), as_json, render.reservation)
+
+
+def routing(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="the reservationId sent with --store any")],
+    as_json: Json = False,
+) -> None:
+    """Show how a routed reservation went: each store asked, and the cleanup
+    of any that did not answer (at the agent that routed it)."""
+    render.emit(client(ctx).get(f"/api/v1/routings/{request_id}"), as_json, render_routing.record)
+
+
+def routings(
+    ctx: typer.Context,
+    cleanup: Annotated[
+        str | None,
+        typer.Option("--cleanup", help="only those with a cleanup in this state, e.g. pending"),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="routing, granted, refused or unreachable")
+    ] = None,
+    limit: Limit = 100,
+    as_json: Json = False,
+) -> None:
+    """List routed reservations this agent routed, newest first."""
+    data = client(ctx).get("/api/v1/routings", cleanup=cleanup, status=status, limit=limit)
+    render.emit(data["data"], as_json, render_routing.records)
 
 
 def list_(

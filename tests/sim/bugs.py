@@ -5,6 +5,7 @@ closing note of the simulator's issue says how many seeds each took."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -92,6 +93,49 @@ def _oversell() -> list[tuple[Any, str, Any]]:
     return [(reservations, "queries", fake)]
 
 
+def _routing_cleanup_off() -> list[tuple[Any, str, Any]]:
+    # a routing that ends leaves no cleanup for its unanswered asks: what one
+    # of them reserved stays held until it expires
+    from agent.ledger import routings
+
+    original = routings.finish
+
+    def finish(conn: Any, request_id: str, status: str, **kw: Any) -> Any:
+        original(conn, request_id, status, **kw)
+        conn.execute(
+            "UPDATE routing_attempts SET cleanup = NULL, cleanup_next_ms = NULL "
+            "WHERE request_id = ? AND cleanup = 'pending'",
+            (request_id,),
+        )
+        return routings.load(conn, request_id)
+
+    return [(routings, "finish", finish)]
+
+
+def _online_takes_safety_stock() -> list[tuple[Any, str, Any]]:
+    # the owner no longer holds an online order to what is above its safety stock
+    from agent.ledger.commands import reservations
+
+    return [(reservations, "check_online", lambda conn, sku, store, available, qty: None)]
+
+
+def _routing_retry_reroutes() -> list[tuple[Any, str, Any]]:
+    # a retry is routed afresh instead of answered from the router's record
+    from agent.ledger import routings
+
+    original_context, original_begin = routings.context, routings.begin
+
+    def context(conn: Any, ref: str, request_id: str | None) -> Any:
+        return dataclasses.replace(original_context(conn, ref, request_id), record=None)
+
+    def begin(conn: Any, routing: Any, *args: Any) -> None:
+        for table in ("routing_attempts", "routings"):
+            conn.execute(f"DELETE FROM {table} WHERE request_id = ?", (routing.request_id,))
+        original_begin(conn, routing, *args)
+
+    return [(routings, "context", context), (routings, "begin", begin)]
+
+
 BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "dedup-off": _dedup_off,
     "hlc-not-observed": _hlc_not_observed,
@@ -100,6 +144,9 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "count-keeps-older-deltas": _count_keeps_older_deltas,
     "oversell": _oversell,
     "deadline-unchecked": _deadline_unchecked,
+    "routing-cleanup-off": _routing_cleanup_off,
+    "online-takes-safety-stock": _online_takes_safety_stock,
+    "routing-retry-reroutes": _routing_retry_reroutes,
 }
 
 

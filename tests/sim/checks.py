@@ -15,6 +15,7 @@ At quiescence (faults off, everything healed and restarted, bus drained):
 - every acknowledged write is present everywhere;
 - every write that lost a merge to one that had not seen it is listed as a
   conflict, in every ledger.
+Routed reservations have invariants of their own (``routing_checks``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from tests.sim.node import Node, event_key
 from tests.sim.reference import fold
+from tests.sim.routing_checks import RoutingChecker
 
 
 class Violation(AssertionError):
@@ -37,6 +39,7 @@ class Checker:
         self.acked: dict[str, int] = {}  # store -> every seq up to this one was acknowledged
         self.left: set[str] = set()  # event ids that left their machine (reached the hub)
         self.steps = 0
+        self.routing = RoutingChecker(self.fail)  # routed reservations (routing_checks)
 
     def fail(self, what: str) -> None:
         raise Violation(what)
@@ -95,6 +98,7 @@ class Checker:
 
     def restarted(self, node: Node) -> None:
         """After a crash or power loss: every acknowledged write is still there."""
+        self.routing.restarted(node)
         mine = self.recorded.get(node.store_id, {})
         have = {seq: event_key(body) for seq, _, body in node.events_of_mine()}
         for seq in range(1, self.acked.get(node.store_id, 0) + 1):
@@ -147,6 +151,7 @@ class Checker:
                 self.fail(
                     f"{n.store_id}: concurrent losers not listed as conflicts: {losers_missing}"
                 )
+        self.routing.quiescent(nodes)
 
 
 def _digests(n: Node) -> dict[str, str]:

@@ -105,11 +105,19 @@ class Disk:
 class SimLedgerStore:
     """``LedgerStore``'s interface, synchronously, on one ``Disk``."""
 
-    def __init__(self, disk: Disk, busy: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        disk: Disk,
+        busy: Callable[[], Awaitable[None]] | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
         """``busy``: awaited before a write, as a write waits in the agent's
-        writer queue behind a long one (an import) before it runs."""
+        writer queue behind a long one (an import) before it runs;
+        ``after_commit``: called as each write commits (the checker looks at
+        what it wrote at that very moment)."""
         self.disk = disk
         self._busy = busy
+        self._after_commit = after_commit
         self.path = disk.path or Path(":memory:")
         self.last_write_error: str | None = None
         self.closed = False
@@ -134,6 +142,8 @@ class SimLedgerStore:
             raise
         conn.execute("COMMIT")
         self.disk.committed(lazy)
+        if self._after_commit is not None and not lazy:
+            self._after_commit()
         return result
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:

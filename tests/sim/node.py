@@ -5,7 +5,8 @@ What runs is the agent's own code: ``InventoryService`` (every command, and
 forwarding through the real ``NatsForwarder``), ``Replica``, the
 ``Replicator``'s ``apply`` and request handler (``rpc.handle``), the
 ``StreamConsumer``'s batch handling and validation, ``GapRepair``,
-``PeerTable`` and ``Heartbeats``. The publisher's loop is the one piece
+``PeerTable`` and ``Heartbeats``, the ``Router`` of routed reservations and
+one pass at a time of its ``CleanupWorker``. The publisher's loop is the one piece
 re-stated here (it awaits asyncio's ``gather``): it reads the real outbox and
 marks what the hub acknowledged as published, as ``Publisher`` does.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from agent.ledger.engine import Engine
 from agent.ledger.local import Ledger
 from agent.metrics import Metrics
 from agent.replica import Replica
+from agent.routing.cleanup import CleanupWorker
+from agent.routing.router import Router
 from agent.service import InventoryService
 from agent.sync import subjects
 from agent.sync.forwarding import NatsForwarder
@@ -71,9 +75,13 @@ class Node:
         clock: Clock,
         forward_timeout: float,
         busy_rate: float = 0.0,
+        on_commit: Callable[[Node], None] | None = None,
     ) -> None:
-        """``busy_rate``: how often a write waits behind a long one (0.1–3 s)."""
+        """``busy_rate``: how often a write waits behind a long one (0.1–3 s);
+        ``on_commit``: called as each of this store's writes commits."""
         self.busy_rate = busy_rate
+        self._on_commit = on_commit
+        self._cleaning = False  # a cleanup pass is under way (the agent runs one at a time)
         self.late: list[str] = []  # forwarded commands applied after their asker gave up
         self.world, self.hub, self.store_id = world, hub, store_id
         self.disk, self.clock = disk, clock
@@ -90,7 +98,11 @@ class Node:
     def start(self) -> None:
         self.incarnation += 1
         clocks = Clocks(wall_ms=self.clock.wall_ms, monotonic=self.clock.monotonic)
-        store = SimLedgerStore(self.disk, self._busy if self.busy_rate else None)
+        store = SimLedgerStore(
+            self.disk,
+            self._busy if self.busy_rate else None,
+            (lambda: self._on_commit(self)) if self._on_commit else None,
+        )
         store_id = store.write_sync(local.bind_identity, self.store_id)
         hlc = HybridLogicalClock(last=store.read_sync(local.last_hlc), clock=self.clock.wall_ms)
         engine = Engine(
@@ -117,6 +129,10 @@ class Node:
             forwarder=forwarder,
             freshness=self.peers.freshness,
         )
+        budget_ms = int(self.config.forward_timeout * 1000)
+        self.router = Router(self.service, budget_ms=budget_ms)
+        self.cleanup = CleanupWorker(self.service, budget_ms=budget_ms)
+        self._cleaning = False
         self.replica = Replica(self.ledger, outbox=outbox, snapshot_dir=Path("/nonexistent"))
         self.replicator = Replicator(
             self.config,
@@ -245,6 +261,21 @@ class Node:
     def tick_expire(self) -> None:
         if self.alive:
             self.world.spawn(self.service.expire_due(), self._failed("expire"))
+
+    def tick_cleanup(self) -> None:
+        """One pass of the routing cleanup task (never two at once, as in the agent)."""
+        if not self.alive or self._cleaning:
+            return
+        self._cleaning = True
+        me = self.incarnation
+        failed = self._failed("cleanup")
+
+        def done(value: Any, error: BaseException | None) -> None:
+            if self.incarnation == me:
+                self._cleaning = False
+            failed(value, error)
+
+        self.world.spawn(self.cleanup.run_once(), done)
 
     def _failed(self, what: str) -> Any:
         """How a background task of this process ended: an error is a failure

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.sim import bugs
+from tests.sim import bugs, routed
 from tests.sim.checks import Checker, Violation
 from tests.sim.ledger import Disk
 from tests.sim.loop import World
@@ -90,6 +90,7 @@ def derive(seed: int) -> Params:
             "repair": 1000,
             "release": 10_000,
             "expire": rng.randint(250, 2000),
+            "cleanup": 1000,  # the agent's interval; not drawn (the draws after it stay)
         },
         owner_busy=on(rng, 0.3),
     )
@@ -156,11 +157,15 @@ class Simulation:
                 clock,
                 forward_timeout=0.5,
                 busy_rate=params.owner_busy,
+                on_commit=self.checker.routing.committed,
             )
-        rng = random.Random(params.seed * 7919 + 2)
-        self.ops = (
-            ops if ops is not None else draw(rng, params.stores, params.skus, params.duration_ms)
-        )
+        if ops is None:
+            rng = random.Random(params.seed * 7919 + 2)
+            ops = draw(rng, params.stores, params.skus, params.duration_ms)
+            online = random.Random(params.seed * 7919 + 3)  # its own stream: see routed
+            more = routed.draw(online, params.stores, params.skus, params.duration_ms)
+            ops = sorted(ops + more, key=lambda o: o.at_ms)
+        self.ops = ops
         self.outcomes: list[Outcome] = []
 
     # ----------------------------------------------------------- scheduling
@@ -194,6 +199,14 @@ class Simulation:
         self.world.at(self.world.rng.randint(0, every), fire)
 
     def run_op(self, op: Op) -> None:
+        self.checker.routing.check()
+        if op.kind.startswith("routed-"):  # a routed id: known once it was granted
+            grant = self.checker.routing.granted(op.args["router"], op.args["rid"])
+            if grant is None:
+                self.outcomes.append(Outcome(op, False, None, None, "not granted (yet)"))
+                return
+            kind = op.kind.removeprefix("routed-")
+            op = Op(op.at_ms, op.store, kind, {"rid": grant[0], "owner": grant[1], "hint": False})
         node = self.nodes[op.store]
         if not node.alive:
             self.outcomes.append(Outcome(op, False, None, None, "agent down"))
@@ -208,15 +221,21 @@ class Simulation:
                 return
             self.outcomes.append(outcome)
             self.world.note("op", op.kind, op.store, outcome.ok, outcome.status)
+            if outcome.ok and op.kind == "route":
+                self.checker.routing.answered(op.store, op.args["rid"], outcome.body)
             if outcome.ok and node.live(me):
                 self.checker.acknowledged(node, floor)
-                owner = self.nodes.get(op.args.get("store") or op.args.get("owner") or "")
+                owner = self.nodes.get(
+                    op.args.get("store")
+                    or op.args.get("owner")
+                    or (outcome.body or {}).get("storeId", "")
+                )
                 if owner is not None and owner is not node and owner.alive:
                     self.checker.acknowledged(owner)
                 if op.kind == "reserve" and op.args["store"] == op.store:
                     self.checker.reservation_granted(node, op.args["sku"])
 
-        self.world.spawn(execute(node.service, op), done)
+        self.world.spawn(execute(node.service, op, node.router), done)
 
     # -------------------------------------------------------------- faults
     def cut(self, store: str, way: str, length: int) -> None:
@@ -273,6 +292,7 @@ class Simulation:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _check_errors(self) -> None:
+        self.checker.routing.check()
         if self.world.errors:
             raise Violation("an agent task failed: " + self.world.errors[0])
         for n in self.nodes.values():
@@ -311,6 +331,10 @@ class Simulation:
             return False
         if any(n.read(_pending_due, n.clock.wall_ms()) for n in nodes):
             return False
+        if any(n.read(_pending_cleanups) for n in nodes):
+            return False
+        if any(n.alive and n.router.in_progress for n in nodes):
+            return False
         tops = {n.store_id: max((q for q, _, _ in n.events_of_mine()), default=0) for n in nodes}
         for n in nodes:
             have = dict(n.read(_applied_seqs))
@@ -344,6 +368,14 @@ def _quarantined(conn: Any) -> int:
 
 def _applied_seqs(conn: Any) -> list[tuple[str, int]]:
     return [(r[0], r[1]) for r in conn.execute("SELECT origin, applied_seq FROM origins")]
+
+
+def _pending_cleanups(conn: Any) -> int:
+    return int(
+        conn.execute("SELECT count(*) FROM routing_attempts WHERE cleanup = 'pending'").fetchone()[
+            0
+        ]
+    )
 
 
 def _pending_due(conn: Any, now: int) -> int:

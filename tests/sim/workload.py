@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import InventoryError
-from agent.inputs import ReservationRequest, StockChange
+from agent.inputs import ReservationRequest, RoutingRequest, StockChange
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,21 @@ def products_first(stores: list[str], skus: list[str]) -> list[Op]:
     return ops
 
 
-async def execute(service: Any, op: Op) -> Outcome:
-    """Run ``op`` against a store's service, as its API would."""
+def routing_request(a: dict[str, Any]) -> RoutingRequest:
+    return RoutingRequest(
+        ref=a["sku"],
+        quantity=a["qty"],
+        request_id=a["rid"],
+        ttl=a["ttl"],
+        strategy=a["strategy"],
+        stores=tuple(a["stores"]) if a.get("stores") else None,
+        near=a.get("near"),
+    )
+
+
+async def execute(service: Any, op: Op, router: Any = None) -> Outcome:
+    """Run ``op`` against a store's service (``router``: its router), as its
+    API would."""
     a = op.args
     try:
         if op.kind == "product":
@@ -145,11 +158,22 @@ async def execute(service: Any, op: Op) -> Outcome:
             )
             status, body = await service.reserve(req)
             return Outcome(op, True, status, body)
+        if op.kind == "store":  # the directory: inv store set
+            return Outcome(op, True, 200, await service.set_store(a["store"], dict(a["fields"])))
+        if op.kind == "safety":  # inv stock safety
+            body = await service.set_safety_stock(a["sku"], a["store"], a["qty"])
+            return Outcome(op, True, 200, body)
+        if op.kind == "route":
+            status, body = await router.reserve(routing_request(a))
+            return Outcome(op, True, status, body)
+        # a routed id is confirmed or cancelled without naming its owner:
+        # the agent finds it (its replica, or the id itself)
+        owner = a["owner"] if a.get("hint", True) else None
         if op.kind == "confirm":
-            status, body = await service.confirm(a["rid"], None, "sim", a["owner"])
+            status, body = await service.confirm(a["rid"], None, "sim", owner)
             return Outcome(op, True, status, body)
         if op.kind == "cancel":
-            status, body = await service.cancel(a["rid"], a["owner"])
+            status, body = await service.cancel(a["rid"], owner)
             return Outcome(op, True, status, body)
         raise ValueError(op.kind)
     except InventoryError as exc:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from agent.api.routers import imports, ops, products, reservations, stock, stores, sync
+from agent.api.routers import imports, ops, products, reservations, routings, stock, stores, sync
 
 ALL = (
     ops.router,
     products.router,
     stock.router,
     reservations.router,
+    routings.router,
     imports.router,
     stores.router,
     sync.router,

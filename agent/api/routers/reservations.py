@@ -9,10 +9,13 @@ from fastapi.responses import JSONResponse
 
 from agent.api import responses as out
 from agent.api import schemas
-from agent.api.deps import Service, Who
+from agent.api.deps import Routing, Service, Who
 from agent.api.responses import BODY, QUERY, WRITE, spec
 from agent.api.routers.params import Limit, StoreId
-from agent.inputs import ReservationRequest
+from agent.auth import Principal
+from agent.domain import ANY_STORE
+from agent.errors import InvalidInput
+from agent.inputs import ReservationRequest, RoutingRequest
 
 router = APIRouter(prefix="/api/v1/reservations", tags=["reservations"])
 Status = Annotated[str | None, Query(pattern="^(PENDING|CONFIRMED|CANCELLED|EXPIRED)$")]
@@ -21,8 +24,13 @@ Status = Annotated[str | None, Query(pattern="^(PENDING|CONFIRMED|CANCELLED|EXPI
 # 202: created; 200: that reservationId already exists with the same request
 @router.post("", status_code=202, **spec(202, out.Reservation, *BODY, 404, *WRITE, also=(200,)))
 async def create_reservation(
-    body: schemas.ReservationCreate, service: Service, principal: Who
+    body: schemas.ReservationCreate, service: Service, routing: Routing, principal: Who
 ) -> JSONResponse:
+    if body.store_id == ANY_STORE:
+        return await _routed(body, routing, principal)
+    for name, value in (("stores", body.stores), ("strategy", body.strategy), ("near", body.near)):
+        if value is not None:
+            raise InvalidInput(f'{name}: only for a routed reservation (storeId "{ANY_STORE}")')
     store = body.store_id or service.store_id
     principal.require("clerk", store)
     request = ReservationRequest(
@@ -34,6 +42,25 @@ async def create_reservation(
         ttl=body.ttl,
     )
     status, view = await service.reserve(request)
+    return JSONResponse(view, status_code=status)
+
+
+async def _routed(
+    body: schemas.ReservationCreate, routing: Routing, principal: Principal
+) -> JSONResponse:
+    """``storeId: "any"``: the router picks the store (agent.routing)."""
+    principal.require("clerk")
+    request = RoutingRequest(
+        ref=body.product_id,
+        quantity=body.quantity,
+        request_id=body.reservation_id,
+        customer_id=body.customer_id,
+        ttl=body.ttl,
+        strategy=body.strategy or "priority",
+        stores=tuple(body.stores) if body.stores is not None else None,
+        near=body.near,
+    )
+    status, view = await routing.reserve(request, allowed=principal.stores)
     return JSONResponse(view, status_code=status)
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from agent.domain import MovementKind, ReservationStatus
+from agent.domain import MovementKind, ReservationStatus, available_online
 from agent.errors import Conflict, InsufficientStock, Unavailable
 from agent.inputs import Deadline, ReservationRequest
-from agent.ledger import queries
+from agent.ledger import directory, queries
 from agent.ledger.engine import Engine
 
 
@@ -50,6 +50,7 @@ def _reservation_event(
         "expiresAtMs": row["expires_at_ms"],
         "createdAtMs": row["created_at_ms"],
         "updatedAtMs": engine.wall_ms(),
+        "channel": row.get("channel") or "store",
     }
     data: dict[str, Any] = {"reservation": r}
     if movement:
@@ -103,7 +104,8 @@ def reserve(
             existing["quantity"],
             existing["customer_id"],
             existing["expires_at_ms"] - existing["created_at_ms"],
-        ) == (prod["sku"], store, quantity, customer, ttl * 1000)
+            existing["channel"],
+        ) == (prod["sku"], store, quantity, customer, ttl * 1000, request.channel)
         if not same:
             raise Conflict(
                 f"reservation id {rid!r} already exists with a different request; "
@@ -115,6 +117,8 @@ def reserve(
     available = (row["on_hand"] - row["reserved"]) if row else 0
     if quantity > available:
         raise InsufficientStock(max(available, 0), quantity)
+    if request.channel == "online":
+        check_online(conn, prod["sku"], store, available, quantity)
     now = engine.wall_ms()
     new = {
         "id": rid,
@@ -125,9 +129,42 @@ def reserve(
         "expires_at_ms": now + ttl * 1000,
         "created_at_ms": now,
         "order_id": None,
+        "channel": request.channel,
     }
     _reservation_event(conn, engine, new, ReservationStatus.PENDING)
+    if request.channel != "store":
+        # the engine writes the row from the event and knows no channel yet:
+        # recorded here, on the owner's row (the event carries it for the others)
+        conn.execute("UPDATE reservations SET channel = ? WHERE id = ?", (request.channel, rid))
     return queries.get_reservation(conn, rid, engine.wall_ms()), True
+
+
+def check_online(
+    conn: sqlite3.Connection, sku: str, store: str, available: int, quantity: int
+) -> None:
+    """An online (routed) order may take what is available above the store's
+    safety stock, and nothing at a store that does not fulfil online orders.
+    Judged here, inside the write transaction, like the no-oversell check: a
+    replica's view of it is only the router's guess."""
+    entry = directory.store_entry(conn, store)
+    if not entry.online:
+        raise InsufficientStock(
+            0,
+            quantity,
+            note=f"store {store!r} does not fulfil online orders",
+            availableOnline=0,
+            online=False,
+        )
+    safety = directory.safety_stock(conn, sku, store)
+    online = available_online(available, safety, True)
+    if quantity > online:
+        raise InsufficientStock(
+            online,
+            quantity,
+            note=f"an online order may not take the {safety} units of safety stock",
+            availableOnline=online,
+            safetyStock=safety,
+        )
 
 
 def _owned_reservation(conn: sqlite3.Connection, engine: Engine, rid: str) -> sqlite3.Row:
