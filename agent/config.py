@@ -168,15 +168,7 @@ def load(
     if file is None and default_config_path().exists():
         file = default_config_path()
     if file is not None:
-        if not file.exists():
-            raise ConfigError(f"config file {file} does not exist")
-        try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {file}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {file}: expected a mapping at the top")
-        _apply(cfg, data, "")
+        _apply(cfg, read_file(file), "")
     _apply(cfg, _env_values(cfg, env), "")
     if overrides:
         _apply(cfg, {k: v for k, v in overrides.items() if v is not None}, "")
@@ -193,3 +185,24 @@ def load(
         raise ConfigError("nats.stream_max_age: must be 0 (for ever) or a number of seconds")
     cfg.listen_addr()
     return cfg
+
+
+def read_file(file: Path) -> dict[str, Any]:
+    """A YAML config file's mapping (an empty file is an empty mapping)."""
+    if not file.exists():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {file}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {file}: expected a mapping at the top")
+    return data
+
+
+def apply_settings(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
+    """Set a config dataclass's fields from a mapping (a nested dataclass
+    from a nested mapping), each value converted to its default's type; an
+    unknown key is a ConfigError naming it. inv-hq's config loads this way
+    too (``agent.hq.config``)."""
+    _apply(obj, values, prefix)

@@ -9,10 +9,12 @@ The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
     service    service, replica, expiry, agent.routing.*
     edges      agent.api.*, agent.sync.*
     root       runtime, main
-    hq         agent.hq.* (HQ's projector: a process of its own beside the agent)
+    hq         agent.hq.* (inv-hq, a process of its own beside the agent: leaves,
+               the ledger's pure parts, agent.sync)
 
 A module may import its own layer and the layers inside it, never one outside.
-``api`` and ``sync`` are both edges and never import each other. The CLI
+``api`` and ``sync`` are both edges and never import each other; ``root`` and
+``hq`` are both outermost and never import each other (nothing imports HQ). The CLI
 imports nothing of the agent but ``agent.paths`` (where the socket is).
 """
 

@@ -8,5 +8,13 @@
   (staging the events, per-field last-writer-wins, stock and reservations,
   watermarks, checkpoint and quarantine).
 
+The ``inv-hq`` process around it (``main``: the commands):
+
+- ``runner``: ``inv-hq run``, sessions of the lock (``lock``), the read
+  model, the consumer (``source``), the loop (``pump``, ``sink``), gap
+  repair (``repair``) and held-back events (``heldback``);
+- ``status``, ``reads``, ``verify``, ``commands``, ``render``: the other
+  commands; ``config``, ``pg``, ``embedded``: settings and PostgreSQL.
+
 Nothing in the agent imports this package.
 """

@@ -30,11 +30,15 @@ class NatsLink:
         store_id: str,
         metrics: Metrics,
         on_reconnect: asyncio.Event,
+        *,
+        client_name: str | None = None,
     ) -> None:
         """``on_reconnect`` is set on every reconnection (the outbox has
-        waited: the publisher should look at it at once)."""
+        waited: the publisher should look at it at once). ``client_name``:
+        how the server lists this connection (default ``inv-agent <store>``)."""
         self.config = config
         self.store_id = store_id
+        self.client_name = client_name or f"inv-agent {store_id}"
         self._metrics = metrics
         self._on_reconnect_event = on_reconnect
         self.nc: Any = None
@@ -87,7 +91,7 @@ class NatsLink:
         n = self.config
         opts: dict[str, Any] = {
             "servers": n.servers,
-            "name": f"inv-agent {self.store_id}",
+            "name": self.client_name,
             "connect_timeout": 2,
             "reconnect_time_wait": n.reconnect_wait,
             "max_reconnect_attempts": -1,

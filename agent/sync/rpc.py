@@ -1,5 +1,6 @@
 """Request/reply between agents: forwarding a reservation to the store that
-owns the stock, and serving our own events to a peer repairing a gap.
+owns the stock, and serving our own events to a peer repairing a gap (or to
+HQ's projector), and our digests to ``inv-hq verify``.
 
 Wire format: the request is JSON; the reply is ``{"status": int, "body": ...}``
 with the HTTP status the owner's API would have answered.
@@ -120,6 +121,12 @@ async def _serve(
         # numbered): a store catching up learns from it what it lacks
         origins = await replica.origins()
         return 200, {"origins": {o: [v["appliedSeq"], v["maxSeq"]] for o, v in origins.items()}}
+    if op == "digests":
+        # for ``inv-hq verify``: this replica's digests, and how far it has
+        # applied each origin (equal digests only mean something at equal marks)
+        origins = await replica.origins()
+        applied = {o: v["appliedSeq"] for o, v in origins.items()}
+        return 200, {"digests": await service.digests(), "origins": applied}
     if op == "ping":
         return 200, {"storeId": service.store_id}
     raise InvalidInput(f"unknown operation {op!r}")

@@ -135,6 +135,16 @@ async def test_ping_names_the_store(local_store: Callable[..., LocalStore]) -> N
     )
 
 
+async def test_digests_are_the_replicas_with_how_far_it_applied_each_origin(
+    local_store: Callable[..., LocalStore],
+) -> None:
+    owner = local_store("store-001")  # demo data: 7 events of its own
+    status, body = await call(owner, "digests", {})
+    assert status == 200
+    assert body == {"digests": await owner.service.digests(), "origins": {"store-001": 7}}
+    assert set(body["digests"]) >= {"store-001", "catalog"}
+
+
 async def test_a_request_past_its_deadline_is_refused_and_nothing_is_reserved(
     local_store: Callable[..., LocalStore],
 ) -> None:

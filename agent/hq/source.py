@@ -1,0 +1,260 @@
+"""HQ's source: every store's events, read from the agents' stream by one
+durable pull consumer (``hq-<network>-<schema>``), in large batches.
+
+Where it starts is the read model's checkpoint (the stream seq of the last
+message whose batch was committed in PostgreSQL), never the consumer's own
+state: each session makes the consumer anew, delivering from the checkpoint
++ 1. Whatever the consumer had left behind does not matter then:
+
+- messages committed but not acknowledged (a crash between COMMIT and ack)
+  are not delivered again;
+- messages delivered to a process that died before committing them are
+  delivered again at once, not after ``ack_wait`` (and not acknowledged,
+  unread, by the AckAll of a later message);
+- a consumer deleted, or acknowledged past the checkpoint (a read model
+  restored from a backup), makes no difference.
+
+Two cases are only said in the log: the stream's first message past the
+checkpoint + 1 (events aged out, ``max_age``, before HQ read them: gap
+repair asks their origins, ``agent.hq.repair``), and a stream behind the
+checkpoint (deleted and made again, its seqs started over: read from its
+start). Messages that come twice all the same (an ack lost) change nothing:
+the read model records each event once.
+
+AckPolicy.ALL: acknowledging a batch's last message, after its COMMIT,
+acknowledges the whole batch.
+
+Fetching is done here rather than by nats-py's ``PullSubscription.fetch``,
+which waits for each message with a timer of its own: at thousands of
+messages a second that was most of the consumer's CPU, taken from the
+projector's thread. ``Puller`` sends the pull requests itself and collects
+their messages in a callback: first what is there now (``no_wait``), else a
+wait for the first new message (``expires``), then at once what followed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.js import api
+
+from agent.sync import subjects
+from agent.sync.link import NatsLink
+
+log = structlog.get_logger("agent.hq")
+
+FETCH_TIMEOUT = 1.0  # seconds a fetch waits for a first message
+STALL_GUARD = 10.0  # our own bound on one pull request
+
+
+class ConsumerGone(Exception):
+    """The server ended our pull requests for good (the consumer was deleted)."""
+
+
+class DeliveryGap(Exception):
+    """The consumer delivered messages that never reached us (lost on a
+    connection that dropped): acknowledging anything after them would
+    acknowledge them too (AckAll), unread. The session starts again from
+    the checkpoint."""
+
+
+class Puller:
+    """Pull requests for one durable consumer, on a reply inbox of its own."""
+
+    def __init__(self, nc: Any, stream: str, durable: str) -> None:
+        self._nc = nc
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._sub: Any = None
+        # messages arrive here in stream order, whichever request they answer
+        self._buffer: list[Any] = []
+        self._want = 0
+        self._ended = asyncio.Event()  # the current request is answered
+        self._gone: str | None = None
+        self._delivered = 0  # the consumer seq of the last message handed out
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
+
+    async def _on_msg(self, msg: Any) -> None:
+        headers = msg.headers
+        status = headers.get(api.Header.STATUS) if headers and not msg.data else None
+        if status is None:
+            self._buffer.append(msg)
+            if len(self._buffer) >= self._want:
+                self._ended.set()
+        elif status != "100":  # 404 no messages, 408 expired, 409 ...: this request is over
+            if status == "409" and "deleted" in str(headers.get("Description", "")).lower():
+                self._gone = str(headers.get("Description"))
+            self._ended.set()
+
+    async def _request(self, batch: int, expires: float | None) -> None:
+        self._want = len(self._buffer) + batch
+        self._ended.clear()
+        req: dict[str, Any] = {"batch": batch}
+        if expires is None:
+            req["no_wait"] = True
+        else:
+            req["expires"] = int(expires * 1e9)
+        await self._nc.publish(self._next, json.dumps(req).encode(), reply=self._inbox)
+        try:
+            await asyncio.wait_for(self._ended.wait(), (expires or 0) + STALL_GUARD)
+        except TimeoutError:
+            log.warning("pull request unanswered; asking again")
+        if self._gone:
+            raise ConsumerGone(self._gone)
+
+    async def fetch(self, batch: int, wait: float) -> list[Any]:
+        """Up to ``batch`` messages: those there now, or else the first to
+        come within ``wait`` seconds and those right behind it."""
+        if not self._buffer:
+            await self._request(batch, None)
+        if not self._buffer:
+            await self._request(1, wait)
+            if self._buffer and batch > 1:
+                await self._request(batch - len(self._buffer), None)
+        out, self._buffer = self._buffer[:batch], self._buffer[batch:]
+        if out:
+            self._check_contiguous(out)
+        return out
+
+    def _check_contiguous(self, msgs: list[Any]) -> None:
+        """Every delivery takes the consumer's next seq: ours must follow on."""
+        first = msgs[0].metadata.sequence.consumer
+        last = msgs[-1].metadata.sequence.consumer
+        if first != self._delivered + 1 or last != first + len(msgs) - 1:
+            raise DeliveryGap(
+                f"deliveries {self._delivered + 1}..{last} of the consumer, "
+                f"{len(msgs)} of them received"
+            )
+        self._delivered = last
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the consumer starts, and what that says."""
+
+    checkpoint: int
+    ack_floor: int  # of the consumer before setup (0: there was none)
+    first_seq: int  # the stream's oldest message
+    last_seq: int  # and newest
+
+    @property
+    def aged_out(self) -> bool:
+        """Messages after the checkpoint left the stream before HQ read them."""
+        return self.last_seq > self.checkpoint and self.first_seq > self.checkpoint + 1
+
+
+def consumer_config(durable: str, network: str, start_at: int) -> api.ConsumerConfig:
+    """``start_at``: the stream seq to deliver first (0 or 1: the whole stream)."""
+    config = api.ConsumerConfig(
+        durable_name=durable,
+        name=durable,
+        ack_policy=api.AckPolicy.ALL,
+        deliver_policy=api.DeliverPolicy.ALL,
+        filter_subject=subjects.all_events(network),
+        ack_wait=60.0,
+        # a batch being committed while the next is fetched: two batches
+        # unacknowledged at most
+        max_ack_pending=200_000,
+        max_deliver=-1,
+        max_waiting=16,
+    )
+    if start_at > 1:
+        config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = start_at
+    return config
+
+
+class Source:
+    def __init__(
+        self, link: NatsLink, *, stream: str, network: str, durable: str, batch: int
+    ) -> None:
+        self._link = link
+        self._stream = stream
+        self._network = network
+        self.durable = durable
+        self._batch = batch
+        self._puller: Puller | None = None
+
+    async def setup(self, checkpoint: int) -> Start:
+        """Make the consumer anew, from the checkpoint + 1, and bind to it."""
+        js = self._link.js
+        state = (await js.stream_info(self._stream)).state
+        first, last = state.first_seq or 0, state.last_seq or 0
+        try:
+            info = await js.consumer_info(self._stream, self.durable)
+        except nats.js.errors.NotFoundError:
+            info = None
+        floor = (info.ack_floor.stream_seq or 0) if info and info.ack_floor else 0
+        reset = last < checkpoint  # the stream's seqs started over
+        if info is not None:
+            await js.delete_consumer(self._stream, self.durable)
+        start_at = 1 if reset else checkpoint + 1
+        await js.add_consumer(self._stream, consumer_config(self.durable, self._network, start_at))
+        self._puller = Puller(self._link.nc, self._stream, self.durable)
+        await self._puller.start()
+        start = Start(checkpoint=checkpoint, ack_floor=floor, first_seq=first, last_seq=last)
+        _say(start, self.durable, reset)
+        return start
+
+    async def fetch(self) -> list[Any]:
+        """The next batch; [] when the stream has nothing new for us."""
+        assert self._puller is not None, "setup first"
+        return await self._puller.fetch(self._batch, FETCH_TIMEOUT)
+
+    async def pending(self) -> int | None:
+        """Messages of the stream this consumer has not delivered yet."""
+        try:
+            info = await self._link.js.consumer_info(self._stream, self.durable, timeout=2)
+        except Exception:
+            return None
+        return int(info.num_pending or 0)
+
+    async def close(self) -> None:
+        if self._puller is None:
+            return
+        try:
+            await self._puller.close()
+        except Exception:
+            log.warning("consumer unsubscribe failed", exc_info=True)
+        self._puller = None
+
+
+def _say(start: Start, durable: str, reset: bool) -> None:
+    fields = {
+        "consumer": durable,
+        "checkpoint": start.checkpoint,
+        "ack_floor": start.ack_floor,
+        "stream_first": start.first_seq,
+        "stream_last": start.last_seq,
+    }
+    if reset:
+        log.warning("the stream is behind the checkpoint (made again?); reading it all", **fields)
+    else:
+        log.info("consumer made from the checkpoint", **fields)
+    if start.ack_floor < start.checkpoint:
+        # a crash between COMMIT and ack: these are not delivered again
+        log.info(
+            "messages committed but not acknowledged before the last stop; skipped",
+            count=start.checkpoint - start.ack_floor,
+            **fields,
+        )
+    if start.aged_out:
+        log.warning(
+            "events left the stream before HQ read them; asking their origins (gap repair)",
+            lost_from=start.checkpoint + 1,
+            lost_to=start.first_seq - 1,
+            **fields,
+        )

@@ -1,0 +1,159 @@
+"""Unit tests of HQ's pull requests (agent/hq/source.py, ``Puller``) against
+a fake server that answers them as JetStream does: up to ``batch`` messages,
+then, if it had fewer, a status (404 for ``no_wait``, 408 when ``expires``
+runs out). The real server is tests/test_hq_process.py's and B9's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agent.hq.source import ConsumerGone, DeliveryGap, Puller
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def status(code: str, description: str = "") -> Any:
+    return SimpleNamespace(data=b"", headers={"Status": code, "Description": description})
+
+
+class FakeServer:
+    """The consumer's side: ``stream`` holds what it has not delivered yet."""
+
+    def __init__(self) -> None:
+        self.stream: list[bytes] = []
+        self.requests: list[dict[str, Any]] = []
+        self.waiting: list[tuple[int, str]] = []  # long polls: (batch, reply)
+        self.cb: Any = None
+        self.gone = False
+        self.delivered = 0  # the consumer seq
+        self.tasks: set[asyncio.Future[None]] = set()  # callbacks running
+
+    def message(self, data: bytes) -> Any:
+        self.delivered += 1
+        sequence = SimpleNamespace(consumer=self.delivered, stream=self.delivered)
+        return SimpleNamespace(
+            data=data, headers={"Nats-Msg-Id": "x"}, metadata=SimpleNamespace(sequence=sequence)
+        )
+
+    def new_inbox(self) -> str:
+        return "_INBOX.hq.1"
+
+    async def subscribe(self, subject: str, cb: Any) -> Any:
+        self.cb = cb
+        return SimpleNamespace(unsubscribe=self._nothing)
+
+    async def _nothing(self) -> None:
+        return None
+
+    async def publish(self, subject: str, payload: bytes, reply: str = "") -> None:
+        req = json.loads(payload)
+        self.requests.append(req)
+        if self.gone:
+            asyncio.get_running_loop().call_soon(self._send, status("409", "Consumer Deleted"))
+            return
+        batch = req["batch"]
+        sent = self._deliver(batch)
+        if sent < batch:
+            if req.get("no_wait"):
+                asyncio.get_running_loop().call_soon(self._send, status("404", "No Messages"))
+            elif not sent:
+                self.waiting.append((batch, reply))
+                delay = req["expires"] / 1e9
+                asyncio.get_running_loop().call_later(delay, self._expire, (batch, reply))
+
+    def _deliver(self, batch: int) -> int:
+        out, self.stream = self.stream[:batch], self.stream[batch:]
+        for data in out:
+            asyncio.get_running_loop().call_soon(self._send, self.message(data))
+        return len(out)
+
+    def _send(self, msg: Any) -> None:
+        task = asyncio.ensure_future(self.cb(msg))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _expire(self, request: tuple[int, str]) -> None:
+        if request in self.waiting:
+            self.waiting.remove(request)
+            self._send(status("408", "Request Timeout"))
+
+    def publish_event(self, data: bytes) -> None:
+        """A new message in the stream: a waiting long poll gets it."""
+        self.stream.append(data)
+        if self.waiting:
+            batch, _ = self.waiting.pop(0)
+            self._deliver(batch)
+
+
+async def test_what_is_there_comes_at_once_without_waiting_for_a_full_batch() -> None:
+    server = FakeServer()
+    server.stream = [b"1", b"2", b"3"]
+    puller = Puller(server, "INVENTORY", "hq-x")
+    await puller.start()
+    msgs = await asyncio.wait_for(puller.fetch(10, wait=5.0), 1.0)
+    assert [m.data for m in msgs] == [b"1", b"2", b"3"]
+    assert server.requests == [{"batch": 10, "no_wait": True}]
+
+
+async def test_a_full_batch_ends_the_request_and_the_rest_waits_its_turn() -> None:
+    server = FakeServer()
+    server.stream = [str(n).encode() for n in range(5)]
+    puller = Puller(server, "INVENTORY", "hq-x")
+    await puller.start()
+    assert [m.data for m in await puller.fetch(3, wait=5.0)] == [b"0", b"1", b"2"]
+    assert [m.data for m in await puller.fetch(3, wait=5.0)] == [b"3", b"4"]
+
+
+async def test_with_nothing_there_it_waits_for_the_first_and_takes_what_follows() -> None:
+    server = FakeServer()
+    puller = Puller(server, "INVENTORY", "hq-x")
+    await puller.start()
+    fetching = asyncio.create_task(puller.fetch(100, wait=5.0))
+    while not server.waiting:
+        await asyncio.sleep(0.001)
+    server.stream = [b"b", b"c"]  # already there when the first one arrives
+    server.publish_event(b"a")
+    msgs = await asyncio.wait_for(fetching, 1.0)
+    assert sorted(m.data for m in msgs) == [b"a", b"b", b"c"]
+    assert [r.get("no_wait", False) for r in server.requests] == [True, False, True]
+    assert server.requests[1]["batch"] == 1
+
+
+async def test_nothing_within_the_wait_is_an_empty_batch() -> None:
+    server = FakeServer()
+    puller = Puller(server, "INVENTORY", "hq-x")
+    await puller.start()
+    assert await asyncio.wait_for(puller.fetch(100, wait=0.05), 1.0) == []
+
+
+async def test_a_deleted_consumer_is_said_not_waited_on() -> None:
+    server = FakeServer()
+    server.gone = True
+    puller = Puller(server, "INVENTORY", "hq-x")
+    await puller.start()
+    with pytest.raises(ConsumerGone, match="Consumer Deleted"):
+        await asyncio.wait_for(puller.fetch(100, wait=5.0), 1.0)
+
+
+async def test_a_delivery_that_never_arrived_stops_the_consumer() -> None:
+    # the server delivered consumer seq 3 on a connection that dropped: an
+    # AckAll of seq 4 would acknowledge it unread
+    server = FakeServer()
+    server.stream = [b"1", b"2"]
+    puller = Puller(server, "INVENTORY", "hq-x")
+    await puller.start()
+    assert len(await puller.fetch(10, wait=5.0)) == 2
+    server.delivered += 1
+    server.stream = [b"4"]
+    with pytest.raises(DeliveryGap, match=r"deliveries 3\.\.4 of the consumer, 1 of them received"):
+        await puller.fetch(10, wait=5.0)
