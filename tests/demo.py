@@ -159,6 +159,7 @@ def main() -> int:
             agent.home.mkdir()
             agents.append(agent.start())
         s1, s2, s3 = agents
+        (home / "hq").mkdir()
         pg, dsn = start_server(home / "hq")
         with (home / "hq.log").open("wb") as hq_log:
             projector = subprocess.Popen(
