@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from itertools import repeat
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ TEMP_TABLES = {
     "hq_calc": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
     'origin text COLLATE "C", phase smallint, seq bigint, kind text COLLATE "C", '
     "quantity bigint, basis jsonb, reason text, actor text, reservation_id text, "
-    "existed boolean, late boolean, win boolean, grp bigint, last boolean, "
+    "existed boolean, late boolean, win boolean, grp bigint, wins bigint, last boolean, "
     "on_hand_before bigint, on_hand_after bigint, reserved_at bigint, "
     'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb',
     "hq_final": 'store_id text COLLATE "C", sku text COLLATE "C", on_hand bigint, '
@@ -151,29 +152,32 @@ def encode(
         raise ValueError("payloads: one per event, or none")
     refused: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
-    types: set[str] = set()
-    heads: dict[tuple[str, str], bytes] = {}  # origin and type, as COPY fields
-    lines: list[bytes] = []
-    for i, event in enumerate(events):
-        origin, seq, type_ = event["origin"], event["seq"], event["type"]
-        if (origin, seq) in seen:
+    # per (origin, type): a line's start, with the line break before it
+    heads: dict[tuple[str, str], bytes] = {}
+    parts: list[bytes] = []  # head, body, head, body...: one copy of each body, by join
+    for event, payload in zip(events, payloads or repeat(None)):
+        origin, seq = event["origin"], event["seq"]
+        key = (origin, seq)
+        if key in seen:
             continue
-        body = as_arrived(payloads[i]) if payloads is not None else None
+        body = as_arrived(payload) if payload is not None else None
         if body is None:
             text, problem = _encoded(event)
             if problem:
                 refused.append(_refusal(event, text, problem))
                 continue
             body = _copy_text(text.encode("utf-8"))
-        seen.add((origin, seq))
-        types.add(type_)
-        key = (origin, type_)
-        head = heads.get(key)
+        seen.add(key)
+        kind = (origin, event["type"])
+        head = heads.get(kind)
         if head is None:
-            origin_, type__ = (_copy_text(str(v).encode()).replace(b"%", b"%%") for v in key)
-            head = heads[key] = origin_ + b"\t%d\t%d\t" + type__ + b"\t"
-        lines.append(head % (seq, event["hlc"]) + body + b"\n")
-    return Encoded(events, b"".join(lines), len(lines), frozenset(types), refused)
+            o, t = (_copy_text(str(v).encode()).replace(b"%", b"%%") for v in kind)
+            head = heads[kind] = b"\n" + o + b"\t%d\t%d\t" + t + b"\t"
+        parts.append(head % (seq, event["hlc"]))
+        parts.append(body)
+    copy = b"".join(parts)[1:] + b"\n" if parts else b""
+    types = frozenset(t for _, t in heads)
+    return Encoded(events, copy, len(parts) // 2, types, refused)
 
 
 def stage(conn: psycopg.Connection[Any], batch: Encoded) -> None:

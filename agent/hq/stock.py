@@ -68,25 +68,29 @@ SET status = excluded.status, order_id = excluded.order_id, quantity = excluded.
     updated_at = excluded.updated_at, hlc = excluded.hlc, origin = excluded.origin
 """
 
-_DELTA = "phase = 1 AND kind <> 'count' AND NOT late"
 _MOVEMENT = """m->>'storeId' AS store_id, m->>'sku' AS sku, m->>'kind' AS kind,
            (m->>'quantity')::bigint AS quantity, nullif(m->'basis', 'null') AS basis,
            coalesce(m->>'reason', '') AS reason, coalesce(m->>'actor', '') AS actor"""
-_ROW = "PARTITION BY store_id, sku"
+_ROW = "PARTITION BY sku, store_id"
 _IN_ORDER = f"{_ROW} ORDER BY hlc, origin, phase ROWS UNBOUNDED PRECEDING"
 
-# Every window is over a row's steps in stamp order, so one sort serves them
-# all. The on_hand after a step of group g (from the g-th winning count on)
-# is that count's base plus the deltas after it: with ``dsum`` the running
-# sum of the row's deltas, base - dsum(at the count) + dsum(now). That anchor
-# is carried along as the max of [grp, anchor] (the groups only grow), so no
-# window per group is needed. The steps are taken out of the JSON once
-# (MATERIALIZED), not at every use of a field.
+# Every window is over a row's steps in stamp order, so one sort serves
+# them all. Most rows have no winning count in a batch: their on_hand after
+# a step is the recorded one plus the running sum of their deltas, one pass.
+# In the others (``counted``), the on_hand after a step of group g (from the
+# g-th winning count on) is that count's base plus the deltas after it: with
+# ``dsum`` the running sum of the row's deltas, base - dsum(at the count) +
+# dsum(now). That anchor is carried along as the max of [grp, anchor] (the
+# groups only grow), so no window per group is needed. ``wins`` (the row's
+# winning counts) > ``grp``: a later count of the batch supersedes the step.
+# The steps are taken out of the JSON once (MATERIALIZED), not at every use.
+_COLUMNS = """store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, reason, actor,
+       reservation_id, existed, late, win, grp, wins"""
+_RECORDED = """c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis"""
+
 CALC = f"""
-INSERT INTO hq_calc (store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, reason,
-                     actor, reservation_id, existed, late, win, grp, last,
-                     on_hand_before, on_hand_after, reserved_at,
-                     c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis)
+INSERT INTO hq_calc ({_COLUMNS}, last, on_hand_before, on_hand_after, reserved_at,
+                     {_RECORDED})
 WITH steps AS MATERIALIZED (
     SELECT n.hlc, n.origin, 1::smallint AS phase, n.seq, {_MOVEMENT},
            NULL::text AS reservation_id, 0::bigint AS d_res
@@ -100,27 +104,42 @@ WITH steps AS MATERIALIZED (
     SELECT hlc, origin, 0::smallint, seq, store_id, sku, NULL, NULL, NULL, NULL, NULL, NULL,
            d_reserved
     FROM hq_res WHERE d_reserved <> 0
-), s AS (
+), s AS MATERIALIZED (
     SELECT st.*, k.store_id IS NOT NULL AS existed, coalesce(k.on_hand, 0) AS oh0,
            coalesce(k.reserved, 0) AS r0,
            k.count_hlc AS c0_hlc, k.count_origin AS c0_origin, k.count_seq AS c0_seq,
-           k.count_qty AS c0_qty, k.count_basis AS c0_basis,
-           st.phase = 1 AND k.count_hlc IS NOT NULL
-               AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
+           k.count_qty AS c0_qty, k.count_basis AS c0_basis, l.late,
+           st.phase = 1 AND st.kind = 'count' AND NOT l.late AS win,
+           CASE WHEN st.phase = 1 AND st.kind <> 'count' AND NOT l.late
+                THEN st.quantity ELSE 0 END AS delta
     FROM steps st LEFT JOIN stock k USING (store_id, sku)
-), w AS (
-    SELECT s.*, phase = 1 AND kind = 'count' AND NOT late AS win FROM s
+    CROSS JOIN LATERAL (
+        SELECT st.phase = 1 AND k.count_hlc IS NOT NULL
+               AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
+    ) l
+), counted AS (
+    SELECT DISTINCT sku, store_id FROM s WHERE win
+), plain AS (
+    SELECT s.*, 0::bigint AS grp, 0::bigint AS wins,
+           NOT lead(true, 1, false) OVER o AS last,
+           oh0 + (sum(delta) OVER o)::bigint AS on_hand_after,
+           r0 + (sum(d_res) OVER o)::bigint AS reserved_at
+    FROM s
+    WHERE NOT EXISTS (SELECT 1 FROM counted c WHERE c.sku = s.sku AND c.store_id = s.store_id)
+    WINDOW o AS ({_IN_ORDER})
 ), g AS (
-    SELECT w.*,
+    SELECT s.*,
            count(*) FILTER (WHERE win) OVER o AS grp,
+           count(*) FILTER (WHERE win) OVER ({_ROW}) AS wins,
            r0 + (sum(d_res) OVER o)::bigint AS reserved_at,
-           (sum(CASE WHEN {_DELTA} THEN quantity ELSE 0 END) OVER o)::bigint AS dsum,
+           (sum(delta) OVER o)::bigint AS dsum,
            CASE WHEN win THEN quantity + (
                SELECT coalesce(sum(m.quantity), 0) FROM movements m
-               WHERE m.store_id = w.store_id AND m.sku = w.sku AND m.kind <> 'count'
-                 AND (m.hlc, m.origin) > (w.hlc, w.origin)
+               WHERE m.store_id = s.store_id AND m.sku = s.sku AND m.kind <> 'count'
+                 AND (m.hlc, m.origin) > (s.hlc, s.origin)
            )::bigint END AS base_win
-    FROM w WINDOW o AS ({_IN_ORDER})
+    FROM s WHERE EXISTS (SELECT 1 FROM counted c WHERE c.sku = s.sku AND c.store_id = s.store_id)
+    WINDOW o AS ({_IN_ORDER})
 ), a AS (
     SELECT g.*,
            CASE WHEN grp = 0 THEN oh0
@@ -128,10 +147,11 @@ WITH steps AS MATERIALIZED (
            + dsum AS on_hand_after
     FROM g WINDOW o AS ({_IN_ORDER})
 )
-SELECT store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, reason, actor,
-       reservation_id, existed, late, win, grp, NOT lead(true, 1, false) OVER o,
-       lag(on_hand_after, 1, oh0) OVER o, on_hand_after, reserved_at,
-       c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis
+SELECT {_COLUMNS}, last, on_hand_after - delta, on_hand_after, reserved_at, {_RECORDED}
+FROM plain
+UNION ALL
+SELECT {_COLUMNS}, NOT lead(true, 1, false) OVER o, lag(on_hand_after, 1, oh0) OVER o,
+       on_hand_after, reserved_at, {_RECORDED}
 FROM a WINDOW o AS ({_ROW} ORDER BY hlc, origin, phase)
 """
 
@@ -210,10 +230,8 @@ INSERT INTO hq_final
 SELECT l.store_id, l.sku, l.on_hand_after, l.reserved_at, l.hlc, l.existed,
        l.c0_hlc, l.c0_origin, l.c0_seq, l.c0_qty, l.c0_basis,
        f.hlc, f.origin, f.seq, f.quantity, f.basis
-FROM hq_calc l LEFT JOIN (
-    SELECT DISTINCT ON (store_id, sku) store_id, sku, hlc, origin, seq, quantity, basis
-    FROM hq_calc WHERE win ORDER BY store_id, sku, grp DESC
-) f USING (store_id, sku)
+FROM hq_calc l LEFT JOIN hq_calc f
+  ON f.sku = l.sku AND f.store_id = l.store_id AND f.win AND f.grp = f.wins
 WHERE l.last
 """
 
@@ -234,16 +252,13 @@ WHERE m.ctid = s.at_
 """
 
 # a movement is superseded when older than the row's count after the batch:
-# late (older than the recorded one), or older than the batch's newest winner
+# late (older than the recorded one), or a later count of the batch wins
 INSERT_MOVEMENTS = """
 INSERT INTO movements (event_id, store_id, sku, kind, quantity, reason, actor, reservation_id,
                        hlc, origin, seq, basis, superseded, at)
-SELECT c.origin || ':' || c.seq, c.store_id, c.sku, c.kind, c.quantity, c.reason, c.actor,
-       c.reservation_id, c.hlc, c.origin, c.seq, c.basis,
-       c.late OR coalesce((c.hlc, c.origin) < (f.win_hlc, f.win_origin), false),
-       ms_ts(c.hlc >> 16)
-FROM hq_calc c JOIN hq_final f USING (store_id, sku)
-WHERE c.phase = 1
+SELECT origin || ':' || seq, store_id, sku, kind, quantity, reason, actor, reservation_id,
+       hlc, origin, seq, basis, late OR wins > grp, ms_ts(hlc >> 16)
+FROM hq_calc WHERE phase = 1
 """
 
 # one write per row touched (made by its first movement or change of reserved):
