@@ -67,6 +67,11 @@ class MemoryModel:
     log: list[str] = field(default_factory=list)  # "apply:<checkpoint>" per call
     fail: Exception | None = None
 
+    def encode(self, events: list[dict[str, Any]], payloads: Sequence[bytes]) -> Any:
+        assert len(payloads) == len(events)
+        assert [json.loads(p) for p in payloads] == events  # what each was parsed from
+        return list(events)
+
     def apply(
         self,
         events: list[dict[str, Any]],

@@ -30,14 +30,13 @@ SET max_seq = greatest(o.max_seq, excluded.max_seq),
 # as far as it goes, so seq applied + 1 can only be one of the batch's.)
 WATERMARKS = """
 WITH runs AS (
-    SELECT origin, seq, seq - row_number() OVER (PARTITION BY origin ORDER BY seq) AS island
-    FROM hq_new
+    SELECT origin, min(seq) AS first, max(seq) AS upto
+    FROM (SELECT origin, seq, seq - row_number() OVER (PARTITION BY origin ORDER BY seq) AS island
+          FROM hq_new) r
+    GROUP BY origin, island
 ), reach AS (
-    SELECT r.origin, max(r.seq) AS upto
-    FROM runs r
-    JOIN runs s ON s.origin = r.origin AND s.island = r.island
-    JOIN origins o ON o.origin = s.origin AND s.seq = o.applied_seq + 1
-    GROUP BY r.origin
+    SELECT r.origin, r.upto FROM runs r JOIN origins o USING (origin)
+    WHERE r.first = o.applied_seq + 1
 )
 UPDATE origins o SET applied_seq = (
     SELECT e.seq FROM events e

@@ -22,12 +22,13 @@ transaction) and is the caller's to close."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from agent import digest
 from agent.hlc import now_ms
@@ -41,6 +42,10 @@ FIELD_TYPES = {
 }
 REBUILD_BATCH = 100_000
 REBUILD_WORK_MEM = "64MB"
+# after a rebuild: the derived tables whose rows it updated, vacuumed; the
+# others (appended to; a few movements had their superseded flag set) analyzed
+VACUUMED = ("products", "store_entries", "stock_settings", "field_stamps", "stock", "reservations")
+ANALYZED = ("movements", "conflicts")
 DERIVED = (
     "products",
     "store_entries",
@@ -95,38 +100,57 @@ class Projector:
             yield self.conn
 
     # ----------------------------------------------------------------- write
+    @staticmethod
+    def encode(
+        events: Sequence[dict[str, Any]], payloads: Sequence[bytes] | None = None
+    ) -> staging.Encoded:
+        """The batch as ``apply`` stages it (``staging.encode``): no database
+        work, so it can be made while the batch before is being applied."""
+        return staging.encode(events, payloads)
+
     def apply(
         self,
-        events: Sequence[dict[str, Any]],
+        events: Sequence[dict[str, Any]] | staging.Encoded,
         *,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
         released: Sequence[int] = (),
+        payloads: Sequence[bytes] | None = None,
     ) -> BatchResult:
         """Record and merge validated events (any order, repeats allowed),
         keep ``rejected`` quarantine records (``agent.sync.validate``), delete
         the ``released`` quarantine ids (held-back events now in ``events``),
         advance the watermarks and the checkpoint (a JetStream stream seq; it
-        never moves back): one transaction, committed on return."""
+        never moves back): one transaction, committed on return.
+        ``events`` may come ``encode``d already; else ``payloads``, if given,
+        are the JSON each event was parsed from (one per event, in order),
+        recorded as they are where PostgreSQL can take them."""
         started = time.perf_counter()
+        staged = events if isinstance(events, staging.Encoded) else self.encode(events, payloads)
         now = self.wall_ms()
+        params = {"now": now}
         with self._tx() as conn:
-            refused = staging.stage(conn, events)
-            applied = conn.execute(staging.RECORD_NEW, {"now": now}).rowcount
-            if applied:
-                conn.execute(bookkeeping.ORIGINS, {"now": now})
-                conn.execute(bookkeeping.WATERMARKS)
-                self._merge(conn, now)
-            bookkeeping.quarantine(conn, [*rejected, *refused], now)
-            if released:
-                bookkeeping.release(conn, released)
-            if checkpoint is not None:
-                conn.execute(bookkeeping.CHECKPOINT, {"seq": checkpoint, "now": now})
+            staging.stage(conn, staged)
+            # the rest in one round trip: nothing in it needs an answer first
+            with conn.pipeline():
+                if staged.rows:
+                    conn.execute(staging.DROP_RECORDED)
+                    recorded = conn.execute(staging.RECORD_NEW, params)
+                    conn.execute(bookkeeping.ORIGINS, params)
+                    conn.execute(bookkeeping.WATERMARKS)
+                    self._merge(conn, staged.types, now)
+                bookkeeping.quarantine(conn, [*rejected, *staged.refused], now)
+                if released:
+                    bookkeeping.release(conn, released)
+                if checkpoint is not None:
+                    conn.execute(bookkeeping.CHECKPOINT, {"seq": checkpoint, "now": now})
+            applied = recorded.rowcount if staged.rows else 0
+        received = len(staged.events)
         return BatchResult(
-            received=len(events),
+            received=received,
             applied=applied,
-            duplicates=len(events) - applied - len(refused),
-            quarantined=len(rejected) + len(refused),
+            duplicates=received - applied - len(staged.refused),
+            quarantined=len(rejected) + len(staged.refused),
             seconds=time.perf_counter() - started,
         )
 
@@ -145,28 +169,30 @@ class Projector:
             raise ValueError("batch must be at least 1")
         now = self.wall_ms()
         total = 0
-        last: tuple[int, str, int] = (-1, "", 0)
         with self._tx() as conn:
             conn.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEM}'")  # a round's sorts in memory
             conn.execute("TRUNCATE " + ", ".join(DERIVED))
+            conn.execute(staging.ORDER_RECORDED)
             while True:
                 staging.clear(conn)
-                n = conn.execute(
-                    staging.NEXT_RECORDED,
-                    {"hlc": last[0], "origin": last[1], "seq": last[2], "limit": batch},
-                ).rowcount
+                n = conn.execute(staging.NEXT_RECORDED, {"after": total, "limit": batch}).rowcount
                 if n == 0:
-                    return total
-                self._merge(conn, now)
-                row = conn.execute(staging.LAST_NEW).fetchone()
-                assert row is not None
-                last = (int(row[0]), str(row[1]), int(row[2]))
+                    break
+                types = {str(t) for (t,) in conn.execute(staging.NEW_TYPES).fetchall()}
+                self._merge(conn, types, now)
                 total += n
+        # every round left dead versions of the rows it touched (and index
+        # entries: few of those updates find room on their page), which only
+        # now can go; the live batches after find the rows at once, and the
+        # planner sees the new tables
+        for statement, tables in (("VACUUM (ANALYZE)", VACUUMED), ("ANALYZE", ANALYZED)):
+            names = sql.SQL(", ").join(sql.Identifier(self.schema, t) for t in tables)
+            self.conn.execute(sql.SQL(statement + " {}").format(names))
+        return total
 
-    def _merge(self, conn: psycopg.Connection[Any], now: int) -> None:
-        """Merge the events in ``hq_new``, entity by entity (only those the
-        batch has events of)."""
-        types = {str(t) for t, _ in conn.execute(staging.NEW_TYPES).fetchall()}
+    def _merge(self, conn: psycopg.Connection[Any], types: Set[str], now: int) -> None:
+        """Merge the events in ``hq_new``, entity by entity (only those of
+        ``types``, the event types the batch has)."""
         params = {"now": now}
         entities = {FIELD_TYPES[t] for t in types if t in FIELD_TYPES}
         if entities:
@@ -179,7 +205,6 @@ class Projector:
             conn.execute(stock.RESERVATIONS)
             conn.execute(stock.UPSERT_RESERVATIONS)
         if types & {"stock.movement", "reservation.changed"}:
-            conn.execute(staging.EXTRACT_MOVEMENTS)
             for statement in stock.STATEMENTS:
                 conn.execute(statement, params if "%(now)s" in statement else None)
 

@@ -38,7 +38,7 @@ AfterCommit = Callable[[BatchOutcome, int], Awaitable[None]]
 
 @dataclass
 class Batch:
-    events: list[dict[str, Any]]
+    events: Any  # the checked events, as the read model stages them (``Sink.encode``)
     rejected: list[dict[str, Any]]
     last: Any  # the batch's last message: acknowledging it acknowledges all
     last_seq: int  # its stream seq: the checkpoint once committed
@@ -114,11 +114,24 @@ class Pump:
             return []
 
     def prepare(self, msgs: list[Any]) -> Batch:
-        """Check a fetched batch: the events to apply, the records to quarantine."""
-        items = [(m.subject, m.data) for m in msgs]
-        events, rejected = validate.sort(items, self._clocks.wall_ms(), self._skew)
+        """Check a fetched batch: the events to apply, encoded for the read
+        model with the payloads they came as (here, on the event loop, while
+        the batch before is being committed on the sink's thread), and the
+        records to quarantine (as ``validate.sort``)."""
+        now = self._clocks.wall_ms()
+        events: list[dict[str, Any]] = []
+        payloads: list[bytes] = []
+        rejected: list[dict[str, Any]] = []
+        for m in msgs:
+            checked = validate.check(m.subject, m.data, now, self._skew)
+            if isinstance(checked, validate.Rejected):
+                rejected.append(validate.quarantine_record(checked, m.subject, m.data))
+            else:
+                events.append(checked)
+                payloads.append(m.data)
         last = msgs[-1]
-        return Batch(events, rejected, last, last.metadata.sequence.stream)
+        staged = self._sink.encode(events, payloads)
+        return Batch(staged, rejected, last, last.metadata.sequence.stream)
 
     async def commit(self, batch: Batch) -> None:
         """COMMIT the batch with its checkpoint, then acknowledge it."""

@@ -36,9 +36,13 @@ class BatchOutcome(Protocol):
 class ReadModel(Protocol):
     """The part of ``agent.hq.projector.Projector`` the process uses."""
 
+    def encode(self, events: list[dict[str, Any]], payloads: Sequence[bytes]) -> Any:
+        """The events as ``apply`` takes them, made with no database work."""
+        ...
+
     def apply(
         self,
-        events: list[dict[str, Any]],
+        events: Any,  # a list of events, or what ``encode`` made of one
         *,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
@@ -67,21 +71,27 @@ class Sink:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
 
+    def encode(self, events: list[dict[str, Any]], payloads: Sequence[bytes]) -> Any:
+        """Checked events, with the payloads they were parsed from, as the
+        model takes them (``ReadModel.encode``): on the caller's thread, since
+        it touches no connection, while the sink's thread is busy."""
+        return self.model.encode(events, payloads)
+
     async def apply(
         self,
-        events: list[dict[str, Any]],
+        events: Any,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
         released: Sequence[int] = (),
     ) -> BatchOutcome:
-        """One committed transaction by the time it returns: the events, the
-        quarantined records, the released quarantine ids and, if given, the
-        stream checkpoint."""
+        """One committed transaction by the time it returns: the events (a
+        list, or ``encode``d), the quarantined records, the released
+        quarantine ids and, if given, the stream checkpoint."""
         return await self._call(self._apply, events, rejected, checkpoint, released)
 
     def _apply(
         self,
-        events: list[dict[str, Any]],
+        events: Any,
         rejected: Sequence[dict[str, Any]],
         checkpoint: int | None,
         released: Sequence[int],

@@ -1,26 +1,29 @@
-"""Staging one batch: the events COPY'd into a temporary table, recorded once
-each in ``events``, and the new ones taken apart into typed rows per entity
-for the set-based merges (``fields``, ``stock``).
+"""Staging one batch: the events COPY'd into a temporary table (``hq_new``),
+the ones already recorded taken out again, the rest recorded in ``events``,
+and taken apart into typed rows per entity for the set-based merges
+(``fields``, ``stock``).
 
 The temporary tables belong to the projector's connection (made once, when
 the projector is built) and are emptied at every commit (``ON COMMIT DELETE
 ROWS``) and before every round of a rebuild (``clear``).
 
-Taking the events apart is SQL over their stored JSON, so a rebuild from
-``events`` and a live batch go through the same statements."""
+An event is COPY'd as the JSON it arrived as when PostgreSQL can take that
+text as it is (nearly always): re-encoding it in Python cost more than every
+other Python step of a batch. Taking the events apart is SQL over that JSON,
+so a rebuild from ``events`` and a live batch go through the same statements."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
+from itertools import repeat
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 TEMP_TABLES = {
-    "hq_stage": 'ord integer, origin text COLLATE "C", seq bigint, hlc bigint, '
-    'type text COLLATE "C", body jsonb',
     "hq_new": 'origin text COLLATE "C", seq bigint, hlc bigint, type text COLLATE "C", body jsonb',
     # one row per field written: entity product | store | setting
     "hq_fields": 'entity text COLLATE "C", k1 text COLLATE "C", k2 text COLLATE "C", '
@@ -33,16 +36,17 @@ TEMP_TABLES = {
     'quantity bigint, status text COLLATE "C", customer_id text, order_id text, channel text, '
     "expires_at_ms bigint, created_at_ms bigint, updated_at_ms bigint, hlc bigint, "
     'origin text COLLATE "C", seq bigint, movement jsonb, applied boolean, d_reserved bigint',
-    "hq_mv": 'event_id text COLLATE "C", origin text COLLATE "C", seq bigint, hlc bigint, '
-    'store_id text COLLATE "C", sku text COLLATE "C", kind text COLLATE "C", quantity bigint, '
-    "reason text, actor text, reservation_id text, basis jsonb",
+    # every step of a stock row in the batch (stock.CALC): a movement (phase 1) or
+    # a reservation's change of reserved (phase 0), with the row's recorded state
     "hq_calc": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
     'origin text COLLATE "C", phase smallint, seq bigint, kind text COLLATE "C", '
-    "quantity bigint, basis jsonb, late boolean, win boolean, grp bigint, "
+    "quantity bigint, basis jsonb, reason text, actor text, reservation_id text, "
+    "existed boolean, late boolean, win boolean, grp bigint, wins bigint, last boolean, "
     "on_hand_before bigint, on_hand_after bigint, reserved_at bigint, "
     'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb',
     "hq_final": 'store_id text COLLATE "C", sku text COLLATE "C", on_hand bigint, '
-    'reserved bigint, hlc bigint, c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, '
+    "reserved bigint, hlc bigint, existed boolean, "
+    'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, '
     'c0_qty bigint, c0_basis jsonb, win_hlc bigint, win_origin text COLLATE "C", '
     "win_seq bigint, win_qty bigint, win_basis jsonb",
 }
@@ -59,9 +63,14 @@ def clear(conn: psycopg.Connection[Any]) -> None:
 
 # ------------------------------------------------------------------ staging
 # one encoder, made once; non-ASCII kept as is (PostgreSQL parses it faster
-# than \u escapes, and an unencodable string shows up when encoding)
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# than \u escapes, and an unencodable string shows up when encoding); NaN
+# and Infinity refused (JSON has no such numbers, PostgreSQL takes none)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# the bytes a payload may hold and be COPY'd as it is: printable ASCII but
+# the backslash (an escape: a \\u0000 or a lone surrogate jsonb refuses, and
+# a backslash COPY would read as its own escape)
+_PLAIN = bytes(c for c in range(0x20, 0x7F) if c != 0x5C)
 
 
 def unstorable(body: str) -> str | None:
@@ -76,57 +85,154 @@ def unstorable(body: str) -> str | None:
     return None
 
 
-def stage(conn: psycopg.Connection[Any], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """COPY the events into ``hq_stage``; returns a quarantine record for
-    each that PostgreSQL could not store (left out)."""
+def as_arrived(payload: bytes) -> bytes | None:
+    """The payload as a field of COPY's text format, when it is plain (see
+    ``_PLAIN``), an object, and has no NaN or Infinity (Python's json takes
+    them, jsonb does not): what an agent sends. None when the event must be
+    encoded anew; a false alarm only costs that."""
+    if (
+        payload.translate(None, _PLAIN)
+        or b"NaN" in payload
+        or b"Infinity" in payload
+        or not payload.startswith(b"{")
+    ):
+        return None
+    return payload
+
+
+def _copy_text(value: bytes) -> bytes:
+    """``value`` as a field of COPY's text format."""
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    if b"\n" in value or b"\r" in value or b"\t" in value:
+        value = value.replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\t", b"\\t")
+    return value
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A batch as COPY's input for ``hq_new`` (``encode``): made apart from
+    the transaction, so a caller can make the next batch's while PostgreSQL
+    works on the one before."""
+
+    events: Sequence[dict[str, Any]]  # as handed in
+    copy: bytes  # COPY's text format: one line per event to stage
+    rows: int  # lines: the batch less its repeats and refusals
+    types: frozenset[str]  # the event types among them
+    refused: list[dict[str, Any]]  # quarantine records: events PostgreSQL cannot store
+
+
+def _refusal(event: dict[str, Any], body: str, problem: str) -> dict[str, Any]:
+    return {
+        "eventId": event.get("id"),
+        "subject": None,
+        "reason": "malformed",
+        "body": body[:65536].encode("utf-8", "replace").decode("utf-8"),
+        "detail": problem,
+    }
+
+
+def _encoded(event: dict[str, Any]) -> tuple[str, str | None]:
+    """The event's JSON encoded anew, and why PostgreSQL cannot store it (if not)."""
+    try:
+        body = _dumps(event)
+    except ValueError:
+        return json.dumps(event, ensure_ascii=False), "a number is NaN or Infinity, not JSON"
+    return body, unstorable(body)
+
+
+def encode(
+    events: Sequence[dict[str, Any]], payloads: Sequence[bytes] | None = None
+) -> Encoded:
+    """The lines to COPY into ``hq_new``: each (origin, seq) once (its first
+    occurrence), as its payload (``payloads[i]``, the JSON ``events[i]`` was
+    parsed from) when that is plain, else encoded anew. Events PostgreSQL
+    cannot store are left out, with a quarantine record each."""
+    if payloads is not None and len(payloads) != len(events):
+        raise ValueError("payloads: one per event, or none")
     refused: list[dict[str, Any]] = []
-    with conn.cursor().copy("COPY hq_stage (ord, origin, seq, hlc, type, body) FROM STDIN") as copy:
-        for ord_, event in enumerate(events):
-            body = _dumps(event)
-            problem = unstorable(body)
+    seen: set[tuple[str, int]] = set()
+    # per (origin, type): a line's start, with the line break before it
+    heads: dict[tuple[str, str], bytes] = {}
+    parts: list[bytes] = []  # head, body, head, body...: one copy of each body, by join
+    for event, payload in zip(events, payloads or repeat(None)):
+        origin, seq = event["origin"], event["seq"]
+        key = (origin, seq)
+        if key in seen:
+            continue
+        body = as_arrived(payload) if payload is not None else None
+        if body is None:
+            text, problem = _encoded(event)
             if problem:
-                refused.append(
-                    {
-                        "eventId": event.get("id"),
-                        "subject": None,
-                        "reason": "malformed",
-                        "body": body[:65536].encode("utf-8", "replace").decode("utf-8"),
-                        "detail": problem,
-                    }
-                )
+                refused.append(_refusal(event, text, problem))
                 continue
-            copy.write_row((ord_, event["origin"], event["seq"], event["hlc"], event["type"], body))
-    return refused
+            body = _copy_text(text.encode("utf-8"))
+        seen.add(key)
+        kind = (origin, event["type"])
+        head = heads.get(kind)
+        if head is None:
+            o, t = (_copy_text(str(v).encode()).replace(b"%", b"%%") for v in kind)
+            head = heads[kind] = b"\n" + o + b"\t%d\t%d\t" + t + b"\t"
+        parts.append(head % (seq, event["hlc"]))
+        parts.append(body)
+    copy = b"".join(parts)[1:] + b"\n" if parts else b""
+    types = frozenset(t for _, t in heads)
+    return Encoded(events, copy, len(parts) // 2, types, refused)
 
 
-# A plain INSERT behind a per-row probe rather than ON CONFLICT DO NOTHING: the
-# events are nearly all new, and a speculative insertion costs each of them
-# extra WAL. One projector writes (inv-hq holds an advisory lock); were two
-# to race, the primary key would refuse the second's batch, which its
-# projector retries: a duplicate is never recorded either way.
-RECORD_NEW = """
-WITH ins AS (
-    INSERT INTO events (origin, seq, hlc, type, body, received_at)
-    SELECT DISTINCT ON (s.origin, s.seq) s.origin, s.seq, s.hlc, s.type, s.body, ms_ts(%(now)s)
-    FROM hq_stage s
-    WHERE (SELECT 1 FROM events e WHERE e.origin = s.origin AND e.seq = s.seq) IS NULL
-    ORDER BY s.origin, s.seq, s.ord
-    RETURNING origin, seq, hlc, type, body
-)
-INSERT INTO hq_new SELECT origin, seq, hlc, type, body FROM ins
+def stage(conn: psycopg.Connection[Any], batch: Encoded) -> None:
+    """COPY the batch into ``hq_new``."""
+    if batch.rows:
+        with conn.cursor().copy("COPY hq_new (origin, seq, hlc, type, body) FROM STDIN") as copy:
+            copy.write(batch.copy)
+
+
+# Repeats of events recorded before (a batch delivered again) taken out of
+# the batch. An origin's watermarks settle most without a look: a seq up to
+# its applied_seq is recorded, one past its max_seq is not (both are moved in
+# the transaction that records an event); only those between are probed, in
+# the primary key (a scalar subquery, not EXISTS: a semi join could read all
+# of ``events``). Then the rest recorded with a plain INSERT, not ON CONFLICT
+# DO NOTHING: the events are nearly all new, and a speculative insertion
+# costs each of them extra WAL. One projector writes (inv-hq holds an
+# advisory lock); were two to race, the primary key would refuse the
+# second's batch, which its projector retries: a duplicate is never recorded
+# either way.
+DROP_RECORDED = """
+DELETE FROM hq_new n USING origins o
+WHERE o.origin = n.origin AND n.seq <= o.max_seq
+  AND (n.seq <= o.applied_seq
+       OR (SELECT 1 FROM events e WHERE e.origin = n.origin AND e.seq = n.seq) IS NOT NULL)
 """
 
-# a rebuild's round: the next recorded events in stamp order
+RECORD_NEW = """
+INSERT INTO events (origin, seq, hlc, type, body, received_at)
+SELECT origin, seq, hlc, type, body, ms_ts(%(now)s) FROM hq_new
+"""
+
+# A rebuild's order: every recorded event numbered in stamp order, once (a
+# sort of the keys alone), so that ``events`` needs no index of that order,
+# which every live event would have paid for.
+ORDER_RECORDED = """
+CREATE TEMP TABLE hq_order ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY hlc, origin, seq) AS n, origin, seq FROM events;
+CREATE INDEX ON hq_order (n);
+ANALYZE hq_order
+"""
+
+# a rebuild's round: the next recorded events in stamp order, each looked up
+# by its primary key
 NEXT_RECORDED = """
 INSERT INTO hq_new
-SELECT origin, seq, hlc, type, body FROM events
-WHERE (hlc, origin, seq) > (%(hlc)s, %(origin)s, %(seq)s)
-ORDER BY hlc, origin, seq LIMIT %(limit)s
+SELECT e.origin, e.seq, e.hlc, e.type, e.body
+FROM hq_order o CROSS JOIN LATERAL (
+    SELECT * FROM events e WHERE e.origin = o.origin AND e.seq = o.seq
+    OFFSET 0  -- kept a subquery: a probe of the key, never a join with every event
+) e
+WHERE o.n > %(after)s AND o.n <= %(after)s + %(limit)s
 """
 
-NEW_TYPES = "SELECT type, count(*) FROM hq_new GROUP BY type"
-
-LAST_NEW = "SELECT hlc, origin, seq FROM hq_new ORDER BY hlc DESC, origin DESC, seq DESC LIMIT 1"
+NEW_TYPES = "SELECT DISTINCT type FROM hq_new"
 
 # ------------------------------------------------------------ taking apart
 EXTRACT_FIELDS = """
@@ -145,24 +251,4 @@ WITH e AS (
 INSERT INTO hq_fields (entity, k1, k2, field, value, hlc, origin, seq, basis)
 SELECT e.entity, e.k1, e.k2, f.key, f.value, e.hlc, e.origin, e.seq, e.basis
 FROM e CROSS JOIN LATERAL jsonb_each(e.fields) f
-"""
-
-_MOVEMENT_COLUMNS = """
-    m->>'storeId', m->>'sku', m->>'kind', (m->>'quantity')::bigint,
-    coalesce(m->>'reason', ''), coalesce(m->>'actor', '')"""
-
-# a reservation's movement (a confirm's sale) counts only with its state: an
-# older state of a reservation is ignored whole, as the agent does
-EXTRACT_MOVEMENTS = f"""
-INSERT INTO hq_mv (event_id, origin, seq, hlc, store_id, sku, kind, quantity, reason, actor,
-                   reservation_id, basis)
-SELECT n.origin || ':' || n.seq, n.origin, n.seq, n.hlc, {_MOVEMENT_COLUMNS},
-       NULL, nullif(m->'basis', 'null')
-FROM hq_new n CROSS JOIN LATERAL (SELECT n.body->'data' AS m) x
-WHERE n.type = 'stock.movement'
-UNION ALL
-SELECT r.origin || ':' || r.seq, r.origin, r.seq, r.hlc, {_MOVEMENT_COLUMNS},
-       r.reservation_id, nullif(m->'basis', 'null')
-FROM hq_res r CROSS JOIN LATERAL (SELECT r.movement AS m) x
-WHERE r.applied AND r.movement IS NOT NULL
 """

@@ -68,53 +68,91 @@ SET status = excluded.status, order_id = excluded.order_id, quantity = excluded.
     updated_at = excluded.updated_at, hlc = excluded.hlc, origin = excluded.origin
 """
 
-_DELTA = "phase = 1 AND kind <> 'count' AND NOT late"
-_ROW_ORDER = "PARTITION BY store_id, sku ORDER BY hlc, origin, phase"
+_MOVEMENT = """m->>'storeId' AS store_id, m->>'sku' AS sku, m->>'kind' AS kind,
+           (m->>'quantity')::bigint AS quantity, nullif(m->'basis', 'null') AS basis,
+           coalesce(m->>'reason', '') AS reason, coalesce(m->>'actor', '') AS actor"""
+_ROW = "PARTITION BY sku, store_id"
+_IN_ORDER = f"{_ROW} ORDER BY hlc, origin, phase ROWS UNBOUNDED PRECEDING"
+
+# Every window is over a row's steps in stamp order, so one sort serves
+# them all. Most rows have no winning count in a batch: their on_hand after
+# a step is the recorded one plus the running sum of their deltas, one pass.
+# In the others (``counted``), the on_hand after a step of group g (from the
+# g-th winning count on) is that count's base plus the deltas after it: with
+# ``dsum`` the running sum of the row's deltas, base - dsum(at the count) +
+# dsum(now). That anchor is carried along as the max of [grp, anchor] (the
+# groups only grow), so no window per group is needed. ``wins`` (the row's
+# winning counts) > ``grp``: a later count of the batch supersedes the step.
+# The steps are taken out of the JSON once (MATERIALIZED), not at every use.
+_COLUMNS = """store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, reason, actor,
+       reservation_id, existed, late, win, grp, wins"""
+_RECORDED = """c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis"""
 
 CALC = f"""
-INSERT INTO hq_calc
-WITH steps AS (
-    SELECT store_id, sku, hlc, origin, 1::smallint AS phase, seq, kind, quantity, basis,
-           0::bigint AS d_res
-    FROM hq_mv
+INSERT INTO hq_calc ({_COLUMNS}, last, on_hand_before, on_hand_after, reserved_at,
+                     {_RECORDED})
+WITH steps AS MATERIALIZED (
+    SELECT n.hlc, n.origin, 1::smallint AS phase, n.seq, {_MOVEMENT},
+           NULL::text AS reservation_id, 0::bigint AS d_res
+    FROM hq_new n CROSS JOIN LATERAL (SELECT n.body->'data' AS m) x
+    WHERE n.type = 'stock.movement'
     UNION ALL
-    SELECT store_id, sku, hlc, origin, 0::smallint, seq, NULL, NULL, NULL, d_reserved
+    SELECT r.hlc, r.origin, 1::smallint, r.seq, {_MOVEMENT}, r.reservation_id, 0::bigint
+    FROM hq_res r CROSS JOIN LATERAL (SELECT r.movement AS m) x
+    WHERE r.applied AND r.movement IS NOT NULL
+    UNION ALL
+    SELECT hlc, origin, 0::smallint, seq, store_id, sku, NULL, NULL, NULL, NULL, NULL, NULL,
+           d_reserved
     FROM hq_res WHERE d_reserved <> 0
-), s AS (
-    SELECT st.*, coalesce(k.on_hand, 0) AS oh0, coalesce(k.reserved, 0) AS r0,
+), s AS MATERIALIZED (
+    SELECT st.*, k.store_id IS NOT NULL AS existed, coalesce(k.on_hand, 0) AS oh0,
+           coalesce(k.reserved, 0) AS r0,
            k.count_hlc AS c0_hlc, k.count_origin AS c0_origin, k.count_seq AS c0_seq,
-           k.count_qty AS c0_qty, k.count_basis AS c0_basis,
-           st.phase = 1 AND k.count_hlc IS NOT NULL
-               AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
+           k.count_qty AS c0_qty, k.count_basis AS c0_basis, l.late,
+           st.phase = 1 AND st.kind = 'count' AND NOT l.late AS win,
+           CASE WHEN st.phase = 1 AND st.kind <> 'count' AND NOT l.late
+                THEN st.quantity ELSE 0 END AS delta
     FROM steps st LEFT JOIN stock k USING (store_id, sku)
+    CROSS JOIN LATERAL (
+        SELECT st.phase = 1 AND k.count_hlc IS NOT NULL
+               AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
+    ) l
+), counted AS (
+    SELECT DISTINCT sku, store_id FROM s WHERE win
+), plain AS (
+    SELECT s.*, 0::bigint AS grp, 0::bigint AS wins,
+           NOT lead(true, 1, false) OVER o AS last,
+           oh0 + (sum(delta) OVER o)::bigint AS on_hand_after,
+           r0 + (sum(d_res) OVER o)::bigint AS reserved_at
+    FROM s
+    WHERE NOT EXISTS (SELECT 1 FROM counted c WHERE c.sku = s.sku AND c.store_id = s.store_id)
+    WINDOW o AS ({_IN_ORDER})
 ), g AS (
-    SELECT s.*, phase = 1 AND kind = 'count' AND NOT late AS win,
-           count(*) FILTER (WHERE phase = 1 AND kind = 'count' AND NOT late) OVER w AS grp,
-           r0 + sum(d_res) OVER w AS reserved_at
-    FROM s WINDOW w AS ({_ROW_ORDER} ROWS UNBOUNDED PRECEDING)
-), h AS (
-    SELECT g.*,
+    SELECT s.*,
+           count(*) FILTER (WHERE win) OVER o AS grp,
+           count(*) FILTER (WHERE win) OVER ({_ROW}) AS wins,
+           r0 + (sum(d_res) OVER o)::bigint AS reserved_at,
+           (sum(delta) OVER o)::bigint AS dsum,
            CASE WHEN win THEN quantity + (
                SELECT coalesce(sum(m.quantity), 0) FROM movements m
-               WHERE m.store_id = g.store_id AND m.sku = g.sku AND m.kind <> 'count'
-                 AND (m.hlc, m.origin) > (g.hlc, g.origin)
-           ) END AS base_win,
-           sum(CASE WHEN {_DELTA} THEN quantity ELSE 0 END)
-               OVER (PARTITION BY store_id, sku, grp ORDER BY hlc, origin, phase
-                     ROWS UNBOUNDED PRECEDING) AS add_cum
-    FROM g
-), o AS (
-    SELECT h.*,
+               WHERE m.store_id = s.store_id AND m.sku = s.sku AND m.kind <> 'count'
+                 AND (m.hlc, m.origin) > (s.hlc, s.origin)
+           )::bigint END AS base_win
+    FROM s WHERE EXISTS (SELECT 1 FROM counted c WHERE c.sku = s.sku AND c.store_id = s.store_id)
+    WINDOW o AS ({_IN_ORDER})
+), a AS (
+    SELECT g.*,
            CASE WHEN grp = 0 THEN oh0
-                ELSE first_value(base_win) OVER (PARTITION BY store_id, sku, grp
-                                                 ORDER BY hlc, origin, phase) END
-           + add_cum AS on_hand_after
-    FROM h
+                ELSE (max(CASE WHEN win THEN ARRAY[grp, base_win - dsum] END) OVER o)[2] END
+           + dsum AS on_hand_after
+    FROM g WINDOW o AS ({_IN_ORDER})
 )
-SELECT store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, late, win, grp,
-       lag(on_hand_after, 1, oh0) OVER ({_ROW_ORDER}), on_hand_after, reserved_at,
-       c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis
-FROM o
+SELECT {_COLUMNS}, last, on_hand_after - delta, on_hand_after, reserved_at, {_RECORDED}
+FROM plain
+UNION ALL
+SELECT {_COLUMNS}, NOT lead(true, 1, false) OVER o, lag(on_hand_after, 1, oh0) OVER o,
+       on_hand_after, reserved_at, {_RECORDED}
+FROM a WINDOW o AS ({_ROW} ORDER BY hlc, origin, phase)
 """
 
 # the winning counts, each with the count it replaced (the batch's previous
@@ -185,20 +223,16 @@ FROM found
 ON CONFLICT (conflict_id) DO NOTHING
 """
 
-# per row touched: its state after the batch, the count it had (c0) and the
-# newest winning count of the batch (win_*, NULL if none)
+# per row touched: its state after the batch (its last step), the count it
+# had (c0) and the newest winning count of the batch (win_*, NULL if none)
 FINAL = """
 INSERT INTO hq_final
-SELECT l.store_id, l.sku, l.on_hand_after, l.reserved_at, l.hlc,
+SELECT l.store_id, l.sku, l.on_hand_after, l.reserved_at, l.hlc, l.existed,
        l.c0_hlc, l.c0_origin, l.c0_seq, l.c0_qty, l.c0_basis,
        f.hlc, f.origin, f.seq, f.quantity, f.basis
-FROM (
-    SELECT DISTINCT ON (store_id, sku) * FROM hq_calc
-    ORDER BY store_id, sku, hlc DESC, origin DESC, phase DESC
-) l LEFT JOIN (
-    SELECT DISTINCT ON (store_id, sku) store_id, sku, hlc, origin, seq, quantity, basis
-    FROM hq_calc WHERE win ORDER BY store_id, sku, hlc DESC, origin DESC
-) f USING (store_id, sku)
+FROM hq_calc l LEFT JOIN hq_calc f
+  ON f.sku = l.sku AND f.store_id = l.store_id AND f.win AND f.grp = f.wins
+WHERE l.last
 """
 
 # recorded movements from the row's count (itself included) up to the new one
@@ -217,35 +251,48 @@ FROM (
 WHERE m.ctid = s.at_
 """
 
+# a movement is superseded when older than the row's count after the batch:
+# late (older than the recorded one), or a later count of the batch wins
 INSERT_MOVEMENTS = """
 INSERT INTO movements (event_id, store_id, sku, kind, quantity, reason, actor, reservation_id,
                        hlc, origin, seq, basis, superseded, at)
-SELECT m.event_id, m.store_id, m.sku, m.kind, m.quantity, m.reason, m.actor, m.reservation_id,
-       m.hlc, m.origin, m.seq, m.basis,
-       coalesce((m.hlc, m.origin) < (coalesce(f.win_hlc, f.c0_hlc),
-                                     coalesce(f.win_origin, f.c0_origin)), false),
-       ms_ts(m.hlc >> 16)
-FROM hq_mv m JOIN hq_final f USING (store_id, sku)
+SELECT origin || ':' || seq, store_id, sku, kind, quantity, reason, actor, reservation_id,
+       hlc, origin, seq, basis, late OR wins > grp, ms_ts(hlc >> 16)
+FROM hq_calc WHERE phase = 1
 """
 
-# one write per row touched (made by its first movement or change of reserved)
-UPSERT_ROWS = """
-INSERT INTO stock AS k (store_id, sku, on_hand, reserved, count_hlc, count_origin, count_seq,
-                        count_qty, count_basis, updated_hlc, updated_at)
-SELECT store_id, sku, on_hand, reserved,
-       coalesce(win_hlc, c0_hlc), coalesce(win_origin, c0_origin),
-       CASE WHEN win_hlc IS NULL THEN c0_seq ELSE win_seq END,
-       CASE WHEN win_hlc IS NULL THEN c0_qty ELSE win_qty END,
-       CASE WHEN win_hlc IS NULL THEN c0_basis ELSE win_basis END,
-       hlc, ms_ts(hlc >> 16)
-FROM hq_final
-ON CONFLICT (store_id, sku) DO UPDATE
-SET on_hand = excluded.on_hand, reserved = excluded.reserved, count_hlc = excluded.count_hlc,
-    count_origin = excluded.count_origin, count_seq = excluded.count_seq,
-    count_qty = excluded.count_qty, count_basis = excluded.count_basis,
-    updated_hlc = greatest(k.updated_hlc, excluded.updated_hlc),
-    updated_at = ms_ts(greatest(k.updated_hlc, excluded.updated_hlc) >> 16)
+# one write per row touched (made by its first movement or change of reserved):
+# an UPDATE of the rows there (HOT: no indexed column changes) and an INSERT
+# of the new ones, rather than an upsert's speculative insertion for each
+_COUNT = """coalesce(f.win_hlc, f.c0_hlc), coalesce(f.win_origin, f.c0_origin),
+       CASE WHEN f.win_hlc IS NULL THEN f.c0_seq ELSE f.win_seq END,
+       CASE WHEN f.win_hlc IS NULL THEN f.c0_qty ELSE f.win_qty END,
+       CASE WHEN f.win_hlc IS NULL THEN f.c0_basis ELSE f.win_basis END"""
+
+UPDATE_ROWS = f"""
+UPDATE stock k
+SET (on_hand, reserved, count_hlc, count_origin, count_seq, count_qty, count_basis,
+     updated_hlc, updated_at) = (
+    f.on_hand, f.reserved, {_COUNT}, greatest(k.updated_hlc, f.hlc),
+    ms_ts(greatest(k.updated_hlc, f.hlc) >> 16))
+FROM hq_final f
+WHERE f.existed AND k.store_id = f.store_id AND k.sku = f.sku
 """
 
-# in order, after RESERVATIONS and the movements are staged
-STATEMENTS = (CALC, CONFLICTS, FINAL, SUPERSEDE_RECORDED, INSERT_MOVEMENTS, UPSERT_ROWS)
+INSERT_ROWS = f"""
+INSERT INTO stock (store_id, sku, on_hand, reserved, count_hlc, count_origin, count_seq,
+                   count_qty, count_basis, updated_hlc, updated_at)
+SELECT f.store_id, f.sku, f.on_hand, f.reserved, {_COUNT}, f.hlc, ms_ts(f.hlc >> 16)
+FROM hq_final f WHERE NOT f.existed
+"""
+
+# in order, after RESERVATIONS
+STATEMENTS = (
+    CALC,
+    CONFLICTS,
+    FINAL,
+    SUPERSEDE_RECORDED,
+    INSERT_MOVEMENTS,
+    UPDATE_ROWS,
+    INSERT_ROWS,
+)
