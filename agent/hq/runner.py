@@ -242,8 +242,11 @@ class Runner:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            with contextlib.suppress(Exception):
+            try:
                 await sub.unsubscribe()
+            except Exception:
+                # the session ends anyway; its subscription dies with the connection
+                log.warning("heartbeat subscription not closed", exc_info=True)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]

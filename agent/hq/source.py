@@ -219,6 +219,8 @@ class Source:
         try:
             info = await self._link.js.consumer_info(self._stream, self.durable, timeout=2)
         except Exception:
+            # status shows "unknown" and says why; the traceback is for us
+            log.warning("consumer info not read", exc_info=True)
             return None
         return int(info.num_pending or 0)
 

@@ -17,8 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats.js.errors
+import structlog
 
 from agent.sync import subjects
+
+log = structlog.get_logger("agent.hq")
 
 LOOKUPS_AT_ONCE = 32  # the stream's last message per store, asked concurrently
 
@@ -49,6 +52,7 @@ async def read_nats(
             (await js.consumer_info(stream, durable, timeout=2)).num_pending or 0
         )
     except Exception:
+        log.warning("consumer info not read", exc_info=True)  # shown as unknown
         pending = None
     gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
@@ -60,6 +64,7 @@ async def read_nats(
             except nats.js.errors.NotFoundError:
                 return store, 0
             except Exception:
+                log.warning("newest event of a store not read", store=store, exc_info=True)
                 return store, None
 
     found = await asyncio.gather(*(newest(s) for s in stores))

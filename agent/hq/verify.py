@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import nats.errors
+import structlog
+
+from agent.errors import RemoteError
 from agent.sync import rpc, subjects
+
+log = structlog.get_logger("agent.hq")
 
 EQUAL, DIFFERS, BEHIND, UNREACHABLE = "equal", "differs", "behind", "unreachable"
 RETRY_EVERY = 0.5  # seconds between rounds
@@ -101,7 +107,10 @@ def asker(nc: Any, network: str, timeout: float) -> Ask:
         try:
             msg = await nc.request(subjects.rpc(network, store, "digests"), b"{}", timeout=timeout)
             _, body = rpc.parse_reply(msg.data)
+        except (TimeoutError, nats.errors.Error, RemoteError):
+            return None  # not answering (in time), or not serving digests: "unreachable"
         except Exception:
+            log.warning("digest request failed", store=store, exc_info=True)
             return None
         return body if isinstance(body, dict) else None
 
