@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +28,8 @@ import psycopg
 from agent.domain import product_id_for
 from agent.hq.projector import Projector
 from agent.hq.schema import migrate
-from tests.helpers import short_tmpdir
-from tests.pgfix import start_server
+from agent.ledger.engine.envelope import envelope
+from tests.pgfix import running_postgres
 
 BASE_MS = 1_790_000_000_000
 SCHEMA = "inv_hq"
@@ -57,16 +55,7 @@ class ChainDay:
         self.seq[origin] += 1
         hlc = max(self.wall << 16, self.last[origin] + 1)
         self.last[origin] = hlc
-        seq = self.seq[origin]
-        return {
-            "id": f"{origin}:{seq}",
-            "origin": origin,
-            "seq": seq,
-            "hlc": hlc,
-            "type": type_,
-            "schemaVersion": 1,
-            "data": data,
-        }
+        return envelope(origin, self.seq[origin], hlc, type_, data)
 
     def _movement(self, store: str, kind: str, qty: int) -> dict[str, Any]:
         mv: dict[str, Any] = {
@@ -183,20 +172,9 @@ def record(conn: psycopg.Connection[Any], events: Iterator[dict[str, Any]]) -> i
     return n
 
 
-@contextmanager
-def postgres() -> Iterator[str]:
-    home = short_tmpdir()
-    server, dsn = start_server(home)
-    try:
-        yield dsn
-    finally:
-        server.cleanup()  # type: ignore[attr-defined]
-        shutil.rmtree(home, ignore_errors=True)
-
-
 def run(events: int = 1_000_000, applied: int = 100_000, batch: int = 5_000) -> dict[str, Any]:
     day = ChainDay()
-    with postgres() as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with running_postgres() as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         migrate(conn, SCHEMA)
         t0 = time.perf_counter()
         record(conn, day.events(events))

@@ -19,22 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.domain import product_id_for
+from agent.ledger.engine.envelope import envelope
 
 BASE_MS = 1_790_000_000_000
 TEXTS = ["", "plain", "é ü", "tab\there", "new\nline", "quote ' \" \\ back", "%s %(x)s"]
-
-
-def envelope(origin: str, seq: int, hlc: int, type_: str, data: dict[str, Any]) -> dict[str, Any]:
-    version = 2 if type_ in ("store.upserted", "stock.settings") else 1
-    return {
-        "id": f"{origin}:{seq}",
-        "origin": origin,
-        "seq": seq,
-        "hlc": hlc,
-        "type": type_,
-        "schemaVersion": version,
-        "data": data,
-    }
 
 
 @dataclass

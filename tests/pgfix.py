@@ -12,6 +12,7 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,9 @@ def start_server(home: Path) -> tuple[object, str]:
     return server, server.get_uri()
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """The DSN of this test process's PostgreSQL server."""
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """A server in a temporary folder for the time of the ``with``; its DSN."""
     home = short_tmpdir()
     server, dsn = start_server(home)
     try:
@@ -56,6 +57,13 @@ def pg_server() -> Iterator[str]:
     finally:
         server.cleanup()  # type: ignore[attr-defined]
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The DSN of this test process's PostgreSQL server."""
+    with running_postgres() as dsn:
+        yield dsn
 
 
 @pytest.fixture
