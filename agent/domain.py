@@ -34,6 +34,13 @@ class MovementKind(enum.StrEnum):
     SELL = "sell"
     ADJUST = "adjust"
     COUNT = "count"
+    # written by transfers (``agent.ledger.engine.transfers``), never by a
+    # stock change: what the origin ships, what a cancel returns to it, what
+    # the destination receives and what of that arrived damaged
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_RETURN = "transfer_return"
+    TRANSFER_IN = "transfer_in"
+    DAMAGED = "damaged"
 
 
 OPERATION_KIND = {
@@ -59,8 +66,19 @@ def covered(basis: dict[str, int] | None, origin: str, seq: int) -> bool:
 
 
 def split_event_id(event_id: str) -> tuple[str, int]:
-    origin, _, seq = event_id.rpartition(":")
-    return origin, int(seq)
+    """``origin:seq`` of an event, or of one of its movements: an event that
+    moves several rows (a transfer's lines) names each movement
+    ``origin:seq/sku`` (``movement_id``). Neither a store id nor a SKU has a
+    ``:``, and the seq part has no ``/``."""
+    origin, _, rest = event_id.rpartition(":")
+    return origin, int(rest.split("/", 1)[0])
+
+
+def movement_id(event_id: str, sku: str, damaged: bool = False) -> str:
+    """The id of the movement an event writes for one SKU when it writes
+    several (a transfer's lines): ``origin:seq/sku``, and for the damaged
+    part of a receipt ``origin:seq/sku#damaged`` (a SKU has no ``#``)."""
+    return f"{event_id}/{sku}#damaged" if damaged else f"{event_id}/{sku}"
 
 
 @dataclass(frozen=True)
@@ -140,3 +158,117 @@ def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     )
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+# ---------------------------------------------------------------- transfers
+class TransferState(enum.StrEnum):
+    """What the origin store has done with a transfer (the origin's field)."""
+
+    DRAFT = "DRAFT"
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+
+
+class TransferStatus(enum.StrEnum):
+    """A transfer's status as users see it: the origin's state and the
+    destination's receipts together (``transfer_status``)."""
+
+    DRAFT = "DRAFT"
+    SHIPPED = "SHIPPED"
+    PARTIALLY_RECEIVED = "PARTIALLY_RECEIVED"
+    RECEIVED = "RECEIVED"
+    CANCELLED = "CANCELLED"
+
+
+MAX_TRANSFER_LINES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LineCounts:
+    """One line of a transfer after merging both sides.
+
+    ``shipped`` and ``claim`` (what the origin's cancel returned to its stock,
+    as the origin saw the line then) come from the origin; ``received`` and
+    ``damaged`` are the sums of the destination's receipts."""
+
+    shipped: int
+    claim: int
+    received: int
+    damaged: int
+
+    @property
+    def cancelled(self) -> int:
+        """What the cancel actually returns: never units that were received.
+        A receipt beats a concurrent cancel of the same units (the goods are
+        physically at the destination), whatever order the two arrive in."""
+        return min(self.claim, max(0, self.shipped - self.received - self.damaged))
+
+    @property
+    def pending(self) -> int:
+        """Still in transit: shipped, and neither received, damaged nor cancelled."""
+        return max(0, self.shipped - self.received - self.damaged) - self.cancelled
+
+    @property
+    def over_received(self) -> int:
+        """Units received (or damaged) beyond what was shipped: a discrepancy."""
+        return max(0, self.received + self.damaged - self.shipped)
+
+    @property
+    def cancel_lost(self) -> int:
+        """Units the cancel had returned that a receipt shows arrived: the
+        part of the cancel that is corrected (and listed as a conflict)."""
+        return self.claim - self.cancelled
+
+
+def transfer_status(state: str | None, lines: list[LineCounts]) -> TransferStatus:
+    """The status users see. ``state``: the origin's (None: only receipts
+    seen, the shipment's events have not arrived).
+
+    - CANCELLED by the origin: CANCELLED, unless the cancel returned nothing
+      because everything had been received (the receipt beat it): RECEIVED;
+    - nothing received yet: DRAFT or SHIPPED, the origin's state;
+    - received before this store saw it shipped (the truck came while the
+      network was down): RECEIVED, with a discrepancy until the shipment's
+      events arrive and reconcile it;
+    - otherwise PARTIALLY_RECEIVED while any unit is pending, else RECEIVED."""
+    got = any(line.received or line.damaged for line in lines)
+    if state == TransferState.CANCELLED:
+        beaten = got and any(line.claim for line in lines)
+        if beaten and not any(line.cancelled for line in lines):
+            return TransferStatus.RECEIVED
+        return TransferStatus.CANCELLED
+    if not got:
+        return TransferStatus.SHIPPED if state == TransferState.SHIPPED else TransferStatus.DRAFT
+    if state != TransferState.SHIPPED:
+        return TransferStatus.RECEIVED
+    if any(line.pending for line in lines):
+        return TransferStatus.PARTIALLY_RECEIVED
+    return TransferStatus.RECEIVED
+
+
+# ------------------------------------------------------------- reorder points
+class AlertKind(enum.StrEnum):
+    LOW = "low"  # available fell to or below the reorder point
+    RESTORED = "restored"  # and rose above it again
+
+
+def is_low(available: int, reorder_point: int | None) -> bool:
+    """At or below its reorder point (a SKU without one is never low)."""
+    return reorder_point is not None and available <= reorder_point
+
+
+def suggested_order(
+    available: int,
+    incoming: int,
+    reorder_point: int,
+    max_stock: int | None,
+    reorder_qty: int | None,
+) -> int:
+    """What to order for a SKU at or below its reorder point: up to
+    ``max_stock`` counting what is already on its way; else the fixed
+    ``reorder_qty``; else just enough to be above the reorder point again."""
+    if max_stock is not None:
+        return max(0, max_stock - available - incoming)
+    if reorder_qty is not None:
+        return reorder_qty
+    return max(0, reorder_point + 1 - available - incoming)

@@ -250,6 +250,98 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         WHERE cleanup IS NOT NULL;
     CREATE INDEX routing_attempts_reservation ON routing_attempts(reservation_id);
     """,
+    # 6: transfers between stores, reorder points and low-stock alerts.
+    # A transfer's origin side (the header's state, the lines' shipped and
+    # cancel claim) is written by its origin store only, its receipts by the
+    # destination only (``engine.transfers``); received, damaged, cancelled and
+    # pending are kept up to date from both. Alerts are immutable events of the
+    # store that holds the stock; ``alert_deliveries`` is this agent's own
+    # bookkeeping of what it has handed to each webhook (not replicated)
+    """
+    CREATE TABLE transfers (
+        id              TEXT PRIMARY KEY,
+        from_store      TEXT NOT NULL,
+        to_store        TEXT NOT NULL,
+        note            TEXT NOT NULL DEFAULT '',
+        state           TEXT,             -- the origin's: DRAFT | SHIPPED | CANCELLED;
+                                          -- NULL: only the destination's receipts seen
+        actor           TEXT NOT NULL DEFAULT '',
+        created_at_ms   INTEGER,
+        shipped_at_ms   INTEGER,
+        cancelled_at_ms INTEGER,
+        cancel_id       TEXT,             -- the cancel's event id (its returns: cancel_id/sku)
+        hlc             INTEGER,          -- stamp of the origin's newest state (NULL: none)
+        origin          TEXT,
+        updated_at_ms   INTEGER NOT NULL
+    );
+    CREATE INDEX transfers_from ON transfers(from_store);
+    CREATE INDEX transfers_to ON transfers(to_store);
+
+    CREATE TABLE transfer_lines (
+        transfer_id  TEXT NOT NULL,
+        sku          TEXT NOT NULL,
+        position     INTEGER NOT NULL,           -- the order written (origin's, then receipts')
+        quantity     INTEGER NOT NULL DEFAULT 0, -- asked for (origin); 0: only in receipts
+        shipped      INTEGER NOT NULL DEFAULT 0, -- origin
+        claim        INTEGER NOT NULL DEFAULT 0, -- origin: what its cancel returned, as it saw it
+        received     INTEGER NOT NULL DEFAULT 0, -- destination: sum of its receipts
+        damaged      INTEGER NOT NULL DEFAULT 0,
+        cancelled    INTEGER NOT NULL DEFAULT 0, -- domain.LineCounts.cancelled
+        pending      INTEGER NOT NULL DEFAULT 0, -- domain.LineCounts.pending: in transit
+        PRIMARY KEY (transfer_id, sku)
+    ) WITHOUT ROWID;
+    CREATE INDEX transfer_lines_pending ON transfer_lines(sku) WHERE pending > 0;
+
+    CREATE TABLE transfer_receipts (
+        transfer_id    TEXT NOT NULL,
+        id             TEXT NOT NULL,   -- the receipt's id (the client's, or drawn)
+        store_id       TEXT NOT NULL,   -- who received: the destination
+        event_id       TEXT NOT NULL,
+        lines          TEXT NOT NULL,   -- JSON [{sku, received, damaged}]
+        actor          TEXT NOT NULL DEFAULT '',
+        received_at_ms INTEGER NOT NULL,
+        hlc            INTEGER NOT NULL,
+        PRIMARY KEY (transfer_id, id)
+    ) WITHOUT ROWID;
+
+    ALTER TABLE movements ADD COLUMN transfer_id TEXT;
+
+    ALTER TABLE stock_settings ADD COLUMN reorder_point INTEGER;
+    ALTER TABLE stock_settings ADD COLUMN max_stock INTEGER;
+    ALTER TABLE stock_settings ADD COLUMN reorder_qty INTEGER;
+    CREATE INDEX stock_settings_reorder ON stock_settings(store_id)
+        WHERE reorder_point IS NOT NULL;
+
+    CREATE TABLE alerts (
+        id            TEXT PRIMARY KEY,   -- the alert's event id, origin:seq
+        kind          TEXT NOT NULL,      -- low | restored
+        sku           TEXT NOT NULL,
+        store_id      TEXT NOT NULL,      -- the store that holds the stock (the event's origin)
+        before        INTEGER NOT NULL,   -- available before the write that crossed
+        after         INTEGER NOT NULL,   -- and after it
+        reorder_point INTEGER,            -- NULL: a restored alert of a point taken away
+        cause         TEXT,               -- the event id of that write
+        seq           INTEGER NOT NULL,   -- the alert event's seq (delivery order)
+        hlc           INTEGER NOT NULL,
+        raised_at_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_stock ON alerts(sku, store_id, hlc);
+    CREATE INDEX alerts_store ON alerts(store_id, seq);
+    CREATE INDEX alerts_time ON alerts(raised_at_ms);
+
+    CREATE TABLE alert_deliveries (
+        target        TEXT PRIMARY KEY,   -- a webhook's url, or "nats" (the bus)
+        cursor        INTEGER NOT NULL,   -- seq of our last alert handed over (or given up)
+        tries         INTEGER NOT NULL DEFAULT 0,  -- of the alert after the cursor
+        next_at_ms    INTEGER,
+        last_status   INTEGER,
+        last_error    TEXT,
+        delivered     INTEGER NOT NULL DEFAULT 0,
+        given_up      INTEGER NOT NULL DEFAULT 0,
+        delivered_at_ms INTEGER,
+        updated_at_ms INTEGER NOT NULL
+    );
+    """,
 ]
 
 

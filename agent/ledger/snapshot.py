@@ -29,6 +29,10 @@ STATE_TABLES = (
     "conflicts",
     "stores",
     "stock_settings",
+    "transfers",
+    "transfer_lines",
+    "transfer_receipts",
+    "alerts",
 )
 
 

@@ -20,10 +20,13 @@ from agent.domain import (
     ANY_STORE,
     MAX_PRIORITY,
     MAX_QUANTITY,
+    MAX_TRANSFER_LINES,
     SKU_RE,
     STORE_RE,
+    AlertKind,
     MovementKind,
     ReservationStatus,
+    TransferState,
 )
 from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION, TYPE_SCHEMA
 from agent.sync import subjects
@@ -32,7 +35,9 @@ log = structlog.get_logger("agent.sync")
 MAX_INT = 2**62
 # tuples, not sets: a hostile payload may put a list where a string belongs,
 # and testing an unhashable value for membership in a set raises
-MOVEMENT_KINDS = tuple(k.value for k in MovementKind)
+MOVEMENT_KINDS = tuple(k.value for k in MovementKind if not k.startswith(("transfer", "damaged")))
+TRANSFER_STATES = tuple(s.value for s in TransferState)
+ALERT_KINDS = tuple(k.value for k in AlertKind)
 RESERVATION_STATUSES = tuple(s.value for s in ReservationStatus)
 CHANNELS = ("store", "online")  # agent.inputs.Channel
 
@@ -177,6 +182,119 @@ def _settings_ok(d: dict[str, Any]) -> str | None:
     return problem
 
 
+REORDER_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "reorderPoint": lambda v: _int(v, 0, MAX_QUANTITY),
+    "maxStock": lambda v: _int(v, 0, MAX_QUANTITY),
+    "reorderQty": lambda v: _int(v, 1, MAX_QUANTITY),
+}
+
+
+def _reorder_ok(d: dict[str, Any]) -> str | None:
+    if not _str(d.get("sku"), SKU_RE) or not _store_id_ok(d.get("storeId")):
+        return "reorder settings sku/storeId invalid"
+    problem = _fields_ok("reorder settings", d.get("fields"), REORDER_FIELDS)
+    if problem is None and not _basis_ok(d.get("basis")):
+        problem = "reorder settings basis invalid"
+    return problem
+
+
+def _lines_ok(lines: Any, check: Callable[[dict[str, Any]], bool]) -> bool:
+    """1..MAX_TRANSFER_LINES objects, each SKU once, each passing ``check``."""
+    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_TRANSFER_LINES:
+        return False
+    skus: list[str] = []
+    for line in lines:
+        if not isinstance(line, dict) or not _str(line.get("sku"), SKU_RE) or not check(line):
+            return False
+        skus.append(line["sku"])
+    return len(set(skus)) == len(skus)
+
+
+def _transfer_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
+    t = d.get("transfer")
+    if not isinstance(t, dict):
+        return "transfer is not an object", "malformed"
+    if not (
+        _str(t.get("id"), max_len=128)
+        and _store_id_ok(t.get("fromStoreId"))
+        and _store_id_ok(t.get("toStoreId"))
+        and t.get("fromStoreId") != t.get("toStoreId")
+        and t.get("state") in TRANSFER_STATES
+        and _str(t.get("note", ""), max_len=2000)
+        and _str(t.get("actor", ""), max_len=200)
+        and _int(t.get("createdAtMs"))
+        and _int(t.get("updatedAtMs"))
+        and all(_int(t.get(k)) or t.get(k) is None for k in ("shippedAtMs", "cancelledAtMs"))
+        and _lines_ok(t.get("lines"), lambda ln: _int(ln.get("quantity"), 1, MAX_QUANTITY))
+    ):
+        return "transfer fields invalid", "malformed"
+    claims = d.get("claims")
+    if claims is not None and not (
+        t["state"] == TransferState.CANCELLED
+        and _lines_ok(claims, lambda ln: _int(ln.get("quantity"), 0, MAX_QUANTITY))
+    ):
+        return "transfer claims invalid", "malformed"
+    if t["fromStoreId"] != origin:
+        return (
+            f"transfer from store {t['fromStoreId']!r} written by {origin!r}: only its "
+            "origin may write it"
+        ), "not_owner"
+    return None, ""
+
+
+def _receipt_line_ok(line: dict[str, Any]) -> bool:
+    got, broken = line.get("received"), line.get("damaged")
+    if not (_int(got, 0, MAX_QUANTITY) and _int(broken, 0, MAX_QUANTITY)):
+        return False
+    return int(got or 0) + int(broken or 0) >= 1
+
+
+def _receipt_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
+    r = d.get("receipt")
+    if not isinstance(r, dict):
+        return "receipt is not an object", "malformed"
+    if not (
+        _str(r.get("id"), max_len=128)
+        and _str(r.get("transferId"), max_len=128)
+        and _store_id_ok(r.get("fromStoreId"))
+        and _store_id_ok(r.get("toStoreId"))
+        and r.get("fromStoreId") != r.get("toStoreId")
+        and _str(r.get("actor", ""), max_len=200)
+        and _int(r.get("receivedAtMs"))
+        and _lines_ok(r.get("lines"), _receipt_line_ok)
+    ):
+        return "receipt fields invalid", "malformed"
+    if r["toStoreId"] != origin:
+        return (
+            f"receipt at store {r['toStoreId']!r} written by {origin!r}: only the "
+            "receiving store may write it"
+        ), "not_owner"
+    return None, ""
+
+
+def _alert_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
+    a = d.get("alert")
+    if not isinstance(a, dict):
+        return "alert is not an object", "malformed"
+    if not (
+        a.get("kind") in ALERT_KINDS
+        and _str(a.get("sku"), SKU_RE)
+        and _store_id_ok(a.get("storeId"))
+        and _int(a.get("before"), -MAX_INT, MAX_INT)
+        and _int(a.get("after"), -MAX_INT, MAX_INT)
+        and (a.get("reorderPoint") is None or _int(a.get("reorderPoint"), 0, MAX_QUANTITY))
+        and _str(a.get("cause"), optional=True, max_len=200)
+        and _int(a.get("raisedAtMs"))
+    ):
+        return "alert fields invalid", "malformed"
+    if a["storeId"] != origin:
+        return (
+            f"alert of store {a['storeId']!r} raised by {origin!r}: only the store "
+            "that holds the stock raises its alerts"
+        ), "not_owner"
+    return None, ""
+
+
 def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
     r = d.get("reservation")
     if not isinstance(r, dict):
@@ -227,6 +345,14 @@ def _data_problem(kind: str, data: dict[str, Any], origin: str) -> tuple[str | N
         return _store_ok(data), "malformed"
     if kind == "stock.settings":
         return _settings_ok(data), "malformed"
+    if kind == "stock.reorder":
+        return _reorder_ok(data), "malformed"
+    if kind == "transfer.changed":
+        return _transfer_ok(data, origin)
+    if kind == "transfer.received":
+        return _receipt_ok(data, origin)
+    if kind == "alert.raised":
+        return _alert_ok(data, origin)
     return _reservation_ok(data, origin)
 
 

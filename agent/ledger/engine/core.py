@@ -1,6 +1,7 @@
 """The engine: numbers and stamps local changes, records every event once,
 keeps the per-origin watermarks, and hands each event to the code of its
-entity (``products``, ``stock``, ``reservations``, ``directory``)."""
+entity (``products``, ``stock``, ``reservations``, ``directory``,
+``transfers``, ``alerts``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from agent import hlc as hlc_mod
-from agent.ledger.engine import conflicts, directory, products, reservations, stock
+from agent.ledger.engine import (
+    alerts,
+    conflicts,
+    directory,
+    products,
+    reservations,
+    stock,
+    transfers,
+)
 from agent.ledger.engine.bulk import NewStockMovements
 from agent.ledger.engine.envelope import dumps, envelope, new_uuid, now_ms
 
@@ -40,6 +49,9 @@ class Engine:
         self.wall_ms = wall_ms
         self.new_id = new_id
         self.monotonic = monotonic
+        # while an event is applied: this store's stock rows it changes, with
+        # their available before it (``touch``), for the low-stock alerts
+        self._touched: dict[tuple[str, str], int] | None = None
 
     # ---------------------------------------------------------------- local
     def next_seq(self, conn: sqlite3.Connection) -> int:
@@ -133,7 +145,29 @@ class Engine:
             conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
 
     # --------------------------------------------------------------- effects
+    def touch(self, sku: str, store: str, row: sqlite3.Row) -> None:
+        """The event being applied changes this stock row (``row``: as it was
+        before): remember its available then, once, if the row is this store's."""
+        touched = self._touched
+        if touched is not None and store == self.store_id and (sku, store) not in touched:
+            touched[sku, store] = row["on_hand"] - row["reserved"]
+
     def apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
+        """Apply one event's effects; then, if it moved this store's stock
+        across a reorder point, raise the alert (an event of its own, after
+        this one: judged on the whole event, so a confirm's release and sale
+        of the same units raise nothing)."""
+        outer = self._touched is None
+        if outer:
+            self._touched = {}
+        try:
+            self._dispatch(conn, event, local)
+        finally:
+            touched, self._touched = self._touched, (None if outer else self._touched)
+        if outer and touched:
+            alerts.check(self, conn, touched, event["id"])
+
+    def _dispatch(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
         data = event["data"]
         stamp = (event["hlc"], event["origin"])
         if event["type"] == "product.upserted":
@@ -144,8 +178,14 @@ class Engine:
             reservations.apply_reservation(self, conn, data, stamp, event["id"], local)
         elif event["type"] == "store.upserted":
             directory.apply_store(self, conn, data, stamp, event["id"])
-        elif event["type"] == "stock.settings":
+        elif event["type"] in ("stock.settings", "stock.reorder"):
             directory.apply_settings(self, conn, data, stamp, event["id"])
+        elif event["type"] == "transfer.changed":
+            transfers.apply_transfer(self, conn, data, stamp, event["id"], local)
+        elif event["type"] == "transfer.received":
+            transfers.apply_receipt(self, conn, data, stamp, event["id"], local)
+        elif event["type"] == "alert.raised":
+            alerts.apply_alert(self, conn, data, event)
         else:  # validated before; never reached for known schema versions
             raise ValueError(f"unknown event type {event['type']!r}")
 

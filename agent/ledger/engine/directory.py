@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from agent.ledger.engine.core import Engine
 
 SAFETY = {"safetyStock": "safety_stock"}
+# ``stock.reorder``'s fields, kept in the same rows as the safety stock
+REORDER = {"reorderPoint": "reorder_point", "maxStock": "max_stock", "reorderQty": "reorder_qty"}
 
 
 def _stored(field: str, value: Any) -> Any:
@@ -50,7 +52,12 @@ STORES = lww.Record(
     store_at=0,
 )
 SETTINGS = lww.Record(
-    "stock_settings", ("sku", "store_id"), "stock_setting", columns=SAFETY, sku_at=0, store_at=1
+    "stock_settings",
+    ("sku", "store_id"),
+    "stock_setting",
+    columns={**SAFETY, **REORDER},
+    sku_at=0,
+    store_at=1,
 )
 
 

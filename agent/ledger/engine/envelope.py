@@ -9,9 +9,20 @@ Types, and the schema version each carries (``TYPE_SCHEMA``):
 - ``store.upserted``      2  data: {storeId, fields: {name?, address?, lat?, lon?,
                                     priority?, online?, safetyStock?}, basis}
 - ``stock.settings``      2  data: {sku, storeId, fields: {safetyStock}, basis}
+- ``stock.reorder``       3  data: {sku, storeId, fields: {reorderPoint?, maxStock?,
+                                    reorderQty?}, basis}
+- ``transfer.changed``    3  data: {transfer: {id, fromStoreId, toStoreId, note, state,
+                                    lines: [{sku, quantity}], actor, createdAtMs,
+                                    shippedAtMs?, cancelledAtMs?, updatedAtMs},
+                                    claims?: [{sku, quantity}]}   (origin only)
+- ``transfer.received``   3  data: {receipt: {id, transferId, fromStoreId, toStoreId,
+                                    lines: [{sku, received, damaged}], actor,
+                                    receivedAtMs}}                (destination only)
+- ``alert.raised``        3  data: {alert: {kind, sku, storeId, before, after,
+                                    reorderPoint, cause, raisedAtMs}} (the stock's store)
 
 An event carries the version of its type, not the newest: an agent of schema 1
-applies the first three from an agent of schema 2 and holds the other two back
+applies the first three from an agent of schema 2 and holds the others back
 (``schema_too_new``) until it is upgraded.
 """
 
@@ -40,6 +51,10 @@ TYPE_SCHEMA = {
     "reservation.changed": 1,
     "store.upserted": 2,
     "stock.settings": 2,
+    "stock.reorder": 3,
+    "transfer.changed": 3,
+    "transfer.received": 3,
+    "alert.raised": 3,
 }
 SCHEMA_VERSION = max(TYPE_SCHEMA.values())  # the newest this agent knows
 EVENT_TYPES = tuple(TYPE_SCHEMA)

@@ -53,7 +53,8 @@ def apply_reservation(
         ),
     )
     if new_res != old_res:
-        stock_row(conn, r["sku"], r["storeId"])
+        row, _ = stock_row(conn, r["sku"], r["storeId"])
+        engine.touch(r["sku"], r["storeId"], row)
         conn.execute(
             "UPDATE stock SET reserved = reserved + ?, version = version + 1, "
             "updated_hlc = max(updated_hlc, ?), updated_at_ms = ? "

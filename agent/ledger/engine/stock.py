@@ -53,10 +53,15 @@ def apply_movement(
     eid: str,
     local: bool,
     reservation_id: str | None = None,
+    *,
+    tid: str | None = None,
 ) -> None:
+    """``eid``: the movement's id (its event's, or ``domain.movement_id`` for
+    one of several); ``tid``: the transfer that moved it."""
     hlc, origin = stamp
     sku, store, qty = mv["sku"], mv["storeId"], int(mv["quantity"])
     row, created = stock_row(conn, sku, store)
+    engine.touch(sku, store, row)
     count: Count = (row["count_hlc"], row["count_origin"], row["count_id"])
     count_stamp = (row["count_hlc"], row["count_origin"]) if row["count_id"] else None
     on_hand, superseded = row["on_hand"], 0
@@ -70,7 +75,7 @@ def apply_movement(
         superseded = _supersede_late(engine, conn, row, eid, hlc, qty, "delta")
     else:
         on_hand += qty
-    _insert_movement(conn, mv, stamp, eid, reservation_id, superseded)
+    _insert_movement(conn, mv, stamp, eid, reservation_id, superseded, tid)
     conn.execute(
         "UPDATE stock SET on_hand = ?, count_hlc = ?, count_origin = ?, count_id = ?, "
         "version = version + 1, updated_hlc = max(updated_hlc, ?), updated_at_ms = ?, "
@@ -89,11 +94,13 @@ def _insert_movement(
     eid: str,
     reservation_id: str | None,
     superseded: int,
+    tid: str | None = None,
 ) -> None:
     basis = mv.get("basis")
     conn.execute(
         "INSERT INTO movements (id, sku, store_id, kind, quantity, reason, actor, "
-        "reservation_id, hlc, origin, basis, superseded) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "reservation_id, hlc, origin, basis, superseded, transfer_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             eid,
             mv["sku"],
@@ -106,8 +113,39 @@ def _insert_movement(
             *stamp,
             dumps(basis) if basis else None,
             superseded,
+            tid,
         ),
     )
+
+
+def adjust_movement(
+    engine: Engine, conn: sqlite3.Connection, mid: str, quantity: int, local: bool
+) -> None:
+    """Set a delta's quantity after the fact (a transfer's return, when a
+    receipt shows some of it had arrived): on_hand follows unless a count
+    superseded the movement. The movement keeps its stamp, so the result is
+    the one it would have had at that quantity from the start."""
+    mv = conn.execute(
+        "SELECT sku, store_id, quantity, superseded, hlc FROM movements WHERE id = ?", (mid,)
+    ).fetchone()
+    if mv is None or mv["quantity"] == quantity:
+        return
+    conn.execute("UPDATE movements SET quantity = ? WHERE id = ?", (quantity, mid))
+    if mv["superseded"]:
+        return
+    row, _ = stock_row(conn, mv["sku"], mv["store_id"])
+    engine.touch(mv["sku"], mv["store_id"], row)
+    on_hand = row["on_hand"] + quantity - mv["quantity"]
+    conn.execute(
+        "UPDATE stock SET on_hand = ?, version = version + 1, updated_at_ms = ? "
+        "WHERE sku = ? AND store_id = ?",
+        (on_hand, engine.wall_ms(), mv["sku"], mv["store_id"]),
+    )
+    if not local and on_hand - row["reserved"] < 0 <= row["on_hand"] - row["reserved"]:
+        detail = {"onHand": on_hand, "reserved": row["reserved"]}
+        engine._conflict(
+            conn, "negative_available", mv["sku"], mv["store_id"], None, mid, mv["hlc"], detail
+        )
 
 
 def _apply_winning_count(
