@@ -42,6 +42,9 @@ def digests(
     settings: Iterable[Row] = (),
     stores: Iterable[Row] = (),
     products: Iterable[Row] = (),
+    reorder: Iterable[Row] = (),
+    transfers: Iterable[Row] = (),
+    alerts: Iterable[Row] = (),
 ) -> dict[str, str]:
     """The digests of a replica's state, from its rows:
 
@@ -51,9 +54,14 @@ def digests(
     - ``settings``: (store_id, sku, safety_stock), rows with a setting only;
     - ``stores``: (store_id, name, address, lat, lon, priority, online,
       safety_stock): the directory entry of a store;
-    - ``products``: (sku, id, name, description, category, price, active).
+    - ``products``: (sku, id, name, description, category, price, active);
+    - ``reorder``: (store_id, sku, reorder_point, max_stock, reorder_qty),
+      rows with any of them set;
+    - ``transfers``: (from_store, transfer id, to_store, state, sku, quantity,
+      shipped, claim, received, damaged), one per line, under its origin;
+    - ``alerts``: (store_id, id, kind, sku, before, after, reorder_point).
 
-    A store has a digest once any of the first four has a row of it."""
+    A store has a digest once any of these but ``products`` has a row of it."""
     lines: dict[str, list[bytes]] = {}
     for store, *rest in sorted(stores, key=lambda r: str(r[0])):
         lines.setdefault(store, []).append(_line("d", tuple(rest)))
@@ -65,6 +73,13 @@ def digests(
             lines.setdefault(store, []).append(_line("t", (sku, safety)))
     for store, *rest in sorted(reservations, key=lambda r: (str(r[0]), str(r[1]))):
         lines.setdefault(store, []).append(_line("r", tuple(rest)))
+    for store, *rest in sorted(reorder, key=lambda r: (str(r[0]), str(r[1]))):
+        if any(v is not None for v in rest[1:]):
+            lines.setdefault(store, []).append(_line("o", tuple(rest)))
+    for store, *rest in sorted(transfers, key=lambda r: (str(r[0]), str(r[1]), str(r[4]))):
+        lines.setdefault(store, []).append(_line("x", tuple(rest)))
+    for store, *rest in sorted(alerts, key=lambda r: (str(r[0]), str(r[1]))):
+        lines.setdefault(store, []).append(_line("a", tuple(rest)))
     out = {store: _hash(ls) for store, ls in lines.items()}
     out["catalog"] = _hash([_line("p", r) for r in sorted(products, key=lambda r: str(r[0]))])
     return out

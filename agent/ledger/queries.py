@@ -338,6 +338,17 @@ def digests(conn: sqlite3.Connection) -> dict[str, str]:
         products=conn.execute(
             "SELECT sku, id, name, description, category, price, active FROM products"
         ),
+        reorder=conn.execute(
+            "SELECT store_id, sku, reorder_point, max_stock, reorder_qty FROM stock_settings"
+        ),
+        transfers=conn.execute(
+            "SELECT t.from_store, t.id, t.to_store, t.state, l.sku, l.quantity, l.shipped, "
+            "l.claim, l.received, l.damaged FROM transfers t "
+            "JOIN transfer_lines l ON l.transfer_id = t.id"
+        ),
+        alerts=conn.execute(
+            "SELECT store_id, id, kind, sku, before, after, reorder_point FROM alerts"
+        ),
     )
 
 

@@ -1,0 +1,41 @@
+"""Stock in transit between stores: what transfers have shipped and nobody has
+received, damaged or cancelled yet (``transfer_lines.pending``). It counts in
+nobody's available; availability shows it as ``inTransit`` at the origin and
+``incoming`` at the destination."""
+
+from __future__ import annotations
+
+import sqlite3
+
+_SUM = (
+    "SELECT l.sku, t.{side}, sum(l.pending) FROM transfer_lines l "
+    "JOIN transfers t ON t.id = l.transfer_id WHERE l.pending > 0"
+)
+
+
+def _sums(
+    conn: sqlite3.Connection, side: str, sku: str | None, store: str | None
+) -> dict[tuple[str, str], int]:
+    sql, params = _SUM.format(side=side), []
+    if sku is not None:
+        sql += " AND l.sku = ?"
+        params.append(sku)
+    if store is not None:
+        sql += f" AND t.{side} = ?"
+        params.append(store)
+    rows = conn.execute(sql + f" GROUP BY l.sku, t.{side}", params)
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def in_transit(
+    conn: sqlite3.Connection, sku: str | None = None, store: str | None = None
+) -> dict[tuple[str, str], int]:
+    """{(sku, origin store): units shipped from it and still on their way}."""
+    return _sums(conn, "from_store", sku, store)
+
+
+def incoming(
+    conn: sqlite3.Connection, sku: str | None = None, store: str | None = None
+) -> dict[tuple[str, str], int]:
+    """{(sku, destination store): units on their way to it}."""
+    return _sums(conn, "to_store", sku, store)
