@@ -258,6 +258,12 @@ def conflict_detail(c: dict[str, Any]) -> str:
         return f"count {d.get('lost')} lost to a later count {d.get('kept')}"
     if kind == "negative_available":
         return f"on hand {d.get('onHand')}, reserved {d.get('reserved')}"
+    if kind == "cancel_vs_receipt":
+        arrived = int(d.get("received") or 0) + int(d.get("damaged") or 0)
+        return (
+            f"transfer {d.get('transferId')}: its cancel took back {d.get('claimed')}, but "
+            f"{arrived} of {d.get('shipped')} arrived: it returns {d.get('cancelled')}"
+        )
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 

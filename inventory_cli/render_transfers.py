@@ -112,6 +112,7 @@ def transfers(items: list[dict[str, Any]]) -> None:
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
         pad_edge=False,
         collapse_padding=True,
     )

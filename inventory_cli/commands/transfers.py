@@ -92,8 +92,8 @@ def create(
     lines: Annotated[
         list[str], typer.Argument(metavar="SKU:QTY...", help="what to send, e.g. PROD-001:5")
     ],
-    to: Annotated[str, typer.Option("--to", help="the store it goes to")],
-    from_: Annotated[
+    destination: Annotated[str, typer.Option("--to", help="the store it goes to")],
+    origin: Annotated[
         str | None,
         typer.Option("--from", help="the store it comes from (default: the agent's own)"),
     ] = None,
@@ -107,16 +107,16 @@ def create(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Create a transfer to another store (--ship: and ship it: the stock
-    leaves this store's available now)."""
+    """Create a transfer to another store; --ship ships it at once (its stock
+    leaves the origin's available now)."""
     body: dict[str, Any] = {
         "transferId": tid or new_id("T"),
-        "toStoreId": to,
+        "toStoreId": destination,
         "lines": transfer_lines(lines),
         "ship": ship,
     }
-    if from_:
-        body["fromStoreId"] = from_
+    if origin:
+        body["fromStoreId"] = origin
     if note is not None:
         body["note"] = note
     tid = body["transferId"]
@@ -158,7 +158,7 @@ def receive(
             help="what arrived (default: everything still pending, as shipped)",
         ),
     ] = None,
-    from_: Annotated[
+    origin: Annotated[
         str | None,
         typer.Option(
             "--from", help="the store it comes from, for a transfer not heard of here yet"
@@ -179,8 +179,8 @@ def receive(
     body: dict[str, Any] = {"receiptId": rid}
     if lines:
         body["lines"] = receipt_lines(lines)
-    if from_:
-        body["fromStoreId"] = from_
+    if origin:
+        body["fromStoreId"] = origin
     unknown = (
         f"the receipt may have been recorded as {rid}: check with `inv transfer show {tid}`, "
         f"or run the same command again with --receipt-id {rid} (it is never counted twice)"
