@@ -31,9 +31,10 @@ TRANSFERS = "/api/v1/transfers"
 
 
 def new_id(prefix: str) -> str:
-    """A short id a person can read off a packing slip and type: 60 random
-    bits (a clash is as unlikely as a UUID's among a chain's transfers),
-    e.g. ``T-7K3M-9XQ2-P8RA``."""
+    """A short id a person can read off a packing slip and type, e.g.
+    ``T-7K3M-9XQ2-P8RA``: 60 random bits, so after a million transfers the
+    chance that any two share an id is under one in two million (and a clash
+    is refused at the origin, or listed as a conflict, never merged)."""
     bits = secrets.randbits(60)
     chars = "".join(_ALPHABET[(bits >> (5 * i)) & 31] for i in range(12))
     return f"{prefix}-{chars[:4]}-{chars[4:8]}-{chars[8:]}"

@@ -125,8 +125,8 @@ async def test_ship_true_ships_at_once_and_a_new_id_is_drawn_when_none_is_sent(
     body = draft(ship=True)
     del body["transferId"]
     shipped = await ok(api.post(TRANSFERS, json=body), 201)
-    assert shipped["status"] == "SHIPPED" and shipped["transferId"]
-    assert shipped["shippedAt"] is not None
+    assert shipped["status"] == "SHIPPED" and shipped["shippedAt"] is not None
+    assert await ok(api.get(f"{TRANSFERS}/{shipped['transferId']}")) == shipped  # addressable
 
 
 async def test_cancel_of_a_shipped_transfer_returns_what_is_pending(
