@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from agent.api.routers import imports, ops, products, reservations, routings, stock, stores, sync
+from agent.api.routers import (
+    imports,
+    ops,
+    products,
+    reservations,
+    routings,
+    stock,
+    stores,
+    sync,
+    transfers,
+)
 
 ALL = (
     ops.router,
@@ -10,6 +20,7 @@ ALL = (
     stock.router,
     reservations.router,
     routings.router,
+    transfers.router,
     imports.router,
     stores.router,
     sync.router,
