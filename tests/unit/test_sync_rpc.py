@@ -538,3 +538,14 @@ async def test_a_request_stuck_on_the_writer_does_not_hold_back_the_next(
     await release()
     await wait_until(answered(stuck), timeout=5, what="the reservation's answer")
     assert rpc.parse_reply(stuck.responses[0])[0] == 202
+
+
+def test_every_transfer_op_is_one_subject_token_the_agent_serves() -> None:
+    """The agent subscribes to ``rpc.<store>.*``: an op with a dot in it would
+    reach nobody (no responders), and the step would look unreachable."""
+    from agent.sync import subjects, transfer_rpc
+
+    served = subjects.rpc("net", "store-001").split(".")
+    for op in transfer_rpc.OPS:
+        asked = subjects.rpc("net", "store-001", op).split(".")
+        assert len(asked) == len(served) and asked[:-1] == served[:-1], op

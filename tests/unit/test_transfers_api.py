@@ -313,7 +313,7 @@ async def test_each_step_goes_to_the_store_whose_side_it_is(
     store, op, payload = forwarder.calls.pop()
     assert (store, op, payload["transferId"], payload["lines"]) == (
         "store-002",
-        "transfer.receive",
+        "transfer_receive",
         "t-out",
         None,
     )
@@ -323,7 +323,7 @@ async def test_each_step_goes_to_the_store_whose_side_it_is(
         assert (await ok(api.post(f"{TRANSFERS}/t-in/{step}"))) == {"transferId": "t-in"}
         assert forwarder.calls.pop() == (
             "store-002",
-            f"transfer.{step}",
+            f"transfer_{step}",
             {"transferId": "t-in", "actor": "local"},
         )
     lines = [{"sku": "PROD-001", "received": 1, "damaged": 2}]
@@ -342,7 +342,7 @@ async def test_a_create_from_another_store_is_created_there(
     body = draft("t-2", fromStoreId="store-002", toStoreId="store-001", ship=True)
     assert await ok(api.post(TRANSFERS, json=body), 201) == {"transferId": "t-2"}
     [(store, op, payload)] = forwarder.calls
-    assert (store, op) == ("store-002", "transfer.create")
+    assert (store, op) == ("store-002", "transfer_create")
     lines = [{"productId": "PROD-001", "quantity": 3}, {"productId": "PROD-002", "quantity": 5}]
     assert payload == {
         "transferId": "t-2",
