@@ -21,7 +21,7 @@ from agent.config import NatsConfig
 from agent.errors import Conflict, NotFound, Unavailable
 from agent.inputs import ReservationRequest
 from agent.metrics import Metrics
-from agent.sync import rpc
+from agent.sync import rpc, subjects, transfer_rpc
 from agent.sync.forwarding import NatsForwarder
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
