@@ -543,7 +543,6 @@ async def test_a_request_stuck_on_the_writer_does_not_hold_back_the_next(
 def test_every_transfer_op_is_one_subject_token_the_agent_serves() -> None:
     """The agent subscribes to ``rpc.<store>.*``: an op with a dot in it would
     reach nobody (no responders), and the step would look unreachable."""
-    from agent.sync import subjects, transfer_rpc
 
     served = subjects.rpc("net", "store-001").split(".")
     for op in transfer_rpc.OPS:
