@@ -62,7 +62,9 @@ class Moves:
     # ----------------------------------------------------------- the origin
     def _origin_step(self, me: Store) -> dict[str, Any]:
         rng = self.w.rng
-        mine = [t for t in self.transfers.values() if t.origin == me.name and t.state != "CANCELLED"]
+        mine = [
+            t for t in self.transfers.values() if t.origin == me.name and t.state != "CANCELLED"
+        ]
         if mine and rng.random() < 0.6:
             t = rng.choice(mine)
             if t.state == "DRAFT" and rng.random() < 0.8:
@@ -136,7 +138,8 @@ class Moves:
         gone = [
             t
             for t in self.transfers.values()
-            if t.dest == me.name and t.shipped_ms is not None
+            if t.dest == me.name
+            and t.shipped_ms is not None
             and sum(self._received(t, w.log[me.name]).values()) < sum(t.lines.values()) + 2
         ]
         if not gone:

@@ -23,6 +23,7 @@ from tests.test_hq_projector import (
     NOW_MS,
     AgentReplica,
     check_like_the_agent,
+    dump,
     ev,
     hq,  # noqa: F401 (a fixture)
     hq_rows,
@@ -44,6 +45,9 @@ def test_transfers_reorder_settings_and_alerts_merge_like_the_agent(hq: Any, see
         as_arrived.apply(batch)
     check_like_the_agent(projector, conn, in_stamp_order)
     assert projector.digests() == as_arrived.digests()
+    before = dump(conn, projector.schema)
+    assert projector.apply(rng.sample(events, len(events))).applied == 0
+    assert dump(conn, projector.schema) == before  # every event again: nothing changes
     assert projector.rebuild(batch=rng.choice([3, 50, 10_000])) == len(events)
     all_in_order = AgentReplica()
     all_in_order.apply(sorted(events, key=stamp))
@@ -75,7 +79,9 @@ def test_the_transfer_workload_has_what_it_claims() -> None:
     kinds = agent.rows("SELECT DISTINCT kind FROM conflicts")
     assert {("cancel_vs_receipt",), ("negative_available",)} <= kinds
     statuses = agent.rows("SELECT DISTINCT status FROM transfers")
-    assert statuses == {(s,) for s in ("DRAFT", "SHIPPED", "PARTIALLY_RECEIVED", "RECEIVED", "CANCELLED")}
+    assert statuses == {
+        (s,) for s in ("DRAFT", "SHIPPED", "PARTIALLY_RECEIVED", "RECEIVED", "CANCELLED")
+    }
     over = agent.rows("SELECT 1 FROM transfer_lines WHERE received + damaged > shipped")
     assert over  # over-receipts, and SKUs the transfer does not list
 
@@ -123,10 +129,10 @@ def receipt(
     }
 
 
-def both(hq: Any, *batches: list[dict[str, Any]]) -> AgentReplica:
+def both(model: Any, *batches: list[dict[str, Any]]) -> AgentReplica:
     """The batches through the projector and the agent (each batch in stamp
     order), compared; the agent returned."""
-    projector, conn = hq
+    projector, conn = model
     agent = AgentReplica()
     for batch in batches:
         projector.apply(batch)
@@ -142,7 +148,7 @@ def test_a_receipt_older_than_the_cancel_corrects_its_recorded_return_before_a_c
     raced, stamped before it, and a count at the origin between the two. As
     the agent applies them: the receipt takes 3 off the return, then the
     count sets on_hand to 7 plus the return as corrected (2)."""
-    projector, conn = hq
+    _, conn = hq
     first = [
         ev("s1", 1, 1, "stock.movement", mv("s1", "P", "receive", 10)),
         ev("s1", 2, 2, "transfer.changed", transfer("t1", "s1", "s2", "SHIPPED", {"P": 5})),
@@ -177,7 +183,7 @@ def test_a_receipt_older_than_the_cancel_corrects_its_recorded_return_before_a_c
 def test_a_correction_that_takes_available_below_zero_is_listed(hq: Any) -> None:  # noqa: F811
     """The return moved back what a receipt shows had arrived, and the origin
     sold it meanwhile: the correction takes its available below zero."""
-    projector, conn = hq
+    _, conn = hq
     both(
         hq,
         [
@@ -204,7 +210,7 @@ def test_one_id_given_by_two_stores_moves_both_and_keeps_the_first_record(
     stock, the record is the first one applied (in stamp order within a
     batch), the other is listed; so is a receipt at a store the record does
     not send to."""
-    projector, conn = hq
+    _, conn = hq
     both(
         hq,
         [
@@ -218,7 +224,11 @@ def test_one_id_given_by_two_stores_moves_both_and_keeps_the_first_record(
             ev("s4", 1, 5, "transfer.received", receipt("t1", "s3", "s4", "r1", {"P": (2, 0)})),
         ],
     )
-    assert one(conn, "SELECT from_store, to_store, state FROM transfers") == ("s1", "s2", "CANCELLED")
+    assert one(conn, "SELECT from_store, to_store, state FROM transfers") == (
+        "s1",
+        "s2",
+        "CANCELLED",
+    )
     assert hq_rows(conn, "SELECT store_id, on_hand FROM stock") == {
         ("s1", 10 - 5 + 3),  # the cancel returns what the (misdirected) receipt did not show
         ("s3", 10 - 2),
@@ -260,7 +270,7 @@ def test_a_receipt_before_any_of_the_origins_events_takes_the_origins_word_later
     """The truck came while the network was down: the destination records
     the transfer from the packing slip; the origin's events, when they come,
     say who sends it to whom, and the record follows them."""
-    projector, conn = hq
+    _, conn = hq
     slip = receipt("t1", "s9", "s2", "r1", {"P": (3, 0), "Q": (1, 0)})
     both(hq, [ev("s2", 1, 5, "transfer.received", slip)])
     assert one(conn, "SELECT from_store, to_store, state, status FROM transfers") == (
@@ -279,7 +289,9 @@ def test_a_receipt_before_any_of_the_origins_events_takes_the_origins_word_later
         "SHIPPED",
         "RECEIVED",
     )
-    assert hq_rows(conn, "SELECT sku, position, quantity, received, pending FROM transfer_lines") == {
+    assert hq_rows(
+        conn, "SELECT sku, position, quantity, received, pending FROM transfer_lines"
+    ) == {
         ("P", 0, 3, 3, 0),
         ("Q", None, 0, 1, 0),  # on no line of the origin's
     }

@@ -1,5 +1,6 @@
 """Per-field last-writer-wins, set-based: products, store directory entries
-and per-SKU stock settings (safety stock and reorder settings), the rule of ``agent/ledger/engine/lww.py``.
+and per-SKU stock settings (safety stock and reorder settings), the rule of
+``agent/ledger/engine/lww.py``.
 
 Each field's winning write is a row of ``field_stamps`` (entity, key, field:
 value, stamp, basis). A batch is merged as if its new writes were applied

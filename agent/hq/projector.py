@@ -276,7 +276,8 @@ class Projector:
                     "FROM products"
                 ),
                 reorder=conn.execute(
-                    "SELECT store_id, sku, reorder_point, max_stock, reorder_qty FROM stock_settings"
+                    "SELECT store_id, sku, reorder_point, max_stock, reorder_qty "
+                    "FROM stock_settings"
                 ),
                 transfers=conn.execute(
                     "SELECT t.from_store, t.transfer_id, t.to_store, t.state, l.sku, l.quantity, "

@@ -27,7 +27,7 @@ CREATE TABLE transfers (
     transfer_id     text COLLATE "C" PRIMARY KEY,
     from_store      text COLLATE "C" NOT NULL,
     to_store        text COLLATE "C" NOT NULL,
-    state           text COLLATE "C",  -- the origin's: DRAFT | SHIPPED | CANCELLED; NULL: receipts only
+    state           text COLLATE "C",  -- the origin's: DRAFT|SHIPPED|CANCELLED; NULL: receipts only
     status          text COLLATE "C" NOT NULL,  -- agent.domain.transfer_status
     note            text NOT NULL DEFAULT '',
     actor           text NOT NULL DEFAULT '',

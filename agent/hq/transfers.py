@@ -62,7 +62,10 @@ WITH e AS (
            first_value(e.to_store) OVER f AS f_to, first_value(e.hlc) OVER f AS f_hlc,
            first_value(e.origin) OVER f AS f_origin,
            first_value(e.to_store) OVER (PARTITION BY e.tid, e.side ORDER BY {_STAMP}) AS r1_to
-    FROM e LEFT JOIN transfers o ON o.transfer_id = e.tid
+    FROM e LEFT JOIN LATERAL (
+        SELECT * FROM transfers o WHERE o.transfer_id = e.tid
+        OFFSET 0  -- kept a subquery: a probe of the key, never a scan of every transfer
+    ) o ON true
     WINDOW f AS (PARTITION BY e.tid ORDER BY e.side, {_STAMP})
 ), k AS (
     SELECT j.*,
@@ -108,10 +111,7 @@ WHERE e.side = 'r'
 
 def _newest(column: str, where: str) -> str:
     """The value of ``column`` in the stamp-newest row of the group matching ``where``."""
-    return (
-        f"(array_agg({column} ORDER BY hlc DESC, origin DESC) "
-        f"FILTER (WHERE {where}))[1]"
-    )
+    return f"(array_agg({column} ORDER BY hlc DESC, origin DESC) FILTER (WHERE {where}))[1]"
 
 
 # a clash's lines touch no record (the agent leaves the record alone)
@@ -132,7 +132,9 @@ WITH a AS (
            coalesce(a.qty, o.quantity, 0) AS quantity, coalesce(a.shipped, o.shipped, 0) AS shipped,
            coalesce(a.claim, o.claim, 0) AS claim, coalesce(o.received, 0) + a.got AS received,
            coalesce(o.damaged, 0) + a.broken AS damaged
-    FROM a LEFT JOIN transfer_lines o ON o.transfer_id = a.tid AND o.sku = a.sku
+    FROM a LEFT JOIN LATERAL (
+        SELECT * FROM transfer_lines o WHERE o.transfer_id = a.tid AND o.sku = a.sku OFFSET 0
+    ) o ON true
 )
 SELECT tid, sku, position, quantity, shipped, claim, received, damaged, c.cancelled,
        greatest(0, shipped - received - damaged) - c.cancelled
@@ -147,7 +149,8 @@ SET position = excluded.position, quantity = excluded.quantity, shipped = exclud
 
 # Each line's events in stamp order with what the receipts sum to after each
 # (``upto``: the line's final total less the batch's receipts after it), and
-# the batch's last cancel before it (``last_c``). LineCounts.cancelled of a
+# the batch's last cancel before it (``last_c``); only for the lines that
+# need it (``{lines}``: a whole line's events or none). LineCounts.cancelled of a
 # total x: least(claim, greatest(0, shipped - x)), with the line's shipped
 # and claim as the batch leaves them (an origin ships and cancels once, its
 # cancel carrying the lines as shipped).
@@ -157,34 +160,44 @@ t AS (
            row_number() OVER w AS n,
            sum(l.got + l.broken) OVER w AS upto_batch,
            sum(l.got + l.broken) OVER (PARTITION BY l.tid, l.sku) AS batch_total
-    FROM hq_tline l
+    FROM hq_tline l WHERE {lines}
     WINDOW w AS (PARTITION BY l.tid, l.sku ORDER BY l.hlc, l.origin, l.side
                  ROWS UNBOUNDED PRECEDING)
 ), tl AS (
     SELECT t.*, x.shipped AS s, x.claim AS k, x.cancelled AS final_cancelled,
            x.received + x.damaged - t.batch_total + t.upto_batch AS upto,
            max(CASE WHEN t.side = 'c' AND NOT t.clash THEN t.n END) OVER w AS last_c
-    FROM t LEFT JOIN transfer_lines x ON x.transfer_id = t.tid AND x.sku = t.sku
+    FROM t LEFT JOIN LATERAL (  -- a probe of the key, never a scan of every line
+        SELECT * FROM transfer_lines x WHERE x.transfer_id = t.tid AND x.sku = t.sku OFFSET 0
+    ) x ON true
     WINDOW w AS (PARTITION BY t.tid, t.sku ORDER BY t.n ROWS UNBOUNDED PRECEDING)
 )"""
 
 _WORTH = "least({k}, greatest(0, {s} - {x}))"
 
+# the lines of a cancel of the batch
+_CANCELLED = "(l.tid, l.sku) IN (SELECT tid, sku FROM hq_tline WHERE side = 'c')"
+# and those whose recorded cancel a receipt of the batch may correct
+_CORRECTED = (
+    "l.r0_cancel IS NOT NULL "
+    "OR (l.tid, l.sku) IN (SELECT tid, sku FROM hq_tline WHERE side = 'c' AND NOT clash)"
+)
+
 MOVES = f"""
 INSERT INTO hq_tmv (store_id, sku, hlc, origin, seq, sub, kind, quantity, reason, actor,
                     mid, transfer_id, final_qty)
-WITH {_TIMELINE}
+WITH {_TIMELINE.format(lines=_CANCELLED)}
 SELECT store_id, sku, hlc, origin, seq, 0, 'transfer_out', -qty, 'transfer ' || tid, actor,
        eid || '/' || sku, tid, NULL::bigint
-FROM tl WHERE side = 'o' AND state = 'SHIPPED'
+FROM hq_tline WHERE side = 'o' AND state = 'SHIPPED'
 UNION ALL
-SELECT store_id, sku, hlc, origin, seq, 0, 'transfer_in', amt, 'transfer ' || tid, actor,
-       eid || '/' || sku, tid, NULL
-FROM tl WHERE side = 'r'
+SELECT store_id, sku, hlc, origin, seq, 0, 'transfer_in', got + broken, 'transfer ' || tid,
+       actor, eid || '/' || sku, tid, NULL
+FROM hq_tline WHERE side = 'r'
 UNION ALL
 SELECT store_id, sku, hlc, origin, seq, 1, 'damaged', -broken, 'transfer ' || tid, actor,
        eid || '/' || sku || '#damaged', tid, NULL
-FROM tl WHERE side = 'r' AND broken > 0
+FROM hq_tline WHERE side = 'r' AND broken > 0
 UNION ALL
 -- a clash's return is what it claims: there is no record of its own to check it by
 SELECT store_id, sku, hlc, origin, seq, 0, 'transfer_return',
@@ -202,7 +215,7 @@ FROM tl WHERE side = 'c' AND state = 'CANCELLED'
 ADJUSTS = f"""
 INSERT INTO hq_adj (store_id, sku, hlc, origin, seq, quantity, mid, transfer_id, ret_hlc,
                     ret_origin, recorded, effective, final_qty)
-WITH {_TIMELINE}, steps AS (
+WITH {_TIMELINE.format(lines=_CORRECTED)}, steps AS (
     SELECT r.tid, r.sku, r.hlc, r.origin, r.seq, r.final_cancelled,
            {_WORTH.format(k="r.k", s="r.s", x="r.upto")}
            - {_WORTH.format(k="r.k", s="r.s", x="(r.upto - r.amt)")} AS delta,
@@ -211,7 +224,10 @@ WITH {_TIMELINE}, steps AS (
            coalesce(c.origin, m.origin) AS ret_origin, c.eid IS NULL AS recorded
     FROM tl r
     LEFT JOIN tl c ON c.tid = r.tid AND c.sku = r.sku AND c.n = r.last_c
-    LEFT JOIN movements m ON r.last_c IS NULL AND m.event_id = r.r0_cancel || '/' || r.sku
+    LEFT JOIN LATERAL (
+        SELECT * FROM movements m
+        WHERE r.last_c IS NULL AND m.event_id = r.r0_cancel || '/' || r.sku OFFSET 0
+    ) m ON true
     WHERE r.side = 'r' AND r.k > 0
 ), counts AS MATERIALIZED (
     SELECT n.hlc, n.origin, n.body->'data'->>'storeId' AS store_id, n.body->'data'->>'sku' AS sku
@@ -227,7 +243,9 @@ SELECT s.store_id, s.sku, s.hlc, s.origin, s.seq, s.delta, s.mid, s.tid, s.ret_h
              AND (w.hlc, w.origin) < (s.hlc, s.origin)
        ),
        s.final_cancelled
-FROM steps s LEFT JOIN stock k ON k.store_id = s.store_id AND k.sku = s.sku
+FROM steps s LEFT JOIN LATERAL (
+    SELECT * FROM stock k WHERE k.store_id = s.store_id AND k.sku = s.sku OFFSET 0
+) k ON true
 WHERE s.delta <> 0 AND s.mid IS NOT NULL AND s.store_id IS NOT NULL
 """
 
@@ -266,10 +284,13 @@ WITH a AS (
            o.shipped_at AS o_shipped, o.cancelled_at AS o_cancelled, o.hlc AS o_hlc,
            o.origin AS o_origin, coalesce(c.eid, o.cancel_id) AS cancel_id,
            greatest(o.updated_hlc, a.hlc) AS updated_hlc,
-           coalesce(n.from_store, r1.from_store) AS b_from, coalesce(n.to_store, r1.to_store) AS b_to,
+           coalesce(n.from_store, r1.from_store) AS b_from,
+           coalesce(n.to_store, r1.to_store) AS b_to,
            n.state, n.note, n.actor, n.created_at_ms, n.shipped_at_ms, n.cancelled_at_ms,
            n.hlc, n.origin
-    FROM a LEFT JOIN transfers o ON o.transfer_id = a.tid
+    FROM a LEFT JOIN LATERAL (
+        SELECT * FROM transfers o WHERE o.transfer_id = a.tid OFFSET 0
+    ) o ON true
     LEFT JOIN n USING (tid) LEFT JOIN c USING (tid) LEFT JOIN r1 USING (tid)
 ), v AS (
     SELECT h.tid, CASE WHEN kept THEN o_from ELSE b_from END AS from_store,
@@ -283,16 +304,15 @@ WITH a AS (
            cancel_id, CASE WHEN newer THEN h.hlc ELSE o_hlc END AS hlc,
            CASE WHEN newer THEN h.origin ELSE o_origin END AS origin, updated_hlc
     FROM h
-), st AS (
-    SELECT transfer_id AS tid, bool_or(received > 0 OR damaged > 0) AS got,
-           bool_or(claim > 0) AS claimed, bool_or(cancelled > 0) AS returned,
-           bool_or(pending > 0) AS pending
-    FROM transfer_lines WHERE transfer_id IN (SELECT tid FROM a) GROUP BY transfer_id
 )
 SELECT h.tid, h.from_store, h.to_store, h.state, {_STATUS}, h.note, h.actor, h.created_at,
        h.shipped_at, h.cancelled_at, h.cancel_id, h.hlc, h.origin, h.updated_hlc,
        ms_ts(h.updated_hlc >> 16)
-FROM v h JOIN st USING (tid)
+FROM v h CROSS JOIN LATERAL (  -- the transfer's lines, a range of their key
+    SELECT bool_or(received > 0 OR damaged > 0) AS got, bool_or(claim > 0) AS claimed,
+           bool_or(cancelled > 0) AS returned, bool_or(pending > 0) AS pending
+    FROM transfer_lines l WHERE l.transfer_id = h.tid
+) st
 ON CONFLICT (transfer_id) DO UPDATE
 SET from_store = excluded.from_store, to_store = excluded.to_store, state = excluded.state,
     status = excluded.status, note = excluded.note, actor = excluded.actor,
@@ -327,9 +347,12 @@ SELECT 'cancel_vs_receipt:' || t.cancel_id || ':' || t.transfer_id || ':' || l.s
                           'claimed', l.claim, 'cancelled', l.cancelled,
                           'received', l.received, 'damaged', l.damaged),
        coalesce(t.hlc, 0), ms_ts(%(now)s)
-FROM transfers t JOIN transfer_lines l USING (transfer_id)
-WHERE t.transfer_id IN (SELECT tid FROM hq_tev WHERE NOT clash)
-  AND t.cancel_id IS NOT NULL AND l.claim > l.cancelled
+FROM (SELECT DISTINCT tid FROM hq_tev WHERE NOT clash) b
+CROSS JOIN LATERAL (SELECT * FROM transfers t WHERE t.transfer_id = b.tid OFFSET 0) t
+CROSS JOIN LATERAL (
+    SELECT * FROM transfer_lines l WHERE l.transfer_id = t.transfer_id OFFSET 0
+) l
+WHERE t.cancel_id IS NOT NULL AND l.claim > l.cancelled
 ON CONFLICT (conflict_id) DO UPDATE SET detail = excluded.detail
 WHERE x.detail IS DISTINCT FROM excluded.detail
 """
@@ -343,17 +366,31 @@ FROM hq_tev WHERE side = 'r'
 """
 
 # the batch's transfer statements, in order, before stock.STATEMENTS
-STATEMENTS = (EVENTS, LINES, MERGE_LINES, MOVES, ADJUSTS, HEADERS, CONFLICTS, CANCELS_BEATEN,
-              RECEIPTS)
+STATEMENTS = (
+    EVENTS,
+    LINES,
+    MERGE_LINES,
+    MOVES,
+    ADJUSTS,
+    HEADERS,
+    CONFLICTS,
+    CANCELS_BEATEN,
+    RECEIPTS,
+)
 
 # after stock.STATEMENTS: every return the batch wrote or corrected, at what it is worth now
 RETURNS = """
 UPDATE movements m SET quantity = x.final_qty
 FROM (
-    SELECT mid, final_qty FROM hq_tmv WHERE kind = 'transfer_return'
-    UNION SELECT mid, final_qty FROM hq_adj
+    SELECT r.final_qty, y.ctid AS at_
+    FROM (
+        SELECT mid, final_qty FROM hq_tmv WHERE kind = 'transfer_return'
+        UNION SELECT mid, final_qty FROM hq_adj
+    ) r CROSS JOIN LATERAL (  -- a probe of the key, never a join with every movement
+        SELECT ctid FROM movements WHERE event_id = r.mid AND quantity <> r.final_qty OFFSET 0
+    ) y
 ) x
-WHERE m.event_id = x.mid AND m.quantity <> x.final_qty
+WHERE m.ctid = x.at_
 """
 
 ALERTS = """
