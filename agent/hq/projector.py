@@ -32,7 +32,7 @@ from psycopg import sql
 
 from agent import digest
 from agent.hlc import now_ms
-from agent.hq import bookkeeping, fields, staging, stock, transfers
+from agent.hq import bookkeeping, fields, staging, stock, transfer_moves, transfers
 from agent.hq import schema as hq_schema
 
 FIELD_TYPES = {
@@ -222,13 +222,13 @@ class Projector:
             conn.execute(stock.UPSERT_RESERVATIONS)
         moved = bool(types & TRANSFER_TYPES)
         if moved:  # the records first: the stock they move is worth what their lines say
-            for statement in transfers.STATEMENTS:
+            for statement in (*transfers.STATEMENTS, *transfer_moves.STATEMENTS):
                 conn.execute(statement, params if "%(now)s" in statement else None)
         if types & STOCK_TYPES:
             for statement in stock.STATEMENTS:
                 conn.execute(statement, params if "%(now)s" in statement else None)
         if moved:
-            conn.execute(transfers.RETURNS)
+            conn.execute(transfer_moves.RETURNS)
         if "alert.raised" in types:
             conn.execute(transfers.ALERTS)
 

@@ -19,7 +19,12 @@ its on_hand and reserved). In that order:
 sums the deltas after each, which gives on_hand and reserved after every
 step; from those come the conflicts (``CONFLICTS``: superseded_delta,
 concurrent_count, negative_available, with the agent's ids), the movements'
-``superseded`` flags and the rows' new state."""
+``superseded`` flags and the rows' new state.
+
+Transfers (``agent.hq.transfer_moves``, run first) add their movements as steps
+(``hq_tmv``; one event's steps of one row ordered by ``sub``) and the
+corrections of recorded or earlier returns by later receipts (``hq_adj``:
+steps that move on_hand, when ``effective``, but are no movement)."""
 
 from __future__ import annotations
 
