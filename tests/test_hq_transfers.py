@@ -222,6 +222,7 @@ def test_one_id_given_by_two_stores_moves_both_and_keeps_the_first_record(
         [
             ev("s1", 3, 4, "transfer.changed", cancel("t1", "s1", "s2", {"P": 5}, {"P": 5})),
             ev("s4", 1, 5, "transfer.received", receipt("t1", "s3", "s4", "r1", {"P": (2, 0)})),
+            ev("s3", 3, 6, "transfer.changed", cancel("t1", "s3", "s2", {"P": 2}, {"P": 1})),
         ],
     )
     assert one(conn, "SELECT from_store, to_store, state FROM transfers") == (
@@ -231,16 +232,22 @@ def test_one_id_given_by_two_stores_moves_both_and_keeps_the_first_record(
     )
     assert hq_rows(conn, "SELECT store_id, on_hand FROM stock") == {
         ("s1", 10 - 5 + 3),  # the cancel returns what the (misdirected) receipt did not show
-        ("s3", 10 - 2),
+        ("s3", 10 - 2 + 1),  # a clash's return is what it claims: no record to check it by
         ("s4", 2),
     }
-    found = conn.execute("SELECT kind, store_id, loser, detail FROM conflicts ORDER BY kind")
+    found = conn.execute("SELECT kind, store_id, loser, detail FROM conflicts ORDER BY kind, loser")
     assert found.fetchall() == [
         ("cancel_vs_receipt", "s1", "s1:3", _lost_detail()),
         (
             "transfer_id_clash",
             "s3",
             "s3:2",
+            {"transferId": "t1", "kept": ["s1", "s2"], "other": ["s3", "s2"]},
+        ),
+        (
+            "transfer_id_clash",
+            "s3",
+            "s3:3",
             {"transferId": "t1", "kept": ["s1", "s2"], "other": ["s3", "s2"]},
         ),
         (
