@@ -82,6 +82,19 @@ class Metrics:
             "Routed attempts still to be cancelled at their owner",
             registry=r,
         )
+        self.alert_deliveries = Counter(
+            "inv_alert_deliveries_total",
+            "Tries at delivering this store's alerts, per target, by outcome (delivered, "
+            "retry, given_up, skipped)",
+            ["target", "outcome"],
+            registry=r,
+        )
+        self.alert_deliveries_pending = Gauge(
+            "inv_alert_deliveries_pending",
+            "This store's alerts not yet delivered (nor given up), per target",
+            ["target"],
+            registry=r,
+        )
         self.reservations_by_status = Gauge(
             "inv_reservations", "Reservations in the ledger by status", ["status"], registry=r
         )

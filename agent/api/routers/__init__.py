@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from agent.api.routers import imports, ops, products, reservations, routings, stock, stores, sync
+from agent.api.routers import (
+    alerts,
+    imports,
+    ops,
+    products,
+    reservations,
+    routings,
+    stock,
+    stores,
+    sync,
+)
 
 ALL = (
     ops.router,
@@ -13,4 +23,5 @@ ALL = (
     imports.router,
     stores.router,
     sync.router,
+    alerts.router,
 )
