@@ -99,3 +99,85 @@ class Deadline:
 
     at: float
     budget_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLine:
+    """``quantity`` of a product (SKU or product id) on a transfer."""
+
+    ref: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """Send stock from ``from_store`` to ``to_store``. ``None`` fields are
+    filled in by the service: a new id, this store as the origin. ``ship``:
+    ship at once (the origin's stock falls now), else a DRAFT."""
+
+    to_store: str
+    lines: tuple[TransferLine, ...]
+    transfer_id: str | None = None
+    from_store: str | None = None
+    note: str = ""
+    ship: bool = False
+    actor: str = "local"
+
+    def resolved(self, transfer_id: str, store_id: str) -> TransferRequest:
+        return replace(
+            self,
+            transfer_id=self.transfer_id or transfer_id,
+            from_store=self.from_store or store_id,
+        )
+
+    def wire(self) -> dict[str, Any]:
+        """The request as the origin store's API (and its RPC handler) reads it."""
+        return {
+            "transferId": self.transfer_id,
+            "fromStoreId": self.from_store,
+            "toStoreId": self.to_store,
+            "lines": [{"productId": ln.ref, "quantity": ln.quantity} for ln in self.lines],
+            "note": self.note,
+            "ship": self.ship,
+            "actor": self.actor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    """What arrived of one product: ``received`` sellable, ``damaged`` not."""
+
+    ref: str
+    received: int
+    damaged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRequest:
+    """Receive a transfer at its destination. ``lines`` None: everything
+    still pending, as shipped. ``from_store``: the origin, as the packing slip
+    names it, needed only for a transfer this store has not heard of yet.
+    ``receipt_id`` makes a retry harmless (None: the service draws one)."""
+
+    transfer_id: str
+    lines: tuple[ReceiptLine, ...] | None = None
+    receipt_id: str | None = None
+    from_store: str | None = None
+    actor: str = "local"
+
+    def resolved(self, receipt_id: str) -> ReceiptRequest:
+        return replace(self, receipt_id=self.receipt_id or receipt_id)
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "transferId": self.transfer_id,
+            "receiptId": self.receipt_id,
+            "fromStoreId": self.from_store,
+            "lines": None
+            if self.lines is None
+            else [
+                {"productId": ln.ref, "received": ln.received, "damaged": ln.damaged}
+                for ln in self.lines
+            ],
+            "actor": self.actor,
+        }

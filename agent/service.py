@@ -17,8 +17,8 @@ from typing import Any, Protocol, TypeVar
 
 from agent.domain import routed_owner
 from agent.errors import Conflict, InsufficientStock, NotFound
-from agent.inputs import Deadline, ReservationRequest, StockChange
-from agent.ledger import commands, demo, directory_views, local, low_stock, queries
+from agent.inputs import Deadline, ReceiptRequest, ReservationRequest, StockChange, TransferRequest
+from agent.ledger import commands, demo, directory_views, local, low_stock, queries, transfer_views
 from agent.ledger.local import Ledger
 
 T = TypeVar("T")
@@ -43,11 +43,13 @@ class Standalone:
     again later will not help."""
 
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        what = (
-            "reserve its own store's stock"
-            if op == "reserve"
-            else "confirm or cancel reservations of its own store's stock"
-        )
+        what = {
+            "reserve": "reserve its own store's stock",
+            "transfer.create": "create transfers from its own store",
+            "transfer.ship": "ship transfers from its own store",
+            "transfer.cancel": "cancel transfers from its own store",
+            "transfer.receive": "receive transfers to its own store",
+        }.get(op, "confirm or cancel reservations of its own store's stock")
         raise Conflict(
             f"store {store!r} owns that stock, and this agent runs standalone (no NATS "
             f"configured): it can only {what}; nothing was changed",
@@ -244,6 +246,77 @@ class InventoryService:
 
     async def next_expiry_ms(self) -> int | None:
         return await self._store.read(local.next_expiry_ms, self.store_id)
+
+    # ------------------------------------------------------------ transfers
+    def transfer_sides(self, tid: str) -> tuple[str, str, str | None] | None:
+        """(origin, destination, origin's state) of a transfer known here; read
+        on the calling thread, like ``reservation_store``."""
+        return self._store.read_here(transfer_views.sides, tid)
+
+    async def create_transfer(
+        self, request: TransferRequest, deadline: Deadline | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Created at the origin: here, or forwarded to the store it comes from."""
+        req = request.resolved(self._engine.new_id(), self.store_id)
+        origin = str(req.from_store)
+        if origin != self.store_id:
+            await self._require_known(origin)
+            return await self._forwarder(origin, "transfer.create", req.wire())
+        view, created = await self._write(commands.create_transfer, req, deadline)
+        return (201 if created else 200), view
+
+    async def ship_transfer(
+        self, tid: str, actor: str, deadline: Deadline | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        return await self._at_origin(tid, "transfer.ship", commands.ship_transfer, actor, deadline)
+
+    async def cancel_transfer(
+        self, tid: str, actor: str, deadline: Deadline | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        return await self._at_origin(
+            tid, "transfer.cancel", commands.cancel_transfer, actor, deadline
+        )
+
+    async def _at_origin(
+        self,
+        tid: str,
+        op: str,
+        command: Callable[..., dict[str, Any]],
+        actor: str,
+        deadline: Deadline | None,
+    ) -> tuple[int, dict[str, Any]]:
+        sides = self.transfer_sides(tid)
+        if sides is not None and sides[0] != self.store_id:
+            await self._require_known(sides[0])
+            return await self._forwarder(sides[0], op, {"transferId": tid, "actor": actor})
+        return 200, await self._write(command, tid, actor, deadline)
+
+    async def receive_transfer(
+        self, request: ReceiptRequest, deadline: Deadline | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Received at the destination: here, or forwarded to the store it
+        goes to. A transfer not known here is received here (it came while
+        the network was down, before its shipment's events)."""
+        req = request.resolved(self._engine.new_id())
+        sides = self.transfer_sides(req.transfer_id)
+        if sides is not None and sides[1] != self.store_id:
+            await self._require_known(sides[1])
+            return await self._forwarder(sides[1], "transfer.receive", req.wire())
+        view, recorded = await self._write(commands.receive_transfer, req, deadline)
+        return (201 if recorded else 200), view
+
+    async def get_transfer(self, tid: str) -> dict[str, Any]:
+        return await self._store.read(transfer_views.transfer_view, tid)
+
+    async def list_transfers(
+        self, status: str | None, store: str | None, direction: str | None, limit: int
+    ) -> dict[str, Any]:
+        """``direction`` without a store: this store's incoming or outgoing."""
+        if direction and not store:
+            store = self.store_id
+        return await self._store.read(
+            transfer_views.list_transfers, status, store, direction, limit
+        )
 
     # ------------------------------------------------------------ directory
     async def list_stores(self) -> dict[str, Any]:

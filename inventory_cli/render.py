@@ -324,8 +324,15 @@ def stock_changes(changes: list[dict[str, Any]]) -> None:
         "Changes (dry run)",
         ["Line", "SKU", "Store", "Mode", "From", "To", *(SETTING_COLUMNS[k] for k in given)],
         [
-            (c["line"], c["sku"], c["storeId"], c["mode"], c["from"], c["to"])
-            + tuple(_setting_change(c.get(k)) for k in given)
+            (
+                c["line"],
+                c["sku"],
+                c["storeId"],
+                c["mode"],
+                c["from"],
+                c["to"],
+                *(_setting_change(c.get(k)) for k in given),
+            )
             for c in changes
         ],
         numeric=["Line", "From", "To"],

@@ -69,6 +69,51 @@ def event(type_: str = "stock.movement", **changes: Any) -> dict[str, Any]:
             "fields": {"safetyStock": 3},
             "basis": {"store-001": 6},
         },
+        "stock.reorder": {
+            "sku": "PROD-001",
+            "storeId": "store-002",
+            "fields": {"reorderPoint": 3, "maxStock": 20, "reorderQty": None},
+            "basis": {"store-001": 6},
+        },
+        "transfer.changed": {
+            "transfer": {
+                "id": "t-1",
+                "fromStoreId": "store-001",
+                "toStoreId": "store-002",
+                "note": "",
+                "state": "CANCELLED",
+                "lines": [{"sku": "PROD-001", "quantity": 4}],
+                "actor": "clerk",
+                "createdAtMs": NOW - 5000,
+                "shippedAtMs": NOW - 4000,
+                "cancelledAtMs": NOW - 3000,
+                "updatedAtMs": NOW - 3000,
+            },
+            "claims": [{"sku": "PROD-001", "quantity": 4}],
+        },
+        "transfer.received": {
+            "receipt": {
+                "id": "r-1",
+                "transferId": "t-1",
+                "fromStoreId": "store-002",
+                "toStoreId": "store-001",
+                "lines": [{"sku": "PROD-001", "received": 3, "damaged": 1}],
+                "actor": "clerk",
+                "receivedAtMs": NOW - 2000,
+            }
+        },
+        "alert.raised": {
+            "alert": {
+                "kind": "low",
+                "sku": "PROD-001",
+                "storeId": "store-001",
+                "before": 4,
+                "after": 2,
+                "reorderPoint": 3,
+                "cause": "store-001:6",
+                "raisedAtMs": NOW - 1000,
+            }
+        },
     }[type_]
     e: dict[str, Any] = {
         "id": "store-001:7",
@@ -103,14 +148,18 @@ def test_a_valid_event_of_each_type_is_returned_as_parsed(type_: str) -> None:
     assert check(e) == e
 
 
-def test_each_type_carries_its_own_schema_version_and_the_newest_is_two() -> None:
-    assert SCHEMA_VERSION == 2
+def test_each_type_carries_its_own_schema_version_and_the_newest_is_three() -> None:
+    assert SCHEMA_VERSION == 3
     assert TYPE_SCHEMA == {
         "product.upserted": 1,
         "stock.movement": 1,
         "reservation.changed": 1,
         "store.upserted": 2,
         "stock.settings": 2,
+        "stock.reorder": 3,
+        "transfer.changed": 3,
+        "transfer.received": 3,
+        "alert.raised": 3,
     }
     # an event of an old type may say the newer version too (it is the same shape)
     e = event("stock.movement", schemaVersion=2)
@@ -563,3 +612,74 @@ def test_sort_keeps_at_most_64_kib_of_a_rejected_body() -> None:
 
 def test_sort_of_nothing_is_nothing() -> None:
     assert validate.sort([], NOW, SKEW) == ([], [])
+
+
+# ------------------------------------------------- transfers, reorder, alerts
+def _changed(path: str, value: Any, type_: str) -> dict[str, Any]:
+    """A valid event of ``type_`` with the field at ``path`` (dots; ``-`` removes it) changed."""
+    e = event(type_)
+    *parents, last = path.split(".")
+    node: Any = e["data"]
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value == "-":
+        del node[last]
+    else:
+        node[last] = value
+    return e
+
+
+@pytest.mark.parametrize(
+    ("type_", "path", "value"),
+    [
+        ("transfer.changed", "transfer.toStoreId", "store-001"),  # to itself
+        ("transfer.changed", "transfer.toStoreId", "any"),
+        ("transfer.changed", "transfer.state", "LOST"),
+        ("transfer.changed", "transfer.lines", []),
+        ("transfer.changed", "transfer.lines.0.quantity", 0),
+        ("transfer.changed", "transfer.lines.0.sku", "bad sku"),
+        ("transfer.changed", "transfer.createdAtMs", "-"),
+        ("transfer.changed", "claims.0.quantity", -1),
+        ("transfer.received", "receipt.lines.0.received", -1),
+        ("transfer.received", "receipt.lines", [{"sku": "PROD-001", "received": 0, "damaged": 0}]),
+        ("transfer.received", "receipt.transferId", 5),
+        ("alert.raised", "alert.kind", "panic"),
+        ("alert.raised", "alert.after", "2"),
+        ("stock.reorder", "fields", {"reorderQty": 0}),
+        ("stock.reorder", "fields", {"minimum": 3}),
+    ],
+)
+def test_a_malformed_transfer_receipt_alert_or_reorder_is_malformed(
+    type_: str, path: str, value: Any
+) -> None:
+    rejected(_changed(path, value, type_), "malformed")
+
+
+def test_duplicate_skus_and_claims_on_a_shipment_are_malformed() -> None:
+    twice = event("transfer.changed")
+    twice["data"]["transfer"]["lines"] *= 2
+    rejected(twice, "malformed")
+    shipped = event("transfer.changed")
+    shipped["data"]["transfer"]["state"] = "SHIPPED"  # claims belong to a cancel only
+    rejected(shipped, "malformed")
+
+
+@pytest.mark.parametrize(
+    ("type_", "path", "value"),
+    [
+        ("transfer.changed", "transfer.fromStoreId", "store-003"),
+        ("transfer.received", "receipt.toStoreId", "store-003"),
+        ("alert.raised", "alert.storeId", "store-003"),
+    ],
+)
+def test_a_side_written_by_another_store_is_not_the_owners(
+    type_: str, path: str, value: Any
+) -> None:
+    rejected(_changed(path, value, type_), "not_owner")
+
+
+@pytest.mark.parametrize("kind", ["transfer_out", "transfer_in", "transfer_return", "damaged"])
+def test_a_plain_stock_movement_may_not_claim_a_transfers_kind(kind: str) -> None:
+    e = event()
+    e["data"]["kind"] = kind
+    rejected(e, "malformed")

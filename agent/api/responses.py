@@ -70,6 +70,8 @@ class StockUpdated(StockLevel):
 class StoreAvailability(StockLevel):
     safetyStock: int
     availableOnline: int  # what a routed (online) order may take here
+    inTransit: int  # shipped from this store by transfers, not yet received
+    incoming: int  # on its way to this store by transfers
 
 
 class Availability(Out):
@@ -78,6 +80,7 @@ class Availability(Out):
     stores: list[StoreAvailability]
     totalAvailable: int
     totalAvailableOnline: int
+    totalInTransit: int
 
 
 class SafetyStock(Out):
@@ -170,11 +173,21 @@ class Movement(Out):
     movementId: str
     sku: str
     storeId: str
-    kind: Literal["receive", "sell", "adjust", "count"]
+    kind: Literal[
+        "receive",
+        "sell",
+        "adjust",
+        "count",
+        "transfer_out",
+        "transfer_return",
+        "transfer_in",
+        "damaged",
+    ]
     quantity: int
     reason: str
     actor: str
     reservationId: str | None
+    transferId: str | None = None
     origin: str
     at: str | None
     hlc: int

@@ -7,13 +7,14 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from agent import digest
 from agent.domain import ReservationStatus, ReservationView, available_online, safety_stock_of
 from agent.errors import NotFound
 from agent.hlc import now_ms
-from agent.ledger import directory
+from agent.ledger import directory, transit
 
 
 def iso(ms: int | None) -> str | None:
@@ -120,6 +121,25 @@ def stock_view(row: sqlite3.Row, product_id: str, asof_ms: int | None = None) ->
     }
 
 
+def zero_row(prod: sqlite3.Row, now: int) -> Callable[[str], dict[str, Any]]:
+    """A store's stock as shown before it has any: nothing, as of ``now``."""
+
+    def row(store: str) -> dict[str, Any]:
+        return {
+            "productId": prod["id"],
+            "sku": prod["sku"],
+            "storeId": store,
+            "quantity": 0,
+            "reserved": 0,
+            "available": 0,
+            "version": 0,
+            "lastUpdated": None,
+            "asOf": iso(now),
+        }
+
+    return row
+
+
 def availability(
     conn: sqlite3.Connection,
     ref: str,
@@ -152,6 +172,7 @@ def availability(
         )
         for r in rows
     ]
+    transit.add_to(conn, prod["sku"], store, stores, zero_row(prod, now))
     terms = _online_terms(conn, prod["sku"], [s["storeId"] for s in stores])
     for s in stores:
         safety, online = terms[s["storeId"]]
@@ -163,6 +184,7 @@ def availability(
         "stores": stores,
         "totalAvailable": sum(max(s["available"], 0) for s in stores),
         "totalAvailableOnline": sum(s["availableOnline"] for s in stores),
+        "totalInTransit": sum(s["inTransit"] for s in stores),
     }
 
 
@@ -216,6 +238,7 @@ def movement_view(row: sqlite3.Row) -> dict[str, Any]:
         "reason": row["reason"],
         "actor": row["actor"],
         "reservationId": row["reservation_id"],
+        "transferId": row["transfer_id"],
         "origin": row["origin"],
         "at": iso(row["hlc"] >> 16),
         "hlc": row["hlc"],

@@ -265,6 +265,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         note            TEXT NOT NULL DEFAULT '',
         state           TEXT,             -- the origin's: DRAFT | SHIPPED | CANCELLED;
                                           -- NULL: only the destination's receipts seen
+        status          TEXT NOT NULL DEFAULT 'DRAFT',  -- domain.transfer_status of it all
         actor           TEXT NOT NULL DEFAULT '',
         created_at_ms   INTEGER,
         shipped_at_ms   INTEGER,
@@ -274,8 +275,9 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         origin          TEXT,
         updated_at_ms   INTEGER NOT NULL
     );
-    CREATE INDEX transfers_from ON transfers(from_store);
-    CREATE INDEX transfers_to ON transfers(to_store);
+    CREATE INDEX transfers_from ON transfers(from_store, status);
+    CREATE INDEX transfers_to ON transfers(to_store, status);
+    CREATE INDEX transfers_status ON transfers(status, updated_at_ms);
 
     CREATE TABLE transfer_lines (
         transfer_id  TEXT NOT NULL,

@@ -6,6 +6,8 @@ nobody's available; availability shows it as ``inTransit`` at the origin and
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from typing import Any
 
 _SUM = (
     "SELECT l.sku, t.{side}, sum(l.pending) FROM transfer_lines l "
@@ -39,3 +41,24 @@ def incoming(
 ) -> dict[tuple[str, str], int]:
     """{(sku, destination store): units on their way to it}."""
     return _sums(conn, "to_store", sku, store)
+
+
+def add_to(
+    conn: sqlite3.Connection,
+    sku: str,
+    store: str | None,
+    stores: list[dict[str, Any]],
+    zero: Callable[[str], dict[str, Any]],
+) -> None:
+    """Give each store of an availability (``stores``, one SKU) its units in
+    transit: shipped from it (``inTransit``) and on their way to it
+    (``incoming``). A store with stock on its way and no row yet is listed
+    too, as ``zero`` makes it."""
+    out, into = in_transit(conn, sku, store), incoming(conn, sku, store)
+    listed = {s["storeId"] for s in stores}
+    for sid in sorted({k[1] for k in (*out, *into)} - listed):
+        stores.append(zero(sid))
+    stores.sort(key=lambda s: str(s["storeId"]))
+    for s in stores:
+        s["inTransit"] = out.get((sku, s["storeId"]), 0)
+        s["incoming"] = into.get((sku, s["storeId"]), 0)

@@ -25,8 +25,11 @@ def _nothing(op: str) -> str:
     return "nothing was reserved" if op == "reserve" else "nothing was changed"
 
 
-def _unknown(store: str, op: str, rid: str, timeout: float) -> Unavailable:
+def _unknown(store: str, op: str, payload: dict[str, Any], timeout: float) -> Unavailable:
     """A request sent and not answered in time: say it may have been applied."""
+    if op.startswith("transfer."):
+        return _transfer_unknown(store, op, payload, timeout)
+    rid = str(payload.get("reservationId"))
     maybe = {
         "reserve": f"the reservation may have been made as {rid}",
         "confirm": f"reservation {rid} may have been confirmed",
@@ -85,5 +88,26 @@ class NatsForwarder:
                 owner=store,
             ) from exc
         except (TimeoutError, nats.errors.TimeoutError) as exc:
-            raise _unknown(store, op, str(payload.get("reservationId")), timeout) from exc
+            raise _unknown(store, op, payload, timeout) from exc
         return rpc.parse_reply(msg.data)
+
+
+def _transfer_unknown(store: str, op: str, payload: dict[str, Any], timeout: float) -> Unavailable:
+    tid = str(payload.get("transferId"))
+    step = op.partition(".")[2]
+    done = {"create": "created", "ship": "shipped", "cancel": "cancelled", "receive": "received"}
+    again = (
+        f"receive it again with the same receipt id (--receipt-id {payload.get('receiptId')}): "
+        "it is never counted twice"
+        if step == "receive"
+        else f"or {step} it again{' with the same id' if step == 'create' else ''}: doing it "
+        "twice is harmless"
+    )
+    return Unavailable(
+        f"store {store!r} did not answer within {timeout:g} s; transfer {tid} may have been "
+        f"{done.get(step, step)}: check with `inv transfer show {tid}` (once it has "
+        f"replicated here), {again}",
+        owner=store,
+        transferId=tid,
+        outcome="unknown",
+    )

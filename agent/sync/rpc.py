@@ -1,5 +1,6 @@
 """Request/reply between agents: forwarding a reservation to the store that
-owns the stock, and serving our own events to a peer repairing a gap (or to
+owns the stock (and a transfer's step to the store whose side it is:
+``transfer_rpc``), and serving our own events to a peer repairing a gap (or to
 HQ's projector), and our digests to ``inv-hq verify``.
 
 Wire format: the request is JSON; the reply is ``{"status": int, "body": ...}``
@@ -26,6 +27,7 @@ from agent.errors import InvalidInput, InventoryError, RemoteError, Unavailable
 from agent.inputs import Channel, Deadline, ReservationRequest
 from agent.replica import Replica
 from agent.service import InventoryService
+from agent.sync import transfer_rpc
 
 log = structlog.get_logger("agent.rpc")
 # what the reply's trip back to the asker may take: the owner stops that much
@@ -113,6 +115,8 @@ async def _serve(
         )
     if op == "cancel":
         return await service.cancel(_s(req, "reservationId"), deadline=deadline)
+    if op.startswith("transfer."):
+        return await transfer_rpc.serve(service, op, req, deadline)
     if op == "events":
         bodies = await replica.own_events(_i(req, "from"), _i(req, "to"))
         return 200, {"events": [json.loads(b) for b in bodies]}

@@ -11,6 +11,7 @@ engine (``engine.wall_ms()``, ``engine.new_id()``), never from the globals.
 - ``reservations``: reserve, confirm, cancel, expire;
 - ``directory``: describe a store, set a SKU's safety stock at a store;
 - ``reorder``: a SKU's reorder point, maximum and reorder quantity at a store;
+- ``transfers``: create, ship, cancel (the origin), receive (the destination);
 - ``imports``: all-or-nothing imports of stock and products.
 """
 
@@ -27,24 +28,32 @@ from agent.ledger.commands.products import create_product, update_product
 from agent.ledger.commands.reorder import set_reorder
 from agent.ledger.commands.reservations import cancel, confirm, expire_due, reserve
 from agent.ledger.commands.stock import update_stock
+from agent.ledger.commands.transfers import cancel as cancel_transfer
+from agent.ledger.commands.transfers import create as create_transfer
+from agent.ledger.commands.transfers import receive as receive_transfer
+from agent.ledger.commands.transfers import ship as ship_transfer
 
 __all__ = [
     "CHANGES_SHOWN",
     "FINGERPRINT_CHUNK",
     "cancel",
+    "cancel_transfer",
     "confirm",
     "create_product",
+    "create_transfer",
     "expire_due",
     "fingerprint",
     "import_products",
     "import_stock",
     "recall",
+    "receive_transfer",
     "remember",
     "reserve",
     "rows_fingerprint",
     "set_reorder",
     "set_safety_stock",
     "set_store",
+    "ship_transfer",
     "update_product",
     "update_stock",
 ]

@@ -156,14 +156,23 @@ class Engine:
         if touched is not None and store == self.store_id and (sku, store) not in touched:
             touched[sku, store] = row["on_hand"] - row["reserved"]
 
-    def apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
+    def apply_effects(
+        self,
+        conn: sqlite3.Connection,
+        event: dict[str, Any],
+        local: bool,
+        *,
+        raise_alerts: bool = True,
+    ) -> None:
         """Apply one event's effects; then, if it moved this store's stock
         across a reorder point, raise the alert (an event of its own, after
         this one: judged on the whole event, so a confirm's release and sale
         of the same units raise nothing). A ``stock.reorder`` of this store's
         row is judged too, wherever it was written: the owner raises the
-        alert a new point calls for when the setting reaches it."""
-        outer = self._touched is None
+        alert a new point calls for when the setting reaches it.
+        ``raise_alerts`` False: our own events re-applied over a snapshot,
+        whose alerts are among them."""
+        outer = self._touched is None and raise_alerts
         if outer:
             self._touched = {}
         try:

@@ -34,7 +34,14 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from agent.domain import LineCounts, MovementKind, Stamp, TransferState, movement_id
+from agent.domain import (
+    LineCounts,
+    MovementKind,
+    Stamp,
+    TransferState,
+    movement_id,
+    transfer_status,
+)
 from agent.ledger.engine.envelope import dumps
 from agent.ledger.engine.stock import adjust_movement, apply_movement
 
@@ -250,15 +257,18 @@ def _settle(
     ``recount_only``: the origin's own event is being applied; its returns
     are written by ``apply_transfer`` after this, at their current worth."""
     header = conn.execute(
-        "SELECT from_store, cancel_id, hlc FROM transfers WHERE id = ?", (tid,)
+        "SELECT from_store, state, status, cancel_id, hlc FROM transfers WHERE id = ?", (tid,)
     ).fetchone()
     rows = conn.execute(
         "SELECT sku, shipped, claim, received, damaged, cancelled, pending "
         "FROM transfer_lines WHERE transfer_id = ?",
         (tid,),
     ).fetchall()
-    for sku, shipped, claim, received, damaged, cancelled, pending in rows:
-        counts = LineCounts(shipped, claim, received, damaged)
+    lines = [LineCounts(*r[1:5]) for r in rows]
+    status = transfer_status(header["state"], lines)
+    if status != header["status"]:
+        conn.execute("UPDATE transfers SET status = ? WHERE id = ?", (str(status), tid))
+    for (sku, _, claim, _, _, cancelled, pending), counts in zip(rows, lines, strict=True):
         if (counts.cancelled, counts.pending) != (cancelled, pending):
             conn.execute(
                 "UPDATE transfer_lines SET cancelled = ?, pending = ? "
