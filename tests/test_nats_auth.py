@@ -200,13 +200,14 @@ def test_token_from_the_config_file(
 # ------------------------------------------------------- per-store permissions
 def store_permissions(store: str) -> str:
     """What one store's agent needs, and no more (docs/ARCHITECTURE.md,
-    "Deploying NATS for many stores"): its own event and heartbeat subjects,
-    requests to any store, its own durable consumer, the snapshot bucket,
+    "Deploying NATS for many stores"): its own event, heartbeat and alert
+    subjects, requests to any store, its own durable consumer, the snapshot bucket,
     replies in its own inbox. No stream deletion, purge or update."""
     durable = f"agent-{store}"
     publish = [
         f"inv.default.ev.{store}",
         f"inv.default.hb.{store}",
+        f"inv.default.alert.{store}",
         "inv.default.rpc.*.*",
         f"$JS.API.STREAM.INFO.{STREAM}",
         f"$JS.API.STREAM.CREATE.{STREAM}",

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import structlog
 
-from agent.alerts.backoff import retry_delay_ms
+from agent.alerts.backoff import FIRST_RETRY_MS, MAX_RETRY_MS, retry_delay_ms
 from agent.alerts.targets import Target, encode
 from agent.clocks import SYSTEM, Clocks
 from agent.ledger import alert_deliveries
@@ -61,13 +61,15 @@ class DeliveryWorker:
         poll_interval: float = POLL_INTERVAL,
         on_outcome: Callable[[str, str], None] = _ignore,
         client: httpx.AsyncClient | None = None,
+        retry_ms: tuple[int, int] = (FIRST_RETRY_MS, MAX_RETRY_MS),
     ) -> None:
         """``max_age``: seconds an alert is tried for; ``wake``: set after
         every write; ``clocks``: the wall clock ages and retries are judged
         by; ``rng``: the jitter's; ``on_outcome(target label, outcome)``
         counts each try (delivered, retry, given_up, skipped); ``client``:
         the HTTP client the webhooks among ``targets`` post through, closed
-        when the worker stops."""
+        when the worker stops; ``retry_ms``: the backoff's first ceiling and
+        its cap."""
         self._store = ledger.store
         self._me = ledger.store_id
         self.targets = tuple(targets)
@@ -78,6 +80,7 @@ class DeliveryWorker:
         self.poll_interval = poll_interval
         self._count = on_outcome
         self._client = client
+        self._retry_ms = retry_ms
         self._wakes = {t.name: asyncio.Event() for t in self.targets}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -166,7 +169,7 @@ class DeliveryWorker:
             log.info("alert delivered", target=target.label, event_id=alert["id"])
             return 0.0
         tries = int(record["tries"]) + 1
-        next_at = min(now + retry_delay_ms(tries, self._rng), deadline)
+        next_at = min(now + retry_delay_ms(tries, self._rng, *self._retry_ms), deadline)
         error = outcome.error or "failed"
         await self._store.write(
             alert_deliveries.failed, target.name, seq, now, next_at, outcome.status, error
