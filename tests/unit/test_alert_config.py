@@ -60,7 +60,8 @@ def test_webhooks_and_max_age_from_yaml_and_from_the_environment(tmp_path: Path)
             "alerts.webhooks[0].token: unknown setting",
         ),
         (
-            "alerts: {webhooks: [{url: 'https://h/x', secret: a}, {url: 'https://h/x', secret: b}]}",
+            "alerts: {webhooks: [{url: 'https://h/x', secret: a},"
+            " {url: 'https://h/x', secret: b}]}",
             "https://h/x is listed twice",
         ),
         ("alerts: {retries: 3}", "unknown setting alerts.'retries'"),

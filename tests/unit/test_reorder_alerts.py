@@ -56,8 +56,9 @@ def brief(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 async def events_of(agent: InProcAgent, kind: str) -> list[dict[str, Any]]:
     rows = await agent.agent.service.ledger.store.read(
-        lambda conn: conn.execute("SELECT body FROM events WHERE type = ? ORDER BY seq", (kind,))
-        .fetchall()
+        lambda conn: conn.execute(
+            "SELECT body FROM events WHERE type = ? ORDER BY seq", (kind,)
+        ).fetchall()
     )
     return [json.loads(r[0]) for r in rows]
 
@@ -172,7 +173,8 @@ class Node:
             return fn(self.conn, self.engine, *args)
 
     def events(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT body FROM events WHERE origin = ? ORDER BY seq", (self.store,))
+        sql = "SELECT body FROM events WHERE origin = ? ORDER BY seq"
+        rows = self.conn.execute(sql, (self.store,))
         return [json.loads(r[0]) for r in rows]
 
     def take(self, events: list[dict[str, Any]]) -> None:
