@@ -45,10 +45,10 @@ class Standalone:
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
         what = {
             "reserve": "reserve its own store's stock",
-            "transfer.create": "create transfers from its own store",
-            "transfer.ship": "ship transfers from its own store",
-            "transfer.cancel": "cancel transfers from its own store",
-            "transfer.receive": "receive transfers to its own store",
+            "transfer_create": "create transfers from its own store",
+            "transfer_ship": "ship transfers from its own store",
+            "transfer_cancel": "cancel transfers from its own store",
+            "transfer_receive": "receive transfers to its own store",
         }.get(op, "confirm or cancel reservations of its own store's stock")
         raise Conflict(
             f"store {store!r} owns that stock, and this agent runs standalone (no NATS "
@@ -261,20 +261,20 @@ class InventoryService:
         origin = str(req.from_store)
         if origin != self.store_id:
             await self._require_known(origin)
-            return await self._forwarder(origin, "transfer.create", req.wire())
+            return await self._forwarder(origin, "transfer_create", req.wire())
         view, created = await self._write(commands.create_transfer, req, deadline)
         return (201 if created else 200), view
 
     async def ship_transfer(
         self, tid: str, actor: str, deadline: Deadline | None = None
     ) -> tuple[int, dict[str, Any]]:
-        return await self._at_origin(tid, "transfer.ship", commands.ship_transfer, actor, deadline)
+        return await self._at_origin(tid, "transfer_ship", commands.ship_transfer, actor, deadline)
 
     async def cancel_transfer(
         self, tid: str, actor: str, deadline: Deadline | None = None
     ) -> tuple[int, dict[str, Any]]:
         return await self._at_origin(
-            tid, "transfer.cancel", commands.cancel_transfer, actor, deadline
+            tid, "transfer_cancel", commands.cancel_transfer, actor, deadline
         )
 
     async def _at_origin(
@@ -301,7 +301,7 @@ class InventoryService:
         sides = self.transfer_sides(req.transfer_id)
         if sides is not None and sides[1] != self.store_id:
             await self._require_known(sides[1])
-            return await self._forwarder(sides[1], "transfer.receive", req.wire())
+            return await self._forwarder(sides[1], "transfer_receive", req.wire())
         view, recorded = await self._write(commands.receive_transfer, req, deadline)
         return (201 if recorded else 200), view
 

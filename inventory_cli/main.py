@@ -24,6 +24,7 @@ from inventory_cli.commands import (
     reservations,
     stock,
     stores,
+    transfers,
 )
 from inventory_cli.context import Context
 from inventory_cli.errors import (
@@ -145,6 +146,16 @@ reservation_app.command("list")(reservations.list_)
 reservation_app.command("routing")(reservations.routing)
 reservation_app.command("routings")(reservations.routings)
 
+transfer_app = _group(
+    "Transfers of stock between stores: create, ship, receive, cancel, show, list."
+)
+transfer_app.command("create")(transfers.create)
+transfer_app.command("ship")(transfers.ship)
+transfer_app.command("receive")(transfers.receive)
+transfer_app.command("cancel")(transfers.cancel)
+transfer_app.command("show")(transfers.show)
+transfer_app.command("list")(transfers.list_)
+
 agent_app = _group("The local agent.")
 agent_app.command("status")(operations.agent_status)
 
@@ -155,6 +166,7 @@ app.add_typer(product_app, name="product")
 app.add_typer(stock_app, name="stock")
 app.add_typer(reservation_app, name="reservation")
 app.add_typer(store_app, name="store")
+app.add_typer(transfer_app, name="transfer")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sync_app, name="sync")
 

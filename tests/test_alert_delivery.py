@@ -89,6 +89,16 @@ async def delivered(receiver: Receiver, ids: list[str]) -> None:
     await wait_until(done, timeout=15, what=f"{ids} delivered (got {receiver.seen()})")
 
 
+async def committed(w: DeliveryWorker, n: int) -> None:
+    """Wait until the worker has committed ``n`` deliveries (the receiver
+    answers before the worker writes that down)."""
+
+    async def done() -> bool:
+        return bool((await w.states())[0]["delivered"] >= n)
+
+    await wait_until(done, what=f"{n} deliveries committed")
+
+
 def first_seen(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
@@ -112,6 +122,7 @@ async def test_a_receiver_down_for_a_while_gets_everything_in_order_once_up(
         assert (state["pending"], state["delivered"], state["lastStatus"]) == (3, 0, None)
         receiver.start()  # up, on the same port
         await delivered(receiver, ids)
+        await committed(w, 3)
     finally:
         await w.stop()
     assert first_seen(receiver.delivered()) == ids  # in order, each at least once
@@ -145,6 +156,7 @@ async def test_a_receiver_answering_500_is_retried_until_it_recovers(
     try:
         ids = await crossings(api_agent.local, 2)
         await delivered(receiver, ids)
+        await committed(w, 2)
     finally:
         await w.stop()
     seen = [(r.event_id, r.status) for r in receiver.seen()]
@@ -175,6 +187,7 @@ async def test_a_wrong_secret_is_rejected_by_the_receiver_and_retried(
     await fixed.start()
     try:
         await delivered(receiver, [alert])
+        await committed(fixed, 1)
     finally:
         await fixed.stop()
     assert receiver.delivered() == [alert]
@@ -219,6 +232,7 @@ async def test_the_events_filter_skips_the_kinds_a_webhook_does_not_want(
     try:
         _, restored, _ = await crossings(api_agent.local, 3)  # low, restored, low
         await delivered(receiver, [restored])
+        await committed(w, 1)
 
         async def passed() -> bool:
             return (receiver.url, "skipped") in outcomes
@@ -264,6 +278,7 @@ async def test_the_bus_is_one_more_target(api_agent: InProcAgent) -> None:
             return bool(sent)
 
         await wait_until(published, what="the alert on the bus")
+        await committed(w, 1)
     finally:
         await w.stop()
     [(event_id, body)] = sent

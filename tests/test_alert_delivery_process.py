@@ -58,9 +58,13 @@ def test_an_agent_killed_mid_delivery_sends_the_same_alerts_again(
         receiver.wait_delivered(ids)
         assert list(dict.fromkeys(receiver.delivered())) == ids
         assert all(r.signed for r in receiver.seen())
-        health = agent.client().get("/health").json()
-        [state] = health["alertDeliveries"]
-        assert (state["delivered"], state["pending"]) == (2, 0)
+
+        def committed() -> dict[str, Any] | None:
+            [state] = agent.client().get("/health").json()["alertDeliveries"]
+            return state if state["delivered"] == 2 else None
+
+        state = wait_for(committed, what="both deliveries committed")
+        assert (state["pending"], state["givenUp"]) == (0, 0)
     finally:
         receiver.stop()
 

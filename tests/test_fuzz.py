@@ -180,6 +180,24 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         none = routed | {"reservationId": "walk-o2", "quantity": 10**6}
         assert call("POST", "/api/v1/reservations", 409, json=none).json()["routing"]
         call("GET", "/api/v1/routings/{request_id}", 404, path={"request_id": "walk-o9"})
+        # transfers: one out (this store's side: create, ship, cancel), one in (received
+        # before its shipment was heard of); the demo data knows store-002
+        out = {"transferId": "walk-t1", "toStoreId": "store-002", "note": "walk"}
+        out["lines"] = [{"sku": "WALK-1", "quantity": 2}]
+        call("POST", "/api/v1/transfers", 201, json=out)
+        call("POST", "/api/v1/transfers", 200, json=out)  # the same again
+        tid = {"transferId": "walk-t1"}
+        call("POST", "/api/v1/transfers/{transferId}/ship", 200, path=tid)
+        call("POST", "/api/v1/transfers/{transferId}/cancel", 200, path=tid)
+        slip = {"receiptId": "walk-rc1", "fromStoreId": "store-002"}
+        slip["lines"] = [{"sku": "WALK-1", "received": 3, "damaged": 1}]
+        inbound = {"transferId": "walk-t2"}
+        call("POST", "/api/v1/transfers/{transferId}/receive", 201, path=inbound, json=slip)
+        call("POST", "/api/v1/transfers/{transferId}/receive", 200, path=inbound, json=slip)
+        call("GET", "/api/v1/transfers", 200, params={"direction": "incoming"})
+        assert call("GET", "/api/v1/transfers/{transferId}", 200, path=inbound).json()["receipts"]
+        call("GET", "/api/v1/transfers/{transferId}", 404, path={"transferId": "walk-t9"})
+        call("POST", "/api/v1/transfers/{transferId}/ship", 409, path=tid)  # cancelled
         # and the errors: one of each kind, each declared, each {"error": ...}
         json_type = {"Content-Type": "application/json"}
         call("GET", "/api/v1/products/{ref}", 404, path={"ref": "NOPE"})

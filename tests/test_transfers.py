@@ -113,7 +113,12 @@ def test_a_cut_off_destination_receives_and_every_store_agrees_after_healing(
     # transfer the destination will not hear of before its truck arrives
     r = post(a, "/t-2/cancel")
     assert (r.status_code, r.json()["status"], on_hand(a, SKU, A)) == (200, "CANCELLED", 10)
-    assert post(a, "", {**shipped, "transferId": "t-3", "lines": [{"productId": SKU, "quantity": 2}]}).status_code == 201
+    assert (
+        post(
+            a, "", {**shipped, "transferId": "t-3", "lines": [{"productId": SKU, "quantity": 2}]}
+        ).status_code
+        == 201
+    )
     # at the destination, offline: both trucks are received
     r = post(b, "/t-2/receive", {"lines": [{"productId": SKU, "received": 3}]})
     assert (r.status_code, r.json()["status"]) == (201, "PARTIALLY_RECEIVED")

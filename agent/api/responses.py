@@ -92,51 +92,6 @@ class SafetyStock(Out):
     storeDefault: int
 
 
-class ReorderFigures(Out):
-    reorderPoint: int | None  # null: none (never low)
-    maxStock: int | None
-    reorderQty: int | None
-    available: int
-    incoming: int  # on its way from other stores (transfers shipped, not received)
-    low: bool  # available at or below the reorder point
-    suggested: int  # what to order while low (0 when not)
-
-
-class ReorderSettings(ReorderFigures):
-    productId: str
-    sku: str
-    storeId: str
-
-
-class LowStockRow(ReorderFigures):
-    sku: str
-    productId: str | None  # null: a setting for a SKU this replica has no product of
-    name: str | None
-    storeId: str
-
-
-class LowStock(Out):
-    storeId: str  # the store asked about, or "all"
-    data: list[LowStockRow]
-
-
-class Alert(Out):
-    id: str  # the alert's event id (origin:seq): X-Inventory-Event-Id of its deliveries
-    kind: Literal["low", "restored"]
-    sku: str
-    productId: str | None
-    storeId: str
-    before: int  # available before the write that crossed
-    after: int  # and after it
-    reorderPoint: int | None  # null: a restored alert of a point taken away
-    cause: str | None  # the event id of that write
-    raisedAt: str | None
-
-
-class AlertList(Out):
-    data: list[Alert]
-
-
 class AlertDelivery(Out):
     target: str  # a webhook's URL (no credentials, no query string), or "nats"
     events: list[Literal["low", "restored"]]
@@ -266,6 +221,72 @@ class ReservationList(Out):
     data: list[Reservation]
 
 
+TransferStatus = Literal["DRAFT", "SHIPPED", "PARTIALLY_RECEIVED", "RECEIVED", "CANCELLED"]
+
+
+class TransferLine(Out):
+    sku: str
+    productId: str | None  # null: a SKU this agent's catalogue does not have (yet)
+    name: str | None
+    quantity: int  # asked for by the origin (0: received, but not on the transfer)
+    shipped: int
+    received: int
+    damaged: int
+    cancelled: int  # returned to the origin by its cancel
+    pending: int  # still in transit
+
+
+class TransferTotals(Out):
+    quantity: int
+    shipped: int
+    received: int
+    damaged: int
+    cancelled: int
+    pending: int
+
+
+class Discrepancy(Out):
+    sku: str
+    kind: Literal["received_before_shipped", "not_on_transfer", "over_received", "cancel_corrected"]
+    quantity: int
+
+
+class ReceiptLine(Out):
+    sku: str
+    received: int
+    damaged: int
+
+
+class Receipt(Out):
+    receiptId: str
+    storeId: str
+    lines: list[ReceiptLine]
+    actor: str
+    receivedAt: str | None
+
+
+class Transfer(Out):
+    transferId: str
+    fromStoreId: str
+    toStoreId: str
+    status: TransferStatus
+    originState: Literal["DRAFT", "SHIPPED", "CANCELLED"] | None  # null: known from receipts
+    note: str
+    actor: str
+    lines: list[TransferLine]
+    totals: TransferTotals
+    discrepancies: list[Discrepancy]
+    receipts: list[Receipt] | None = None  # one transfer's view (not in a list)
+    createdAt: str | None
+    shippedAt: str | None
+    cancelledAt: str | None
+    updatedAt: str | None
+
+
+class TransferList(Out):
+    data: list[Transfer]
+
+
 class ImportResult(Out):
     importId: str
     rows: int
@@ -324,7 +345,7 @@ ERROR_TEXT = {
     400: "The body is not valid JSON",
     401: "Missing or bad bearer token (TCP only; the Unix socket is local admin)",
     403: "The token's role or stores do not allow this",
-    404: "Product, reservation, stock row or store not found",
+    404: "Product, reservation, transfer, stock row or store not found",
     409: "Conflict: insufficient stock, version mismatch, id or key reused, wrong state",
     413: "The body is larger than limits.max_body_bytes",
     422: "A field is invalid; the message names it (``errors`` lists each one)",

@@ -8,10 +8,19 @@ from typing import Annotated, Any, Literal, NotRequired
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+    with_config,
+)
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from agent.domain import MAX_PRIORITY, MAX_QUANTITY
+from agent.domain import MAX_PRIORITY, MAX_QUANTITY, MAX_TRANSFER_LINES
 
 Int = Annotated[int, Field(strict=True)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
@@ -112,6 +121,54 @@ class ReorderSet(Body):
 
 class ReservationConfirm(Body):
     order_id: Text | None = Field(default=None, alias="orderId")
+
+
+class ProductLine(Body):
+    """A line names its product by ``productId`` (an id or a SKU, as
+    everywhere) or by ``sku``: one of the two."""
+
+    product_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, alias="productId"
+    )
+    sku: Sku | None = None
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> ProductLine:
+        if (self.product_id is None) == (self.sku is None):
+            raise PydanticCustomError("product_ref", "give productId or sku (one of the two)")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return str(self.product_id or self.sku)
+
+
+class TransferLineIn(ProductLine):
+    quantity: PositiveQuantity
+
+
+class TransferCreate(Body):
+    transfer_id: Ident | None = Field(default=None, alias="transferId")
+    from_store_id: StoreId | None = Field(default=None, alias="fromStoreId")
+    to_store_id: StoreId = Field(alias="toStoreId")
+    lines: Annotated[list[TransferLineIn], Field(min_length=1, max_length=MAX_TRANSFER_LINES)]
+    note: LongText = ""
+    ship: Annotated[bool, Field(strict=True)] = False
+
+
+class ReceiptLineIn(ProductLine):
+    received: Quantity
+    damaged: Quantity = 0
+
+
+class TransferReceive(Body):
+    """No ``lines``: everything still pending, as shipped."""
+
+    receipt_id: Ident | None = Field(default=None, alias="receiptId")
+    from_store_id: StoreId | None = Field(default=None, alias="fromStoreId")
+    lines: (
+        Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=MAX_TRANSFER_LINES)] | None
+    ) = None
 
 
 # Import bodies are TypedDicts, not models, validated from the request's bytes

@@ -12,6 +12,7 @@ from agent.api.routers import (
     stock,
     stores,
     sync,
+    transfers,
 )
 
 ALL = (
@@ -20,6 +21,7 @@ ALL = (
     stock.router,
     reservations.router,
     routings.router,
+    transfers.router,
     imports.router,
     stores.router,
     sync.router,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from agent.api import responses as out
+from agent.api import alert_responses as out
 from agent.api.deps import Service, Who
 from agent.api.responses import QUERY, spec
 from agent.api.routers.params import Limit, Since, StoreId, parse_since

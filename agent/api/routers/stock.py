@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
+from agent.api import alert_responses, schemas
 from agent.api import responses as out
-from agent.api import schemas
 from agent.api.deps import Service, Who
 from agent.api.responses import BODY, QUERY, WRITE, spec
 from agent.api.routers.params import Limit, Since, StoreId, parse_since
@@ -53,7 +53,7 @@ async def set_safety_stock(
     return await service.set_safety_stock(ref, body.store_id, body.safety_stock)
 
 
-@router.put("/reorder", **spec(200, out.ReorderSettings, *BODY, 404, *WRITE))
+@router.put("/reorder", **spec(200, alert_responses.ReorderSettings, *BODY, 404, *WRITE))
 async def set_reorder(
     ref: str, body: schemas.ReorderSet, service: Service, principal: Who
 ) -> dict[str, Any]:
