@@ -73,18 +73,24 @@ class WebhookConfig:
     url: str
     secret: str = field(repr=False)  # the key of each body's HMAC-SHA256 (X-Inventory-Signature)
     events: list[str] = field(default_factory=lambda: list(ALERT_KINDS))
+    # how status, metrics and logs name it (default: its URL, without credentials
+    # or query string); give one for a URL whose path holds a token (Slack, Teams)
+    name: str | None = None
 
     @property
     def label(self) -> str:
-        return webhook_label(self.url)
+        return self.name or webhook_label(self.url)
 
 
 def _webhook(item: Any, name: str) -> WebhookConfig:
     if not isinstance(item, dict):
         raise ConfigError(f"{name}: expected a mapping with url, secret and events")
-    unknown = sorted(set(item) - {"url", "secret", "events"})
+    unknown = sorted(set(item) - {"url", "secret", "events", "name"})
     if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}: unknown setting (url, secret, events)")
+        raise ConfigError(f"{name}.{unknown[0]}: unknown setting (url, secret, events, name)")
+    label = item.get("name")
+    if label is not None and not (isinstance(label, str) and 0 < len(label) <= 64):
+        raise ConfigError(f"{name}.name: {label!r} must be a text of 1 to 64 characters")
     url = item.get("url")
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -99,7 +105,7 @@ def _webhook(item: Any, name: str) -> WebhookConfig:
         events = [e.strip() for e in events.split(",") if e.strip()]
     if not isinstance(events, list) or not events or not set(events) <= set(ALERT_KINDS):
         raise ConfigError(f"{name}.events: {events!r} must list {' and/or '.join(ALERT_KINDS)}")
-    return WebhookConfig(str(url), secret, [k for k in ALERT_KINDS if k in events])
+    return WebhookConfig(str(url), secret, [k for k in ALERT_KINDS if k in events], label)
 
 
 def parse_webhooks(value: Any, name: str) -> list[WebhookConfig]:
@@ -116,10 +122,10 @@ def parse_webhooks(value: Any, name: str) -> list[WebhookConfig]:
         h if isinstance(h, WebhookConfig) else _webhook(h, f"{name}[{i}]")
         for i, h in enumerate(value)
     ]
-    urls = [h.url for h in hooks]
-    twice = sorted({u for u in urls if urls.count(u) > 1})
-    if twice:
-        raise ConfigError(f"{name}: {webhook_label(twice[0])} is listed twice")
+    for what, seen in (("listed", [h.url for h in hooks]), ("named", [h.label for h in hooks])):
+        twice = sorted({u for u in seen if seen.count(u) > 1})
+        if twice:  # two targets status and metrics could not tell apart
+            raise ConfigError(f"{name}: {webhook_label(twice[0])} is {what} twice")
     return hooks
 
 

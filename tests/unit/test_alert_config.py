@@ -13,7 +13,7 @@ import pytest
 
 from agent.alerts import encode, sign
 from agent.alerts.backoff import ceiling_ms, retry_delay_ms
-from agent.config import ConfigError, load, webhook_label
+from agent.config import ConfigError, WebhookConfig, load, webhook_label
 
 
 def loaded(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> object:
@@ -64,6 +64,12 @@ def test_webhooks_and_max_age_from_yaml_and_from_the_environment(tmp_path: Path)
             " {url: 'https://h/x', secret: b}]}",
             "https://h/x is listed twice",
         ),
+        (
+            "alerts: {webhooks: [{url: 'https://h/x', secret: a, name: ops},"
+            " {url: 'https://h/y', secret: b, name: ops}]}",
+            "ops is named twice",
+        ),
+        ("alerts: {webhooks: [{url: 'https://h/x', secret: a, name: ''}]}", ".name: ''"),
         ("alerts: {retries: 3}", "unknown setting alerts.'retries'"),
     ],
 )
@@ -73,9 +79,11 @@ def test_bad_alert_settings_are_refused_naming_them(tmp_path: Path, yaml: str, t
     assert text in str(err.value)
 
 
-def test_a_webhook_is_shown_without_credentials_or_query() -> None:
+def test_a_webhook_is_shown_without_credentials_or_query_or_by_its_name() -> None:
     assert webhook_label("https://u:pw@h.example/x?token=t#f") == "https://u:***@h.example/x"
     assert webhook_label("http://h:81/hook") == "http://h:81/hook"
+    hook = WebhookConfig("https://hooks.slack.com/services/T0/B0/XYZ", "k", name="ops-slack")
+    assert hook.label == "ops-slack"
 
 
 def test_the_signature_is_an_hmac_of_the_exact_body() -> None:
