@@ -112,8 +112,8 @@ class Webhook:
         }
         try:
             r = await self._client.post(self._config.url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return Outcome(False, None, f"no answer within {REQUEST_TIMEOUT:g} s")
+        except httpx.TimeoutException as exc:  # to connect, or for the answer
+            return Outcome(False, None, f"{type(exc).__name__}: no answer in time")
         except httpx.HTTPError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:300])
         if 200 <= r.status_code < 300:
