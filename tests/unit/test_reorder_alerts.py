@@ -205,6 +205,32 @@ def test_a_point_set_at_another_store_raises_its_alert_where_the_stock_is() -> N
     assert len(shop.alerts()) == 1
 
 
+def test_own_events_taken_back_from_the_stream_raise_no_second_alert() -> None:
+    """A ledger restored from an older copy takes its own events back from
+    the stream; the alerts they raised are among them, and nothing else may
+    take their seqs."""
+    from agent.inputs import StockChange
+    from agent.ledger import replication
+
+    shop = Node("shop")
+    shop.run(commands.create_product, {"sku": "S", "name": "s"})
+    shop.run(commands.update_stock, StockChange("S", "shop", "set", 10))
+    shop.run(commands.set_reorder, "S", "shop", {"reorderPoint": 5})
+    shop.run(commands.update_stock, StockChange("S", "shop", "subtract", 6))  # low
+    shop.run(commands.update_stock, StockChange("S", "shop", "add", 6))  # restored
+    history = shop.events()
+    assert [e["type"] for e in history][-4:] == [
+        "stock.movement",
+        "alert.raised",
+        "stock.movement",
+        "alert.raised",
+    ]
+    restored = Node("shop")  # an empty copy of the same store
+    restored.run(replication.recover_own, history)
+    assert restored.events() == history
+    assert restored.alerts() == shop.alerts()
+
+
 # ------------------------------------------------------------------- lists
 async def test_low_stock_lists_what_is_at_or_below_its_point_with_what_is_incoming(
     api: httpx.AsyncClient, api_agent: InProcAgent
