@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from inventory_cli import render
 from inventory_cli.commands import (
+    alerts,
     imports,
     operations,
     products,
@@ -116,6 +117,7 @@ app.command("confirm")(reservations.confirm)
 app.command("cancel")(reservations.cancel)
 app.command("import")(imports.import_stock)
 app.command("conflicts")(operations.conflicts)
+app.command("alerts")(alerts.alerts)
 
 product_app = _group("The catalogue: add, update, list, show, import.")
 product_app.command("add")(products.add)
@@ -124,12 +126,14 @@ product_app.command("list")(products.list_)
 product_app.command("show")(products.show)
 product_app.command("import")(imports.import_products)
 
-stock_app = _group("Stock levels: show, add, remove, set; safety stock.")
+stock_app = _group("Stock levels: show, add, remove, set; safety stock, reorder points, low.")
 stock_app.command("show")(stock.show)
 stock_app.command("add")(stock.add)
 stock_app.command("remove")(stock.remove)
 stock_app.command("set")(stock.set_)
 stock_app.command("safety")(stock.safety)
+stock_app.command("reorder")(alerts.reorder)
+stock_app.command("low")(alerts.low)
 
 store_app = _group("The store directory: set, list, show.")
 store_app.command("set")(stores.set_)

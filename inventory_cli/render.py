@@ -291,23 +291,38 @@ def import_result(r: dict[str, Any], what: str) -> None:
     message(f"Imported {r['rows']} {what}: {r['applied']} changed, {r['unchanged']} unchanged.")
 
 
+SETTING_COLUMNS = {
+    "safetyStock": "Safety",
+    "reorderPoint": "Point",
+    "maxStock": "Max",
+    "reorderQty": "Qty",
+}
+
+
 def stock_changes(changes: list[dict[str, Any]]) -> None:
-    """A stock import's changes; a Safety column when it sets safety stock
-    (``-``: none of the SKU's own, the store's default applies)."""
-    safety = any("safetyStock" in c for c in changes)
+    """A stock import's changes; a column for each setting it changes
+    (``-``: unset; for safety stock, the store's default applies)."""
+    given = [k for k in SETTING_COLUMNS if any(k in c for c in changes)]
     table(
         "Changes (dry run)",
-        ["Line", "SKU", "Store", "Mode", "From", "To", *(["Safety"] if safety else [])],
+        ["Line", "SKU", "Store", "Mode", "From", "To", *(SETTING_COLUMNS[k] for k in given)],
         [
-            (c["line"], c["sku"], c["storeId"], c["mode"], c["from"], c["to"])
-            + ((_safety_change(c.get("safetyStock")),) if safety else ())
+            (
+                c["line"],
+                c["sku"],
+                c["storeId"],
+                c["mode"],
+                c["from"],
+                c["to"],
+                *(_setting_change(c.get(k)) for k in given),
+            )
             for c in changes
         ],
         numeric=["Line", "From", "To"],
     )
 
 
-def _safety_change(s: dict[str, Any] | None) -> str:
+def _setting_change(s: dict[str, Any] | None) -> str:
     if s is None:
         return ""
     return " -> ".join("-" if v is None else str(v) for v in (s["from"], s["to"]))

@@ -198,6 +198,12 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         assert call("GET", "/api/v1/transfers/{transferId}", 200, path=inbound).json()["receipts"]
         call("GET", "/api/v1/transfers/{transferId}", 404, path={"transferId": "walk-t9"})
         call("POST", "/api/v1/transfers/{transferId}/ship", 409, path=tid)  # cancelled
+        # reorder points: a point above what is left raises a low alert at once
+        low = {"reorderPoint": 10**6, "maxStock": 2 * 10**6}
+        assert call("PUT", "/api/v1/products/{ref}/reorder", 200, path=ref, json=low).json()["low"]
+        call("GET", "/api/v1/stock/low", 200, params={"storeId": "all"})
+        assert call("GET", "/api/v1/alerts", 200, params={"sku": "WALK-1"}).json()["data"]
+        call("GET", "/api/v1/stock/low", 404, params={"storeId": "store-404"})
         # and the errors: one of each kind, each declared, each {"error": ...}
         json_type = {"Content-Type": "application/json"}
         call("GET", "/api/v1/products/{ref}", 404, path={"ref": "NOPE"})

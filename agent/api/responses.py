@@ -92,6 +92,20 @@ class SafetyStock(Out):
     storeDefault: int
 
 
+class AlertDelivery(Out):
+    target: str  # a webhook's URL (no credentials, no query string), or "nats"
+    events: list[Literal["low", "restored"]]
+    delivered: int
+    givenUp: int
+    pending: int  # alerts after the cursor, waiting
+    tries: int  # failed tries of the alert being delivered
+    nextAttemptAt: str | None
+    lastStatus: int | None
+    lastError: str | None
+    lastDeliveredAt: str | None
+    lastTriedAt: str | None
+
+
 class Store(Out):
     storeId: str
     listed: bool  # has a directory entry (else: known from its events only)
@@ -324,6 +338,7 @@ class Health(Out):
     uptimeSeconds: float
     mode: Literal["standalone", "replicated"]
     checks: dict[str, dict[str, Any]]
+    alertDeliveries: list[AlertDelivery] = []
 
 
 ERROR_TEXT = {

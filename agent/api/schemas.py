@@ -99,6 +99,26 @@ class SafetyStockSet(Body):
     safety_stock: Quantity | None = Field(alias="safetyStock")  # required; null clears it
 
 
+class ReorderSet(Body):
+    """A SKU's reorder settings at a store: ``reorderPoint`` is required (null
+    clears it); ``maxStock`` and ``reorderQty`` left out stay as they are, a
+    null clears one."""
+
+    store_id: StoreId | None = Field(default=None, alias="storeId")
+    reorder_point: Quantity | None = Field(alias="reorderPoint")
+    max_stock: Quantity | None = Field(default=None, alias="maxStock")
+    reorder_qty: PositiveQuantity | None = Field(default=None, alias="reorderQty")
+
+    def changes(self) -> dict[str, int | None]:
+        """The settings to write, by API name: those given (a null too)."""
+        given = {"reorderPoint": self.reorder_point}
+        if "max_stock" in self.model_fields_set:
+            given["maxStock"] = self.max_stock
+        if "reorder_qty" in self.model_fields_set:
+            given["reorderQty"] = self.reorder_qty
+        return given
+
+
 class ReservationConfirm(Body):
     order_id: Text | None = Field(default=None, alias="orderId")
 
@@ -163,11 +183,15 @@ class StockImportRow(TypedDict):
     line: Int
     sku: Sku
     storeId: NotRequired[StoreId | None]
-    # a row that sets safetyStock may leave the quantity out (the ledger checks)
+    # a row that sets safetyStock or a reorder setting may leave the quantity
+    # out (the ledger checks); a null reorder setting clears it
     quantity: NotRequired[Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]]
     mode: NotRequired[Literal["set", "add"]]
     reason: NotRequired[Text]
     safetyStock: NotRequired[Quantity]
+    reorderPoint: NotRequired[Quantity | None]
+    maxStock: NotRequired[Quantity | None]
+    reorderQty: NotRequired[PositiveQuantity | None]
 
 
 @with_config(ConfigDict(extra="forbid"))

@@ -335,12 +335,13 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         target        TEXT PRIMARY KEY,   -- a webhook's url, or "nats" (the bus)
         cursor        INTEGER NOT NULL,   -- seq of our last alert handed over (or given up)
         tries         INTEGER NOT NULL DEFAULT 0,  -- of the alert after the cursor
-        next_at_ms    INTEGER,
-        last_status   INTEGER,
-        last_error    TEXT,
+        next_at_ms    INTEGER,            -- its next try (NULL: as soon as it is there)
+        last_status   INTEGER,            -- HTTP status of the last try (NULL: no answer)
+        last_error    TEXT,               -- what went wrong last (NULL after a delivery)
         delivered     INTEGER NOT NULL DEFAULT 0,
         given_up      INTEGER NOT NULL DEFAULT 0,
         delivered_at_ms INTEGER,
+        tried_at_ms   INTEGER,            -- when the last try ended
         updated_at_ms INTEGER NOT NULL
     );
     """,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.api.routers import (
+    alerts,
     imports,
     ops,
     products,
@@ -24,4 +25,5 @@ ALL = (
     imports.router,
     stores.router,
     sync.router,
+    alerts.router,
 )
