@@ -85,6 +85,10 @@ def test_each_step_is_forwarded_to_its_side_and_receipts_add_up(
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "RECEIVED"
     assert r.json()["discrepancies"] == [{"sku": SKU, "kind": "over_received", "quantity": 1}]
+    wait_for(
+        lambda: (transfer_at(a, "t-1") or {}).get("status") == "RECEIVED",
+        what="the receipts to reach store-001",
+    )
     r = post(c, "/t-1/cancel")  # forwarded to the origin, which refuses: nothing pending
     assert r.status_code == 409 and "received in full" in r.json()["error"], r.text
 
