@@ -32,6 +32,7 @@ STATE_TABLES = (
     "transfers",
     "transfer_lines",
     "transfer_receipts",
+    "transfer_clashes",
     "alerts",
 )
 

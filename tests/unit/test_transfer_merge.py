@@ -400,3 +400,54 @@ def test_re_applying_events_changes_nothing() -> None:
     for e in itertools.chain(EVENTS[:3], EVENTS[-3:]):
         assert tx(node.conn, node.engine.apply_remote, json.loads(json.dumps(e))) is False
     assert node.digests() == REFERENCE
+
+
+# --------------------------------------------------------------- id clashes
+def _clash_events() -> list[dict[str, Any]]:
+    """Stores a and c both give id t1 to a transfer to b, offline; each ships
+    and c cancels; b receives part of what it got (it heard of a's first)."""
+    a, b, c = chain()
+    c.take(a.events())
+    c.run(commands.update_stock, StockChange("S", C, "set", 6))
+    a.run(commands.create_transfer, transfer(("S", 3)))
+    mine = TransferRequest(B, (TransferLine("S", 4), TransferLine("T", 1)), "t1", C, ship=False)
+    c.run(commands.create_product, {"sku": "T", "name": "Tee"})
+    c.run(commands.update_stock, StockChange("T", C, "set", 2))
+    c.run(commands.create_transfer, mine)
+    c.run(commands.ship_transfer, "t1", "clerk")
+    c.run(commands.cancel_transfer, "t1", "clerk")
+    b.take(a.events())
+    b.run(commands.receive_transfer, receipt(("S", 2, 0)))
+    return a.events() + c.events() + b.events()
+
+
+CLASH = _clash_events()
+
+
+def _clash_state(order: list[int]) -> tuple[dict[str, str], list[str], tuple[int, int]]:
+    node = Node("store-z")
+    node.take([CLASH[i] for i in order])
+    kinds = sorted(
+        r[0] for r in node.conn.execute("SELECT id FROM conflicts WHERE kind = 'transfer_id_clash'")
+    )
+    return node.digests(), kinds, node.stock("S", C)
+
+
+def test_a_clash_of_ids_lists_the_other_origin_and_moves_its_stock_anyway() -> None:
+    digests, kinds, at_c = _clash_state(list(range(len(CLASH))))
+    assert kinds == ["transfer_id_clash:t1:None:store-c"]
+    assert at_c == (6, 0)  # c shipped 4 and its cancel returned all 4: outside the record
+    node = Node("store-z")
+    node.take(CLASH)
+    view = node.view()
+    assert (view["fromStoreId"], view["status"], view["totals"]["received"]) == (
+        A,
+        "PARTIALLY_RECEIVED",
+        2,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(range(len(CLASH)))))
+def test_a_clash_of_ids_converges_in_any_order(order: list[int]) -> None:
+    assert _clash_state(order) == _clash_state(list(range(len(CLASH))))

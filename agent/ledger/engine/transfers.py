@@ -25,7 +25,8 @@ claim is listed as a ``cancel_vs_receipt`` conflict.
 
 A receipt may arrive before anything of the origin's (the truck came while
 the network was down): the transfer is recorded from the receipt, and the
-origin's events fill it in when they come.
+origin's events fill it in when they come. Two origins that used one id:
+``transfer_clash``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from agent.domain import (
     movement_id,
     transfer_status,
 )
+from agent.ledger.engine import transfer_clash
 from agent.ledger.engine.envelope import dumps
 from agent.ledger.engine.stock import adjust_movement, apply_movement
 
@@ -61,18 +63,20 @@ def apply_transfer(
     t = data["transfer"]
     tid, origin = t["id"], t["fromStoreId"]
     cur = conn.execute("SELECT * FROM transfers WHERE id = ?", (tid,)).fetchone()
-    clash = (
-        cur is not None
-        and cur["hlc"] is not None
-        and (cur["from_store"], cur["to_store"]) != (origin, t["toStoreId"])
-    )
+    holder = cur["from_store"] if cur is not None and cur["hlc"] is not None else None
+    # another origin gave the same id to its own transfer: ``transfer_clash``
+    clash = holder is not None and origin > holder
     if clash:
-        # two stores gave one id to two transfers (a client-supplied id, both
-        # offline): the stock each moved is real and moves anyway; the record
-        # stays the first one seen here, and the clash is listed
-        _clash(engine, conn, cur, t, stamp, eid)
+        transfer_clash.keep_aside(engine, conn, cur, data, stamp, eid)
+    elif holder is not None and origin < holder:
+        for old, old_stamp, old_eid in transfer_clash.hand_over(
+            engine, conn, cur, data, stamp, local
+        ):
+            _merge(engine, conn, old, old_stamp, old_eid)
+        _merge(engine, conn, data, stamp, eid)
+        _settle(engine, conn, tid, local)  # its kept cancel's returns, now in the record
     else:
-        _merge_header(engine, conn, cur, t, stamp, eid, data.get("claims") or [])
+        _merge(engine, conn, data, stamp, eid)
     shipped = t["state"] == TransferState.SHIPPED
     for line in t["lines"] if shipped else []:
         mv = _movement(t, line["sku"], origin, MovementKind.TRANSFER_OUT, -line["quantity"])
@@ -141,6 +145,13 @@ def apply_receipt(
 
 
 # ----------------------------------------------------------------- header
+def _merge(
+    engine: Engine, conn: sqlite3.Connection, data: dict[str, Any], stamp: Stamp, eid: str
+) -> None:
+    cur = conn.execute("SELECT * FROM transfers WHERE id = ?", (data["transfer"]["id"],)).fetchone()
+    _merge_header(engine, conn, cur, data["transfer"], stamp, eid, data.get("claims") or [])
+
+
 def _merge_header(
     engine: Engine,
     conn: sqlite3.Connection,
@@ -182,7 +193,8 @@ def _merge_header(
                 tid,
             ),
         )
-    for position, line in enumerate(t["lines"]):
+    for position, line in enumerate(t["lines"] if newer else []):
+        # an origin never changes a transfer's lines; the newest state's stand
         _line(conn, tid, line["sku"], position)
         conn.execute(
             "UPDATE transfer_lines SET quantity = ?, position = ? "
@@ -206,22 +218,6 @@ def _merge_header(
                 (claim["quantity"], tid, claim["sku"]),
             )
     _settle(engine, conn, tid, local=False, recount_only=True)
-
-
-def _clash(
-    engine: Engine,
-    conn: sqlite3.Connection,
-    cur: sqlite3.Row,
-    t: dict[str, Any],
-    stamp: Stamp,
-    eid: str,
-) -> None:
-    detail = {
-        "transferId": t["id"],
-        "kept": [cur["from_store"], cur["to_store"]],
-        "other": [t["fromStoreId"], t["toStoreId"]],
-    }
-    engine._conflict(conn, "transfer_id_clash", None, t["fromStoreId"], None, eid, stamp[0], detail)
 
 
 # ------------------------------------------------------------------ lines
