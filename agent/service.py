@@ -299,7 +299,8 @@ class InventoryService:
         the network was down, before its shipment's events)."""
         req = request.resolved(self._engine.new_id())
         sides = self.transfer_sides(req.transfer_id)
-        if sides is not None and sides[1] != self.store_id:
+        # known from receipts only: no origin has named its destination yet
+        if sides is not None and sides[2] is not None and sides[1] != self.store_id:
             await self._require_known(sides[1])
             return await self._forwarder(sides[1], "transfer_receive", req.wire())
         view, recorded = await self._write(commands.receive_transfer, req, deadline)

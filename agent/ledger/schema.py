@@ -296,14 +296,15 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
 
     CREATE TABLE transfer_receipts (
         transfer_id    TEXT NOT NULL,
+        store_id       TEXT NOT NULL,   -- who received: the destination (the event's origin)
         id             TEXT NOT NULL,   -- the receipt's id (the client's, or drawn)
-        store_id       TEXT NOT NULL,   -- who received: the destination
+        from_store     TEXT NOT NULL,   -- the origin, as the receiving store had it
         event_id       TEXT NOT NULL,
         lines          TEXT NOT NULL,   -- JSON [{sku, received, damaged}]
         actor          TEXT NOT NULL DEFAULT '',
         received_at_ms INTEGER NOT NULL,
         hlc            INTEGER NOT NULL,
-        PRIMARY KEY (transfer_id, id)
+        PRIMARY KEY (transfer_id, store_id, id)
     ) WITHOUT ROWID;
 
     -- events of an origin that gave a transfer's id to its own transfer too

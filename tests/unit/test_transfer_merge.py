@@ -434,7 +434,7 @@ def _clash_state(order: list[int]) -> tuple[dict[str, str], list[str], tuple[int
 
 
 def test_a_clash_of_ids_lists_the_other_origin_and_moves_its_stock_anyway() -> None:
-    digests, kinds, at_c = _clash_state(list(range(len(CLASH))))
+    _, kinds, at_c = _clash_state(list(range(len(CLASH))))
     assert kinds == ["transfer_id_clash:t1:None:store-c"]
     assert at_c == (6, 0)  # c shipped 4 and its cancel returned all 4: outside the record
     node = Node("store-z")
@@ -451,3 +451,52 @@ def test_a_clash_of_ids_lists_the_other_origin_and_moves_its_stock_anyway() -> N
 @given(st.permutations(list(range(len(CLASH)))))
 def test_a_clash_of_ids_converges_in_any_order(order: list[int]) -> None:
     assert _clash_state(order) == _clash_state(list(range(len(CLASH))))
+
+
+# ------------------------------------------------------ trucks at the wrong store
+def _misdelivered_events() -> list[dict[str, Any]]:
+    """a ships t1 to b; c, offline, unloads a truck it takes for t1 before
+    anything of a's has reached it, and so does b; and t9, an id nobody
+    created, is received at both b and c."""
+    a, b, c = chain()
+    a.run(commands.create_transfer, transfer(("S", 3)))
+    c.run(commands.receive_transfer, receipt(("S", 1, 0), slip_from=A))
+    b.run(commands.receive_transfer, receipt(("S", 2, 0), slip_from=A))
+    c.run(commands.receive_transfer, receipt(("S", 1, 0), tid="t9", slip_from=A))
+    b.run(commands.receive_transfer, receipt(("S", 4, 0), tid="t9", slip_from=A))
+    return a.events() + b.events() + c.events()
+
+
+MISDELIVERED = _misdelivered_events()
+
+
+def _replica_of(events: list[dict[str, Any]]) -> Node:
+    node = Node("store-z")
+    node.take(events)
+    return node
+
+
+def test_a_receipt_at_a_store_the_origin_did_not_send_to_is_listed() -> None:
+    node = _replica_of(MISDELIVERED)
+    [wrong] = node.conflicts("transfer_wrong_store")
+    assert wrong == {"transferId": "t1", "toStoreId": B, "receivedBy": C}
+    t1, t9 = node.view("t1"), node.view("t9")
+    assert (t1["toStoreId"], t1["totals"]["received"]) == (B, 3)  # both trucks' units
+    assert (t9["fromStoreId"], t9["toStoreId"], t9["originState"]) == (A, C, None)  # the earliest
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(range(len(MISDELIVERED)))))
+def test_trucks_at_the_wrong_store_converge_in_any_order(order: list[int]) -> None:
+    node = _replica_of([MISDELIVERED[i] for i in order])
+    reference = _replica_of(MISDELIVERED)
+    assert node.digests() == reference.digests()
+    assert node.conflicts("transfer_wrong_store") == reference.conflicts("transfer_wrong_store")
+
+
+def test_a_transfer_known_only_from_receipts_is_received_where_the_truck_is() -> None:
+    _, b, c = chain()
+    c.run(commands.receive_transfer, receipt(("S", 1, 0), tid="t9", slip_from=A))
+    b.take(c.events())
+    view, recorded = b.run(commands.receive_transfer, receipt(("S", 2, 0), tid="t9"))
+    assert recorded and view["totals"]["received"] == 3 and b.stock() == (2, 0)

@@ -109,16 +109,14 @@ def apply_receipt(
             "INSERT INTO transfers (id, from_store, to_store, updated_at_ms) VALUES (?,?,?,?)",
             (tid, r["fromStoreId"], store, now),
         )
-    elif cur["to_store"] != store:
-        detail = {"transferId": tid, "toStoreId": cur["to_store"], "receivedBy": store}
-        engine._conflict(conn, "transfer_wrong_store", None, store, None, eid, stamp[0], detail)
     conn.execute(
-        "INSERT OR IGNORE INTO transfer_receipts (transfer_id, id, store_id, event_id, lines, "
-        "actor, received_at_ms, hlc) VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT OR IGNORE INTO transfer_receipts (transfer_id, store_id, id, from_store, "
+        "event_id, lines, actor, received_at_ms, hlc) VALUES (?,?,?,?,?,?,?,?,?)",
         (
             tid,
-            r["id"],
             store,
+            r["id"],
+            r["fromStoreId"],
             eid,
             dumps(r["lines"]),
             r.get("actor", ""),
@@ -141,7 +139,36 @@ def apply_receipt(
             mid = movement_id(eid, sku, damaged=True)
             apply_movement(engine, conn, mv, stamp, mid, local, tid=tid)
     conn.execute("UPDATE transfers SET updated_at_ms = ? WHERE id = ?", (now, tid))
+    _sides_from_receipts(conn, tid)
+    _wrong_stores(engine, conn, tid)
     _settle(engine, conn, tid, local)
+
+
+def _sides_from_receipts(conn: sqlite3.Connection, tid: str) -> None:
+    """A transfer known only from receipts is sent and received as its
+    earliest receipt says (by stamp): the same on every replica, whichever
+    receipt it applied first, until the origin's events say otherwise."""
+    conn.execute(
+        "UPDATE transfers SET (from_store, to_store) = (SELECT from_store, store_id FROM "
+        "transfer_receipts WHERE transfer_id = ?1 ORDER BY hlc, store_id, id LIMIT 1) "
+        "WHERE id = ?1 AND hlc IS NULL",
+        (tid,),
+    )
+
+
+def _wrong_stores(engine: Engine, conn: sqlite3.Connection, tid: str) -> None:
+    """List each receipt by a store that is not the destination the origin
+    named (a truck unloaded at the wrong store). Judged once the origin's
+    side is known, so every replica lists the same ones."""
+    rows = conn.execute(
+        "SELECT r.event_id, r.store_id, r.hlc, t.to_store FROM transfer_receipts r "
+        "JOIN transfers t ON t.id = r.transfer_id WHERE r.transfer_id = ? "
+        "AND t.hlc IS NOT NULL AND r.store_id != t.to_store",
+        (tid,),
+    ).fetchall()
+    for eid, store, hlc, dest in rows:
+        detail = {"transferId": tid, "toStoreId": dest, "receivedBy": store}
+        engine._conflict(conn, "transfer_wrong_store", None, store, None, eid, hlc, detail)
 
 
 # ----------------------------------------------------------------- header
@@ -217,6 +244,7 @@ def _merge_header(
                 "UPDATE transfer_lines SET claim = ? WHERE transfer_id = ? AND sku = ?",
                 (claim["quantity"], tid, claim["sku"]),
             )
+    _wrong_stores(engine, conn, tid)
     _settle(engine, conn, tid, local=False, recount_only=True)
 
 
