@@ -14,12 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agent import hlc as hlc_mod
 from agent.inputs import TransferLine, TransferRequest
 from agent.ledger import commands
-from agent.ledger.engine import Engine
-from agent.ledger.schema import migrate
-from agent.ledger.store import connect
+from tests import ledgerkit
 from tests.inproc import InProcAgent
 
 pytestmark = pytest.mark.anyio
@@ -159,29 +156,8 @@ async def test_setting_a_point_raises_the_alert_it_calls_for(api: httpx.AsyncCli
     assert got[0]["cause"] != got[1]["cause"]  # each names its settings event
 
 
-class Node:
+class Node(ledgerkit.Node):
     """One store's in-memory ledger (the merge rules need no process)."""
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.conn = connect(":memory:")
-        migrate(self.conn)
-        self.engine = Engine(store, hlc_mod.HybridLogicalClock())
-
-    def run(self, fn: Any, *args: Any) -> Any:
-        with self.conn:
-            return fn(self.conn, self.engine, *args)
-
-    def events(self) -> list[dict[str, Any]]:
-        sql = "SELECT body FROM events WHERE origin = ? ORDER BY seq"
-        rows = self.conn.execute(sql, (self.store,))
-        return [json.loads(r[0]) for r in rows]
-
-    def take(self, events: list[dict[str, Any]]) -> None:
-        for e in events:
-            self.engine.clock.observe(e["hlc"])
-            with self.conn:
-                self.engine.apply_remote(self.conn, e)
 
     def alerts(self) -> list[tuple[str, str, int, int]]:
         rows = self.conn.execute("SELECT kind, store_id, before, after FROM alerts ORDER BY hlc")

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import hlc as hlc_mod
 from agent.errors import Conflict, InsufficientStock, InvalidInput, NotFound
 from agent.inputs import (
     ReceiptLine,
@@ -26,48 +23,14 @@ from agent.inputs import (
     TransferRequest,
 )
 from agent.ledger import commands, queries, transfer_views
-from agent.ledger.engine import Engine
-from agent.ledger.schema import migrate
-from agent.ledger.store import connect
+from tests import ledgerkit
+from tests.ledgerkit import tx
 
-T = TypeVar("T")
 A, B, C = "store-a", "store-b", "store-c"
 
 
-def tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = fn(conn, *args)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return out
-
-
-class Node:
-    """One store's ledger and engine; ``events()`` are its own, as published."""
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.conn = connect(":memory:")
-        migrate(self.conn)
-        self.engine = Engine(store, hlc_mod.HybridLogicalClock())
-
-    def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return tx(self.conn, fn, self.engine, *args)
-
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT body FROM events WHERE origin = ? AND seq > ? ORDER BY seq",
-            (self.store, since),
-        )
-        return [json.loads(r[0]) for r in rows]
-
-    def take(self, events: list[dict[str, Any]]) -> None:
-        for e in events:
-            self.engine.clock.observe(e["hlc"])
-            tx(self.conn, self.engine.apply_remote, json.loads(json.dumps(e)))
+class Node(ledgerkit.Node):
+    """A store's ledger, with what these tests read of it."""
 
     def stock(self, sku: str = "S", store: str | None = None) -> tuple[int, int]:
         row = queries.stock_level(self.conn, sku, store or self.store)

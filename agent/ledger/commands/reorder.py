@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from agent.errors import InvalidInput, NotFound
+from agent.errors import InvalidInput
 from agent.ledger import directory_views, low_stock, queries
 from agent.ledger.commands.directory import check_store_id
 from agent.ledger.engine import Engine
@@ -49,12 +49,7 @@ def set_reorder(
     if unknown:
         raise InvalidInput(f"{unknown[0]}: not a reorder setting ({', '.join(REORDER_FIELDS)})")
     prod = queries.product_row(conn, ref)
-    if not directory_views.is_known(conn, store_id, engine.store_id):
-        raise NotFound(
-            f"store {store_id!r} is not known to this agent; describe it first with: "
-            f"inv store set {store_id} --name NAME",
-            storeId=store_id,
-        )
+    directory_views.require_known(conn, store_id, engine.store_id)
     sku = prod["sku"]
     current = low_stock.reorder_settings(conn, sku, store_id)
     check_levels({**current, **changes})
