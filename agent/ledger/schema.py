@@ -307,17 +307,6 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         PRIMARY KEY (transfer_id, store_id, id)
     ) WITHOUT ROWID;
 
-    -- events of an origin that gave a transfer's id to its own transfer too
-    -- (engine.transfer_clash): replayed if that origin comes to hold the record
-    CREATE TABLE transfer_clashes (
-        transfer_id TEXT NOT NULL,
-        origin      TEXT NOT NULL,
-        hlc         INTEGER NOT NULL,
-        event_id    TEXT NOT NULL,
-        data        TEXT NOT NULL,   -- the event's data
-        PRIMARY KEY (transfer_id, origin, hlc, event_id)
-    ) WITHOUT ROWID;
-
     ALTER TABLE movements ADD COLUMN transfer_id TEXT;
 
     ALTER TABLE stock_settings ADD COLUMN reorder_point INTEGER;

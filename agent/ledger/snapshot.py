@@ -32,7 +32,6 @@ STATE_TABLES = (
     "transfers",
     "transfer_lines",
     "transfer_receipts",
-    "transfer_clashes",
     "alerts",
 )
 

@@ -463,3 +463,31 @@ def test_a_transfer_known_only_from_receipts_is_received_where_the_truck_is() ->
     b.take(c.events())
     view, recorded = b.run(commands.receive_transfer, receipt(("S", 2, 0), tid="t9"))
     assert recorded and view["totals"]["received"] == 3 and b.stock() == (2, 0)
+
+
+def test_a_wrong_store_listing_follows_the_record_through_a_clash() -> None:
+    """c ships t1 to b; d unloads a truck it takes for t1 from a; a ships its
+    own t1 to d (the HQ projector's engineer found this one): in any order,
+    a holds the record, d is its destination and nothing is listed wrong."""
+    a, _, c = chain()
+    d = Node("store-d")
+    c.take(a.events())
+    c.run(commands.update_stock, StockChange("S", C, "set", 5))
+    setup = a.events() + c.events()
+    mark_a, mark_c = len(a.events()), len(c.events())
+    c.run(commands.create_transfer, TransferRequest(B, (TransferLine("S", 2),), "t1", C, ship=True))
+    d.take(setup)
+    d.run(commands.receive_transfer, receipt(("S", 2, 0), slip_from=A))
+    a.run(commands.set_store, "store-d", {"name": "d"})
+    a.run(commands.create_transfer, transfer(("S", 2), to="store-d"))
+    steps = [c.events(mark_c), d.events(), a.events(mark_a)]
+    seen = set()
+    for order in itertools.permutations(range(3)):
+        node = Node("store-z")
+        node.take(setup + [e for i in order for e in steps[i]])
+        view = node.view()
+        seen.add(
+            (json.dumps(node.digests(), sort_keys=True), view["fromStoreId"], view["toStoreId"])
+        )
+        assert node.conflicts("transfer_wrong_store") == [], order
+    assert len(seen) == 1 and next(iter(seen))[1:] == (A, "store-d")

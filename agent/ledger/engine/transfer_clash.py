@@ -3,21 +3,20 @@ stores offline). The stock each moved is real and moves anyway (its
 movements are applied from its own events); the *record* under that id must
 be the same on every replica whatever order the events arrive in, so it
 belongs to the origin with the smallest store id that wrote it (its
-*holder*). A later origin's events are kept aside (``transfer_clashes``) and
-its cancel returns its whole claim, outside any record. An origin with a
-smaller id that arrives takes the record over: the holder's returns go back
-to their claims, the origin side is cleared, and the new holder's kept
-events are replayed into it. Each losing origin is listed once, as a
-``transfer_id_clash`` conflict."""
+*holder*). Another origin's events leave the record alone and its cancel
+returns its whole claim, outside any record. An origin with a smaller id
+that arrives takes the record over: the holder's returns go back to their
+claims and the origin side is cleared for the new holder's events (a larger
+origin can never hold it again, so nothing of theirs need be kept). Each
+losing origin is listed once, as a ``transfer_id_clash`` conflict: its
+shipment is in transit in no record, for someone to sort out by hand."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from agent.domain import Stamp, movement_id
-from agent.ledger.engine.envelope import dumps
 from agent.ledger.engine.stock import adjust_movement
 
 if TYPE_CHECKING:
@@ -25,21 +24,10 @@ if TYPE_CHECKING:
 
 
 def keep_aside(
-    engine: Engine,
-    conn: sqlite3.Connection,
-    holder: sqlite3.Row,
-    data: dict[str, Any],
-    stamp: Stamp,
-    eid: str,
+    engine: Engine, conn: sqlite3.Connection, data: dict[str, Any], stamp: Stamp
 ) -> None:
-    """An event of an origin that does not hold the record: kept, listed."""
-    t = data["transfer"]
-    conn.execute(
-        "INSERT OR IGNORE INTO transfer_clashes (transfer_id, origin, hlc, event_id, data) "
-        "VALUES (?,?,?,?,?)",
-        (t["id"], t["fromStoreId"], stamp[0], eid, dumps(data)),
-    )
-    _list(engine, conn, t["id"], t, stamp[0])
+    """An event of an origin that does not hold the record: listed only."""
+    _list(engine, conn, data["transfer"]["id"], data["transfer"], stamp[0])
 
 
 def hand_over(
@@ -49,10 +37,9 @@ def hand_over(
     data: dict[str, Any],
     stamp: Stamp,
     local: bool,
-) -> list[tuple[dict[str, Any], Stamp, str]]:
+) -> None:
     """The record passes to the origin of ``data`` (a smaller store id than
-    its holder's): answers that origin's events kept aside, oldest first, to
-    be merged into it before ``data``."""
+    its holder's), cleared for it."""
     tid = holder["id"]
     claims = conn.execute(
         "SELECT sku, claim FROM transfer_lines WHERE transfer_id = ? AND claim > 0", (tid,)
@@ -74,16 +61,7 @@ def hand_over(
         "DELETE FROM transfer_lines WHERE transfer_id = ? AND received = 0 AND damaged = 0",
         (tid,),
     )
-    t = data["transfer"]
     _list(engine, conn, tid, holder, stamp[0])
-    new = t["fromStoreId"]
-    kept = conn.execute(
-        "SELECT hlc, event_id, data FROM transfer_clashes WHERE transfer_id = ? AND origin = ? "
-        "ORDER BY hlc",
-        (tid, new),
-    ).fetchall()
-    conn.execute("DELETE FROM transfer_clashes WHERE transfer_id = ? AND origin = ?", (tid, new))
-    return [(json.loads(d), (h, new), e) for h, e, d in kept]
 
 
 def _list(engine: Engine, conn: sqlite3.Connection, tid: str, lost: Any, hlc: int) -> None:

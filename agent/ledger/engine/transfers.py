@@ -67,15 +67,10 @@ def apply_transfer(
     # another origin gave the same id to its own transfer: ``transfer_clash``
     clash = holder is not None and origin > holder
     if clash:
-        transfer_clash.keep_aside(engine, conn, cur, data, stamp, eid)
-    elif holder is not None and origin < holder:
-        for old, old_stamp, old_eid in transfer_clash.hand_over(
-            engine, conn, cur, data, stamp, local
-        ):
-            _merge(engine, conn, old, old_stamp, old_eid)
-        _merge(engine, conn, data, stamp, eid)
-        _settle(engine, conn, tid, local)  # its kept cancel's returns, now in the record
+        transfer_clash.keep_aside(engine, conn, data, stamp)
     else:
+        if holder is not None and origin < holder:
+            transfer_clash.hand_over(engine, conn, cur, data, stamp, local)
         _merge(engine, conn, data, stamp, eid)
     shipped = t["state"] == TransferState.SHIPPED
     for line in t["lines"] if shipped else []:
@@ -158,17 +153,23 @@ def _sides_from_receipts(conn: sqlite3.Connection, tid: str) -> None:
 
 def _wrong_stores(engine: Engine, conn: sqlite3.Connection, tid: str) -> None:
     """List each receipt by a store that is not the destination the origin
-    named (a truck unloaded at the wrong store). Judged once the origin's
-    side is known, so every replica lists the same ones."""
+    named (a truck unloaded at the wrong store). Judged against the record as
+    it is now, once an origin's side is known, so every replica lists the
+    same ones in the end."""
     rows = conn.execute(
-        "SELECT r.event_id, r.store_id, r.hlc, t.to_store FROM transfer_receipts r "
-        "JOIN transfers t ON t.id = r.transfer_id WHERE r.transfer_id = ? "
-        "AND t.hlc IS NOT NULL AND r.store_id != t.to_store",
+        "SELECT r.event_id, r.store_id, r.hlc, t.to_store, t.hlc IS NOT NULL "
+        "FROM transfer_receipts r JOIN transfers t ON t.id = r.transfer_id "
+        "WHERE r.transfer_id = ?",
         (tid,),
     ).fetchall()
-    for eid, store, hlc, dest in rows:
-        detail = {"transferId": tid, "toStoreId": dest, "receivedBy": store}
-        engine._conflict(conn, "transfer_wrong_store", None, store, None, eid, hlc, detail)
+    for eid, store, hlc, dest, known in rows:
+        if known and store != dest:
+            detail = {"transferId": tid, "toStoreId": dest, "receivedBy": store}
+            engine._conflict(conn, "transfer_wrong_store", None, store, None, eid, hlc, detail)
+        else:  # the record changed hands (an id clash): listed against the old one
+            conn.execute(
+                "DELETE FROM conflicts WHERE id = ?", (f"transfer_wrong_store:{eid}:None:",)
+            )
 
 
 # ----------------------------------------------------------------- header
