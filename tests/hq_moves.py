@@ -51,6 +51,7 @@ class Transfer:
 class Moves:
     w: Workload
     transfers: list[Transfer] = field(default_factory=list)
+    by_id: dict[str, list[Transfer]] = field(default_factory=dict)  # two or more: a clash
     made: int = 0
     clash_rate: float = 0.3  # of creations, when an id to reuse is at hand
 
@@ -109,6 +110,7 @@ class Moves:
             t.state, t.shipped_ms = "SHIPPED", w.wall
         t.created_seq = len(w.log[me.name]) + 1
         self.transfers.append(t)
+        self.by_id.setdefault(t.tid, []).append(t)
         return {"transfer": self._state(t)}
 
     def _heard(self, me: Store, t: Transfer) -> bool:
@@ -116,14 +118,15 @@ class Moves:
 
     def _unheard_ids(self, me: Store) -> list[str]:
         """Other stores' transfer ids that ``me`` has heard nothing of."""
-        known = {t.tid for t in self.transfers if t.origin == me.name or self._heard(me, t)}
-        return sorted({t.tid for t in self.transfers} - known)
+        return sorted(
+            tid
+            for tid, ts in self.by_id.items()
+            if not any(t.origin == me.name or self._heard(me, t) for t in ts)
+        )
 
     def _lost(self, me: Store, t: Transfer) -> bool:
         """``me`` has learnt of a smaller origin's transfer under ``t``'s id."""
-        return any(
-            o.tid == t.tid and o.origin < me.name and self._heard(me, o) for o in self.transfers
-        )
+        return any(o.origin < me.name and self._heard(me, o) for o in self.by_id[t.tid])
 
     def _state(self, t: Transfer) -> dict[str, Any]:
         return {

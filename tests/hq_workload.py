@@ -10,8 +10,9 @@ adjustments, counts (with a basis or none), product edits from small pools
 of values (two stores often write the same value: no conflict), reservations
 by their owning store going PENDING and then CONFIRMED (with its sale),
 CANCELLED or EXPIRED; with ``directory``, store entries and per-SKU safety
-stock too; with ``moves``, transfers (``tests/hq_moves.py``), reorder
-settings and alerts."""
+stock too; with ``moves``, transfers (``tests/hq_moves.py``; now and then
+two stores give one id to theirs: ``clashes``), reorder settings and
+alerts."""
 
 from __future__ import annotations
 

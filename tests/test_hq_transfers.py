@@ -1,12 +1,13 @@
 """HQ's read model of stock that moves and runs low: transfers, reorder
 settings and alerts, against a real PostgreSQL (tests/pgfix.py).
 
-The differential test runs seeded workloads with transfers (tests/hq_moves.py:
+The differential tests run seeded workloads with transfers (tests/hq_moves.py:
 created, shipped, partly and over-received, received before the shipment,
-cancelled racing a receipt), reorder settings and alerts through the agent's
-engine and the projector, shuffled, repeated and in batches of every size,
-and compares them (``check_like_the_agent``). The cases by hand are the
-rare ones a workload seldom makes, and the views."""
+cancelled racing a receipt, one id given by two or three stores), reorder
+settings and alerts through the agent's engine and the projector, shuffled,
+repeated and in batches of every size, and compare them
+(``merge_like_the_agent``). The cases by hand are the rare ones a workload
+seldom makes, and the views."""
 
 from __future__ import annotations
 
