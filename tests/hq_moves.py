@@ -7,6 +7,12 @@ and low-stock alerts, written as the agents' commands write them
   cancels it: a DRAFT simply, a shipped one with a claim per line it sees
   pending (the receipts it has learnt of), never one it sees received in
   full;
+- now and then an origin gives its new transfer the id of another store's
+  it has not heard of (a client-supplied id, both offline): an id clash.
+  The record under the id is the smallest origin's, so an origin that has
+  learnt of a smaller one's transfer under its id can no longer ship or
+  cancel its own (its agent refuses: the record is not its); until then it
+  does, so both the losing and the winning origin ship and cancel;
 - the destination receives what has physically left the origin: what it
   sees pending once it has learnt of the shipment, else the packing slip
   (a receipt before the shipment's events); partly, in full, more than
@@ -38,13 +44,16 @@ class Transfer:
     state: str = "DRAFT"  # the origin's own
     shipped_ms: int | None = None
     cancelled_ms: int | None = None
+    created_seq: int = 0  # the seq of the event that created it, in its origin's log
 
 
 @dataclass
 class Moves:
     w: Workload
-    transfers: dict[str, Transfer] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
+    by_id: dict[str, list[Transfer]] = field(default_factory=dict)  # two or more: a clash
     made: int = 0
+    clash_rate: float = 0.3  # of creations, when an id to reuse is at hand
 
     def write(self, me: Store) -> tuple[str, dict[str, Any]]:
         rng = self.w.rng
@@ -63,7 +72,9 @@ class Moves:
     def _origin_step(self, me: Store) -> dict[str, Any]:
         rng = self.w.rng
         mine = [
-            t for t in self.transfers.values() if t.origin == me.name and t.state != "CANCELLED"
+            t
+            for t in self.transfers
+            if t.origin == me.name and t.state != "CANCELLED" and not self._lost(me, t)
         ]
         if mine and rng.random() < 0.6:
             t = rng.choice(mine)
@@ -85,8 +96,10 @@ class Moves:
         self.made += 1
         dest = rng.choice([s.name for s in w.stores if s.name != me.name])
         skus = rng.sample(w.skus, rng.randint(1, len(w.skus)))
+        unheard = self._unheard_ids(me)
+        reuse = unheard and rng.random() < self.clash_rate
         t = Transfer(
-            f"{me.name}-t{self.made}",
+            rng.choice(unheard) if reuse else f"{me.name}-t{self.made}",
             me.name,
             dest,
             {sku: rng.randint(1, 5) for sku in skus},
@@ -95,8 +108,25 @@ class Moves:
         )
         if rng.random() < 0.5:
             t.state, t.shipped_ms = "SHIPPED", w.wall
-        self.transfers[t.tid] = t
+        t.created_seq = len(w.log[me.name]) + 1
+        self.transfers.append(t)
+        self.by_id.setdefault(t.tid, []).append(t)
         return {"transfer": self._state(t)}
+
+    def _heard(self, me: Store, t: Transfer) -> bool:
+        return t.created_seq <= me.seen.get(t.origin, 0)
+
+    def _unheard_ids(self, me: Store) -> list[str]:
+        """Other stores' transfer ids that ``me`` has heard nothing of."""
+        return sorted(
+            tid
+            for tid, ts in self.by_id.items()
+            if not any(t.origin == me.name or self._heard(me, t) for t in ts)
+        )
+
+    def _lost(self, me: Store, t: Transfer) -> bool:
+        """``me`` has learnt of a smaller origin's transfer under ``t``'s id."""
+        return any(o.origin < me.name and self._heard(me, o) for o in self.by_id[t.tid])
 
     def _state(self, t: Transfer) -> dict[str, Any]:
         return {
@@ -137,7 +167,7 @@ class Moves:
         rng, w = self.w.rng, self.w
         gone = [
             t
-            for t in self.transfers.values()
+            for t in self.transfers
             if t.dest == me.name
             and t.shipped_ms is not None
             and sum(self._received(t, w.log[me.name]).values()) < sum(t.lines.values()) + 2

@@ -10,8 +10,9 @@ adjustments, counts (with a basis or none), product edits from small pools
 of values (two stores often write the same value: no conflict), reservations
 by their owning store going PENDING and then CONFIRMED (with its sale),
 CANCELLED or EXPIRED; with ``directory``, store entries and per-SKU safety
-stock too; with ``moves``, transfers (``tests/hq_moves.py``), reorder
-settings and alerts."""
+stock too; with ``moves``, transfers (``tests/hq_moves.py``; now and then
+two stores give one id to theirs: ``clashes``), reorder settings and
+alerts."""
 
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ class Store:
 
 
 class Workload:
-    def __init__(self, seed: int, *, directory: bool = False, moves: bool = False) -> None:
+    def __init__(
+        self, seed: int, *, directory: bool = False, moves: bool = False, clashes: float = 0.3
+    ) -> None:
+        """``clashes``: with ``moves``, how often a new transfer takes the id of
+        another store's it has not heard of, when there is one."""
         self.rng = random.Random(seed)
         rng = self.rng
         self.stores = [Store(f"s{i}", rng.choice([0, 0, 3, -2])) for i in range(rng.randint(2, 4))]
@@ -46,7 +51,7 @@ class Workload:
         self.log: dict[str, list[dict[str, Any]]] = {s.name: [] for s in self.stores}
         self.wall = BASE_MS
         self.directory = directory
-        self.moves = hq_moves.Moves(self) if moves else None
+        self.moves = hq_moves.Moves(self, clash_rate=clashes) if moves else None
 
     # ------------------------------------------------------------- clocks
     def _learn(self, me: Store) -> None:

@@ -1,17 +1,19 @@
 """HQ's read model of stock that moves and runs low: transfers, reorder
 settings and alerts, against a real PostgreSQL (tests/pgfix.py).
 
-The differential test runs seeded workloads with transfers (tests/hq_moves.py:
+The differential tests run seeded workloads with transfers (tests/hq_moves.py:
 created, shipped, partly and over-received, received before the shipment,
-cancelled racing a receipt), reorder settings and alerts through the agent's
-engine and the projector, shuffled, repeated and in batches of every size,
-and compares them (``check_like_the_agent``). The cases by hand are the
-rare ones a workload seldom makes, and the views."""
+cancelled racing a receipt, one id given by two or three stores), reorder
+settings and alerts through the agent's engine and the projector, shuffled,
+repeated and in batches of every size, and compare them
+(``merge_like_the_agent``). The cases by hand are the rare ones a workload
+seldom makes, and the views."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -33,11 +35,15 @@ from tests.test_hq_projector import (
 )
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_transfers_reorder_settings_and_alerts_merge_like_the_agent(hq: Any, seed: int) -> None:  # noqa: F811
-    projector, conn = hq
-    rng = random.Random(1000 + seed)
-    events = Workload(1000 + seed, moves=True).events(rng.randint(40, 160))
+def merge_like_the_agent(
+    model: Any, rng: random.Random, events: list[dict[str, Any]], rebuild_batch: int = 0
+) -> None:
+    """``events`` through the projector shuffled, repeated and in batches of
+    every size, against the agent applying the same batches (each in stamp
+    order); then all again (nothing changes), then rebuilt (the agent
+    applying them all in stamp order) in rounds of ``rebuild_batch`` (0: a
+    size drawn)."""
+    projector, conn = model
     in_stamp_order, as_arrived = AgentReplica(), AgentReplica()
     for batch in arrivals(rng, events):
         projector.apply(batch)
@@ -48,14 +54,39 @@ def test_transfers_reorder_settings_and_alerts_merge_like_the_agent(hq: Any, see
     before = dump(conn, projector.schema)
     assert projector.apply(rng.sample(events, len(events))).applied == 0
     assert dump(conn, projector.schema) == before  # every event again: nothing changes
-    assert projector.rebuild(batch=rng.choice([3, 50, 10_000])) == len(events)
+    rounds = rebuild_batch or rng.choice([3, 50, 10_000])
+    assert projector.rebuild(batch=rounds) == len(events)
     all_in_order = AgentReplica()
     all_in_order.apply(sorted(events, key=stamp))
     check_like_the_agent(projector, conn, all_in_order)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_transfers_reorder_settings_and_alerts_merge_like_the_agent(hq: Any, seed: int) -> None:  # noqa: F811
+    rng = random.Random(1000 + seed)
+    merge_like_the_agent(hq, rng, Workload(1000 + seed, moves=True).events(rng.randint(40, 160)))
+
+
+CLASH_SEEDS = range(2000, 2006)
+
+
+def clash_workload(seed: int) -> list[dict[str, Any]]:
+    """Every transfer that can take another store's id does (``clashes=1``)."""
+    return Workload(seed, moves=True, clashes=1.0).events(random.Random(seed).randint(150, 250))
+
+
+@pytest.mark.parametrize("seed", CLASH_SEEDS)
+def test_ids_given_by_two_stores_merge_like_the_agent(hq: Any, seed: int) -> None:  # noqa: F811
+    """The record under a clashed id is the smallest origin's whatever the
+    order (a smaller one arriving takes it over: the returns and lines change
+    hands); all of them move stock; the conflicts are the agent's. Rebuilt in
+    one round: the takeovers inside a batch (the smaller origin's first
+    event stamped after a larger one's cancel)."""
+    merge_like_the_agent(hq, random.Random(seed), clash_workload(seed), rebuild_batch=10_000)
+
+
 def test_the_transfer_workload_has_what_it_claims() -> None:
-    events = Workload(7, moves=True).events(600)
+    events = Workload(8, moves=True).events(600)
     for e in events:
         subject = subjects.events("default", e["origin"])
         checked = validate.check(subject, json.dumps(e).encode(), NOW_MS, 10**9)
@@ -84,6 +115,78 @@ def test_the_transfer_workload_has_what_it_claims() -> None:
     }
     over = agent.rows("SELECT 1 FROM transfer_lines WHERE received + damaged > shipped")
     assert over  # over-receipts, and SKUs the transfer does not list
+
+
+def handed_over(batches: list[list[dict[str, Any]]]) -> Counter[str]:
+    """How often a record passes from an origin whose cancel was applied to
+    a smaller one, as an agent applies the batches (each in stamp order):
+    its cancel in an earlier batch (``across``) or in the same (``within``)."""
+    out: Counter[str] = Counter()
+    applied: set[tuple[str, int]] = set()
+    holders: dict[str, str] = {}  # transfer id -> the smallest origin applied
+    cancels: dict[tuple[str, str], int] = {}  # (id, origin) -> the batch of its cancel
+    for n, batch in enumerate(batches):
+        for e in sorted(batch, key=stamp):
+            if e["type"] != "transfer.changed" or (e["origin"], e["seq"]) in applied:
+                continue
+            applied.add((e["origin"], e["seq"]))
+            tid, origin = e["data"]["transfer"]["id"], e["origin"]
+            holder = holders.setdefault(tid, origin)
+            if origin < holder:
+                if (tid, holder) in cancels:
+                    out["across" if cancels[tid, holder] < n else "within"] += 1
+                holders[tid] = origin
+            if e["data"].get("claims"):
+                cancels[tid, origin] = n
+    return out
+
+
+def test_the_clash_workload_has_what_it_claims() -> None:
+    """Over the clash test's seeds, ids given by two or three stores: cancels
+    by the origin that holds the record and by one that does not, receipts
+    and counts where they clash, records handed over from a cancelled
+    holder between batches and inside one, and every conflict they list."""
+    found: Counter[str] = Counter()
+    for seed in CLASH_SEEDS:
+        events = clash_workload(seed)
+        origins: dict[str, set[str]] = {}
+        for e in events:
+            if e["type"] == "transfer.changed":
+                origins.setdefault(e["data"]["transfer"]["id"], set()).add(e["origin"])
+        clashed = {tid: o for tid, o in origins.items() if len(o) > 1}
+        stores = set().union(*clashed.values())
+        for e in events:
+            d = e["data"]
+            if (
+                e["type"] == "transfer.changed"
+                and d.get("claims")
+                and d["transfer"]["id"] in clashed
+            ):
+                holder = min(clashed[d["transfer"]["id"]])
+                found["cancel by the holder" if e["origin"] == holder else "cancel by another"] += 1
+            elif e["type"] == "transfer.received" and d["receipt"]["transferId"] in clashed:
+                found["receipt"] += 1
+            elif e["type"] == "stock.movement" and d["kind"] == "count" and d["storeId"] in stores:
+                found["count"] += 1
+        found["three origins"] += sum(len(o) > 2 for o in clashed.values())
+        found.update(f"handed over {k}" for k in handed_over(arrivals(random.Random(seed), events)))
+        found.update(f"handed over {k} in stamp order" for k in handed_over([events]))
+        agent = AgentReplica()
+        agent.apply(sorted(events, key=stamp))
+        found.update(kind for (kind,) in agent.rows("SELECT kind FROM conflicts"))
+    assert set(found) >= {
+        "cancel by the holder",
+        "cancel by another",
+        "receipt",
+        "count",
+        "three origins",
+        "handed over across",
+        "handed over within in stamp order",
+        "transfer_id_clash",
+        "transfer_wrong_store",
+        "cancel_vs_receipt",
+        "negative_available",
+    }, found
 
 
 # ------------------------------------------------------------ hand-made cases
@@ -203,72 +306,65 @@ def test_a_correction_that_takes_available_below_zero_is_listed(hq: Any) -> None
     assert one(conn, "SELECT status FROM transfers") == "RECEIVED"  # the receipt beat it all
 
 
-def test_one_id_given_by_two_stores_moves_both_and_keeps_the_first_record(
+def test_one_id_given_by_two_stores_moves_both_and_the_smallest_holds_the_record(
     hq: Any,  # noqa: F811
 ) -> None:
-    """Two stores offline gave their transfers one id: both shipments move
-    stock, the record is the first one applied (in stamp order within a
-    batch), the other is listed; so is a receipt at a store the record does
-    not send to."""
-    _, conn = hq
+    """Two stores offline gave their transfers one id. s3's events come
+    first: it holds the record, and a receipt beats part of its cancel. Then
+    s1's (a smaller id, stamped earlier and later): s1 takes the record over,
+    s3's return goes back to its whole claim, the receipts stay with the id.
+    Both shipments move stock; the record is s1's in any order (a rebuild
+    applies them all in stamp order: s1 first)."""
+    projector, conn = hq
     both(
         hq,
         [
             ev("s1", 1, 0, "stock.movement", mv("s1", "P", "receive", 10)),
             ev("s3", 1, 0, "stock.movement", mv("s3", "P", "receive", 10)),
             ev("s3", 2, 3, "transfer.changed", transfer("t1", "s3", "s2", "SHIPPED", {"P": 2})),
-            ev("s1", 2, 1, "transfer.changed", transfer("t1", "s1", "s2", "SHIPPED", {"P": 5})),
+            ev("s3", 3, 4, "transfer.changed", cancel("t1", "s3", "s2", {"P": 2}, {"P": 2})),
+            ev("s2", 1, 5, "transfer.received", receipt("t1", "s3", "s2", "r1", {"P": (1, 0)})),
         ],
         [
-            ev("s1", 3, 4, "transfer.changed", cancel("t1", "s1", "s2", {"P": 5}, {"P": 5})),
-            ev("s4", 1, 5, "transfer.received", receipt("t1", "s3", "s4", "r1", {"P": (2, 0)})),
-            ev("s3", 3, 6, "transfer.changed", cancel("t1", "s3", "s2", {"P": 2}, {"P": 1})),
+            ev("s1", 2, 1, "transfer.changed", transfer("t1", "s1", "s4", "SHIPPED", {"P": 5})),
+            ev("s1", 3, 6, "transfer.changed", cancel("t1", "s1", "s4", {"P": 5}, {"P": 5})),
+            ev("s4", 1, 7, "transfer.received", receipt("t1", "s1", "s4", "r2", {"P": (2, 0)})),
         ],
     )
-    assert one(conn, "SELECT from_store, to_store, state FROM transfers") == (
+    assert one(conn, "SELECT from_store, to_store, state, cancel_id FROM transfers") == (
         "s1",
-        "s2",
+        "s4",
         "CANCELLED",
+        "s1:3",
     )
-    assert hq_rows(conn, "SELECT store_id, on_hand FROM stock") == {
-        ("s1", 10 - 5 + 3),  # the cancel returns what the (misdirected) receipt did not show
-        ("s3", 10 - 2 + 1),  # a clash's return is what it claims: no record to check it by
-        ("s4", 2),
-    }
-    found = conn.execute("SELECT kind, store_id, loser, detail FROM conflicts ORDER BY kind, loser")
-    assert found.fetchall() == [
-        ("cancel_vs_receipt", "s1", "s1:3", _lost_detail()),
+    assert one(conn, "SELECT shipped, claim, received, cancelled, pending FROM transfer_lines") == (
+        5,
+        5,
+        1 + 2,  # both receipts: they belong to the id
+        5 - 3,
+        0,
+    )
+    found = {r[0]: r[1:] for r in conn.execute("SELECT event_id, quantity, kind FROM movements")}
+    assert found["s3:3/P"] == (2, "transfer_return")  # outside the record: its whole claim
+    assert found["s1:3/P"] == (2, "transfer_return")  # what the receipts leave of s1's
+    on_hand = {("s1", 10 - 5 + 2), ("s3", 10 - 2 + 2), ("s2", 1), ("s4", 2)}
+    assert hq_rows(conn, "SELECT store_id, on_hand FROM stock") == on_hand
+    listed = "SELECT conflict_id, store_id, detail FROM conflicts WHERE kind = 'transfer_id_clash'"
+    assert conn.execute(listed).fetchall() == [
         (
-            "transfer_id_clash",
+            "transfer_id_clash:t1:None:s3",
             "s3",
-            "s3:2",
-            {"transferId": "t1", "kept": ["s1", "s2"], "other": ["s3", "s2"]},
-        ),
-        (
-            "transfer_id_clash",
-            "s3",
-            "s3:3",
-            {"transferId": "t1", "kept": ["s1", "s2"], "other": ["s3", "s2"]},
-        ),
-        (
-            "transfer_wrong_store",
-            "s4",
-            "s4:1",
-            {"transferId": "t1", "toStoreId": "s2", "receivedBy": "s4"},
-        ),
+            {"transferId": "t1", "field": "s3", "fromStoreId": "s3", "toStoreId": "s2"},
+        )
     ]
-
-
-def _lost_detail() -> dict[str, Any]:
-    return {
-        "transferId": "t1",
-        "field": "P",
-        "shipped": 5,
-        "claimed": 5,
-        "cancelled": 3,
-        "received": 2,
-        "damaged": 0,
-    }
+    beaten = "SELECT loser, detail->>'cancelled' FROM conflicts WHERE kind = 'cancel_vs_receipt'"
+    # s3's while it held the record (the agent keeps the log as it was), s1's now
+    assert hq_rows(conn, beaten) == {("s3:3", "1"), ("s1:3", "2")}
+    digests = projector.digests()
+    projector.rebuild()
+    assert projector.digests() == digests
+    assert hq_rows(conn, "SELECT store_id, on_hand FROM stock") == on_hand
+    assert hq_rows(conn, beaten) == {("s1:3", "2")}  # s3 never held it in stamp order
 
 
 def test_a_receipt_before_any_of_the_origins_events_takes_the_origins_word_later(

@@ -221,8 +221,12 @@ class Projector:
             conn.execute(stock.RESERVATIONS)
             conn.execute(stock.UPSERT_RESERVATIONS)
         moved = bool(types & TRANSFER_TYPES)
-        if moved:  # the records first: the stock they move is worth what their lines say
-            for statement in (*transfers.STATEMENTS, *transfer_moves.STATEMENTS):
+        if moved:  # the stock they move, at its steps, then the records they leave
+            for statement in (
+                *transfers.TAKE_APART,
+                *transfer_moves.STATEMENTS,
+                *transfers.STATEMENTS,
+            ):
                 conn.execute(statement, params if "%(now)s" in statement else None)
         if types & STOCK_TYPES:
             for statement in stock.STATEMENTS:

@@ -36,20 +36,28 @@ TEMP_TABLES = {
     'quantity bigint, status text COLLATE "C", customer_id text, order_id text, channel text, '
     "expires_at_ms bigint, created_at_ms bigint, updated_at_ms bigint, hlc bigint, "
     'origin text COLLATE "C", seq bigint, movement jsonb, applied boolean, d_reserved bigint',
-    # every step of a stock row in the batch (stock.CALC): a movement (phase 1) or
-    # a reservation's change of reserved (phase 0), with the row's recorded state
-    # a batch's transfer events (transfers.EVENTS), one row per event and SKU
-    # (LINES), the stock they move (MOVES) and the corrections of returns (ADJUSTS)
+    # a batch's transfer events (transfers.EVENTS), each with the record's holder
+    # before it and after the batch; one row per event and SKU (LINES); the
+    # steps of the lines whose returns move (transfer_moves.TIMELINE), the stock
+    # they move (MOVES) and the corrections of returns (ADJUSTS)
     "hq_tev": 'tid text COLLATE "C", side text COLLATE "C", hlc bigint, origin text COLLATE "C", '
     'seq bigint, eid text COLLATE "C", from_store text COLLATE "C", to_store text COLLATE "C", '
     "state text, note text, actor text, created_at_ms bigint, shipped_at_ms bigint, "
     "cancelled_at_ms bigint, receipt_id text, received_at_ms bigint, lines jsonb, claims jsonb, "
-    'r0_cancel text COLLATE "C", kept_from text COLLATE "C", kept_to text COLLATE "C", '
-    'to_at text COLLATE "C", clash boolean, wrong boolean',
+    'r0_cancel text COLLATE "C", r0_holder text COLLATE "C", holder text COLLATE "C", '
+    'holder_to text COLLATE "C", final_holder text COLLATE "C", to_at text COLLATE "C", '
+    "clash boolean, takeover boolean, in_record boolean, wrong boolean",
     "hq_tline": 'tid text COLLATE "C", sku text COLLATE "C", side text COLLATE "C", hlc bigint, '
     'origin text COLLATE "C", seq bigint, eid text COLLATE "C", store_id text COLLATE "C", '
-    "state text, clash boolean, qty bigint, position integer, shipped bigint, claim bigint, "
-    'got bigint, broken bigint, actor text, r0_cancel text COLLATE "C"',
+    "state text, clash boolean, in_record boolean, qty bigint, position integer, "
+    "shipped bigint, claim bigint, got bigint, broken bigint, actor text, "
+    'r0_cancel text COLLATE "C"',
+    "hq_tstep": 'tid text COLLATE "C", sku text COLLATE "C", step smallint, hlc bigint, '
+    'origin text COLLATE "C", seq bigint, eid text COLLATE "C", store_id text COLLATE "C", '
+    "state text, clash boolean, in_record boolean, k bigint, s bigint, got bigint, "
+    "broken bigint, actor text, got_before bigint, broken_before bigint, total bigint, "
+    'h_k bigint, h_s bigint, h_cancel text COLLATE "C", h_store text COLLATE "C", h_hlc bigint, '
+    'h_origin text COLLATE "C", h_recorded boolean, h_final bigint',
     "hq_tmv": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
     'origin text COLLATE "C", seq bigint, sub smallint, kind text COLLATE "C", quantity bigint, '
     'reason text, actor text, mid text COLLATE "C", transfer_id text COLLATE "C", '
@@ -58,6 +66,8 @@ TEMP_TABLES = {
     'origin text COLLATE "C", seq bigint, quantity bigint, mid text COLLATE "C", '
     'transfer_id text COLLATE "C", ret_hlc bigint, ret_origin text COLLATE "C", '
     "recorded boolean, effective boolean, final_qty bigint",
+    # every step of a stock row in the batch (stock.CALC): a movement (phase 1) or
+    # a reservation's change of reserved (phase 0), with the row's recorded state
     "hq_calc": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
     'origin text COLLATE "C", phase smallint, sub smallint, seq bigint, kind text COLLATE "C", '
     "quantity bigint, basis jsonb, reason text, actor text, reservation_id text, "

@@ -1,36 +1,51 @@
 """Transfers and alerts, set-based: the rules of ``agent/ledger/engine/
-transfers.py`` and ``alerts.py`` over a batch (``hq_new``), merged as if its
-events were applied one by one in stamp order ``(hlc, origin)``, like the
-rest of the batch.
+transfers.py``, ``transfer_clash.py`` and ``alerts.py`` over a batch
+(``hq_new``), merged as if its events were applied one by one in stamp
+order ``(hlc, origin)``, like the rest of the batch.
+
+The record under a transfer id belongs to its *holder*: the origin with the
+smallest store id whose ``transfer.changed`` events are applied (two stores
+may give one id to two transfers). Another origin's events touch no record
+(their stock moves all the same); a smaller origin arriving takes the record
+over from the holder.
 
 - ``EVENTS`` takes the batch's transfer events apart (``hq_tev``) and judges
-  each against the record as the agent would at its place in that order: a
-  ``transfer.changed`` naming other stores than the record's first origin
-  event is a clash (its stock moves, the record does not), a receipt at
-  another store than the record's destination is at the wrong store;
+  each against the record as the agent would at its place in that order:
+  the holder before it (``holder``: the recorded one and the batch's
+  origins before it, the smallest) and after the batch (``final_holder``);
+  a ``transfer.changed`` of a larger origin than the holder is a clash, of
+  a smaller one a takeover, of the final holder part of the record
+  (``in_record``); a receipt at another store than the record's destination
+  then is at the wrong store;
 - ``LINES`` one row per event and SKU (``hq_tline``: the origin's lines, its
-  cancel's claims, the receipts' lines), and ``MERGE_LINES`` each line's new
-  state: the origin's newest word on quantity, shipped and claim (what the
-  agent last applied: the batch's newest), the receipts summed, cancelled
-  and pending derived (``agent.domain.LineCounts``);
-- ``HEADERS`` the records (the newest origin state, the cancel, status),
+  cancel's claims, the receipts' lines); then ``transfer_moves`` reads the
+  lines as recorded for the stock the events move;
+- ``TAKEOVERS`` clears the origin side of the records handed over in the
+  batch, and ``MERGE_LINES`` each line's new state: the holder's newest word
+  on quantity, shipped and claim (what the agent last applied: the batch's
+  newest), the receipts summed, cancelled and pending derived
+  (``agent.domain.LineCounts``);
+- ``HEADERS`` the records (the holder's newest state, its cancel, status),
   ``CONFLICTS`` the clashes and wrong stores, ``CANCELS_BEATEN`` the cancels
   a receipt beat (one per cancel and line, its detail kept up to date),
-  ``RECEIPTS`` and ``ALERTS`` the immutable rows.
-
-The stock the events move is ``transfer_moves``'s."""
+  ``RECEIPTS`` and ``ALERTS`` the immutable rows."""
 
 from __future__ import annotations
 
 _STAMP = "e.hlc, e.origin, e.seq"
 
 EVENTS = f"""
-INSERT INTO hq_tev
-WITH e AS (
+INSERT INTO hq_tev (tid, side, hlc, origin, seq, eid, from_store, to_store, state, note, actor,
+                    created_at_ms, shipped_at_ms, cancelled_at_ms, receipt_id, received_at_ms,
+                    lines, claims, r0_cancel, r0_holder, holder, holder_to, final_holder, to_at,
+                    clash, takeover, in_record, wrong)
+WITH e AS MATERIALIZED (
     SELECT coalesce(x.t->>'id', x.r->>'transferId') AS tid,
            CASE WHEN n.type = 'transfer.changed' THEN 'o' ELSE 'r' END AS side,
            n.hlc, n.origin, n.seq, n.origin || ':' || n.seq AS eid,
-           d->>'fromStoreId' AS from_store, d->>'toStoreId' AS to_store, x.t->>'state' AS state,
+           -- compared as the agent compares them (byte order): who holds the record
+           (d->>'fromStoreId') COLLATE "C" AS from_store, (d->>'toStoreId') COLLATE "C" AS to_store,
+           x.t->>'state' AS state,
            coalesce(x.t->>'note', '') AS note, coalesce(d->>'actor', '') AS actor,
            (x.t->>'createdAtMs')::bigint AS created_at_ms,
            (x.t->>'shippedAtMs')::bigint AS shipped_at_ms,
@@ -46,57 +61,89 @@ WITH e AS (
     CROSS JOIN LATERAL (SELECT coalesce(x.t, x.r) AS d) y
     WHERE n.type IN ('transfer.changed', 'transfer.received')
 ), j AS (
-    -- f: the batch's first origin event of the transfer, else its first receipt
-    SELECT e.*, o.transfer_id IS NOT NULL AS r0, o.hlc AS r0_hlc, o.from_store AS r0_from,
-           o.to_store AS r0_to, o.cancel_id AS r0_cancel,
-           first_value(e.side) OVER f AS f_side, first_value(e.from_store) OVER f AS f_from,
-           first_value(e.to_store) OVER f AS f_to, first_value(e.hlc) OVER f AS f_hlc,
-           first_value(e.origin) OVER f AS f_origin,
+    SELECT e.*, o.transfer_id IS NOT NULL AS r0, o.cancel_id AS r0_cancel, o.to_store AS r0_to,
+           CASE WHEN o.hlc IS NOT NULL THEN o.from_store END AS r0_holder,
+           min(e.from_store) FILTER (WHERE e.side = 'o') OVER before AS b_holder,
+           min(e.from_store) FILTER (WHERE e.side = 'o') OVER (PARTITION BY e.tid) AS b_min,
            first_value(e.to_store) OVER (PARTITION BY e.tid, e.side ORDER BY {_STAMP}) AS r1_to
     FROM e LEFT JOIN LATERAL (
         SELECT * FROM transfers o WHERE o.transfer_id = e.tid
         OFFSET 0  -- kept a subquery: a probe of the key, never a scan of every transfer
     ) o ON true
-    WINDOW f AS (PARTITION BY e.tid ORDER BY e.side, {_STAMP})
+    WINDOW before AS (PARTITION BY e.tid ORDER BY {_STAMP}
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), k AS (
-    SELECT j.*,
-           CASE WHEN r0_hlc IS NOT NULL THEN r0_from ELSE f_from END AS kept_from,
-           CASE WHEN r0_hlc IS NOT NULL THEN r0_to ELSE f_to END AS kept_to,
-           -- where the record says the transfer goes, when this receipt meets it
-           CASE WHEN r0_hlc IS NOT NULL THEN r0_to
-                WHEN f_side = 'o' AND (f_hlc, f_origin) < (hlc, origin) THEN f_to
-                WHEN r0 THEN r0_to
-                ELSE r1_to END AS to_at
+    -- the holder: the smallest origin whose events are applied (least() skips NULLs)
+    SELECT j.*, least(r0_holder, b_holder) AS holder, least(r0_holder, b_min) AS final_holder
     FROM j
+), h AS (
+    SELECT k.*, CASE WHEN k.holder = k.r0_holder THEN k.r0_to ELSE f.to_store END AS holder_to
+    FROM k LEFT JOIN (  -- where each origin of the batch sends its transfer under the id
+        SELECT DISTINCT ON (tid, from_store) tid, from_store, to_store FROM e
+        WHERE side = 'o' ORDER BY tid, from_store, {_STAMP}
+    ) f ON f.tid = k.tid AND f.from_store = k.holder
 )
 SELECT tid, side, hlc, origin, seq, eid, from_store, to_store, state, note, actor,
        created_at_ms, shipped_at_ms, cancelled_at_ms, receipt_id, received_at_ms, lines, claims,
-       r0_cancel, kept_from, kept_to, to_at,
-       side = 'o' AND (from_store, to_store) IS DISTINCT FROM (kept_from, kept_to) AS clash,
-       side = 'r' AND to_at IS DISTINCT FROM to_store AS wrong
-FROM k
+       r0_cancel, r0_holder, holder, holder_to, final_holder,
+       -- where the record says the transfer goes, when this receipt meets it
+       CASE WHEN holder IS NOT NULL THEN holder_to WHEN r0 THEN r0_to ELSE r1_to END,
+       coalesce(side = 'o' AND from_store > holder, false),
+       coalesce(side = 'o' AND from_store < holder, false),
+       side = 'o' AND from_store = final_holder,
+       side = 'r' AND CASE WHEN holder IS NOT NULL THEN holder_to WHEN r0 THEN r0_to ELSE r1_to END
+                      IS DISTINCT FROM to_store
+FROM h
 """
 
 LINES = """
-INSERT INTO hq_tline (tid, sku, side, hlc, origin, seq, eid, store_id, state, clash, qty,
-                      position, shipped, claim, got, broken, actor, r0_cancel)
+INSERT INTO hq_tline (tid, sku, side, hlc, origin, seq, eid, store_id, state, clash, in_record,
+                      qty, position, shipped, claim, got, broken, actor, r0_cancel)
 SELECT e.tid, l->>'sku', 'o', e.hlc, e.origin, e.seq, e.eid, e.from_store, e.state, e.clash,
-       (l->>'quantity')::bigint, p::integer - 1,
+       e.in_record, (l->>'quantity')::bigint, p::integer - 1,
        CASE WHEN e.shipped_at_ms IS NOT NULL THEN (l->>'quantity')::bigint END, NULL, 0, 0, e.actor,
        e.r0_cancel
 FROM hq_tev e CROSS JOIN LATERAL jsonb_array_elements(e.lines) WITH ORDINALITY z (l, p)
 WHERE e.side = 'o'
 UNION ALL
+-- a claim, with what its cancel says was shipped of the line (a cancel after
+-- shipping carries the lines as shipped)
 SELECT e.tid, c->>'sku', 'c', e.hlc, e.origin, e.seq, e.eid, e.from_store, e.state, e.clash,
-       NULL, NULL, NULL, (c->>'quantity')::bigint, 0, 0, e.actor, e.r0_cancel
+       e.in_record, NULL, NULL,
+       coalesce((SELECT (l->>'quantity')::bigint FROM jsonb_array_elements(e.lines) l
+                 WHERE e.shipped_at_ms IS NOT NULL AND l->>'sku' = c->>'sku'), 0),
+       (c->>'quantity')::bigint, 0, 0, e.actor, e.r0_cancel
 FROM hq_tev e CROSS JOIN LATERAL jsonb_array_elements(e.claims) c
 WHERE e.side = 'o' AND e.claims IS NOT NULL
 UNION ALL
-SELECT e.tid, l->>'sku', 'r', e.hlc, e.origin, e.seq, e.eid, e.to_store, NULL, false,
+SELECT e.tid, l->>'sku', 'r', e.hlc, e.origin, e.seq, e.eid, e.to_store, NULL, false, false,
        NULL, NULL, NULL, NULL, (l->>'received')::bigint, (l->>'damaged')::bigint, e.actor,
        e.r0_cancel
 FROM hq_tev e CROSS JOIN LATERAL jsonb_array_elements(e.lines) l
 WHERE e.side = 'r'
+"""
+
+# A record handed over in the batch (a smaller origin arrived): what its
+# holder wrote is gone from it, as the agent's ``transfer_clash.hand_over``
+# leaves it: the origin side of the header and lines cleared, the lines no
+# receipt names deleted; the receipts stay (they belong to the id). The
+# batch's events of the new holder are merged into it next. After
+# ``transfer_moves.TIMELINE``, which reads the lines as they were.
+TAKEOVERS = """
+WITH d AS MATERIALIZED (
+    SELECT DISTINCT tid FROM hq_tev WHERE final_holder < r0_holder
+), gone AS (
+    DELETE FROM transfer_lines l USING d
+    WHERE l.transfer_id = d.tid AND l.received = 0 AND l.damaged = 0
+), kept AS (
+    UPDATE transfer_lines l
+    SET quantity = 0, shipped = 0, claim = 0, cancelled = 0, pending = 0
+    FROM d WHERE l.transfer_id = d.tid AND NOT (l.received = 0 AND l.damaged = 0)
+)
+UPDATE transfers t
+SET state = NULL, note = '', actor = '', created_at = NULL, shipped_at = NULL,
+    cancelled_at = NULL, cancel_id = NULL, hlc = NULL, origin = NULL
+FROM d WHERE t.transfer_id = d.tid
 """
 
 
@@ -105,8 +152,9 @@ def _newest(column: str, where: str) -> str:
     return f"(array_agg({column} ORDER BY hlc DESC, origin DESC) FILTER (WHERE {where}))[1]"
 
 
-# a clash's lines touch no record (the agent leaves the record alone)
-_ORIGIN = "side = 'o' AND NOT clash"
+# only the holder's events write the origin side (the agent's other origins'
+# touch no record); the receipts all count
+_ORIGIN = "side = 'o'"
 
 MERGE_LINES = f"""
 INSERT INTO transfer_lines AS x (transfer_id, sku, position, quantity, shipped, claim,
@@ -115,9 +163,9 @@ WITH a AS (
     SELECT tid, sku, {_newest("position", _ORIGIN)} AS position,
            {_newest("qty", _ORIGIN)} AS qty,
            {_newest("shipped", _ORIGIN + " AND shipped IS NOT NULL")} AS shipped,
-           {_newest("claim", "side = 'c' AND NOT clash")} AS claim,
+           {_newest("claim", "side = 'c'")} AS claim,
            coalesce(sum(got), 0) AS got, coalesce(sum(broken), 0) AS broken
-    FROM hq_tline WHERE NOT clash GROUP BY tid, sku
+    FROM hq_tline WHERE side = 'r' OR in_record GROUP BY tid, sku
 ), v AS (
     SELECT a.tid, a.sku, coalesce(a.position, o.position) AS position,
            coalesce(a.qty, o.quantity, 0) AS quantity, coalesce(a.shipped, o.shipped, 0) AS shipped,
@@ -147,21 +195,21 @@ _STATUS = """CASE WHEN h.state = 'CANCELLED'
             WHEN st.pending THEN 'PARTIALLY_RECEIVED'
             ELSE 'RECEIVED' END"""
 
-# The record: who sends and receives (the record's origin events' word, else
-# the first receipt's packing slip), the newest origin state, the last
-# cancel, the status of it all. After MERGE_LINES.
+# The record: who sends and receives (the holder's word, else the first
+# receipt's packing slip), the holder's newest state, its last cancel, the
+# status of it all. After MERGE_LINES.
 HEADERS = f"""
 INSERT INTO transfers AS x (transfer_id, from_store, to_store, state, status, note, actor,
                             created_at, shipped_at, cancelled_at, cancel_id, hlc, origin,
                             updated_hlc, updated_at)
 WITH a AS (
-    SELECT tid, max(hlc) AS hlc FROM hq_tev GROUP BY tid
+    SELECT tid, max(hlc) AS hlc FROM hq_tev WHERE NOT clash GROUP BY tid
 ), n AS (
-    SELECT DISTINCT ON (tid) * FROM hq_tev WHERE side = 'o' AND NOT clash
+    SELECT DISTINCT ON (tid) * FROM hq_tev WHERE in_record
     ORDER BY tid, hlc DESC, origin DESC
 ), c AS (
     SELECT DISTINCT ON (tid) tid, eid FROM hq_tev
-    WHERE side = 'o' AND NOT clash AND claims IS NOT NULL ORDER BY tid, hlc DESC, origin DESC
+    WHERE in_record AND claims IS NOT NULL ORDER BY tid, hlc DESC, origin DESC
 ), r1 AS (
     SELECT DISTINCT ON (tid) tid, from_store, to_store FROM hq_tev WHERE side = 'r'
     ORDER BY tid, hlc, origin
@@ -211,15 +259,24 @@ SET from_store = excluded.from_store, to_store = excluded.to_store, state = excl
 """
 
 # the agent's ids: kind:loser:winner:field (engine/conflicts.py), the winner
-# "None" when there is none; a cancel beaten by a receipt is one entry per
-# (cancel, line), its detail following the receipts
+# "None" when there is none. A clash is one entry per (transfer id, losing
+# origin: met as a clash, or the holder a smaller one took over from), the
+# loser the id and the field the losing store, whichever order they met in
 CONFLICTS = """
 INSERT INTO conflicts (conflict_id, kind, store_id, sku, winner, loser, detail, hlc, at)
-SELECT 'transfer_id_clash:' || eid || ':None:', 'transfer_id_clash', from_store, NULL, NULL,
-       eid, jsonb_build_object('transferId', tid, 'kept', jsonb_build_array(kept_from, kept_to),
-                               'other', jsonb_build_array(from_store, to_store)),
+SELECT 'transfer_id_clash:' || tid || ':None:' || lost, 'transfer_id_clash', lost, NULL, NULL,
+       tid, jsonb_build_object('transferId', tid, 'field', lost, 'fromStoreId', lost,
+                               'toStoreId', lost_to),
        hlc, ms_ts(%(now)s)
-FROM hq_tev WHERE clash
+FROM (
+    SELECT DISTINCT ON (tid, lost) * FROM (
+        -- a later origin met, or the holder a smaller one took the record from
+        SELECT tid, from_store AS lost, to_store AS lost_to, hlc FROM hq_tev WHERE clash
+        UNION ALL
+        SELECT tid, holder, holder_to, hlc FROM hq_tev WHERE takeover
+    ) c
+    ORDER BY tid, lost, hlc
+) c
 UNION ALL
 SELECT 'transfer_wrong_store:' || eid || ':None:', 'transfer_wrong_store', to_store, NULL, NULL,
        eid, jsonb_build_object('transferId', tid, 'toStoreId', to_at, 'receivedBy', to_store),
@@ -228,6 +285,9 @@ FROM hq_tev WHERE wrong
 ON CONFLICT (conflict_id) DO NOTHING
 """
 
+# a cancel beaten by a receipt is one entry per (cancel, line), its detail
+# following the receipts (the holder's; those of holders that lost the
+# record in the batch: transfer_moves.HANDED_OVER)
 CANCELS_BEATEN = """
 INSERT INTO conflicts AS x (conflict_id, kind, store_id, sku, winner, loser, detail, hlc, at)
 SELECT 'cancel_vs_receipt:' || t.cancel_id || ':' || t.transfer_id || ':' || l.sku,
@@ -254,10 +314,12 @@ SELECT eid, tid, receipt_id, to_store, from_store, lines, actor, ms_ts(received_
 FROM hq_tev WHERE side = 'r'
 """
 
-# the batch's transfer statements, in order: before transfer_moves.STATEMENTS
+# the batch's transfer events taken apart: before transfer_moves.STATEMENTS
+TAKE_APART = (EVENTS, LINES)
+
+# the records merged: after transfer_moves.STATEMENTS
 STATEMENTS = (
-    EVENTS,
-    LINES,
+    TAKEOVERS,
     MERGE_LINES,
     HEADERS,
     CONFLICTS,
