@@ -62,7 +62,7 @@ demo: $(DEVSTAMP)
 
 SEEDS ?= 300
 sim: $(DEVSTAMP)
-	$(BIN)/python -m tests.sim.run $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(BUG),--bug $(BUG))
+	$(BIN)/python -m tests.sim.run $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(BUG),--bug $(BUG)) $(if $(STRICT),--strict)
 
 bench: $(DEVSTAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from tests.sim import bugs
+from tests.sim import bugs, gaps
 from tests.sim.run import Simulation, campaign, derive, quiet_logs, run_seed
 
 SEEDS = int(os.environ.get("SIM_SEEDS", "200"))
@@ -50,13 +50,17 @@ def test_an_injected_bug_is_caught(bug: str) -> None:
     assert failures, f"{bug} survived {ran} seeds"
 
 
-# Each bug of routed reservations is caught by the invariant it breaks
+# Each bug of routed reservations, transfers and alerts is caught by the invariant it breaks
 @pytest.mark.parametrize(
     ("bug", "caught"),
     [
         ("routing-cleanup-off", "an ask that is not the grant held stock"),
         ("online-takes-safety-stock", "took safety stock"),
         ("routing-retry-reroutes", "a retry of routed request"),
+        ("cancel-returns-whole-claim", "its return movement"),
+        ("receipt-counted-twice", "carried by two events"),
+        ("damaged-stays-sellable", "units appeared or vanished in transfers"),
+        ("alert-per-write", "alerts alternate low/restored"),
     ],
 )
 def test_a_routing_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:
@@ -77,6 +81,22 @@ def test_a_routing_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> 
 #     store was cut off from it, raised a timeout into the repair loop.
 @pytest.mark.parametrize("seed", [11, 1661])
 def test_regression_seeds(seed: int) -> None:
+    r = run_seed(seed)
+    assert r.ok, r.error
+
+
+# Gaps found in the agent, reported and not fixed yet (tests/sim/gaps.py): a
+# seed that each one fails without its tolerance. Once the agent is fixed the
+# test passes, and strict xfail says so: drop the gap, its tolerance and its seed.
+@pytest.mark.xfail(strict=True, reason="agent gap, reported (tests/sim/gaps.py)")
+@pytest.mark.parametrize(
+    ("gap", "seed"),
+    [("import-no-alert", 13), ("misdelivered-receipt", 2), ("misdelivered-receipt", 9)],
+)
+def test_a_known_agent_gap_is_still_there(
+    gap: str, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gaps, "TOLERATED", gaps.TOLERATED - {gap})
     r = run_seed(seed)
     assert r.ok, r.error
 
