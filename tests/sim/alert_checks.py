@@ -31,17 +31,25 @@ class AlertChecker:
         # (store, sku) -> (stock row version, reorder point) at the last commit looked at
         self.seen: dict[tuple[str, str], tuple[int | None, int | None]] = {}
 
-    def committed(self, node: Node) -> list[str]:
+    def committed(self, node: Node, skus: set[str]) -> list[str]:
+        """``skus``: this store's rows (stock or settings) the commit changed."""
         conn, me = node.disk.conn, node.store_id
+        marks = ",".join("?" * len(skus))
         points = dict(
-            conn.execute("SELECT sku, reorder_point FROM stock_settings WHERE store_id = ?", (me,))
+            conn.execute(
+                "SELECT sku, reorder_point FROM stock_settings WHERE store_id = ? "
+                f"AND sku IN ({marks})",
+                (me, *skus),
+            )
         )
         if not points:
             return []
         rows = {
             r[0]: (r[1], r[2])
             for r in conn.execute(
-                "SELECT sku, version, on_hand - reserved FROM stock WHERE store_id = ?", (me,)
+                "SELECT sku, version, on_hand - reserved FROM stock WHERE store_id = ? "
+                f"AND sku IN ({marks})",
+                (me, *skus),
             )
         }
         problems = []

@@ -16,7 +16,10 @@ At quiescence, at every replica:
   outcome was unknown that the destination has), every acknowledged receipt is
   there and no refused one; shipped is what the origin answered; a transfer
   whose every create was refused has no origin state;
-- units received beyond what was shipped are listed as discrepancies;
+- units received beyond what was shipped are listed as discrepancies (at one
+  replica: the lines they are listed from are equal everywhere, by the digests);
+- the transfer conflicts are listed alike everywhere, a receipt by a store
+  that is not the destination among them;
 - conservation: for each product only transfers and its owners' writes move
   (``transfers``), on_hand summed over the stores plus what is in transit
   equals its opening counts, plus supplier receipts, less sales and
@@ -43,15 +46,65 @@ from tests.sim.workload import Outcome
 OVER = ("over_received", "received_before_shipped", "not_on_transfer")
 
 
+# the tables the checks at every commit look at, and what a change to a row
+# of each names: the transfer it is of, or the stock row (store, sku)
+WATCHED = {
+    "transfers": ("'t'", "{row}.id", "''"),
+    "transfer_lines": ("'t'", "{row}.transfer_id", "''"),
+    "stock": ("'s'", "{row}.store_id", "{row}.sku"),
+    "stock_settings": ("'s'", "{row}.store_id", "{row}.sku"),
+}
+
+
 class TransferChecker:
     def __init__(self) -> None:
         self.alerts = AlertChecker()
         # found inside an agent's write: raised by ``Checker`` at the next step
         self.broken: list[str] = []
+        self._watched: dict[str, Any] = {}  # store -> the connection watched
+        # store -> what its writes changed since the last look: transfers, its own rows' skus
+        self._changed: dict[str, tuple[set[str], set[str]]] = {}
 
     def committed(self, node: Node) -> None:
-        self.broken += line_problems(node.disk.conn, node.store_id)
-        self.broken += self.alerts.committed(node)
+        """Judge what the commit changed (only that: most commits change no
+        transfer, and no row of this store's with a reorder point)."""
+        self._watch(node)
+        transfers, skus = self._changed.pop(node.store_id, (set(), set()))
+        if transfers:
+            self.broken += line_problems(node.disk.conn, node.store_id, transfers)
+        if skus:
+            self.broken += self.alerts.committed(node, skus)
+
+    def _watch(self, node: Node) -> None:
+        """Temporary triggers on the store's connection (they live in it only,
+        nothing of them is in the ledger) note what a write changes. A new
+        connection (a ledger file reopened) is judged whole once."""
+        conn, store = node.disk.conn, node.store_id
+        if self._watched.get(store) is conn:
+            return
+        self._watched[store] = conn
+        every = {r[0] for r in conn.execute("SELECT id FROM transfers")}
+        mine = {
+            r[0]
+            for r in conn.execute("SELECT sku FROM stock_settings WHERE store_id = ?", (store,))
+        }
+        self._changed[store] = (every, mine)
+
+        def changed(kind: str, key: str, sku: str) -> None:
+            transfers, skus = self._changed.setdefault(store, (set(), set()))
+            if kind == "t":
+                transfers.add(key)
+            elif key == store:
+                skus.add(sku)
+
+        conn.create_function("sim_changed", 3, changed)
+        for table, args in WATCHED.items():
+            for op, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+                call = ", ".join(a.format(row=row) for a in args)
+                conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS sim_{table}_{op.lower()} AFTER {op} "
+                    f"ON main.{table} BEGIN SELECT sim_changed({call}); END"
+                )
 
     def quiescent(
         self,
@@ -77,6 +130,8 @@ class TransferChecker:
             problems += _against_reference(n, refs)
             problems += _against_record(n, record, resolver, told)
             problems += _conservation(n, expected, conserved)
+        # the lines are the same everywhere (digests), so what they list is too
+        problems += [p for tid in record.transfers for p in _over_listed(nodes[0], tid)]
         problems += _conflicts_alike(nodes)
         problems += self.alerts.quiescent(nodes, record)
         return problems, _tally(record, nodes[0], told)
@@ -95,15 +150,18 @@ def _view(node: Node | None, tid: str) -> dict[str, Any] | None:
 _LINES = (
     "SELECT t.id, t.state, t.status, t.cancel_id, l.sku, l.shipped, l.claim, l.received, "
     "l.damaged, l.cancelled, l.pending FROM transfers t "
-    "JOIN transfer_lines l ON l.transfer_id = t.id ORDER BY t.id, l.position"
+    "JOIN transfer_lines l ON l.transfer_id = t.id {where} ORDER BY t.id, l.position"
 )
 
 
-def line_problems(conn: Any, where: str) -> list[str]:
+def line_problems(conn: Any, where: str, only: set[str] | None = None) -> list[str]:
+    """``only``: these transfers (None: every one)."""
     problems = []
     lines: dict[str, list[LineCounts]] = defaultdict(list)
     headers: dict[str, tuple[str | None, str]] = {}
-    for tid, state, status, cancel_id, sku, *counts in conn.execute(_LINES).fetchall():
+    ids = sorted(only or ())
+    sql = _LINES.format(where=f"WHERE t.id IN ({','.join('?' * len(ids))})" if only else "")
+    for tid, state, status, cancel_id, sku, *counts in conn.execute(sql, ids).fetchall():
         shipped, claim, received, damaged, cancelled, pending = counts
         at = f"{where}: transfer {tid} line {sku}"
         if min(counts) < 0:
@@ -206,7 +264,6 @@ def _against_record(
             problems.append(
                 f"{at}: receipts {sorted(ids)}, the clients were told of {sorted(told[tid])}"
             )
-        problems += _over_listed(conn, tid, at)
     return problems
 
 
@@ -247,9 +304,10 @@ def _conflicts_alike(nodes: list[Node]) -> list[str]:
     return problems
 
 
-def _over_listed(conn: Any, tid: str, at: str) -> list[str]:
+def _over_listed(n: Node, tid: str) -> list[str]:
+    at = f"{n.store_id}: transfer {tid}"
     try:
-        view = transfer_views.transfer_view(conn, tid, receipts=False)
+        view = transfer_views.transfer_view(n.disk.conn, tid, receipts=False)
     except NotFound:
         return []  # never written (every step refused)
     listed = {(d["sku"], d["kind"]): d["quantity"] for d in view["discrepancies"]}

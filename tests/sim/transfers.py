@@ -71,7 +71,7 @@ def draw(
         for t in tskus
     ]
     last = max(FIRST_MS + 1, duration_ms * 3 // 4)
-    for i in range(rng.randint(3, 12)):  # the owners' own writes on their rows
+    for i in range(rng.randint(2, 8)):  # the owners' own writes on their rows
         at, store, sku = rng.randint(FIRST_MS, duration_ms), rng.choice(stores), rng.choice(tskus)
         if rng.random() < 0.35:
             ops.append(
@@ -83,7 +83,7 @@ def draw(
             ops.append(Op(at, store, "tstock", args))
     ops += _reorder_points(rng, stores, tskus + skus, duration_ms)
     pool = tskus * 3 + skus
-    for i in range(rng.randint(2, 7)):
+    for i in range(rng.randint(2, 6)):
         ops += _story(rng, f"t{i}", stores, pool, rng.randint(FIRST_MS, last), duration_ms)
     ops.sort(key=lambda o: o.at_ms)
     return ops, tskus
@@ -94,7 +94,7 @@ def _reorder_points(
 ) -> list[Op]:
     rows = [(sku, s) for sku in skus for s in stores]
     ops = []
-    for sku, store in rng.sample(rows, min(len(rows), rng.randint(1, 5))):
+    for sku, store in rng.sample(rows, min(len(rows), rng.randint(1, 4))):
         admin = store if rng.random() < 0.6 else rng.choice(stores)
         at = rng.randint(0, duration_ms // 2)
         ops.append(Op(at, admin, "reorder", {"sku": sku, "store": store, "point": _point(rng)}))
@@ -122,7 +122,9 @@ def _story(
     origin, dest = rng.sample(stores, 2)
     story = rng.choice(STORIES)
     lines = [(sku, rng.randint(1, 6)) for sku in sorted(set(rng.sample(pool, rng.randint(1, 2))))]
-    ship_now = story in ("offline", "race") or (story == "plain" and rng.random() < 0.5)
+    ship_now = story in ("offline", "race", "misdelivered") or (
+        story == "plain" and rng.random() < 0.5
+    )
     create = {"tid": tid, "from": origin, "to": dest, "lines": lines, "ship": ship_now}
     ops = [Op(at, _asker(rng, stores, origin), "tcreate", create)]
     if rng.random() < 0.15:  # the client did not hear back, and asks again
