@@ -18,7 +18,7 @@ help:
 	@echo "make lint   - ruff, mypy (strict), README command table vs inv --help"
 	@echo "make demo   - three stores + nats-server in a temp dir, narrated with the real CLI"
 	@echo "make bench  - benchmarks (see docs/PERFORMANCE.md)"
-	@echo "make sim    - the simulator's campaign: SEEDS=N (default 300), SEED=S to replay one, BUG=NAME"
+	@echo "make sim    - the simulator's campaign: SEEDS=N (default 300), SEED=S to replay one, BUG=NAME, STRICT=1"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

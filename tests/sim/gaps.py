@@ -15,8 +15,10 @@ gap's name can go).
 - ``misdelivered-receipt``: a store receiving a transfer it has not heard of
   takes itself for the destination. The header (from, to) of a transfer known
   only from receipts is the first receipt's a replica applies, so two stores
-  receiving one id the origin never wrote leave the replicas apart for good;
-  and a receipt by a store that is not the destination is listed as
+  receiving one id the origin never wrote leave the replicas apart for good
+  (and a destination that has heard of the other store's receipt forwards
+  its own receipt there: the units are booked where they are not); a receipt
+  by a store that is not the destination is listed as
   ``transfer_wrong_store`` only where the origin's events came first.
   Tolerated: a store that is not a transfer's destination receives it only
   if it knows it (then the receipt is forwarded to the destination).

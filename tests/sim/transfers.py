@@ -144,21 +144,23 @@ def _story(
             later = min(end, shipped_at + rng.randint(500, 20_000))
             ops.append(Op(later, _asker(rng, stores, origin), "tcancel", step))
     elif story == "offline":  # the truck leaves as the destination drops off the network
-        ops.append(_cut(at - rng.randint(50, 500), dest, rng.randint(3_000, 12_000)))
+        arrives = rng.randint(100, 2500)
+        ops.append(_cut(at - 100, dest, arrives + rng.randint(500, 4000)))
         args = {**receipt, "rid": f"{tid}-r0", "lines": _lines(rng, lines, "slip")}
-        ops.append(Op(min(end, at + rng.randint(100, 2500)), dest, "treceive", args))
+        ops.append(Op(min(end, at + arrives), dest, "treceive", args))
     elif story == "race":  # cancel and receipt, each side cut off from the other
         race = min(end, at + rng.randint(500, 6000))
-        ops.append(_cut(race - 100, rng.choice([dest, origin]), rng.randint(2_000, 10_000)))
+        ops.append(_cut(race - 100, rng.choice([dest, origin]), rng.randint(1_700, 5_000)))
         ops.append(Op(min(end, race + rng.randint(0, 1500)), origin, "tcancel", step))
         kind = rng.choice(["slip", "part"])
         args = {**receipt, "rid": f"{tid}-r0", "lines": _lines(rng, lines, kind)}
         ops.append(Op(min(end, race + rng.randint(0, 1500)), dest, "treceive", args))
     elif story == "misdelivered":
         wrong = rng.choice([s for s in stores if s not in (origin, dest)] or [dest])
-        ops.append(_cut(at - rng.randint(50, 500), wrong, rng.randint(3_000, 12_000)))
+        arrives = rng.randint(100, 2500)
+        ops.append(_cut(at - 100, wrong, arrives + rng.randint(500, 4000)))
         args = {**receipt, "rid": f"{tid}-w", "lines": _lines(rng, lines, "slip")}
-        ops.append(Op(min(end, at + rng.randint(100, 2500)), wrong, "treceive", args))
+        ops.append(Op(min(end, at + arrives), wrong, "treceive", args))
         if rng.random() < 0.5:
             args = {**receipt, "rid": f"{tid}-r0", "lines": _lines(rng, lines, "slip")}
             ops.append(Op(min(end, at + rng.randint(2000, 15_000)), dest, "treceive", args))
