@@ -1,7 +1,8 @@
 """The invariants: checked as the run goes, and once more at quiescence.
 
 Safety, on every step that could break it:
-- a store never lets its own reservations take its available below zero;
+- a store never lets its own reservations, nor what it ships, take its
+  available below zero;
 - a store's HLC never goes backwards (restarts and power losses included),
   and a write is stamped after every event the store had applied before it;
 - an event id ``origin:seq`` never names two different events (seqs are
@@ -136,6 +137,17 @@ class Checker:
         ).fetchone()
         if row is not None and row[0] - row[1] < 0:
             self.fail(f"{node.store_id}: a reservation of {sku} left available {row[0] - row[1]}")
+
+    def shipped(self, node: Node, skus: list[str]) -> None:
+        """``node`` shipped a transfer of ``skus`` (its own answer said so):
+        never more than it had available."""
+        for sku in skus:
+            row = node.disk.conn.execute(
+                "SELECT on_hand, reserved FROM stock WHERE sku = ? AND store_id = ?",
+                (sku, node.store_id),
+            ).fetchone()
+            if row is not None and row[0] - row[1] < 0:
+                self.fail(f"{node.store_id}: shipping {sku} left available {row[0] - row[1]}")
 
     # ---------------------------------------------------------- quiescence
     def quiescent(

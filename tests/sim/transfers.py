@@ -129,7 +129,7 @@ def _story(
     ops = [Op(at, _asker(rng, stores, origin), "tcreate", create)]
     if rng.random() < 0.15:  # the client did not hear back, and asks again
         ops.append(Op(min(end, at + rng.randint(1, 5000)), ops[0].store, "tcreate", create))
-    step = {"tid": tid, "from": origin, "to": dest}
+    step = {"tid": tid, "from": origin, "to": dest, "slip": lines}
     shipped_at = at
     if not ship_now and story != "draft" and rng.random() < 0.9:
         shipped_at = min(end, at + rng.randint(200, 8000))
