@@ -60,6 +60,7 @@ def test_an_injected_bug_is_caught(bug: str) -> None:
         ("cancel-returns-whole-claim", "its return movement"),
         ("receipt-counted-twice", "carried by two events"),
         ("damaged-stays-sellable", "units appeared or vanished in transfers"),
+        ("ship-oversells", "left available -"),
         ("alert-per-write", "alerts alternate low/restored"),
     ],
 )

@@ -116,7 +116,7 @@ class Checker:
     def restarted(self, node: Node) -> None:
         """After a crash or power loss: every acknowledged write is still there."""
         self.routing.restarted(node)
-        self.transfers.alerts.restarted(node)
+        self.transfers.restarted(node)
         mine = self.recorded.get(node.store_id, {})
         have = {seq: event_key(body) for seq, _, body in node.events_of_mine()}
         for seq in range(1, self.acked.get(node.store_id, 0) + 1):
@@ -137,17 +137,6 @@ class Checker:
         ).fetchone()
         if row is not None and row[0] - row[1] < 0:
             self.fail(f"{node.store_id}: a reservation of {sku} left available {row[0] - row[1]}")
-
-    def shipped(self, node: Node, skus: list[str]) -> None:
-        """``node`` shipped a transfer of ``skus`` (its own answer said so):
-        never more than it had available."""
-        for sku in skus:
-            row = node.disk.conn.execute(
-                "SELECT on_hand, reserved FROM stock WHERE sku = ? AND store_id = ?",
-                (sku, node.store_id),
-            ).fetchone()
-            if row is not None and row[0] - row[1] < 0:
-                self.fail(f"{node.store_id}: shipping {sku} left available {row[0] - row[1]}")
 
     # ---------------------------------------------------------- quiescence
     def quiescent(

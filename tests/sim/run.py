@@ -241,9 +241,6 @@ class Simulation:
                     self.checker.acknowledged(owner)
                 if op.kind == "reserve" and op.args["store"] == op.store:
                     self.checker.reservation_granted(node, op.args["sku"])
-                if op.kind in ("tcreate", "tship") and op.args["from"] == op.store:
-                    lines = op.args.get("slip") or op.args["lines"]
-                    self.checker.shipped(node, [sku for sku, _ in lines])
 
         if op.kind in transfers.KINDS:
             self.world.spawn(transfers.execute(node.service, op), done)

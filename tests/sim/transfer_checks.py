@@ -1,6 +1,7 @@
 """The invariants of transfers (and, through ``alert_checks``, of alerts).
 
 At every commit of every store, on what that replica holds then:
+- a shipment the store wrote left each line's available at zero or more;
 - no line has a negative count; cancelled = min(claim, max(0, shipped −
   received − damaged)) and pending = max(0, shipped − received − damaged) −
   cancelled;
@@ -31,6 +32,7 @@ At quiescence, at every replica:
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -62,6 +64,7 @@ class TransferChecker:
         # found inside an agent's write: raised by ``Checker`` at the next step
         self.broken: list[str] = []
         self._watched: dict[str, Any] = {}  # store -> the connection watched
+        self._cursor: dict[str, int] = {}  # store -> its last own event looked at for shipments
         # store -> what its writes changed since the last look: transfers, its own rows' skus
         self._changed: dict[str, tuple[set[str], set[str]]] = {}
 
@@ -72,8 +75,43 @@ class TransferChecker:
         transfers, skus = self._changed.pop(node.store_id, (set(), set()))
         if transfers:
             self.broken += line_problems(node.disk.conn, node.store_id, transfers)
+            self.broken += self._shipped_within_available(node)
         if skus:
             self.broken += self.alerts.committed(node, skus)
+
+    def _shipped_within_available(self, node: Node) -> list[str]:
+        """Each shipment the store wrote since the last look left every line's
+        available at zero or more (judged as it commits: its own transaction)."""
+        conn, me = node.disk.conn, node.store_id
+        rows = conn.execute(
+            "SELECT seq, body FROM events WHERE origin = ? AND seq > ? "
+            "AND type = 'transfer.changed' ORDER BY seq",
+            (me, self._cursor.get(me, 0)),
+        ).fetchall()
+        problems = []
+        for seq, body in rows:
+            self._cursor[me] = seq
+            t = json.loads(body)["data"]["transfer"]
+            if t["state"] != "SHIPPED":
+                continue
+            for line in t["lines"]:
+                on_hand, reserved = conn.execute(
+                    "SELECT on_hand, reserved FROM stock WHERE sku = ? AND store_id = ?",
+                    (line["sku"], me),
+                ).fetchone()
+                if on_hand - reserved < 0:
+                    problems.append(
+                        f"{me}: shipping {line['quantity']} {line['sku']} on transfer {t['id']} "
+                        f"left available {on_hand - reserved}"
+                    )
+        return problems
+
+    def restarted(self, node: Node) -> None:
+        top = node.disk.conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM events WHERE origin = ?", (node.store_id,)
+        ).fetchone()[0]
+        self._cursor[node.store_id] = min(self._cursor.get(node.store_id, 0), int(top))
+        self.alerts.restarted(node)
 
     def _watch(self, node: Node) -> None:
         """Temporary triggers on the store's connection (they live in it only,
