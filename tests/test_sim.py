@@ -42,11 +42,17 @@ def test_the_same_seed_gives_the_same_run() -> None:
     assert run_seed(6).trace != a.trace
 
 
+def seeds_for(bug: str) -> list[int]:
+    """The first seeds, as many as a bug may take to be caught. An online
+    order taking safety stock shows only where the router's replica still saw
+    stock above it that the owner no longer has: in about 3 % of seeds
+    (whatever the other workloads), the others in the first few."""
+    return list(range(1, 121 if bug == "online-takes-safety-stock" else 41))
+
+
 @pytest.mark.parametrize("bug", sorted(bugs.BUGS))
 def test_an_injected_bug_is_caught(bug: str) -> None:
-    ran, failures = campaign(
-        list(range(1, 41)), bug, stop_at_first=True, do_shrink=False, quiet=True
-    )
+    ran, failures = campaign(seeds_for(bug), bug, stop_at_first=True, do_shrink=False, quiet=True)
     assert failures, f"{bug} survived {ran} seeds"
 
 
@@ -64,9 +70,9 @@ def test_an_injected_bug_is_caught(bug: str) -> None:
         ("alert-per-write", "alerts alternate low/restored"),
     ],
 )
-def test_a_routing_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:
+def test_a_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:
     errors = []
-    for seed in range(1, 41):
+    for seed in seeds_for(bug):
         r = run_seed(seed, bug)
         errors.append(r.error or "")
         if caught in errors[-1]:
@@ -92,7 +98,7 @@ def test_regression_seeds(seed: int) -> None:
 @pytest.mark.xfail(strict=True, reason="agent gap, reported (tests/sim/gaps.py)")
 @pytest.mark.parametrize(
     ("gap", "seed"),
-    [("import-no-alert", 21), ("misdelivered-receipt", 12), ("misdelivered-receipt", 173)],
+    [("import-no-alert", 13), ("misdelivered-receipt", 1), ("misdelivered-receipt", 9)],
 )
 def test_a_known_agent_gap_is_still_there(
     gap: str, seed: int, monkeypatch: pytest.MonkeyPatch
