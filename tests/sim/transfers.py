@@ -75,7 +75,7 @@ def draw(
         for t in tskus
     ]
     last = max(FIRST_MS + 1, duration_ms * 3 // 4)
-    for i in range(rng.randint(2, 8)):  # the owners' own writes on their rows
+    for i in range(rng.randint(1, 5)):  # the owners' own writes on their rows
         at, store, sku = rng.randint(FIRST_MS, duration_ms), rng.choice(stores), rng.choice(tskus)
         if rng.random() < 0.35:
             ops.append(
@@ -87,7 +87,7 @@ def draw(
             ops.append(Op(at, store, "tstock", args))
     ops += _reorder_points(rng, stores, tskus + skus, duration_ms)
     pool = tskus * 3 + skus
-    for i in range(rng.randint(2, 6)):
+    for i in range(rng.randint(1, 4)):
         ops += _story(rng, f"t{i}", stores, pool, rng.randint(FIRST_MS, last), duration_ms)
     ops.sort(key=lambda o: o.at_ms)
     return ops, tskus
