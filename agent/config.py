@@ -8,14 +8,17 @@ variables → ``inv-agent`` flags. Every key is documented in config.example.yam
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from agent.domain import ANY_STORE
+from agent.domain import ANY_STORE, AlertKind
 from agent.paths import default_config_path, default_data_dir, default_socket
 
 
@@ -32,6 +35,107 @@ def redact_url(url: str) -> str:
         return url
     user, colon, _ = userinfo.partition(":")
     return f"{scheme}{sep}{user + ':***' if colon else '***'}@{hostpart}"
+
+
+def webhook_label(url: str) -> str:
+    """A webhook's URL as status and logs show it: no credentials, no query
+    string or fragment (either may carry a token)."""
+    return redact_url(url.split("#", 1)[0].split("?", 1)[0])
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_seconds(value: Any, name: str) -> float:
+    """A duration: a number of seconds, or 90s, 30m, 24h, 7d, 2w."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value).strip().lower())
+        if not m:
+            raise ConfigError(
+                f"{name}: {value!r} is not a duration (seconds, or 90s, 30m, 24h, 7d)"
+            )
+        seconds = float(m.group(1)) * _SECONDS[m.group(2)]
+    if not seconds > 0:
+        raise ConfigError(f"{name}: must be more than 0 seconds")
+    return seconds
+
+
+ALERT_KINDS = tuple(k.value for k in AlertKind)
+
+
+@dataclass
+class WebhookConfig:
+    """One webhook that gets this store's alerts (``alerts.webhooks``)."""
+
+    url: str
+    secret: str = field(repr=False)  # the key of each body's HMAC-SHA256 (X-Inventory-Signature)
+    events: list[str] = field(default_factory=lambda: list(ALERT_KINDS))
+    # how status, metrics and logs name it (default: its URL, without credentials
+    # or query string); give one for a URL whose path holds a token (Slack, Teams)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or webhook_label(self.url)
+
+
+def _webhook(item: Any, name: str) -> WebhookConfig:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{name}: expected a mapping with url, secret and events")
+    unknown = sorted(set(item) - {"url", "secret", "events", "name"})
+    if unknown:
+        raise ConfigError(f"{name}.{unknown[0]}: unknown setting (url, secret, events, name)")
+    label = item.get("name")
+    if label is not None and not (isinstance(label, str) and 0 < len(label) <= 64):
+        raise ConfigError(f"{name}.name: {label!r} must be a text of 1 to 64 characters")
+    url = item.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}.url: {url!r} is not an http:// or https:// URL")
+    secret = item.get("secret")
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(f"{name}.secret: required (the key the bodies are signed with)")
+    events = item.get("events")
+    if events is None:
+        events = list(ALERT_KINDS)
+    if isinstance(events, str):
+        events = [e.strip() for e in events.split(",") if e.strip()]
+    if not isinstance(events, list) or not events or not set(events) <= set(ALERT_KINDS):
+        raise ConfigError(f"{name}.events: {events!r} must list {' and/or '.join(ALERT_KINDS)}")
+    return WebhookConfig(str(url), secret, [k for k in ALERT_KINDS if k in events], label)
+
+
+def parse_webhooks(value: Any, name: str) -> list[WebhookConfig]:
+    """``alerts.webhooks``: a list of {url, secret, events?}; from the
+    environment, the same list as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError as exc:
+            raise ConfigError(f"{name}: not a JSON list of webhooks: {exc}") from exc
+    if not isinstance(value, list):
+        raise ConfigError(f"{name}: expected a list of webhooks ({{url, secret, events}})")
+    hooks = [
+        h if isinstance(h, WebhookConfig) else _webhook(h, f"{name}[{i}]")
+        for i, h in enumerate(value)
+    ]
+    for what, seen in (("listed", [h.url for h in hooks]), ("named", [h.label for h in hooks])):
+        twice = sorted({u for u in seen if seen.count(u) > 1})
+        if twice:  # two targets status and metrics could not tell apart
+            raise ConfigError(f"{name}: {webhook_label(twice[0])} is {what} twice")
+    return hooks
+
+
+@dataclass
+class AlertsConfig:
+    """Delivery of this store's low-stock alerts (``agent.alerts``)."""
+
+    webhooks: list[WebhookConfig] = field(default_factory=list, metadata={"parse": parse_webhooks})
+    # seconds an alert is retried for, then given up; YAML and env take 24h, 90m too
+    max_age: float = field(default=86_400.0, metadata={"parse": parse_seconds})
 
 
 @dataclass
@@ -89,6 +193,7 @@ class AgentConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     nats: NatsConfig = field(default_factory=NatsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -132,7 +237,10 @@ def _apply(obj: Any, values: dict[str, Any], prefix: str) -> None:
         if name not in known:
             raise ConfigError(f"unknown setting {prefix}{key!r} (see config.example.yaml)")
         current = getattr(obj, name)
-        if dataclasses.is_dataclass(current):
+        parse = known[name].metadata.get("parse")
+        if parse is not None:
+            setattr(obj, name, parse(value, prefix + key))
+        elif dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}{key}: expected a mapping")
             _apply(current, value, f"{prefix}{key}.")

@@ -82,6 +82,7 @@ class Metrics:
             "Routed attempts still to be cancelled at their owner",
             registry=r,
         )
+        self.alert_deliveries, self.alert_deliveries_pending = _alert_metrics(r)
         self.reservations_by_status = Gauge(
             "inv_reservations", "Reservations in the ledger by status", ["status"], registry=r
         )
@@ -95,6 +96,24 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _alert_metrics(r: CollectorRegistry) -> tuple[Counter, Gauge]:
+    """The delivery of this store's alerts: tries by outcome, and pending, per target."""
+    tries = Counter(
+        "inv_alert_deliveries_total",
+        "Tries at delivering this store's alerts, per target, by outcome (delivered, "
+        "retry, given_up, skipped)",
+        ["target", "outcome"],
+        registry=r,
+    )
+    pending = Gauge(
+        "inv_alert_deliveries_pending",
+        "This store's alerts not yet delivered (nor given up), per target",
+        ["target"],
+        registry=r,
+    )
+    return tries, pending
 
 
 class MetricsMiddleware:

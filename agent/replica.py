@@ -10,10 +10,12 @@ later local write is stamped after it) before the event is written.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from agent.ledger import queries, replication, snapshot
+from agent.ledger.engine import Engine
 from agent.ledger.local import Ledger
 from agent.ledger.snapshot import OwnEventsDiffer, SnapshotUnfit
 
@@ -78,10 +80,15 @@ class Replica:
     ) -> dict[str, int]:
         """Apply validated peer events and quarantine rejected ones, in one
         transaction: ``{"applied", "duplicates", "quarantined"}``. Applying a
-        peer's event writes no event of ours, so the publisher is not woken."""
+        peer's event writes no event of ours unless it takes this store's
+        stock across a reorder point (a peer's movement of our stock, a
+        setting made elsewhere): only then is the publisher woken."""
         for event in events:
             self._clock.observe(event["hlc"])
-        return await self._store.write(replication.apply_batch, self._engine, events, rejected)
+        result, raised = await self._store.write(_apply_batch, self._engine, events, rejected)
+        if raised:
+            self.outbox.set()
+        return result
 
     async def origins(self) -> dict[str, dict[str, Any]]:
         """Per origin: appliedSeq (contiguous), maxSeq, lastHlc."""
@@ -120,3 +127,15 @@ class Replica:
         self._clock.observe(result["maxHlc"])
         self.outbox.set()
         return result
+
+
+def _apply_batch(
+    conn: sqlite3.Connection,
+    engine: Engine,
+    events: list[dict[str, Any]],
+    rejected: list[dict[str, Any]],
+) -> tuple[dict[str, int], bool]:
+    """``replication.apply_batch``, and whether it wrote events of ours (alerts)."""
+    before = engine.next_seq(conn)
+    result = replication.apply_batch(conn, engine, events, rejected)
+    return result, engine.next_seq(conn) != before

@@ -1,10 +1,12 @@
 """The composition root: builds one agent whole, in dependency order.
 
     config ──> ledger ──> service ──> router, cleanup ──> app (API)
-                  │          ^
-                  │          │ forwarder, freshness
-                  v          │
-               replica ──> sync (link, peer table, replicator)
+                  │   │      ^
+                  │   │      │ forwarder, freshness
+                  │   v      │
+                  │ replica ──> sync (link, peer table, replicator, alert bus)
+                  v                                                   │ publish
+               alert deliveries (webhooks, the bus) <─────────────────┘
 
 Every object is given what it needs when it is made; nothing is attached to
 anything afterwards. Standalone (no NATS servers configured) there is no
@@ -20,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from agent import __version__, auth
+from agent.alerts import Bus, DeliveryWorker, Publish, Target, Webhook
+from agent.alerts.targets import http_client
 from agent.api.app import create_app
-from agent.config import AgentConfig, LimitsConfig
+from agent.config import AgentConfig, AlertsConfig, LimitsConfig
 from agent.expiry import ExpiryWorker
 from agent.hlc import now_ms
-from agent.ledger.local import open_ledger
+from agent.ledger.local import Ledger, open_ledger
 from agent.metrics import Metrics
 from agent.replica import Replica
 from agent.routing.cleanup import CleanupWorker
@@ -49,6 +53,7 @@ class Runtime:
         router: Router,
         cleanup: CleanupWorker,
         replicator: Replicator | None,
+        alerts: DeliveryWorker,
     ) -> None:
         self.config = config
         self.service = service
@@ -58,6 +63,7 @@ class Runtime:
         self.router = router
         self.cleanup = cleanup
         self.replicator = replicator
+        self.alerts = alerts
         self.started = time.time()
 
     @property
@@ -69,8 +75,10 @@ class Runtime:
         await self.cleanup.start()
         if self.replicator is not None:
             await self.replicator.start()
+        await self.alerts.start()
 
     async def stop(self) -> None:
+        await self.alerts.stop()
         if self.replicator is not None:
             await self.replicator.stop()
         await self.cleanup.stop()
@@ -100,6 +108,13 @@ class Runtime:
         else:
             checks["outbox"] = {"ok": backlog < self.limits.outbox_alert, "backlog": backlog}
             checks["nats"] = self.replicator.health()
+        deliveries = await self.alert_deliveries()
+        checks["alerts"] = {
+            "ok": self.alerts.alive,
+            "targets": len(deliveries),
+            "pending": sum(d["pending"] for d in deliveries),
+            "givenUp": sum(d["givenUp"] for d in deliveries),
+        }
         healthy = all(c["ok"] for c in checks.values())
         return {
             "status": "healthy" if healthy else "unhealthy",
@@ -108,7 +123,15 @@ class Runtime:
             "uptimeSeconds": round(time.time() - self.started, 1),
             "mode": "replicated" if self.replicator is not None else "standalone",
             "checks": checks,
+            "alertDeliveries": deliveries,
         }
+
+    async def alert_deliveries(self) -> list[dict[str, Any]]:
+        """Each alert target's delivery state (and its pending gauge)."""
+        states = await self.alerts.states()
+        for d in states:
+            self.metrics.alert_deliveries_pending.labels(d["target"]).set(d["pending"])
+        return states
 
     async def sync_status(self) -> dict[str, Any]:
         if self.replicator is not None:
@@ -133,6 +156,7 @@ class Runtime:
         for kind in ("receive", "sell", "adjust", "count"):
             m.movements.labels(kind).set(counts["movements"].get(kind, 0))
         m.routing_cleanups_pending.set(await self.cleanup.pending())
+        await self.alert_deliveries()
         m.conflicts.set(counts["conflicts"])
         m.quarantined.set(counts["quarantined"])
         return m.render()
@@ -162,6 +186,8 @@ def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
     ledger = open_ledger(cfg.ledger_path, cfg.store_id, hlc_clock=skewed_ms if offset else now_ms)
     metrics = Metrics()
     outbox = asyncio.Event()  # set on every write; the publisher waits on it
+    alerts = asyncio.Event()  # set on every write too; the alert deliverer waits on it
+    bus: Publish | None = None
 
     def count(outcome: str) -> None:
         metrics.reservations.labels(outcome).inc()
@@ -173,10 +199,12 @@ def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
             outbox=outbox,
             forwarder=forwarder,
             on_reservation=count,
+            alerts=alerts,
         )
         replicator = None
     else:
         # imported only here: a standalone agent never loads nats-py
+        from agent.sync.bus import AlertBus
         from agent.sync.forwarding import NatsForwarder
         from agent.sync.link import NatsLink
         from agent.sync.presence import PeerTable
@@ -191,9 +219,11 @@ def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
             forwarder=NatsForwarder(link, cfg.nats.network, cfg.nats.forward_timeout),
             freshness=peers.freshness,
             on_reservation=count,
+            alerts=alerts,
         )
         replica = Replica(ledger, outbox=outbox, snapshot_dir=cfg.data_dir / "snapshots")
         replicator = Replicator(cfg.nats, link, peers, replica, service, metrics)
+        bus = AlertBus(link, cfg.nats.network, ledger.store_id)
     if cfg.demo_data:
         service.load_demo_data()
     # one ask of a routed reservation takes at most the forwarder's timeout
@@ -218,5 +248,32 @@ def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
             on_cleanup=lambda outcome: metrics.routing_cleanups.labels(outcome).inc(),
         ),
         replicator,
+        deliveries(ledger, cfg.alerts, bus, alerts, metrics),
     )
     return Agent(runtime)
+
+
+def deliveries(
+    ledger: Ledger,
+    config: AlertsConfig,
+    bus: Publish | None,
+    wake: asyncio.Event,
+    metrics: Metrics,
+) -> DeliveryWorker:
+    """The alert deliverer: every configured webhook (one HTTP client for
+    all), and the bus when there is NATS."""
+    targets: list[Target] = []
+    client = None
+    if config.webhooks:
+        client = http_client()
+        targets += [Webhook(hook, client) for hook in config.webhooks]
+    if bus is not None:
+        targets.append(Bus(bus))
+    return DeliveryWorker(
+        ledger,
+        targets,
+        max_age=config.max_age,
+        wake=wake,
+        on_outcome=lambda target, outcome: metrics.alert_deliveries.labels(target, outcome).inc(),
+        client=client,
+    )

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from agent.domain import routed_owner
 from agent.errors import Conflict, InsufficientStock, NotFound
 from agent.inputs import Deadline, ReceiptRequest, ReservationRequest, StockChange, TransferRequest
-from agent.ledger import commands, demo, directory_views, local, queries, transfer_views
+from agent.ledger import commands, demo, directory_views, local, low_stock, queries, transfer_views
 from agent.ledger.local import Ledger
 
 T = TypeVar("T")
@@ -45,10 +45,10 @@ class Standalone:
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
         what = {
             "reserve": "reserve its own store's stock",
-            "transfer.create": "create transfers from its own store",
-            "transfer.ship": "ship transfers from its own store",
-            "transfer.cancel": "cancel transfers from its own store",
-            "transfer.receive": "receive transfers to its own store",
+            "transfer_create": "create transfers from its own store",
+            "transfer_ship": "ship transfers from its own store",
+            "transfer_cancel": "cancel transfers from its own store",
+            "transfer_receive": "receive transfers to its own store",
         }.get(op, "confirm or cancel reservations of its own store's stock")
         raise Conflict(
             f"store {store!r} owns that stock, and this agent runs standalone (no NATS "
@@ -75,10 +75,13 @@ class InventoryService:
         forwarder: Forwarder | None = None,
         freshness: Callable[[], dict[str, int]] = _no_freshness,
         on_reservation: Callable[[ReservationOutcome], None] = _ignore,
+        alerts: asyncio.Event | None = None,
     ) -> None:
         """``outbox`` is set after every write that may have added an event (the
         publisher waits on it); ``freshness`` says up to when this replica's view
-        of each peer is complete; ``on_reservation`` counts reservation outcomes."""
+        of each peer is complete; ``on_reservation`` counts reservation outcomes;
+        ``alerts`` is set after every write too (any may raise a low-stock
+        alert: the alert deliverer waits on it)."""
         self.ledger = ledger
         self.store_id = ledger.store_id
         self._store = ledger.store
@@ -88,6 +91,7 @@ class InventoryService:
         self._forwarder: Forwarder = forwarder or Standalone()
         self._freshness = freshness
         self._count = on_reservation
+        self._alerts = alerts
 
     @property
     def reservation_ttl(self) -> int:
@@ -102,15 +106,20 @@ class InventoryService:
     def load_demo_data(self) -> int:
         """The sample data's three products and four stock rows, where absent."""
         added = self._store.write_sync(demo.load, self._engine)
-        self._outbox.set()
+        self._written()
         return added
 
     def close(self) -> None:
         self.ledger.close()
 
+    def _written(self) -> None:
+        self._outbox.set()
+        if self._alerts is not None:
+            self._alerts.set()
+
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         result = await self._store.write(fn, self._engine, *args)
-        self._outbox.set()
+        self._written()
         return result
 
     # ------------------------------------------------------------- products
@@ -232,7 +241,7 @@ class InventoryService:
     async def expire_due(self) -> int:
         n: int = await self._store.write(commands.expire_due, self._engine)
         if n:
-            self._outbox.set()
+            self._written()
         return n
 
     async def next_expiry_ms(self) -> int | None:
@@ -252,20 +261,20 @@ class InventoryService:
         origin = str(req.from_store)
         if origin != self.store_id:
             await self._require_known(origin)
-            return await self._forwarder(origin, "transfer.create", req.wire())
+            return await self._forwarder(origin, "transfer_create", req.wire())
         view, created = await self._write(commands.create_transfer, req, deadline)
         return (201 if created else 200), view
 
     async def ship_transfer(
         self, tid: str, actor: str, deadline: Deadline | None = None
     ) -> tuple[int, dict[str, Any]]:
-        return await self._at_origin(tid, "transfer.ship", commands.ship_transfer, actor, deadline)
+        return await self._at_origin(tid, "transfer_ship", commands.ship_transfer, actor, deadline)
 
     async def cancel_transfer(
         self, tid: str, actor: str, deadline: Deadline | None = None
     ) -> tuple[int, dict[str, Any]]:
         return await self._at_origin(
-            tid, "transfer.cancel", commands.cancel_transfer, actor, deadline
+            tid, "transfer_cancel", commands.cancel_transfer, actor, deadline
         )
 
     async def _at_origin(
@@ -290,9 +299,10 @@ class InventoryService:
         the network was down, before its shipment's events)."""
         req = request.resolved(self._engine.new_id())
         sides = self.transfer_sides(req.transfer_id)
-        if sides is not None and sides[1] != self.store_id:
+        # known from receipts only: no origin has named its destination yet
+        if sides is not None and sides[2] is not None and sides[1] != self.store_id:
             await self._require_known(sides[1])
-            return await self._forwarder(sides[1], "transfer.receive", req.wire())
+            return await self._forwarder(sides[1], "transfer_receive", req.wire())
         view, recorded = await self._write(commands.receive_transfer, req, deadline)
         return (201 if recorded else 200), view
 
@@ -325,6 +335,28 @@ class InventoryService:
     ) -> dict[str, Any]:
         """A product's safety stock at ``store`` (default: this one); None clears it."""
         return await self._write(commands.set_safety_stock, ref, store or self.store_id, value)
+
+    # ------------------------------------------------- reorder points, alerts
+    async def set_reorder(
+        self, ref: str, store: str | None, changes: dict[str, int | None]
+    ) -> dict[str, Any]:
+        """A product's reorder settings at ``store`` (default: this one):
+        ``changes`` by API name, None clears one, those left out stay."""
+        return await self._write(commands.set_reorder, ref, store or self.store_id, changes)
+
+    async def low_stock(self, store: str | None) -> dict[str, Any]:
+        """What is at or below its reorder point at ``store`` (default: this
+        one; ``all``: every store this replica knows)."""
+        return await self._store.read(
+            low_stock.low_stock_view, store or self.store_id, self.store_id
+        )
+
+    async def list_alerts(
+        self, since_ms: int | None, store: str | None, sku: str | None, limit: int
+    ) -> dict[str, Any]:
+        if sku:
+            sku = (await self.get_product(sku))["sku"]
+        return await self._store.read(low_stock.list_alerts, since_ms, store, sku, limit)
 
     # -------------------------------------------------------------- imports
     async def import_stock(

@@ -1,37 +1,46 @@
-"""Reading import files (CSV, JSON, YAML) into rows that remember their line.
+"""Import files (CSV, JSON, YAML) into rows that remember their line.
 
 Everything is validated before anything is sent: every bad row is reported
-with its line number and the field, and then nothing is imported.
+with its line number and the field, and then nothing is imported. Reading
+each format is ``importformats``'s.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "json", "yaml")
+from inventory_cli.importformats import FORMATS, ImportFileError, detect_format, read_records
+
+__all__ = [
+    "FORMATS",
+    "ImportFileError",
+    "RowError",
+    "detect_format",
+    "product_rows",
+    "read_records",
+    "stock_rows",
+]
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
 STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 MAX_QTY = 1_000_000_000
 
-STOCK_COLUMNS = ("sku", "storeId", "quantity", "mode", "reason", "safetyStock")
+# reorder settings: the least each may be (a reorder quantity orders something)
+REORDER_COLUMNS = {"reorderPoint": 0, "maxStock": 0, "reorderQty": 1}
+SETTING_COLUMNS = ("safetyStock", *REORDER_COLUMNS)
+STOCK_COLUMNS = ("sku", "storeId", "quantity", "mode", "reason", *SETTING_COLUMNS)
 PRODUCT_COLUMNS = ("sku", "id", "name", "description", "category", "price", "active")
 ALIASES = {
     "store_id": "storeId",
     "store": "storeId",
     "qty": "quantity",
     "safety_stock": "safetyStock",
+    "reorder_point": "reorderPoint",
+    "max_stock": "maxStock",
+    "reorder_qty": "reorderQty",
 }
-
-
-class ImportFileError(Exception):
-    """The file can't be read at all (format, encoding, shape)."""
 
 
 @dataclass
@@ -42,169 +51,6 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.error}"
-
-
-def detect_format(path: Path, given: str | None) -> str:
-    if given:
-        if given not in FORMATS:
-            raise ImportFileError(f"--format must be one of {', '.join(FORMATS)}")
-        return given
-    ext = path.suffix.lower().lstrip(".")
-    fmt = {"yml": "yaml", "jsonl": "json"}.get(ext, ext)
-    if fmt not in FORMATS:
-        raise ImportFileError(
-            f"can't tell the format of {path.name} from its extension; use --format csv|json|yaml"
-        )
-    return fmt
-
-
-def read_records(path: Path, fmt: str) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise ImportFileError(f"file not found: {path}") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"{path.name} is not UTF-8 text: {exc}") from exc
-    except OSError as exc:
-        raise ImportFileError(f"can't read {path}: {exc}") from exc
-    if fmt == "csv":
-        return _read_csv(text)
-    if fmt == "json":
-        return _read_json(text)
-    return _read_yaml(text)
-
-
-def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader, None)
-        if not header:
-            raise ImportFileError("the CSV file is empty: expected a header line")
-        names = [name.strip() for name in header]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ImportFileError(f"line 1: column {twice[0]!r} appears twice in the header")
-        width = len(names)
-        out = []
-        for values in reader:
-            if len(values) > width:
-                raise ImportFileError(f"line {reader.line_num}: more values than header columns")
-            # line_num is where the record ends: a quoted value may span lines
-            start = reader.line_num
-            for v in values:
-                if "\n" in v:
-                    start -= v.count("\n")
-            cells: list[str | None] = [v.strip() for v in values]
-            if not any(cells):
-                continue
-            if len(cells) < width:  # a short row: the missing columns are None
-                cells += [None] * (width - len(cells))
-            out.append((start, dict(zip(names, cells, strict=True))))
-    except csv.Error as exc:
-        raise ImportFileError(f"line {reader.line_num}: {exc}") from exc
-    return out
-
-
-def _read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
-    """A JSON array of objects (or {"rows": [...]}); each row keeps the line
-    it starts on, found by decoding the array one element at a time."""
-    if not text.strip():
-        raise ImportFileError("the JSON file is empty: expected an array of rows")
-    try:
-        data = json.loads(text)  # the whole document, so trailing junk is an error too
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(f"line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    except ValueError as exc:  # a number of more than 4300 digits
-        raise ImportFileError(f"invalid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise ImportFileError("invalid JSON: nested too deeply") from exc
-    decoder = json.JSONDecoder()
-    if isinstance(data, list):
-        pos = _skip(_WS, text, 0)
-    elif isinstance(data, dict) and isinstance(data.get("rows"), list):
-        pos = _rows_position(text, decoder)
-    else:
-        raise ImportFileError('expected a JSON array of rows, or {"rows": [...]}')
-    rows = data if isinstance(data, list) else data["rows"]
-    out = []
-    line, counted = 1, 0
-    pos += 1  # past "["
-    for row in rows:
-        pos = _skip(_SEP, text, pos)
-        line += text.count("\n", counted, pos)
-        counted = pos
-        out.append((line, row))
-        pos = decoder.raw_decode(text, pos)[1]
-    return out
-
-
-_WS = re.compile(r"\s*")
-_SEP = re.compile(r"[\s,]*")
-
-
-def _skip(pattern: re.Pattern[str], text: str, pos: int) -> int:
-    """Where a run of ``pattern`` (it matches the empty string too) from ``pos`` ends."""
-    found = pattern.match(text, pos)
-    return found.end() if found else pos
-
-
-def _rows_position(text: str, decoder: json.JSONDecoder) -> int:
-    """Where the (last, as json.loads keeps the last) "rows" array of a valid
-    top-level JSON object starts."""
-    pos = _skip(_WS, text, 0) + 1
-    found = -1
-    while True:
-        pos = _skip(_SEP, text, pos)
-        if text[pos] == "}":
-            return found
-        key, pos = decoder.raw_decode(text, pos)
-        pos = _skip(_WS, text, pos) + 1  # past ":"
-        pos = _skip(_WS, text, pos)
-        if key == "rows":
-            found = pos
-        pos = decoder.raw_decode(text, pos)[1]
-
-
-def _read_yaml(text: str) -> list[tuple[int, dict[str, Any]]]:
-    import yaml
-
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ImportFileError(f"invalid YAML: {exc}") from exc
-    except RecursionError as exc:
-        raise ImportFileError("invalid YAML: nested too deeply") from exc
-    if node is None:
-        return []
-    if isinstance(node, yaml.MappingNode):
-        rows = [v for k, v in node.value if getattr(k, "value", None) == "rows"]
-        if not rows:
-            raise ImportFileError("expected a YAML list of rows, or rows: [...]")
-        node = rows[0]
-    if not isinstance(node, yaml.SequenceNode):
-        raise ImportFileError("expected a YAML list of rows")
-
-    class Loader(yaml.SafeLoader):
-        def construct_yaml_int(self, node: Any) -> int:
-            value: int = super().construct_yaml_int(node)
-            str(value)  # 0x + 5000 digits: ValueError now, not where a row prints it
-            return value
-
-    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
-    loader = Loader("")
-    out = []
-    for item in node.value:
-        line = item.start_mark.line + 1
-        try:
-            out.append((line, loader.construct_document(item)))
-        # a tag the safe loader refuses, or a tagged value it can't convert
-        # (!!int abc, !!bool maybe, !!timestamp 2020-13-45...)
-        except (yaml.YAMLError, ValueError, TypeError, KeyError, RecursionError) as exc:
-            problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
-            if isinstance(exc, KeyError):  # !!bool maybe
-                problem = f"{exc.args[0]!r} is not a value its tag allows"
-            raise ImportFileError(f"line {line}: invalid YAML value: {problem}") from exc
-    return out
 
 
 def _int(value: Any) -> int | None:
@@ -281,14 +127,17 @@ def stock_rows(records: list[tuple[int, Any]]) -> tuple[list[dict[str, Any]], li
 
 def _stock_row(line: int, row: dict[str, Any]) -> dict[str, Any] | RowError:
     """One stock row as sent to the agent, or its first error. A row may
-    leave out the quantity if it sets the safety stock (and then only that)."""
+    leave out the quantity if it sets the safety stock or a reorder setting
+    (and then only those)."""
     mode = str(row.get("mode", "set")).lower()
     store = row.get("storeId")
-    safety = _safety_stock(line, row)
-    if isinstance(safety, RowError):
-        return safety
-    if "quantity" not in row and safety is None:
-        return RowError(line, "quantity", "is required (unless the row sets safetyStock)")
+    settings = _settings(line, row)
+    if isinstance(settings, RowError):
+        return settings
+    if "quantity" not in row and not settings:
+        return RowError(
+            line, "quantity", f"is required (unless the row sets {', '.join(SETTING_COLUMNS)})"
+        )
     qty = _quantity(line, row, mode)
     if isinstance(qty, RowError):
         return qty
@@ -309,8 +158,31 @@ def _stock_row(line: int, row: dict[str, Any]) -> dict[str, Any] | RowError:
         out["mode"] = mode
     if row.get("reason"):
         out["reason"] = str(row["reason"])
-    if safety is not None:
-        out["safetyStock"] = safety
+    return {**out, **settings}
+
+
+def _settings(line: int, row: dict[str, Any]) -> dict[str, int | None] | RowError:
+    """The row's stock settings: a column left out or empty leaves the
+    setting as it is; ``none`` clears a reorder setting (null in the agent's JSON)."""
+    safety = _safety_stock(line, row)
+    if isinstance(safety, RowError):
+        return safety
+    out: dict[str, int | None] = {} if safety is None else {"safetyStock": safety}
+    for name, least in REORDER_COLUMNS.items():
+        if name not in row:
+            continue
+        if str(row[name]).strip().lower() == "none":
+            out[name] = None
+            continue
+        value = _int(row[name])
+        if value is None:
+            return RowError(line, name, f"{row[name]!r} is not a whole number (or none to clear)")
+        if not least <= value <= MAX_QTY:
+            return RowError(line, name, f"must be {least} to {MAX_QTY}")
+        out[name] = value
+    point, most = out.get("reorderPoint"), out.get("maxStock")
+    if point is not None and most is not None and most < point:
+        return RowError(line, "maxStock", f"{most} is below the reorderPoint {point}")
     return out
 
 

@@ -16,7 +16,16 @@ import typer
 from typer.core import TyperGroup
 
 from inventory_cli import render
-from inventory_cli.commands import imports, operations, products, reservations, stock, stores
+from inventory_cli.commands import (
+    alerts,
+    imports,
+    operations,
+    products,
+    reservations,
+    stock,
+    stores,
+    transfers,
+)
 from inventory_cli.context import Context
 from inventory_cli.errors import (
     CliError,
@@ -108,6 +117,7 @@ app.command("confirm")(reservations.confirm)
 app.command("cancel")(reservations.cancel)
 app.command("import")(imports.import_stock)
 app.command("conflicts")(operations.conflicts)
+app.command("alerts")(alerts.alerts)
 
 product_app = _group("The catalogue: add, update, list, show, import.")
 product_app.command("add")(products.add)
@@ -116,12 +126,14 @@ product_app.command("list")(products.list_)
 product_app.command("show")(products.show)
 product_app.command("import")(imports.import_products)
 
-stock_app = _group("Stock levels: show, add, remove, set; safety stock.")
+stock_app = _group("Stock levels: show, add, remove, set; safety stock, reorder points, low.")
 stock_app.command("show")(stock.show)
 stock_app.command("add")(stock.add)
 stock_app.command("remove")(stock.remove)
 stock_app.command("set")(stock.set_)
 stock_app.command("safety")(stock.safety)
+stock_app.command("reorder")(alerts.reorder)
+stock_app.command("low")(alerts.low)
 
 store_app = _group("The store directory: set, list, show.")
 store_app.command("set")(stores.set_)
@@ -134,6 +146,16 @@ reservation_app.command("list")(reservations.list_)
 reservation_app.command("routing")(reservations.routing)
 reservation_app.command("routings")(reservations.routings)
 
+transfer_app = _group(
+    "Transfers of stock between stores: create, ship, receive, cancel, show, list."
+)
+transfer_app.command("create")(transfers.create)
+transfer_app.command("ship")(transfers.ship)
+transfer_app.command("receive")(transfers.receive)
+transfer_app.command("cancel")(transfers.cancel)
+transfer_app.command("show")(transfers.show)
+transfer_app.command("list")(transfers.list_)
+
 agent_app = _group("The local agent.")
 agent_app.command("status")(operations.agent_status)
 
@@ -144,6 +166,7 @@ app.add_typer(product_app, name="product")
 app.add_typer(stock_app, name="stock")
 app.add_typer(reservation_app, name="reservation")
 app.add_typer(store_app, name="store")
+app.add_typer(transfer_app, name="transfer")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sync_app, name="sync")
 

@@ -34,7 +34,8 @@ def out() -> Any:
     if _out is None:
         from rich.console import Console
 
-        _out = Console(highlight=False, soft_wrap=False, color_system=_color_system())
+        # emoji=False: ":x:" in a user's text (SKU:QTY arguments, notes) stays as typed
+        _out = Console(highlight=False, soft_wrap=False, emoji=False, color_system=_color_system())
     return _out
 
 
@@ -45,7 +46,13 @@ def err() -> Any:
 
         # soft_wrap: a message is one line, never cut at 80 columns in a log or
         # pipe (that would split the command it suggests, and grep)
-        _err = Console(stderr=True, highlight=False, soft_wrap=True, color_system=_color_system())
+        _err = Console(
+            stderr=True,
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,
+            color_system=_color_system(),
+        )
     return _err
 
 
@@ -145,36 +152,6 @@ def product(p: dict[str, Any]) -> None:
             "createdAt",
             "updatedAt",
         ],
-    )
-
-
-def availability(a: dict[str, Any]) -> None:
-    """``inv availability``: each store's figures and how fresh they are."""
-    table(
-        f"Stock of {a['sku']}",
-        ["Store", "On hand", "Reserved", "Available", "Version", "Last updated", "As of"],
-        [
-            (
-                s["storeId"],
-                s["quantity"],
-                s["reserved"],
-                s["available"],
-                s["version"],
-                when(s["lastUpdated"]),
-                when(s["asOf"]),
-            )
-            for s in a["stores"]
-        ],
-        numeric=["On hand", "Reserved", "Available", "Version"],
-    )
-    totals(a)
-
-
-def totals(a: dict[str, Any]) -> None:
-    online = a.get("totalAvailableOnline")  # an agent before the chain has none
-    out().print(
-        f"Total available: {a['totalAvailable']}"
-        + (f" (for online orders: {online})" if online is not None else "")
     )
 
 
@@ -281,6 +258,12 @@ def conflict_detail(c: dict[str, Any]) -> str:
         return f"count {d.get('lost')} lost to a later count {d.get('kept')}"
     if kind == "negative_available":
         return f"on hand {d.get('onHand')}, reserved {d.get('reserved')}"
+    if kind == "cancel_vs_receipt":
+        arrived = int(d.get("received") or 0) + int(d.get("damaged") or 0)
+        return (
+            f"transfer {d.get('transferId')}: its cancel took back {d.get('claimed')}, but "
+            f"{arrived} of {d.get('shipped')} arrived: it returns {d.get('cancelled')}"
+        )
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
@@ -308,23 +291,38 @@ def import_result(r: dict[str, Any], what: str) -> None:
     message(f"Imported {r['rows']} {what}: {r['applied']} changed, {r['unchanged']} unchanged.")
 
 
+SETTING_COLUMNS = {
+    "safetyStock": "Safety",
+    "reorderPoint": "Point",
+    "maxStock": "Max",
+    "reorderQty": "Qty",
+}
+
+
 def stock_changes(changes: list[dict[str, Any]]) -> None:
-    """A stock import's changes; a Safety column when it sets safety stock
-    (``-``: none of the SKU's own, the store's default applies)."""
-    safety = any("safetyStock" in c for c in changes)
+    """A stock import's changes; a column for each setting it changes
+    (``-``: unset; for safety stock, the store's default applies)."""
+    given = [k for k in SETTING_COLUMNS if any(k in c for c in changes)]
     table(
         "Changes (dry run)",
-        ["Line", "SKU", "Store", "Mode", "From", "To", *(["Safety"] if safety else [])],
+        ["Line", "SKU", "Store", "Mode", "From", "To", *(SETTING_COLUMNS[k] for k in given)],
         [
-            (c["line"], c["sku"], c["storeId"], c["mode"], c["from"], c["to"])
-            + ((_safety_change(c.get("safetyStock")),) if safety else ())
+            (
+                c["line"],
+                c["sku"],
+                c["storeId"],
+                c["mode"],
+                c["from"],
+                c["to"],
+                *(_setting_change(c.get(k)) for k in given),
+            )
             for c in changes
         ],
         numeric=["Line", "From", "To"],
     )
 
 
-def _safety_change(s: dict[str, Any] | None) -> str:
+def _setting_change(s: dict[str, Any] | None) -> str:
     if s is None:
         return ""
     return " -> ".join("-" if v is None else str(v) for v in (s["from"], s["to"]))

@@ -1,11 +1,12 @@
-"""The store directory, safety stock and what online orders may take, for
+"""Stock levels across the stores (availability, what online orders may take,
+what is in transit between them), the store directory and safety stock, for
 people (``render`` does the rest)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from inventory_cli.render import fields, out, table, totals, when
+from inventory_cli.render import fields, out, table, when
 
 
 def _location(s: dict[str, Any]) -> str:
@@ -69,21 +70,67 @@ def safety_stock(r: dict[str, Any]) -> None:
 
 def stock_levels(a: dict[str, Any]) -> None:
     """``inv stock show``: each store's figures, with what online orders may take."""
+    extra = transit(a["stores"])
+    columns = ["On hand", "Reserved", "Available", *extra, "Safety", "For online", "Version"]
     table(
         f"Stock of {a['sku']}",
-        ["Store", "On hand", "Reserved", "Available", "Safety", "For online", "Version"],
+        ["Store", *columns],
         [
             (
                 s["storeId"],
                 s["quantity"],
                 s["reserved"],
                 s["available"],
+                *(s[k] for k in extra.values()),
                 s.get("safetyStock"),
                 s.get("availableOnline"),
                 s["version"],
             )
             for s in a["stores"]
         ],
-        numeric=["On hand", "Reserved", "Available", "Safety", "For online", "Version"],
+        numeric=columns,
     )
     totals(a)
+
+
+TRANSIT = {"In transit": "inTransit", "Incoming": "incoming"}
+
+
+def transit(stores: list[dict[str, Any]]) -> dict[str, str]:
+    """The transfer columns worth a place (column: field): those non-zero in
+    some store, so a table without transfers stays as narrow as before."""
+    return {c: k for c, k in TRANSIT.items() if any(s.get(k) for s in stores)}
+
+
+def availability(a: dict[str, Any]) -> None:
+    """``inv availability``: each store's figures and how fresh they are."""
+    extra = transit(a["stores"])
+    table(
+        f"Stock of {a['sku']}",
+        ["Store", "On hand", "Reserved", "Available", *extra, "Version", "Last updated", "As of"],
+        [
+            (
+                s["storeId"],
+                s["quantity"],
+                s["reserved"],
+                s["available"],
+                *(s[k] for k in extra.values()),
+                s["version"],
+                when(s["lastUpdated"]),
+                when(s["asOf"]),
+            )
+            for s in a["stores"]
+        ],
+        numeric=["On hand", "Reserved", "Available", *extra, "Version"],
+    )
+    totals(a)
+
+
+def totals(a: dict[str, Any]) -> None:
+    online = a.get("totalAvailableOnline")  # an agent before the chain has none
+    moving = a.get("totalInTransit")  # nor one before transfers
+    out().print(
+        f"Total available: {a['totalAvailable']}"
+        + (f" (for online orders: {online})" if online is not None else "")
+        + (f"; in transit between stores: {moving}" if moving else "")
+    )

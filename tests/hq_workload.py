@@ -10,7 +10,8 @@ adjustments, counts (with a basis or none), product edits from small pools
 of values (two stores often write the same value: no conflict), reservations
 by their owning store going PENDING and then CONFIRMED (with its sale),
 CANCELLED or EXPIRED; with ``directory``, store entries and per-SKU safety
-stock too."""
+stock too; with ``moves``, transfers (``tests/hq_moves.py``), reorder
+settings and alerts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from agent.domain import product_id_for
 from agent.ledger.engine.envelope import envelope
+from tests import hq_moves
 
 BASE_MS = 1_790_000_000_000
 TEXTS = ["", "plain", "é ü", "tab\there", "new\nline", "quote ' \" \\ back", "%s %(x)s"]
@@ -36,7 +38,7 @@ class Store:
 
 
 class Workload:
-    def __init__(self, seed: int, *, directory: bool = False) -> None:
+    def __init__(self, seed: int, *, directory: bool = False, moves: bool = False) -> None:
         self.rng = random.Random(seed)
         rng = self.rng
         self.stores = [Store(f"s{i}", rng.choice([0, 0, 3, -2])) for i in range(rng.randint(2, 4))]
@@ -44,6 +46,7 @@ class Workload:
         self.log: dict[str, list[dict[str, Any]]] = {s.name: [] for s in self.stores}
         self.wall = BASE_MS
         self.directory = directory
+        self.moves = hq_moves.Moves(self) if moves else None
 
     # ------------------------------------------------------------- clocks
     def _learn(self, me: Store) -> None:
@@ -166,9 +169,12 @@ class Workload:
         self.wall += rng.choice([0, 0, 1, 7])
         while rng.random() < 0.5:
             self._learn(me)
-        weights = [6, 2, 2, 3 if self.directory else 0]
-        what = rng.choices(["movement", "product", "reservation", "directory"], weights)[0]
-        if what == "movement":
+        weights = [6, 2, 2, 3 if self.directory else 0, 6 if self.moves else 0]
+        kinds = ["movement", "product", "reservation", "directory", "moves"]
+        what = rng.choices(kinds, weights)[0]
+        if self.moves is not None and what == "moves":
+            type_, data = self.moves.write(me)
+        elif what == "movement":
             type_, data = "stock.movement", self._movement(me)
         elif what == "product":
             type_, data = "product.upserted", self._product(me)

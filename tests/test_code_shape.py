@@ -6,7 +6,7 @@ The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
     leaves     domain, hlc, clocks, digest, errors, config, paths, inputs, metrics,
                logs, memtrim, auth
     ledger     agent.ledger.*
-    service    service, replica, expiry, agent.routing.*
+    service    service, replica, expiry, agent.routing.*, agent.alerts.*
     edges      agent.api.*, agent.sync.*
     root       runtime, main
     hq         agent.hq.* (inv-hq, a process of its own beside the agent: leaves,
@@ -75,8 +75,9 @@ def layer_of(module: str) -> str:
         return "service"
     if module in ROOT_MODULES:
         return "root"
-    if module == "agent.routing" or module.startswith("agent.routing."):
-        return "service"
+    for package in ("agent.routing", "agent.alerts"):
+        if module == package or module.startswith(package + "."):
+            return "service"
     for prefix in ("ledger", "api", "sync", "hq"):
         if module == f"agent.{prefix}" or module.startswith(f"agent.{prefix}."):
             return prefix

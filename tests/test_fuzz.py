@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from agent import hlc
 from agent.domain import MAX_QUANTITY
 from agent.errors import NotFound
-from agent.ledger import directory_views, queries, replication
+from agent.ledger import directory_views, low_stock, queries, replication, transfer_views
 from agent.ledger.engine import EVENT_TYPES, SCHEMA_VERSION, TYPE_SCHEMA, Engine
 from agent.ledger.store import LedgerStore
 from agent.sync import validate
@@ -180,6 +180,30 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         none = routed | {"reservationId": "walk-o2", "quantity": 10**6}
         assert call("POST", "/api/v1/reservations", 409, json=none).json()["routing"]
         call("GET", "/api/v1/routings/{request_id}", 404, path={"request_id": "walk-o9"})
+        # transfers: one out (this store's side: create, ship, cancel), one in (received
+        # before its shipment was heard of); the demo data knows store-002
+        out = {"transferId": "walk-t1", "toStoreId": "store-002", "note": "walk"}
+        out["lines"] = [{"sku": "WALK-1", "quantity": 2}]
+        call("POST", "/api/v1/transfers", 201, json=out)
+        call("POST", "/api/v1/transfers", 200, json=out)  # the same again
+        tid = {"transferId": "walk-t1"}
+        call("POST", "/api/v1/transfers/{transferId}/ship", 200, path=tid)
+        call("POST", "/api/v1/transfers/{transferId}/cancel", 200, path=tid)
+        slip = {"receiptId": "walk-rc1", "fromStoreId": "store-002"}
+        slip["lines"] = [{"sku": "WALK-1", "received": 3, "damaged": 1}]
+        inbound = {"transferId": "walk-t2"}
+        call("POST", "/api/v1/transfers/{transferId}/receive", 201, path=inbound, json=slip)
+        call("POST", "/api/v1/transfers/{transferId}/receive", 200, path=inbound, json=slip)
+        call("GET", "/api/v1/transfers", 200, params={"direction": "incoming"})
+        assert call("GET", "/api/v1/transfers/{transferId}", 200, path=inbound).json()["receipts"]
+        call("GET", "/api/v1/transfers/{transferId}", 404, path={"transferId": "walk-t9"})
+        call("POST", "/api/v1/transfers/{transferId}/ship", 409, path=tid)  # cancelled
+        # reorder points: a point above what is left raises a low alert at once
+        low = {"reorderPoint": 10**6, "maxStock": 2 * 10**6}
+        assert call("PUT", "/api/v1/products/{ref}/reorder", 200, path=ref, json=low).json()["low"]
+        call("GET", "/api/v1/stock/low", 200, params={"storeId": "all"})
+        assert call("GET", "/api/v1/alerts", 200, params={"sku": "WALK-1"}).json()["data"]
+        call("GET", "/api/v1/stock/low", 404, params={"storeId": "store-404"})
         # and the errors: one of each kind, each declared, each {"error": ...}
         json_type = {"Content-Type": "application/json"}
         call("GET", "/api/v1/products/{ref}", 404, path={"ref": "NOPE"})
@@ -254,6 +278,8 @@ def valid_events(draw: Any) -> dict[str, Any]:
         data = draw(movements())
     elif type_ in ("store.upserted", "stock.settings"):
         data = draw(directory_data(type_))
+    elif type_ in MOVES_DATA:
+        data = draw(MOVES_DATA[type_](origin))
     elif type_ == "product.upserted":
         fields = draw(
             st.fixed_dictionaries(
@@ -295,6 +321,103 @@ def valid_events(draw: Any) -> dict[str, Any]:
         "schemaVersion": TYPE_SCHEMA[type_],
         "data": data,
     }
+
+
+TRANSFER_IDS = st.sampled_from(["t1", "t2", "t" * 128])  # few: steps of one transfer meet
+STAMP_MS = st.integers(0, 2**62) | st.integers(NOW - 10**6, NOW)
+
+
+@st.composite
+def transfer_data(draw: Any, origin: str) -> dict[str, Any]:
+    """A transfer's state as its origin writes it (a cancel with claims)."""
+    skus = draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3, unique=True))
+    state = draw(st.sampled_from(["DRAFT", "SHIPPED", "CANCELLED"]))
+    shipped = state == "SHIPPED" or (state == "CANCELLED" and draw(st.booleans()))
+    t = {
+        "id": draw(TRANSFER_IDS),
+        "fromStoreId": origin,
+        "toStoreId": draw(st.sampled_from([p for p in (*PEERS, LOCAL) if p != origin])),
+        "note": draw(short_text),
+        "state": state,
+        "lines": [{"sku": sku, "quantity": draw(st.integers(1, MAX_QUANTITY))} for sku in skus],
+        "actor": draw(short_text),
+        "createdAtMs": draw(STAMP_MS),
+        "shippedAtMs": draw(STAMP_MS) if shipped else None,
+        "cancelledAtMs": draw(STAMP_MS) if state == "CANCELLED" else None,
+        "updatedAtMs": draw(STAMP_MS),
+    }
+    data: dict[str, Any] = {"transfer": t}
+    if state == "CANCELLED" and shipped:
+        data["claims"] = [
+            {"sku": ln["sku"], "quantity": draw(st.integers(0, ln["quantity"]))}
+            for ln in t["lines"]
+        ]
+    return data
+
+
+@st.composite
+def receipt_data(draw: Any, origin: str) -> dict[str, Any]:
+    skus = draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3, unique=True))
+    lines = []
+    for sku in skus:
+        got = draw(st.integers(0, MAX_QUANTITY))
+        lines.append(
+            {"sku": sku, "received": got, "damaged": draw(st.integers(0 if got else 1, 50))}
+        )
+    r = {
+        "id": draw(st.text(min_size=1, max_size=10)),
+        "transferId": draw(TRANSFER_IDS),
+        "fromStoreId": draw(st.sampled_from([p for p in (*PEERS, LOCAL) if p != origin])),
+        "toStoreId": origin,
+        "lines": lines,
+        "actor": draw(short_text),
+        "receivedAtMs": draw(STAMP_MS),
+    }
+    return {"receipt": r}
+
+
+@st.composite
+def alert_data(draw: Any, origin: str) -> dict[str, Any]:
+    a = {
+        "kind": draw(st.sampled_from(["low", "restored"])),
+        "sku": draw(st.sampled_from(SKUS)),
+        "storeId": origin,
+        "before": draw(st.integers(-MAX_QUANTITY, MAX_QUANTITY)),
+        "after": draw(st.integers(-MAX_QUANTITY, MAX_QUANTITY)),
+        "reorderPoint": draw(st.none() | st.integers(0, MAX_QUANTITY)),
+        "cause": draw(st.none() | st.just(f"{origin}:1")),
+        "raisedAtMs": draw(STAMP_MS),
+    }
+    return {"alert": a}
+
+
+@st.composite
+def reorder_data(draw: Any, origin: str) -> dict[str, Any]:
+    fields = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "reorderPoint": st.none() | st.integers(0, MAX_QUANTITY),
+                "maxStock": st.none() | st.integers(0, MAX_QUANTITY),
+                "reorderQty": st.none() | st.integers(1, MAX_QUANTITY),
+            },
+        )
+    )
+    store = draw(st.sampled_from((*PEERS, LOCAL)))
+    return {
+        "sku": draw(st.sampled_from(SKUS)),
+        "storeId": store,
+        "fields": fields,
+        "basis": draw(basis),
+    }
+
+
+MOVES_DATA = {
+    "transfer.changed": transfer_data,
+    "transfer.received": receipt_data,
+    "alert.raised": alert_data,
+    "stock.reorder": reorder_data,
+}
 
 
 @st.composite
@@ -387,6 +510,10 @@ def read_everything(conn: Any) -> None:
     replication.quarantine_list(conn)
     for store in directory_views.list_stores(conn, LOCAL)["data"]:
         directory_views.get_store(conn, store["storeId"], LOCAL)
+    for t in transfer_views.list_transfers(conn, None, None, None, 1000)["data"]:
+        transfer_views.transfer_view(conn, t["transferId"])
+    low_stock.low_stock_view(conn, low_stock.ALL_STORES, LOCAL)
+    low_stock.list_alerts(conn, None, None, None, 1000)
     for (sku,) in conn.execute("SELECT DISTINCT sku FROM stock").fetchall():
         try:
             queries.availability(conn, sku, None, LOCAL)

@@ -89,9 +89,20 @@ def check_like_the_agent(
     assert hq_rows(conn, "SELECT conflict_id FROM conflicts") == agent.rows(
         "SELECT id FROM conflicts"
     )
-    assert hq_rows(conn, "SELECT event_id, superseded::int FROM movements") == agent.rows(
-        "SELECT id, superseded FROM movements"
+    assert hq_rows(
+        conn, "SELECT event_id, superseded::int, quantity, transfer_id FROM movements"
+    ) == agent.rows("SELECT id, superseded, quantity, transfer_id FROM movements")
+    assert hq_rows(
+        conn,
+        "SELECT transfer_id, sku, quantity, shipped, claim, received, damaged, cancelled, "
+        "pending FROM transfer_lines",
+    ) == agent.rows(
+        "SELECT transfer_id, sku, quantity, shipped, claim, received, damaged, cancelled, "
+        "pending FROM transfer_lines"
     )
+    assert hq_rows(
+        conn, "SELECT transfer_id, from_store, to_store, state, status, cancel_id FROM transfers"
+    ) == agent.rows("SELECT id, from_store, to_store, state, status, cancel_id FROM transfers")
     assert projector.watermarks() == {
         o: (a, m) for o, a, m in agent.rows("SELECT origin, applied_seq, max_seq FROM origins")
     }
@@ -391,8 +402,8 @@ def test_the_contract_views_on_a_small_chain(hq: Any) -> None:
         assert safety == safety_stock_of(own, default)
         assert online_ == available_online(available, safety, store != "s1")
     assert conn.execute("SELECT * FROM chain_availability ORDER BY sku").fetchall() == [
-        ("P", 11, 9, 6, {"s1": 3, "s2": 6}),
-        ("Q", 4, 4, 0, {"s1": 4}),
+        ("P", 11, 9, 6, {"s1": 3, "s2": 6}, 0),
+        ("Q", 4, 4, 0, {"s1": 4}, 0),
     ]
     first = datetime.fromtimestamp(BASE_MS / 1000, UTC).date()
     second = datetime.fromtimestamp((BASE_MS + day + 4) / 1000, UTC).date()

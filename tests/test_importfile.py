@@ -238,8 +238,10 @@ def test_stock_rows_report_every_bad_row_by_line() -> None:
         "line 4: quantity: '1.5' is not a whole number",
         "line 5: quantity: 2.5 is not a whole number",
         "line 6: quantity: True is not a whole number",
-        "line 7: quantity: is required (unless the row sets safetyStock)",
-        "line 8: quantity: is required (unless the row sets safetyStock)",
+        "line 7: quantity: is required "
+        "(unless the row sets safetyStock, reorderPoint, maxStock, reorderQty)",
+        "line 8: quantity: is required "
+        "(unless the row sets safetyStock, reorderPoint, maxStock, reorderQty)",
         "line 9: quantity: must be 0 or more when mode is set",
         f"line 10: quantity: must be at most {MAX_QTY}",
         "line 11: mode: 'replace' must be set or add",
@@ -249,7 +251,8 @@ def test_stock_rows_report_every_bad_row_by_line() -> None:
         "line 15: sku: is required",
         "line 16: sku: '-bad' is not a valid SKU",
         "line 17: colour: unknown column "
-        "(expected: sku, storeId, quantity, mode, reason, safetyStock)",
+        "(expected: sku, storeId, quantity, mode, reason, safetyStock, reorderPoint, "
+        "maxStock, reorderQty)",
         "line 18: quantity: given twice (as 'qty' and 'quantity')",
         "line 19: row: expected an object with named fields",
     ]

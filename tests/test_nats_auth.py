@@ -200,13 +200,14 @@ def test_token_from_the_config_file(
 # ------------------------------------------------------- per-store permissions
 def store_permissions(store: str) -> str:
     """What one store's agent needs, and no more (docs/ARCHITECTURE.md,
-    "Deploying NATS for many stores"): its own event and heartbeat subjects,
-    requests to any store, its own durable consumer, the snapshot bucket,
+    "Deploying NATS for many stores"): its own event, heartbeat and alert
+    subjects, requests to any store, its own durable consumer, the snapshot bucket,
     replies in its own inbox. No stream deletion, purge or update."""
     durable = f"agent-{store}"
     publish = [
         f"inv.default.ev.{store}",
         f"inv.default.hb.{store}",
+        f"inv.default.alert.{store}",
         "inv.default.rpc.*.*",
         f"$JS.API.STREAM.INFO.{STREAM}",
         f"$JS.API.STREAM.CREATE.{STREAM}",
@@ -327,6 +328,15 @@ def test_per_store_permissions_replicate_and_refuse_forgery(
     assert on_hand(b, "PROD-001", "store-001") == 15
     assert on_hand(a, "PROD-002", "store-002") == 8
     assert a.client().get("/api/v1/reservations/perm-1").json()["status"] == "PENDING"
+    # a low-stock alert of store-001, on its own alert subject of the bus
+    r = a.client().put("/api/v1/products/PROD-001/reorder", json={"reorderPoint": 100})
+    assert r.status_code == 200, r.text
+    wait_for(
+        lambda: a.client().get("/health").json()["alertDeliveries"][0]["delivered"] == 1,
+        what="store-001's alert on the bus",
+    )
+    stock_write(a, "PROD-002", "add", 1, "store-001")  # a round trip after the publish
+    assert "permissions violation" not in a.log_path.read_text().lower()
 
     async def consumers(nc: Any, js: Any) -> dict[str, int]:
         out = {}

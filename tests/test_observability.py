@@ -194,9 +194,12 @@ async def test_health_of_a_standalone_agent(api_agent: InProcAgent) -> None:
     assert h["status"] == "healthy"
     assert h["storeId"] == "store-001"
     assert h["mode"] == "standalone"
-    assert set(h["checks"]) == {"ledger", "expiry", "routingCleanup", "outbox"}
+    assert set(h["checks"]) == {"ledger", "expiry", "routingCleanup", "outbox", "alerts"}
     assert all(c["ok"] is True for c in h["checks"].values())
     assert h["checks"]["routingCleanup"] == {"ok": True, "pending": 0, "settled": 0}
+    # no webhook configured, no NATS: nothing to deliver alerts to
+    assert h["checks"]["alerts"] == {"ok": True, "targets": 0, "pending": 0, "givenUp": 0}
+    assert h["alertDeliveries"] == []
     assert h["checks"]["outbox"]["backlog"] == 7  # the seed's events, never published
 
 
@@ -208,8 +211,9 @@ def test_health_is_503_naming_nats_when_it_is_unreachable(
         lambda: ok.client().get("/health").status_code == 200, what="the connected agent healthy"
     )
     h = ok.client().get("/health").json()
-    assert set(h["checks"]) == {"ledger", "expiry", "routingCleanup", "outbox", "nats"}
+    assert set(h["checks"]) == {"ledger", "expiry", "routingCleanup", "outbox", "nats", "alerts"}
     assert h["checks"]["nats"]["connected"] is True
+    assert [d["target"] for d in h["alertDeliveries"]] == ["nats"]  # the bus
     assert h["mode"] == "replicated"
 
     down = make_agent("store-002", args=["--nats", f"nats://127.0.0.1:{free_port()}"])

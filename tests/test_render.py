@@ -32,3 +32,11 @@ def test_directory_conflicts_read_like_product_fields() -> None:
     assert conflict_detail({"kind": "stock_setting", "detail": setting}) == (
         "safetyStock: kept 2, lost None"
     )
+
+
+def test_a_cancel_that_lost_to_a_receipt_says_what_it_returns() -> None:
+    detail = {"transferId": "T-1", "field": "P", "shipped": 5, "claimed": 5, "cancelled": 1}
+    detail |= {"received": 3, "damaged": 1}
+    assert conflict_detail({"kind": "cancel_vs_receipt", "detail": detail}) == (
+        "transfer T-1: its cancel took back 5, but 4 of 5 arrived: it returns 1"
+    )

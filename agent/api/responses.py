@@ -92,6 +92,20 @@ class SafetyStock(Out):
     storeDefault: int
 
 
+class AlertDelivery(Out):
+    target: str  # a webhook's URL (no credentials, no query string), or "nats"
+    events: list[Literal["low", "restored"]]
+    delivered: int
+    givenUp: int
+    pending: int  # alerts after the cursor, waiting
+    tries: int  # failed tries of the alert being delivered
+    nextAttemptAt: str | None
+    lastStatus: int | None
+    lastError: str | None
+    lastDeliveredAt: str | None
+    lastTriedAt: str | None
+
+
 class Store(Out):
     storeId: str
     listed: bool  # has a directory entry (else: known from its events only)
@@ -207,6 +221,72 @@ class ReservationList(Out):
     data: list[Reservation]
 
 
+TransferStatus = Literal["DRAFT", "SHIPPED", "PARTIALLY_RECEIVED", "RECEIVED", "CANCELLED"]
+
+
+class TransferLine(Out):
+    sku: str
+    productId: str | None  # null: a SKU this agent's catalogue does not have (yet)
+    name: str | None
+    quantity: int  # asked for by the origin (0: received, but not on the transfer)
+    shipped: int
+    received: int
+    damaged: int
+    cancelled: int  # returned to the origin by its cancel
+    pending: int  # still in transit
+
+
+class TransferTotals(Out):
+    quantity: int
+    shipped: int
+    received: int
+    damaged: int
+    cancelled: int
+    pending: int
+
+
+class Discrepancy(Out):
+    sku: str
+    kind: Literal["received_before_shipped", "not_on_transfer", "over_received", "cancel_corrected"]
+    quantity: int
+
+
+class ReceiptLine(Out):
+    sku: str
+    received: int
+    damaged: int
+
+
+class Receipt(Out):
+    receiptId: str
+    storeId: str
+    lines: list[ReceiptLine]
+    actor: str
+    receivedAt: str | None
+
+
+class Transfer(Out):
+    transferId: str
+    fromStoreId: str
+    toStoreId: str
+    status: TransferStatus
+    originState: Literal["DRAFT", "SHIPPED", "CANCELLED"] | None  # null: known from receipts
+    note: str
+    actor: str
+    lines: list[TransferLine]
+    totals: TransferTotals
+    discrepancies: list[Discrepancy]
+    receipts: list[Receipt] | None = None  # one transfer's view (not in a list)
+    createdAt: str | None
+    shippedAt: str | None
+    cancelledAt: str | None
+    updatedAt: str | None
+
+
+class TransferList(Out):
+    data: list[Transfer]
+
+
 class ImportResult(Out):
     importId: str
     rows: int
@@ -258,13 +338,14 @@ class Health(Out):
     uptimeSeconds: float
     mode: Literal["standalone", "replicated"]
     checks: dict[str, dict[str, Any]]
+    alertDeliveries: list[AlertDelivery] = []
 
 
 ERROR_TEXT = {
     400: "The body is not valid JSON",
     401: "Missing or bad bearer token (TCP only; the Unix socket is local admin)",
     403: "The token's role or stores do not allow this",
-    404: "Product, reservation, stock row or store not found",
+    404: "Product, reservation, transfer, stock row or store not found",
     409: "Conflict: insufficient stock, version mismatch, id or key reused, wrong state",
     413: "The body is larger than limits.max_body_bytes",
     422: "A field is invalid; the message names it (``errors`` lists each one)",

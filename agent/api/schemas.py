@@ -8,10 +8,19 @@ from typing import Annotated, Any, Literal, NotRequired
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+    with_config,
+)
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from agent.domain import MAX_PRIORITY, MAX_QUANTITY
+from agent.domain import MAX_PRIORITY, MAX_QUANTITY, MAX_TRANSFER_LINES
 
 Int = Annotated[int, Field(strict=True)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
@@ -90,8 +99,76 @@ class SafetyStockSet(Body):
     safety_stock: Quantity | None = Field(alias="safetyStock")  # required; null clears it
 
 
+class ReorderSet(Body):
+    """A SKU's reorder settings at a store: ``reorderPoint`` is required (null
+    clears it); ``maxStock`` and ``reorderQty`` left out stay as they are, a
+    null clears one."""
+
+    store_id: StoreId | None = Field(default=None, alias="storeId")
+    reorder_point: Quantity | None = Field(alias="reorderPoint")
+    max_stock: Quantity | None = Field(default=None, alias="maxStock")
+    reorder_qty: PositiveQuantity | None = Field(default=None, alias="reorderQty")
+
+    def changes(self) -> dict[str, int | None]:
+        """The settings to write, by API name: those given (a null too)."""
+        given = {"reorderPoint": self.reorder_point}
+        if "max_stock" in self.model_fields_set:
+            given["maxStock"] = self.max_stock
+        if "reorder_qty" in self.model_fields_set:
+            given["reorderQty"] = self.reorder_qty
+        return given
+
+
 class ReservationConfirm(Body):
     order_id: Text | None = Field(default=None, alias="orderId")
+
+
+class ProductLine(Body):
+    """A line names its product by ``productId`` (an id or a SKU, as
+    everywhere) or by ``sku``: one of the two."""
+
+    product_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, alias="productId"
+    )
+    sku: Sku | None = None
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> ProductLine:
+        if (self.product_id is None) == (self.sku is None):
+            raise PydanticCustomError("product_ref", "give productId or sku (one of the two)")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return str(self.product_id or self.sku)
+
+
+class TransferLineIn(ProductLine):
+    quantity: PositiveQuantity
+
+
+class TransferCreate(Body):
+    transfer_id: Ident | None = Field(default=None, alias="transferId")
+    from_store_id: StoreId | None = Field(default=None, alias="fromStoreId")
+    to_store_id: StoreId = Field(alias="toStoreId")
+    lines: Annotated[list[TransferLineIn], Field(min_length=1, max_length=MAX_TRANSFER_LINES)]
+    note: LongText = ""
+    ship: Annotated[bool, Field(strict=True)] = False
+
+
+class ReceiptLineIn(ProductLine):
+    received: Quantity
+    damaged: Quantity = 0
+
+
+class TransferReceive(Body):
+    """No ``lines``: everything still pending, as shipped."""
+
+    receipt_id: Ident | None = Field(default=None, alias="receiptId")
+    from_store_id: StoreId | None = Field(default=None, alias="fromStoreId")
+    lines: (
+        Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=MAX_TRANSFER_LINES)] | None
+    ) = None
 
 
 # Import bodies are TypedDicts, not models, validated from the request's bytes
@@ -106,11 +183,15 @@ class StockImportRow(TypedDict):
     line: Int
     sku: Sku
     storeId: NotRequired[StoreId | None]
-    # a row that sets safetyStock may leave the quantity out (the ledger checks)
+    # a row that sets safetyStock or a reorder setting may leave the quantity
+    # out (the ledger checks); a null reorder setting clears it
     quantity: NotRequired[Annotated[int, Field(strict=True, ge=-MAX_QUANTITY, le=MAX_QUANTITY)]]
     mode: NotRequired[Literal["set", "add"]]
     reason: NotRequired[Text]
     safetyStock: NotRequired[Quantity]
+    reorderPoint: NotRequired[Quantity | None]
+    maxStock: NotRequired[Quantity | None]
+    reorderQty: NotRequired[PositiveQuantity | None]
 
 
 @with_config(ConfigDict(extra="forbid"))

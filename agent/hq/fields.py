@@ -1,5 +1,6 @@
 """Per-field last-writer-wins, set-based: products, store directory entries
-and per-SKU stock settings, the rule of ``agent/ledger/engine/lww.py``.
+and per-SKU stock settings (safety stock and reorder settings), the rule of
+``agent/ledger/engine/lww.py``.
 
 Each field's winning write is a row of ``field_stamps`` (entity, key, field:
 value, stamp, basis). A batch is merged as if its new writes were applied
@@ -147,12 +148,28 @@ SET name = excluded.name, address = excluded.address, lat = excluded.lat, lon = 
     updated_at = greatest(e.updated_at, excluded.updated_at)
 """
 
+# stock.settings and stock.reorder write fields of the same rows, as in the
+# agent (directory.SETTINGS)
 SETTINGS = f"""
-INSERT INTO stock_settings AS x (store_id, sku, safety_stock, updated_at)
-SELECT t.k1, t.k2, v.safety_stock, ms_ts(t.hlc_max >> 16)
-{_pivot("setting", {"safety_stock": _cast("safetyStock", "bigint")})}
+INSERT INTO stock_settings AS x (store_id, sku, safety_stock, reorder_point, max_stock,
+                                 reorder_qty, updated_at)
+SELECT t.k1, t.k2, v.safety_stock, v.reorder_point, v.max_stock, v.reorder_qty,
+       ms_ts(t.hlc_max >> 16)
+{
+    _pivot(
+        "setting",
+        {
+            "safety_stock": _cast("safetyStock", "bigint"),
+            "reorder_point": _cast("reorderPoint", "bigint"),
+            "max_stock": _cast("maxStock", "bigint"),
+            "reorder_qty": _cast("reorderQty", "bigint"),
+        },
+    )
+}
 ON CONFLICT (store_id, sku) DO UPDATE
-SET safety_stock = excluded.safety_stock, updated_at = greatest(x.updated_at, excluded.updated_at)
+SET safety_stock = excluded.safety_stock, reorder_point = excluded.reorder_point,
+    max_stock = excluded.max_stock, reorder_qty = excluded.reorder_qty,
+    updated_at = greatest(x.updated_at, excluded.updated_at)
 """
 
 # the statements of a batch with field writes, in order; the row statements

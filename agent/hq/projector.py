@@ -32,20 +32,32 @@ from psycopg import sql
 
 from agent import digest
 from agent.hlc import now_ms
-from agent.hq import bookkeeping, fields, staging, stock
+from agent.hq import bookkeeping, fields, staging, stock, transfer_moves, transfers
 from agent.hq import schema as hq_schema
 
 FIELD_TYPES = {
     "product.upserted": "product",
     "store.upserted": "store",
     "stock.settings": "setting",
+    "stock.reorder": "setting",
 }
+TRANSFER_TYPES = frozenset({"transfer.changed", "transfer.received"})
+STOCK_TYPES = frozenset({"stock.movement", "reservation.changed"}) | TRANSFER_TYPES
 REBUILD_BATCH = 100_000
 REBUILD_WORK_MEM = "64MB"
 # after a rebuild: the derived tables whose rows it updated, vacuumed; the
 # others (appended to; a few movements had their superseded flag set) analyzed
-VACUUMED = ("products", "store_entries", "stock_settings", "field_stamps", "stock", "reservations")
-ANALYZED = ("movements", "conflicts")
+VACUUMED = (
+    "products",
+    "store_entries",
+    "stock_settings",
+    "field_stamps",
+    "stock",
+    "reservations",
+    "transfers",
+    "transfer_lines",
+)
+ANALYZED = ("movements", "conflicts", "transfer_receipts", "alerts")
 DERIVED = (
     "products",
     "store_entries",
@@ -55,6 +67,10 @@ DERIVED = (
     "movements",
     "reservations",
     "conflicts",
+    "transfers",
+    "transfer_lines",
+    "transfer_receipts",
+    "alerts",
 )
 
 
@@ -204,9 +220,17 @@ class Projector:
         if "reservation.changed" in types:
             conn.execute(stock.RESERVATIONS)
             conn.execute(stock.UPSERT_RESERVATIONS)
-        if types & {"stock.movement", "reservation.changed"}:
+        moved = bool(types & TRANSFER_TYPES)
+        if moved:  # the records first: the stock they move is worth what their lines say
+            for statement in (*transfers.STATEMENTS, *transfer_moves.STATEMENTS):
+                conn.execute(statement, params if "%(now)s" in statement else None)
+        if types & STOCK_TYPES:
             for statement in stock.STATEMENTS:
                 conn.execute(statement, params if "%(now)s" in statement else None)
+        if moved:
+            conn.execute(transfer_moves.RETURNS)
+        if "alert.raised" in types:
+            conn.execute(transfers.ALERTS)
 
     # ------------------------------------------------------------------ read
     def checkpoint(self) -> int:
@@ -250,5 +274,17 @@ class Projector:
                 products=conn.execute(
                     "SELECT sku, product_id, name, description, category, price, active "
                     "FROM products"
+                ),
+                reorder=conn.execute(
+                    "SELECT store_id, sku, reorder_point, max_stock, reorder_qty "
+                    "FROM stock_settings"
+                ),
+                transfers=conn.execute(
+                    "SELECT t.from_store, t.transfer_id, t.to_store, t.state, l.sku, l.quantity, "
+                    "l.shipped, l.claim, l.received, l.damaged "
+                    "FROM transfers t JOIN transfer_lines l USING (transfer_id)"
+                ),
+                alerts=conn.execute(
+                    "SELECT store_id, alert_id, kind, sku, before, after, reorder_point FROM alerts"
                 ),
             )

@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from agent.hq import schema_moves
+
 SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 DEFAULT_SCHEMA = "inv_hq"
 
@@ -244,7 +246,8 @@ DROP INDEX events_received;
 CREATE INDEX events_received ON events USING brin (received_at);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# 3: transfers, alerts, reorder settings, stock in transit (``schema_moves``)
+MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3]
 
 
 def quoted(schema: str) -> sql.Identifier:

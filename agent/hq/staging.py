@@ -38,9 +38,30 @@ TEMP_TABLES = {
     'origin text COLLATE "C", seq bigint, movement jsonb, applied boolean, d_reserved bigint',
     # every step of a stock row in the batch (stock.CALC): a movement (phase 1) or
     # a reservation's change of reserved (phase 0), with the row's recorded state
+    # a batch's transfer events (transfers.EVENTS), one row per event and SKU
+    # (LINES), the stock they move (MOVES) and the corrections of returns (ADJUSTS)
+    "hq_tev": 'tid text COLLATE "C", side text COLLATE "C", hlc bigint, origin text COLLATE "C", '
+    'seq bigint, eid text COLLATE "C", from_store text COLLATE "C", to_store text COLLATE "C", '
+    "state text, note text, actor text, created_at_ms bigint, shipped_at_ms bigint, "
+    "cancelled_at_ms bigint, receipt_id text, received_at_ms bigint, lines jsonb, claims jsonb, "
+    'r0_cancel text COLLATE "C", kept_from text COLLATE "C", kept_to text COLLATE "C", '
+    'to_at text COLLATE "C", clash boolean, wrong boolean',
+    "hq_tline": 'tid text COLLATE "C", sku text COLLATE "C", side text COLLATE "C", hlc bigint, '
+    'origin text COLLATE "C", seq bigint, eid text COLLATE "C", store_id text COLLATE "C", '
+    "state text, clash boolean, qty bigint, position integer, shipped bigint, claim bigint, "
+    'got bigint, broken bigint, actor text, r0_cancel text COLLATE "C"',
+    "hq_tmv": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
+    'origin text COLLATE "C", seq bigint, sub smallint, kind text COLLATE "C", quantity bigint, '
+    'reason text, actor text, mid text COLLATE "C", transfer_id text COLLATE "C", '
+    "final_qty bigint",
+    "hq_adj": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
+    'origin text COLLATE "C", seq bigint, quantity bigint, mid text COLLATE "C", '
+    'transfer_id text COLLATE "C", ret_hlc bigint, ret_origin text COLLATE "C", '
+    "recorded boolean, effective boolean, final_qty bigint",
     "hq_calc": 'store_id text COLLATE "C", sku text COLLATE "C", hlc bigint, '
-    'origin text COLLATE "C", phase smallint, seq bigint, kind text COLLATE "C", '
+    'origin text COLLATE "C", phase smallint, sub smallint, seq bigint, kind text COLLATE "C", '
     "quantity bigint, basis jsonb, reason text, actor text, reservation_id text, "
+    'mid text COLLATE "C", transfer_id text COLLATE "C", ret_hlc bigint, '
     "existed boolean, late boolean, win boolean, grp bigint, wins bigint, last boolean, "
     "on_hand_before bigint, on_hand_after bigint, reserved_at bigint, "
     'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb',
@@ -238,10 +259,11 @@ WITH e AS (
     SELECT CASE n.type WHEN 'product.upserted' THEN 'product'
                        WHEN 'store.upserted' THEN 'store' ELSE 'setting' END AS entity,
            CASE n.type WHEN 'product.upserted' THEN d->>'sku' ELSE d->>'storeId' END AS k1,
-           CASE n.type WHEN 'stock.settings' THEN d->>'sku' ELSE '' END AS k2,
+           CASE WHEN n.type IN ('stock.settings', 'stock.reorder') THEN d->>'sku' ELSE '' END
+               AS k2,
            n.hlc, n.origin, n.seq, nullif(d->'basis', 'null') AS basis, d->'fields' AS fields
     FROM hq_new n CROSS JOIN LATERAL (SELECT n.body->'data' AS d) x
-    WHERE n.type IN ('product.upserted', 'store.upserted', 'stock.settings')
+    WHERE n.type IN ('product.upserted', 'store.upserted', 'stock.settings', 'stock.reorder')
 ), touched AS (
     INSERT INTO hq_touched
     SELECT entity, k1, k2, min(hlc), max(hlc) FROM e GROUP BY entity, k1, k2

@@ -19,7 +19,12 @@ its on_hand and reserved). In that order:
 sums the deltas after each, which gives on_hand and reserved after every
 step; from those come the conflicts (``CONFLICTS``: superseded_delta,
 concurrent_count, negative_available, with the agent's ids), the movements'
-``superseded`` flags and the rows' new state."""
+``superseded`` flags and the rows' new state.
+
+Transfers (``agent.hq.transfer_moves``, run first) add their movements as steps
+(``hq_tmv``; one event's steps of one row ordered by ``sub``) and the
+corrections of recorded or earlier returns by later receipts (``hq_adj``:
+steps that move on_hand, when ``effective``, but are no movement)."""
 
 from __future__ import annotations
 
@@ -72,7 +77,10 @@ _MOVEMENT = """m->>'storeId' AS store_id, m->>'sku' AS sku, m->>'kind' AS kind,
            (m->>'quantity')::bigint AS quantity, nullif(m->'basis', 'null') AS basis,
            coalesce(m->>'reason', '') AS reason, coalesce(m->>'actor', '') AS actor"""
 _ROW = "PARTITION BY sku, store_id"
-_IN_ORDER = f"{_ROW} ORDER BY hlc, origin, phase ROWS UNBOUNDED PRECEDING"
+# one event's steps of one row (a receipt's transfer_in, damaged, and the
+# correction of a return) in the agent's order: ``sub``
+_ORDER = "hlc, origin, phase, sub"
+_IN_ORDER = f"{_ROW} ORDER BY {_ORDER} ROWS UNBOUNDED PRECEDING"
 
 # Every window is over a row's steps in stamp order, so one sort serves
 # them all. Most rows have no winning count in a batch: their on_hand after
@@ -84,37 +92,51 @@ _IN_ORDER = f"{_ROW} ORDER BY hlc, origin, phase ROWS UNBOUNDED PRECEDING"
 # groups only grow), so no window per group is needed. ``wins`` (the row's
 # winning counts) > ``grp``: a later count of the batch supersedes the step.
 # The steps are taken out of the JSON once (MATERIALIZED), not at every use.
-_COLUMNS = """store_id, sku, hlc, origin, phase, seq, kind, quantity, basis, reason, actor,
-       reservation_id, existed, late, win, grp, wins"""
+# what a step of a stock.movement or a reservation leaves empty
+_PLAIN = """NULL::text AS mid, NULL::text AS transfer_id, NULL::bigint AS ret_hlc,
+           NULL::boolean AS effective"""
+_COLUMNS = """store_id, sku, hlc, origin, phase, sub, seq, kind, quantity, basis, reason, actor,
+       reservation_id, mid, transfer_id, ret_hlc, existed, late, win, grp, wins"""
 _RECORDED = """c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis"""
 
 CALC = f"""
 INSERT INTO hq_calc ({_COLUMNS}, last, on_hand_before, on_hand_after, reserved_at,
                      {_RECORDED})
 WITH steps AS MATERIALIZED (
-    SELECT n.hlc, n.origin, 1::smallint AS phase, n.seq, {_MOVEMENT},
-           NULL::text AS reservation_id, 0::bigint AS d_res
+    SELECT n.hlc, n.origin, 1::smallint AS phase, 0::smallint AS sub, n.seq, {_MOVEMENT},
+           NULL::text AS reservation_id, 0::bigint AS d_res, {_PLAIN}
     FROM hq_new n CROSS JOIN LATERAL (SELECT n.body->'data' AS m) x
     WHERE n.type = 'stock.movement'
     UNION ALL
-    SELECT r.hlc, r.origin, 1::smallint, r.seq, {_MOVEMENT}, r.reservation_id, 0::bigint
+    SELECT r.hlc, r.origin, 1::smallint, 0::smallint, r.seq, {_MOVEMENT}, r.reservation_id,
+           0::bigint, NULL, NULL, NULL, NULL
     FROM hq_res r CROSS JOIN LATERAL (SELECT r.movement AS m) x
     WHERE r.applied AND r.movement IS NOT NULL
     UNION ALL
-    SELECT hlc, origin, 0::smallint, seq, store_id, sku, NULL, NULL, NULL, NULL, NULL, NULL,
-           d_reserved
+    SELECT hlc, origin, 0::smallint, 0::smallint, seq, store_id, sku, NULL, NULL, NULL, NULL,
+           NULL, NULL, d_reserved, NULL, NULL, NULL, NULL
     FROM hq_res WHERE d_reserved <> 0
+    UNION ALL
+    SELECT hlc, origin, 1::smallint, sub, seq, store_id, sku, kind, quantity, NULL, reason,
+           actor, NULL, 0::bigint, mid, transfer_id, NULL, true
+    FROM hq_tmv
+    UNION ALL
+    SELECT hlc, origin, 1::smallint, 2::smallint, seq, store_id, sku, 'return_adjust',
+           quantity, NULL, '', '', NULL, 0::bigint, mid, transfer_id, ret_hlc, effective
+    FROM hq_adj
 ), s AS MATERIALIZED (
     SELECT st.*, k.store_id IS NOT NULL AS existed, coalesce(k.on_hand, 0) AS oh0,
            coalesce(k.reserved, 0) AS r0,
            k.count_hlc AS c0_hlc, k.count_origin AS c0_origin, k.count_seq AS c0_seq,
            k.count_qty AS c0_qty, k.count_basis AS c0_basis, l.late,
            st.phase = 1 AND st.kind = 'count' AND NOT l.late AS win,
-           CASE WHEN st.phase = 1 AND st.kind <> 'count' AND NOT l.late
-                THEN st.quantity ELSE 0 END AS delta
+           CASE WHEN st.kind = 'return_adjust'
+                THEN CASE WHEN st.effective THEN st.quantity ELSE 0 END
+                WHEN st.phase = 1 AND st.kind <> 'count' AND NOT l.late THEN st.quantity
+                ELSE 0 END AS delta
     FROM steps st LEFT JOIN stock k USING (store_id, sku)
     CROSS JOIN LATERAL (
-        SELECT st.phase = 1 AND k.count_hlc IS NOT NULL
+        SELECT st.phase = 1 AND k.count_hlc IS NOT NULL AND st.kind <> 'return_adjust'
                AND (st.hlc, st.origin) < (k.count_hlc, k.count_origin) AS late
     ) l
 ), counted AS (
@@ -137,6 +159,11 @@ WITH steps AS MATERIALIZED (
                SELECT coalesce(sum(m.quantity), 0) FROM movements m
                WHERE m.store_id = s.store_id AND m.sku = s.sku AND m.kind <> 'count'
                  AND (m.hlc, m.origin) > (s.hlc, s.origin)
+           )::bigint + (  -- recorded returns after the count, as corrected before it
+               SELECT coalesce(sum(a.quantity), 0) FROM hq_adj a
+               WHERE a.recorded AND a.store_id = s.store_id AND a.sku = s.sku
+                 AND (a.hlc, a.origin) < (s.hlc, s.origin)
+                 AND (a.ret_hlc, a.ret_origin) > (s.hlc, s.origin)
            )::bigint END AS base_win
     FROM s WHERE EXISTS (SELECT 1 FROM counted c WHERE c.sku = s.sku AND c.store_id = s.store_id)
     WINDOW o AS ({_IN_ORDER})
@@ -152,8 +179,11 @@ FROM plain
 UNION ALL
 SELECT {_COLUMNS}, NOT lead(true, 1, false) OVER o, lag(on_hand_after, 1, oh0) OVER o,
        on_hand_after, reserved_at, {_RECORDED}
-FROM a WINDOW o AS ({_ROW} ORDER BY hlc, origin, phase)
+FROM a WINDOW o AS ({_ROW} ORDER BY {_ORDER})
 """
+
+# a step's movement id: its event's, or one of the several a transfer event writes
+_ID = "coalesce(mid, origin || ':' || seq)"
 
 # the winning counts, each with the count it replaced (the batch's previous
 # winner, else the row's recorded count)
@@ -175,8 +205,7 @@ w AS (
 CONFLICTS = f"""
 WITH {_WINNERS}, found AS (
     SELECT CASE WHEN kind = 'count' THEN 'concurrent_count' ELSE 'superseded_delta' END AS kind,
-           store_id, sku, c0_origin || ':' || c0_seq AS winner, origin || ':' || seq AS loser,
-           hlc,
+           store_id, sku, c0_origin || ':' || c0_seq AS winner, {_ID} AS loser, hlc,
            CASE WHEN kind = 'count'
                 THEN jsonb_build_object('lost', quantity, 'what', 'count', 'kept', c0_qty)
                 ELSE jsonb_build_object('lost', quantity, 'what', 'delta', 'count', c0_qty)
@@ -193,11 +222,11 @@ WITH {_WINNERS}, found AS (
       AND NOT covered(basis, prev_origin, prev_seq)
     UNION ALL
     SELECT 'superseded_delta', d.store_id, d.sku, wp.origin || ':' || wp.seq,
-           d.origin || ':' || d.seq, wp.hlc,
+           coalesce(d.mid, d.origin || ':' || d.seq), wp.hlc,
            jsonb_build_object('delta', d.quantity, 'count', wp.quantity)
     FROM wp JOIN hq_calc d
       ON d.store_id = wp.store_id AND d.sku = wp.sku AND d.grp = wp.grp - 1
-     AND d.phase = 1 AND d.kind <> 'count' AND NOT d.late
+     AND d.phase = 1 AND d.kind NOT IN ('count', 'return_adjust') AND NOT d.late
     WHERE NOT covered(wp.basis, d.origin, d.seq)
     UNION ALL
     SELECT 'superseded_delta', wp.store_id, wp.sku, wp.origin || ':' || wp.seq,
@@ -211,7 +240,7 @@ WITH {_WINNERS}, found AS (
         OFFSET 0  -- kept a subquery: never flattened into a join with every movement
     ) m
     UNION ALL
-    SELECT 'negative_available', store_id, sku, NULL, origin || ':' || seq, hlc,
+    SELECT 'negative_available', store_id, sku, NULL, {_ID}, coalesce(ret_hlc, hlc),
            jsonb_build_object('onHand', on_hand_after, 'reserved', reserved_at)
     FROM hq_calc
     WHERE phase = 1 AND on_hand_after - reserved_at < 0 AND on_hand_before - reserved_at >= 0
@@ -253,12 +282,12 @@ WHERE m.ctid = s.at_
 
 # a movement is superseded when older than the row's count after the batch:
 # late (older than the recorded one), or a later count of the batch wins
-INSERT_MOVEMENTS = """
+INSERT_MOVEMENTS = f"""
 INSERT INTO movements (event_id, store_id, sku, kind, quantity, reason, actor, reservation_id,
-                       hlc, origin, seq, basis, superseded, at)
-SELECT origin || ':' || seq, store_id, sku, kind, quantity, reason, actor, reservation_id,
-       hlc, origin, seq, basis, late OR wins > grp, ms_ts(hlc >> 16)
-FROM hq_calc WHERE phase = 1
+                       hlc, origin, seq, basis, superseded, at, transfer_id)
+SELECT {_ID}, store_id, sku, kind, quantity, reason, actor, reservation_id,
+       hlc, origin, seq, basis, late OR wins > grp, ms_ts(hlc >> 16), transfer_id
+FROM hq_calc WHERE phase = 1 AND kind <> 'return_adjust'
 """
 
 # one write per row touched (made by its first movement or change of reserved):

@@ -58,6 +58,17 @@ def is_known(conn: sqlite3.Connection, store_id: str, local_store: str) -> bool:
     return store_id == local_store or local.store_known(conn, store_id)
 
 
+def require_known(conn: sqlite3.Connection, store_id: str, local_store: str) -> None:
+    """Refuse a setting for a store this agent has never heard of (a typo, most
+    likely): 404, with how to describe it first."""
+    if not is_known(conn, store_id, local_store):
+        raise NotFound(
+            f"store {store_id!r} is not known to this agent; describe it first with: "
+            f"inv store set {store_id} --name NAME",
+            storeId=store_id,
+        )
+
+
 def get_store(conn: sqlite3.Connection, store_id: str, local_store: str) -> dict[str, Any]:
     if not is_known(conn, store_id, local_store):
         raise NotFound(

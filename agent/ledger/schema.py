@@ -296,14 +296,26 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
 
     CREATE TABLE transfer_receipts (
         transfer_id    TEXT NOT NULL,
+        store_id       TEXT NOT NULL,   -- who received: the destination (the event's origin)
         id             TEXT NOT NULL,   -- the receipt's id (the client's, or drawn)
-        store_id       TEXT NOT NULL,   -- who received: the destination
+        from_store     TEXT NOT NULL,   -- the origin, as the receiving store had it
         event_id       TEXT NOT NULL,
         lines          TEXT NOT NULL,   -- JSON [{sku, received, damaged}]
         actor          TEXT NOT NULL DEFAULT '',
         received_at_ms INTEGER NOT NULL,
         hlc            INTEGER NOT NULL,
-        PRIMARY KEY (transfer_id, id)
+        PRIMARY KEY (transfer_id, store_id, id)
+    ) WITHOUT ROWID;
+
+    -- events of an origin that gave a transfer's id to its own transfer too
+    -- (engine.transfer_clash): replayed if that origin comes to hold the record
+    CREATE TABLE transfer_clashes (
+        transfer_id TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        hlc         INTEGER NOT NULL,
+        event_id    TEXT NOT NULL,
+        data        TEXT NOT NULL,   -- the event's data
+        PRIMARY KEY (transfer_id, origin, hlc, event_id)
     ) WITHOUT ROWID;
 
     ALTER TABLE movements ADD COLUMN transfer_id TEXT;
@@ -335,12 +347,13 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         target        TEXT PRIMARY KEY,   -- a webhook's url, or "nats" (the bus)
         cursor        INTEGER NOT NULL,   -- seq of our last alert handed over (or given up)
         tries         INTEGER NOT NULL DEFAULT 0,  -- of the alert after the cursor
-        next_at_ms    INTEGER,
-        last_status   INTEGER,
-        last_error    TEXT,
+        next_at_ms    INTEGER,            -- its next try (NULL: as soon as it is there)
+        last_status   INTEGER,            -- HTTP status of the last try (NULL: no answer)
+        last_error    TEXT,               -- what went wrong last (NULL after a delivery)
         delivered     INTEGER NOT NULL DEFAULT 0,
         given_up      INTEGER NOT NULL DEFAULT 0,
         delivered_at_ms INTEGER,
+        tried_at_ms   INTEGER,            -- when the last try ended
         updated_at_ms INTEGER NOT NULL
     );
     """,

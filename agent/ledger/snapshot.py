@@ -32,6 +32,7 @@ STATE_TABLES = (
     "transfers",
     "transfer_lines",
     "transfer_receipts",
+    "transfer_clashes",
     "alerts",
 )
 
@@ -125,7 +126,7 @@ def restore(
     for seq, _, body in own:
         if seq in in_snapshot or body is None:
             continue  # the snapshot's state already includes it
-        engine.apply_effects(conn, json.loads(body), local=True)
+        engine.apply_effects(conn, json.loads(body), local=True, raise_alerts=False)
         reapplied += 1
     max_hlc = conn.execute("SELECT coalesce(max(hlc), 0) FROM main.events").fetchone()[0]
     origins = [

@@ -27,7 +27,7 @@ def _nothing(op: str) -> str:
 
 def _unknown(store: str, op: str, payload: dict[str, Any], timeout: float) -> Unavailable:
     """A request sent and not answered in time: say it may have been applied."""
-    if op.startswith("transfer."):
+    if op.startswith("transfer_"):
         return _transfer_unknown(store, op, payload, timeout)
     rid = str(payload.get("reservationId"))
     maybe = {
@@ -94,7 +94,7 @@ class NatsForwarder:
 
 def _transfer_unknown(store: str, op: str, payload: dict[str, Any], timeout: float) -> Unavailable:
     tid = str(payload.get("transferId"))
-    step = op.partition(".")[2]
+    step = op.partition("_")[2]
     done = {"create": "created", "ship": "shipped", "cancel": "cancelled", "receive": "received"}
     again = (
         f"receive it again with the same receipt id (--receipt-id {payload.get('receiptId')}): "

@@ -115,7 +115,7 @@ async def _serve(
         )
     if op == "cancel":
         return await service.cancel(_s(req, "reservationId"), deadline=deadline)
-    if op.startswith("transfer."):
+    if op.startswith("transfer_"):
         return await transfer_rpc.serve(service, op, req, deadline)
     if op == "events":
         bodies = await replica.own_events(_i(req, "from"), _i(req, "to"))

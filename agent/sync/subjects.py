@@ -1,6 +1,9 @@
 """Subject names. ``inv.<network>.ev.<store>`` carries a store's events (the
-stream), ``inv.<network>.hb.<store>`` its heartbeats, and
-``inv.<network>.rpc.<store>.<op>`` requests to its agent."""
+stream), ``inv.<network>.hb.<store>`` its heartbeats,
+``inv.<network>.rpc.<store>.<op>`` requests to its agent, and
+``inv.<network>.alert.<store>`` its low-stock alerts, for anyone on the bus
+(core NATS: outside the stream, whose subjects are ``inv.<network>.ev.>``;
+the alerts replicate through the stream as ``alert.raised`` events anyway)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,10 @@ def all_events(network: str) -> str:
 
 def heartbeat(network: str, store: str = "*") -> str:
     return f"inv.{network}.hb.{store}"
+
+
+def alert(network: str, store: str = "*") -> str:
+    return f"inv.{network}.alert.{store}"
 
 
 def rpc(network: str, store: str, op: str = "*") -> str:

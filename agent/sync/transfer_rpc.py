@@ -11,12 +11,15 @@ from agent.errors import InvalidInput
 from agent.inputs import Deadline, ReceiptLine, ReceiptRequest, TransferLine, TransferRequest
 from agent.service import InventoryService
 
+# each one subject token: an agent serves ``inv.<net>.rpc.<store>.*``
+OPS = ("transfer_create", "transfer_ship", "transfer_cancel", "transfer_receive")
+
 
 async def serve(
     service: InventoryService, op: str, req: dict[str, Any], deadline: Deadline | None
 ) -> tuple[int, Any]:
     actor = _opt(req, "actor") or "forwarded"
-    if op == "transfer.create":
+    if op == "transfer_create":
         request = TransferRequest(
             to_store=_s(req, "toStoreId"),
             lines=tuple(
@@ -29,11 +32,11 @@ async def serve(
             actor=actor,
         )
         return await service.create_transfer(request, deadline)
-    if op == "transfer.ship":
+    if op == "transfer_ship":
         return await service.ship_transfer(_s(req, "transferId"), actor, deadline)
-    if op == "transfer.cancel":
+    if op == "transfer_cancel":
         return await service.cancel_transfer(_s(req, "transferId"), actor, deadline)
-    if op == "transfer.receive":
+    if op == "transfer_receive":
         raw = req.get("lines")
         lines = None
         if raw is not None:

@@ -184,7 +184,8 @@ def check(subject: str, payload: bytes, now_ms: int, max_skew_ms: int) -> dict[s
     event = _parse(payload)
     if isinstance(event, Rejected):
         return event
-    eid = event.get("id") if isinstance(event.get("id"), str) else None
+    # kept with a rejected event, so only an id SQLite can store (no lone surrogates)
+    eid = event.get("id") if is_str(event.get("id"), max_len=300) else None
     origin, seq = event.get("origin"), event.get("seq")
     if not (
         is_str(origin, STORE_RE)

@@ -90,7 +90,8 @@ def import_stock(
     as_json: Json = False,
 ) -> None:
     """Import stock levels from CSV, JSON or YAML (columns: sku, storeId, quantity,
-    mode set|add, reason). All rows or none; re-importing the same file is a no-op."""
+    mode set|add, reason; safetyStock, reorderPoint, maxStock, reorderQty). All
+    rows or none; re-importing the same file is a no-op."""
     from inventory_cli import importfile
 
     rows = _read_rows(file, fmt, importfile.stock_rows)

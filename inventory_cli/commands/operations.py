@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import typer
 
-from inventory_cli import render
+from inventory_cli import render, render_alerts
 from inventory_cli.commands.options import Json, Limit, Since
 from inventory_cli.context import client
 from inventory_cli.errors import UnavailableError
 
 
 def agent_status(ctx: typer.Context, as_json: Json = False) -> None:
-    """The agent's health: ledger, expiry task, outbox, NATS."""
+    """The agent's health: ledger, expiry task, outbox, NATS, and the
+    delivery of alerts to each webhook (delivered, given up, pending)."""
     try:
         h = client(ctx).get("/health")
     except UnavailableError as exc:  # 503: still a health report, of an unhealthy agent
         if "unhealthy" not in exc.message and exc.body.get("status") != "unhealthy":
             raise
         h = exc.body
-    render.emit(h, as_json, render.health)
+    render.emit(h, as_json, render_alerts.agent_health)
     if h.get("status") != "healthy":
         raise typer.Exit(1)
 

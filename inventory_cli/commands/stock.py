@@ -32,7 +32,7 @@ def show(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = Fals
 def availability(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
     """Availability of a product in every store, with how fresh each view is."""
     a = client(ctx).get(f"/api/v1/products/{ref}/availability", storeId=store)
-    render.emit(a, as_json, render.availability)
+    render.emit(a, as_json, render_stores.availability)
 
 
 def history(

@@ -224,7 +224,8 @@ def test_bad_safety_stock_cells_are_reported_by_line_and_nothing_is_sent(tmp_pat
     assert r.stderr.splitlines() == [
         f"{f}: line 2: safetyStock: must be 0 to 1000000000",
         f"{f}: line 3: safetyStock: 'lots' is not a whole number",
-        f"{f}: line 4: quantity: is required (unless the row sets safetyStock)",
+        f"{f}: line 4: quantity: is required "
+        "(unless the row sets safetyStock, reorderPoint, maxStock, reorderQty)",
         f"Error: 3 invalid row(s) in {f}; nothing was imported",
     ]
     assert fake.sent == []

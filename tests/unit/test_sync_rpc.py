@@ -21,7 +21,7 @@ from agent.config import NatsConfig
 from agent.errors import Conflict, NotFound, Unavailable
 from agent.inputs import ReservationRequest
 from agent.metrics import Metrics
-from agent.sync import rpc
+from agent.sync import rpc, subjects, transfer_rpc
 from agent.sync.forwarding import NatsForwarder
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
@@ -538,3 +538,13 @@ async def test_a_request_stuck_on_the_writer_does_not_hold_back_the_next(
     await release()
     await wait_until(answered(stuck), timeout=5, what="the reservation's answer")
     assert rpc.parse_reply(stuck.responses[0])[0] == 202
+
+
+def test_every_transfer_op_is_one_subject_token_the_agent_serves() -> None:
+    """The agent subscribes to ``rpc.<store>.*``: an op with a dot in it would
+    reach nobody (no responders), and the step would look unreachable."""
+
+    served = subjects.rpc("net", "store-001").split(".")
+    for op in transfer_rpc.OPS:
+        asked = subjects.rpc("net", "store-001", op).split(".")
+        assert len(asked) == len(served) and asked[:-1] == served[:-1], op

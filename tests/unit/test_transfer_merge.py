@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import hlc as hlc_mod
 from agent.errors import Conflict, InsufficientStock, InvalidInput, NotFound
 from agent.inputs import (
     ReceiptLine,
@@ -26,48 +23,14 @@ from agent.inputs import (
     TransferRequest,
 )
 from agent.ledger import commands, queries, transfer_views
-from agent.ledger.engine import Engine
-from agent.ledger.schema import migrate
-from agent.ledger.store import connect
+from tests import ledgerkit
+from tests.ledgerkit import tx
 
-T = TypeVar("T")
 A, B, C = "store-a", "store-b", "store-c"
 
 
-def tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = fn(conn, *args)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return out
-
-
-class Node:
-    """One store's ledger and engine; ``events()`` are its own, as published."""
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.conn = connect(":memory:")
-        migrate(self.conn)
-        self.engine = Engine(store, hlc_mod.HybridLogicalClock())
-
-    def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return tx(self.conn, fn, self.engine, *args)
-
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT body FROM events WHERE origin = ? AND seq > ? ORDER BY seq",
-            (self.store, since),
-        )
-        return [json.loads(r[0]) for r in rows]
-
-    def take(self, events: list[dict[str, Any]]) -> None:
-        for e in events:
-            self.engine.clock.observe(e["hlc"])
-            tx(self.conn, self.engine.apply_remote, json.loads(json.dumps(e)))
+class Node(ledgerkit.Node):
+    """A store's ledger, with what these tests read of it."""
 
     def stock(self, sku: str = "S", store: str | None = None) -> tuple[int, int]:
         row = queries.stock_level(self.conn, sku, store or self.store)
@@ -400,3 +363,103 @@ def test_re_applying_events_changes_nothing() -> None:
     for e in itertools.chain(EVENTS[:3], EVENTS[-3:]):
         assert tx(node.conn, node.engine.apply_remote, json.loads(json.dumps(e))) is False
     assert node.digests() == REFERENCE
+
+
+# --------------------------------------------------------------- id clashes
+def _clash_events() -> list[dict[str, Any]]:
+    """Stores a and c both give id t1 to a transfer to b, offline; each ships
+    and c cancels; b receives part of what it got (it heard of a's first)."""
+    a, b, c = chain()
+    c.take(a.events())
+    c.run(commands.update_stock, StockChange("S", C, "set", 6))
+    a.run(commands.create_transfer, transfer(("S", 3)))
+    mine = TransferRequest(B, (TransferLine("S", 4), TransferLine("T", 1)), "t1", C, ship=False)
+    c.run(commands.create_product, {"sku": "T", "name": "Tee"})
+    c.run(commands.update_stock, StockChange("T", C, "set", 2))
+    c.run(commands.create_transfer, mine)
+    c.run(commands.ship_transfer, "t1", "clerk")
+    c.run(commands.cancel_transfer, "t1", "clerk")
+    b.take(a.events())
+    b.run(commands.receive_transfer, receipt(("S", 2, 0)))
+    return a.events() + c.events() + b.events()
+
+
+CLASH = _clash_events()
+
+
+def _clash_state(order: list[int]) -> tuple[dict[str, str], list[str], tuple[int, int]]:
+    node = Node("store-z")
+    node.take([CLASH[i] for i in order])
+    kinds = sorted(
+        r[0] for r in node.conn.execute("SELECT id FROM conflicts WHERE kind = 'transfer_id_clash'")
+    )
+    return node.digests(), kinds, node.stock("S", C)
+
+
+def test_a_clash_of_ids_lists_the_other_origin_and_moves_its_stock_anyway() -> None:
+    _, kinds, at_c = _clash_state(list(range(len(CLASH))))
+    assert kinds == ["transfer_id_clash:t1:None:store-c"]
+    assert at_c == (6, 0)  # c shipped 4 and its cancel returned all 4: outside the record
+    node = Node("store-z")
+    node.take(CLASH)
+    view = node.view()
+    assert (view["fromStoreId"], view["status"], view["totals"]["received"]) == (
+        A,
+        "PARTIALLY_RECEIVED",
+        2,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(range(len(CLASH)))))
+def test_a_clash_of_ids_converges_in_any_order(order: list[int]) -> None:
+    assert _clash_state(order) == _clash_state(list(range(len(CLASH))))
+
+
+# ------------------------------------------------------ trucks at the wrong store
+def _misdelivered_events() -> list[dict[str, Any]]:
+    """a ships t1 to b; c, offline, unloads a truck it takes for t1 before
+    anything of a's has reached it, and so does b; and t9, an id nobody
+    created, is received at both b and c."""
+    a, b, c = chain()
+    a.run(commands.create_transfer, transfer(("S", 3)))
+    c.run(commands.receive_transfer, receipt(("S", 1, 0), slip_from=A))
+    b.run(commands.receive_transfer, receipt(("S", 2, 0), slip_from=A))
+    c.run(commands.receive_transfer, receipt(("S", 1, 0), tid="t9", slip_from=A))
+    b.run(commands.receive_transfer, receipt(("S", 4, 0), tid="t9", slip_from=A))
+    return a.events() + b.events() + c.events()
+
+
+MISDELIVERED = _misdelivered_events()
+
+
+def _replica_of(events: list[dict[str, Any]]) -> Node:
+    node = Node("store-z")
+    node.take(events)
+    return node
+
+
+def test_a_receipt_at_a_store_the_origin_did_not_send_to_is_listed() -> None:
+    node = _replica_of(MISDELIVERED)
+    [wrong] = node.conflicts("transfer_wrong_store")
+    assert wrong == {"transferId": "t1", "toStoreId": B, "receivedBy": C}
+    t1, t9 = node.view("t1"), node.view("t9")
+    assert (t1["toStoreId"], t1["totals"]["received"]) == (B, 3)  # both trucks' units
+    assert (t9["fromStoreId"], t9["toStoreId"], t9["originState"]) == (A, C, None)  # the earliest
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(range(len(MISDELIVERED)))))
+def test_trucks_at_the_wrong_store_converge_in_any_order(order: list[int]) -> None:
+    node = _replica_of([MISDELIVERED[i] for i in order])
+    reference = _replica_of(MISDELIVERED)
+    assert node.digests() == reference.digests()
+    assert node.conflicts("transfer_wrong_store") == reference.conflicts("transfer_wrong_store")
+
+
+def test_a_transfer_known_only_from_receipts_is_received_where_the_truck_is() -> None:
+    _, b, c = chain()
+    c.run(commands.receive_transfer, receipt(("S", 1, 0), tid="t9", slip_from=A))
+    b.take(c.events())
+    view, recorded = b.run(commands.receive_transfer, receipt(("S", 2, 0), tid="t9"))
+    assert recorded and view["totals"]["received"] == 3 and b.stock() == (2, 0)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from agent.api.routers import imports, ops, products, reservations, routings, stock, stores, sync
+from agent.api.routers import (
+    alerts,
+    imports,
+    ops,
+    products,
+    reservations,
+    routings,
+    stock,
+    stores,
+    sync,
+    transfers,
+)
 
 ALL = (
     ops.router,
@@ -10,7 +21,9 @@ ALL = (
     stock.router,
     reservations.router,
     routings.router,
+    transfers.router,
     imports.router,
     stores.router,
     sync.router,
+    alerts.router,
 )

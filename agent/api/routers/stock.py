@@ -1,5 +1,5 @@
 """Stock of one product: change it, read its availability and history, set
-its safety stock at a store."""
+its safety stock and its reorder settings at a store."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
+from agent.api import alert_responses, schemas
 from agent.api import responses as out
-from agent.api import schemas
 from agent.api.deps import Service, Who
 from agent.api.responses import BODY, QUERY, WRITE, spec
 from agent.api.routers.params import Limit, Since, StoreId, parse_since
@@ -51,6 +51,15 @@ async def set_safety_stock(
     """The units a routed (online) order may not take; null: the store's default."""
     principal.require("admin")
     return await service.set_safety_stock(ref, body.store_id, body.safety_stock)
+
+
+@router.put("/reorder", **spec(200, alert_responses.ReorderSettings, *BODY, 404, *WRITE))
+async def set_reorder(
+    ref: str, body: schemas.ReorderSet, service: Service, principal: Who
+) -> dict[str, Any]:
+    """The reorder point (low at or below it), maximum stock and reorder quantity."""
+    principal.require("admin")
+    return await service.set_reorder(ref, body.store_id, body.changes())
 
 
 @router.get("/availability", **spec(200, out.Availability, *QUERY, 404))

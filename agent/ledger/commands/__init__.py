@@ -10,6 +10,7 @@ engine (``engine.wall_ms()``, ``engine.new_id()``), never from the globals.
 - ``stock``: add, subtract, set a stock level;
 - ``reservations``: reserve, confirm, cancel, expire;
 - ``directory``: describe a store, set a SKU's safety stock at a store;
+- ``reorder``: a SKU's reorder point, maximum and reorder quantity at a store;
 - ``transfers``: create, ship, cancel (the origin), receive (the destination);
 - ``imports``: all-or-nothing imports of stock and products.
 """
@@ -24,6 +25,7 @@ from agent.ledger.commands.common import (
 from agent.ledger.commands.directory import set_safety_stock, set_store
 from agent.ledger.commands.imports import CHANGES_SHOWN, import_products, import_stock
 from agent.ledger.commands.products import create_product, update_product
+from agent.ledger.commands.reorder import set_reorder
 from agent.ledger.commands.reservations import cancel, confirm, expire_due, reserve
 from agent.ledger.commands.stock import update_stock
 from agent.ledger.commands.transfers import cancel as cancel_transfer
@@ -48,6 +50,7 @@ __all__ = [
     "remember",
     "reserve",
     "rows_fingerprint",
+    "set_reorder",
     "set_safety_stock",
     "set_store",
     "ship_transfer",

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from agent.domain import ANY_STORE, STORE_RE
-from agent.errors import InvalidInput, NotFound
+from agent.errors import InvalidInput
 from agent.ledger import directory_views, queries
 from agent.ledger.engine import Engine
 from agent.ledger.engine.directory import STORES
@@ -61,12 +61,7 @@ def set_safety_stock(
     stock of a product at a store this agent knows of."""
     check_store_id(store_id)
     prod = queries.product_row(conn, ref)
-    if not directory_views.is_known(conn, store_id, engine.store_id):
-        raise NotFound(
-            f"store {store_id!r} is not known to this agent; describe it first with: "
-            f"inv store set {store_id} --name NAME",
-            storeId=store_id,
-        )
+    directory_views.require_known(conn, store_id, engine.store_id)
     sku = prod["sku"]
     if value != setting(conn, sku, store_id):
         emit_safety_stock(conn, engine, sku, store_id, value)

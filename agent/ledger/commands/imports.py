@@ -3,8 +3,10 @@
 An import's id is the digest of its rows: the same file is applied once (a
 retry answers "already imported") unless forced. Any invalid row rolls the
 whole import back; a dry run does all the work and keeps none of it. A stock
-row may also set the SKU's safety stock at its store (``safetyStock``), in
-the same transaction."""
+row may also set the SKU's safety stock and reorder settings at its store
+(``import_settings``), in the same transaction. The whole import is one write
+for the low-stock alerts (``Engine.as_one_write``): each row is judged once,
+at the end, against its level before the import."""
 
 from __future__ import annotations
 
@@ -13,15 +15,14 @@ from typing import Any
 
 from agent.domain import ANY_STORE, MovementKind, product_id_for
 from agent.errors import InvalidInput
-from agent.ledger import directory, queries
+from agent.ledger import queries
 from agent.ledger.commands.common import rows_fingerprint
-from agent.ledger.commands.directory import emit_safety_stock
+from agent.ledger.commands.import_settings import SETTING_KEYS, Change, ImportSettings, sets_any
 from agent.ledger.engine import Engine, dumps
 from agent.ledger.store import DryRun
 
 CHANGES_SHOWN = 1000  # an import's answer lists its first changes only
 STOCK_KEYS = ("sku", "storeId", "quantity", "mode", "reason")
-SAFETY_KEY = "safetyStock"
 PRODUCT_KEYS = ("sku", "id", "name", "description", "category", "price", "active")
 
 Level = tuple[int, int, str]  # a stock row's (on_hand, reserved, writers)
@@ -37,17 +38,18 @@ def import_stock(
     actor: str,
 ) -> dict[str, Any]:
     """All-or-nothing stock import. ``rows`` carry their source line numbers."""
-    # a file without safetyStock keeps the id it had before the column existed
-    keys = (*STOCK_KEYS, SAFETY_KEY) if any(SAFETY_KEY in r for r in rows) else STOCK_KEYS
-    import_id = rows_fingerprint(rows, keys)
+    # a file without a settings column keeps the id it had before the column existed
+    given = tuple(k for k in SETTING_KEYS if any(k in r for r in rows))
+    import_id = rows_fingerprint(rows, (*STOCK_KEYS, *given))
     previous = _previous_import(conn, import_id, len(rows), dry_run)
     if previous is not None and not force:
         return previous
-    run = _StockImport(conn, engine, actor, rows)
-    for r in rows:
-        run.add(r)
-    run.new.flush()
-    run.safety.emit()
+    with engine.as_one_write(conn):
+        run = _StockImport(conn, engine, actor, rows)
+        for r in rows:
+            run.add(r)
+        run.new.flush()
+        run.settings.emit()
     if run.errors:  # raising rolls back every row applied above
         run.errors.sort(key=lambda e: e["line"])
         raise InvalidInput(
@@ -84,7 +86,7 @@ class _StockImport:
         keys = [(r["sku"], r["storeId"]) for r in rows if r["sku"] in self.skus]
         self.levels = _stock_levels(conn, keys)
         self.touched: set[tuple[str, str]] = set()  # keys this import has changed so far
-        self.safety = _SafetyStock(conn, engine, rows)
+        self.settings = ImportSettings(conn, engine, rows)
 
     def add(self, r: dict[str, Any]) -> None:
         if r["sku"] not in self.skus:
@@ -92,20 +94,20 @@ class _StockImport:
         if r["storeId"] == ANY_STORE:
             self._error(r, f"{ANY_STORE!r} is not a store: it asks for routing", "storeId")
             return
-        if "quantity" not in r and SAFETY_KEY not in r:
-            self._error(r, "is required (unless the row sets safetyStock)")
+        if "quantity" not in r and not sets_any(r):
+            self._error(r, f"is required (unless the row sets {', '.join(SETTING_KEYS)})")
             return
         if "quantity" in r and r["mode"] == "set" and r["quantity"] < 0:
             self._error(r, "a count cannot be negative")
             return
-        safety = self.safety.add(r)
-        if isinstance(safety, str):
-            self._error(r, safety, SAFETY_KEY)
+        settings = self.settings.add(r)
+        if isinstance(settings, tuple):
+            self._error(r, settings[1], settings[0])
             return
         level = self._stock_change(r)
-        if level is not None or safety is not None:
+        if level is not None or settings is not None:
             on_hand = level[0] if level else self._on_hand(r)
-            self._note_change(r, on_hand, level[1] if level else on_hand, safety)
+            self._note_change(r, on_hand, level[1] if level else on_hand, settings)
 
     def _on_hand(self, r: dict[str, Any]) -> int:
         level, _ = self._level((r["sku"], r["storeId"]))
@@ -171,7 +173,7 @@ class _StockImport:
         return mv
 
     def _note_change(
-        self, r: dict[str, Any], before: int, after: int, safety: tuple[Any, Any] | None
+        self, r: dict[str, Any], before: int, after: int, settings: Change | None
     ) -> None:
         self.changed += 1
         if self.changed <= CHANGES_SHOWN:
@@ -183,62 +185,10 @@ class _StockImport:
                 "from": before,
                 "to": after,
             }
-            if safety is not None:
-                change[SAFETY_KEY] = {"from": safety[0], "to": safety[1]}
-            self.changes.append(change)
+            self.changes.append({**change, **(settings or {})})
 
     def _error(self, r: dict[str, Any], message: str, field: str = "quantity") -> None:
         self.errors.append({"line": r["line"], "field": field, "error": message})
-
-
-class _SafetyStock:
-    """The safety stock settings an import's rows make: checked and noted
-    row by row (a later row of the same SKU and store wins), written once at
-    the end, one ``stock.settings`` event per (SKU, store) that changed."""
-
-    def __init__(self, conn: sqlite3.Connection, engine: Engine, rows: list[dict[str, Any]]):
-        self.conn, self.engine = conn, engine
-        self.current: dict[tuple[str, str], int | None] = {}
-        self.before: dict[tuple[str, str], int | None] = {}
-        given = {(r["sku"], r["storeId"]) for r in rows if SAFETY_KEY in r}
-        self.stores: set[str] = set()
-        if given:  # where safety stock can be set: stores known, or stocked by this file
-            self.stores = {*directory.known_store_ids(conn), engine.store_id}
-            self.stores |= {r["storeId"] for r in rows if "quantity" in r}
-            self.before = _settings(conn, sorted(given))
-
-    def add(self, r: dict[str, Any]) -> tuple[int | None, int] | str | None:
-        """The row's change of the setting (from, to), None if it makes
-        none, or what is wrong with it."""
-        if SAFETY_KEY not in r:
-            return None
-        if r["storeId"] not in self.stores:
-            return (
-                f"store {r['storeId']!r} is not known to this agent: describe it first "
-                f"(inv store set {r['storeId']}), or give the row a quantity"
-            )
-        key = (r["sku"], r["storeId"])
-        old = self.current.get(key, self.before.get(key))
-        self.current[key] = r[SAFETY_KEY]
-        return None if old == r[SAFETY_KEY] else (old, r[SAFETY_KEY])
-
-    def emit(self) -> None:
-        for (sku, store), value in self.current.items():
-            if value != self.before.get((sku, store)):
-                emit_safety_stock(self.conn, self.engine, sku, store, value)
-
-
-def _settings(
-    conn: sqlite3.Connection, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], int | None]:
-    """The safety stock settings of those of ``keys`` (sku, store) that have one."""
-    found = conn.execute(
-        "SELECT s.sku, s.store_id, s.safety_stock FROM json_each(?) AS k "
-        "CROSS JOIN stock_settings AS s "
-        "ON s.sku = json_extract(k.value, '$[0]') AND s.store_id = json_extract(k.value, '$[1]')",
-        (dumps(keys),),
-    )
-    return {(r[0], r[1]): r[2] for r in found}
 
 
 def _stock_levels(

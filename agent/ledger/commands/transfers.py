@@ -261,7 +261,8 @@ def receive(
     rid = str(request.receipt_id)
     lines = _receipt_lines(conn, tid, request, known is not None)
     existing = conn.execute(
-        "SELECT lines FROM transfer_receipts WHERE transfer_id = ? AND id = ?", (tid, rid)
+        "SELECT lines FROM transfer_receipts WHERE transfer_id = ? AND store_id = ? AND id = ?",
+        (tid, me, rid),
     ).fetchone()
     if existing is not None:
         if request.lines is not None and json.loads(existing[0]) != lines:
@@ -295,6 +296,15 @@ def _receiving_from(
 ) -> str:
     """The origin of a transfer this store receives: as recorded, or as the
     packing slip names it for one this store has not heard of yet."""
+    if known is not None and known[2] is None:
+        # known from receipts only (this store's or another's): nobody has
+        # said where it goes yet, so whoever has the truck receives it
+        origin = slip_from or known[0]
+        if slip_from:
+            check_store_id(slip_from, "fromStoreId")
+        if origin == me:
+            raise InvalidInput("fromStoreId: a store does not receive a transfer from itself")
+        return origin
     if known is not None:
         origin, dest, state = known
         if dest != me:

@@ -26,7 +26,12 @@ class NewStockMovements:
     (``Engine.count_basis``) and this node becomes its only writer. Flush
     before anything else reads or writes those rows or the outbox, and before
     adding a (sku, store) that is in ``keys`` again. It flushes itself every
-    FLUSH_EVERY rows, which bounds its memory."""
+    FLUSH_EVERY rows, which bounds its memory.
+
+    A flush hands this store's new rows to ``Engine.judge`` (available 0
+    before, as a row that did not exist), so a row made at or below its
+    reorder point (set before its first stock) raises its alert, as it would
+    through ``Engine.emit``."""
 
     FLUSH_EVERY: ClassVar[int] = 10_000
 
@@ -37,6 +42,7 @@ class NewStockMovements:
         self.events: list[tuple[Any, ...]] = []
         self.movements: list[tuple[Any, ...]] = []
         self.stock: list[tuple[Any, ...]] = []
+        self.own: dict[tuple[str, str], tuple[int, str]] = {}  # this store's rows: (0, event id)
         self.first_seq = self.seq = 0
         self.last_hlc = 0
 
@@ -73,6 +79,8 @@ class NewStockMovements:
         self.stock.append((mv["sku"], mv["storeId"], qty, *count, hlc, engine.wall_ms(), me))
         self.last_hlc = hlc
         self.keys.add(key)
+        if mv["storeId"] == me:
+            self.own[key] = (0, eid)
         if len(self.events) >= self.FLUSH_EVERY:
             self.flush()
         return event
@@ -98,7 +106,11 @@ class NewStockMovements:
         self.engine._advance_origin_range(
             conn, self.engine.store_id, self.first_seq, self.seq, self.last_hlc
         )
+        own = self.own
         self.events.clear()
         self.movements.clear()
         self.stock.clear()
         self.keys.clear()
+        self.own = {}
+        if own:
+            self.engine.judge(conn, own)

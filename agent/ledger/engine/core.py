@@ -5,9 +5,10 @@ entity (``products``, ``stock``, ``reservations``, ``directory``,
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from agent import hlc as hlc_mod
@@ -52,6 +53,9 @@ class Engine:
         # while an event is applied: this store's stock rows it changes, with
         # their available before it (``touch``), for the low-stock alerts
         self._touched: dict[tuple[str, str], int] | None = None
+        # while a write of many events is judged as one (``as_one_write``):
+        # the rows they changed and the rows whose reorder point they set
+        self._one_write: tuple[alerts.Touched, set[alerts.Key]] | None = None
 
     # ---------------------------------------------------------------- local
     def next_seq(self, conn: sqlite3.Connection) -> int:
@@ -152,20 +156,77 @@ class Engine:
         if touched is not None and store == self.store_id and (sku, store) not in touched:
             touched[sku, store] = row["on_hand"] - row["reserved"]
 
-    def apply_effects(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
+    def apply_effects(
+        self,
+        conn: sqlite3.Connection,
+        event: dict[str, Any],
+        local: bool,
+        *,
+        raise_alerts: bool = True,
+    ) -> None:
         """Apply one event's effects; then, if it moved this store's stock
         across a reorder point, raise the alert (an event of its own, after
         this one: judged on the whole event, so a confirm's release and sale
-        of the same units raise nothing)."""
-        outer = self._touched is None
+        of the same units raise nothing). A ``stock.reorder`` of this store's
+        row is judged too, wherever it was written: the owner raises the
+        alert a new point calls for when the setting reaches it.
+        ``raise_alerts`` False: our own events re-applied over a snapshot,
+        whose alerts are among them."""
+        outer = self._touched is None and raise_alerts
         if outer:
             self._touched = {}
         try:
             self._dispatch(conn, event, local)
         finally:
             touched, self._touched = self._touched, (None if outer else self._touched)
-        if outer and touched:
-            alerts.check(self, conn, touched, event["id"])
+        if not outer:
+            return
+        eid, data = event["id"], event["data"]
+        changed = {key: (before, eid) for key, before in (touched or {}).items()}
+        settled: set[alerts.Key] = set()
+        if event["type"] == "stock.reorder" and data["storeId"] == self.store_id:
+            key = (data["sku"], data["storeId"])
+            changed.setdefault(key, (alerts.available(conn, *key), eid))
+            settled.add(key)
+        if changed:
+            self.judge(conn, changed, settled)
+
+    def judge(
+        self,
+        conn: sqlite3.Connection,
+        touched: alerts.Touched,
+        settled: Collection[alerts.Key] = (),
+    ) -> None:
+        """A write changed this store's rows ``touched`` (and set the points of
+        ``settled``): raise the alerts it calls for, now, or at the end of the
+        write of many events this is part of (``as_one_write``)."""
+        if self._one_write is None:
+            alerts.check(self, conn, touched, settled)
+            return
+        pending, points = self._one_write
+        for key, (before, cause) in touched.items():
+            pending[key] = (pending[key][0] if key in pending else before, cause)
+        points.update(settled)
+
+    @contextlib.contextmanager
+    def as_one_write(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """Judge the alerts of every event written inside as one write's, at
+        the end: each row on its available before the first of them, named
+        after the last (an import that counts a row and gives it a point
+        raises one alert, not one per event). Nothing is raised if the block
+        raises (its transaction is rolled back anyway)."""
+        if self._one_write is not None:  # inside another: that one judges
+            yield
+            return
+        pending: alerts.Touched = {}
+        points: set[alerts.Key] = set()
+        self._one_write = (pending, points)
+        try:
+            yield
+        finally:
+            self._one_write = None
+        if pending:
+            alerts.check(self, conn, pending, points)
 
     def _dispatch(self, conn: sqlite3.Connection, event: dict[str, Any], local: bool) -> None:
         data = event["data"]

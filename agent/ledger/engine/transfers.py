@@ -25,7 +25,8 @@ claim is listed as a ``cancel_vs_receipt`` conflict.
 
 A receipt may arrive before anything of the origin's (the truck came while
 the network was down): the transfer is recorded from the receipt, and the
-origin's events fill it in when they come.
+origin's events fill it in when they come. Two origins that used one id:
+``transfer_clash``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from agent.domain import (
     movement_id,
     transfer_status,
 )
+from agent.ledger.engine import transfer_clash
 from agent.ledger.engine.envelope import dumps
 from agent.ledger.engine.stock import adjust_movement, apply_movement
 
@@ -61,18 +63,20 @@ def apply_transfer(
     t = data["transfer"]
     tid, origin = t["id"], t["fromStoreId"]
     cur = conn.execute("SELECT * FROM transfers WHERE id = ?", (tid,)).fetchone()
-    clash = (
-        cur is not None
-        and cur["hlc"] is not None
-        and (cur["from_store"], cur["to_store"]) != (origin, t["toStoreId"])
-    )
+    holder = cur["from_store"] if cur is not None and cur["hlc"] is not None else None
+    # another origin gave the same id to its own transfer: ``transfer_clash``
+    clash = holder is not None and origin > holder
     if clash:
-        # two stores gave one id to two transfers (a client-supplied id, both
-        # offline): the stock each moved is real and moves anyway; the record
-        # stays the first one seen here, and the clash is listed
-        _clash(engine, conn, cur, t, stamp, eid)
+        transfer_clash.keep_aside(engine, conn, cur, data, stamp, eid)
+    elif holder is not None and origin < holder:
+        for old, old_stamp, old_eid in transfer_clash.hand_over(
+            engine, conn, cur, data, stamp, local
+        ):
+            _merge(engine, conn, old, old_stamp, old_eid)
+        _merge(engine, conn, data, stamp, eid)
+        _settle(engine, conn, tid, local)  # its kept cancel's returns, now in the record
     else:
-        _merge_header(engine, conn, cur, t, stamp, eid, data.get("claims") or [])
+        _merge(engine, conn, data, stamp, eid)
     shipped = t["state"] == TransferState.SHIPPED
     for line in t["lines"] if shipped else []:
         mv = _movement(t, line["sku"], origin, MovementKind.TRANSFER_OUT, -line["quantity"])
@@ -105,16 +109,14 @@ def apply_receipt(
             "INSERT INTO transfers (id, from_store, to_store, updated_at_ms) VALUES (?,?,?,?)",
             (tid, r["fromStoreId"], store, now),
         )
-    elif cur["to_store"] != store:
-        detail = {"transferId": tid, "toStoreId": cur["to_store"], "receivedBy": store}
-        engine._conflict(conn, "transfer_wrong_store", None, store, None, eid, stamp[0], detail)
     conn.execute(
-        "INSERT OR IGNORE INTO transfer_receipts (transfer_id, id, store_id, event_id, lines, "
-        "actor, received_at_ms, hlc) VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT OR IGNORE INTO transfer_receipts (transfer_id, store_id, id, from_store, "
+        "event_id, lines, actor, received_at_ms, hlc) VALUES (?,?,?,?,?,?,?,?,?)",
         (
             tid,
-            r["id"],
             store,
+            r["id"],
+            r["fromStoreId"],
             eid,
             dumps(r["lines"]),
             r.get("actor", ""),
@@ -137,10 +139,46 @@ def apply_receipt(
             mid = movement_id(eid, sku, damaged=True)
             apply_movement(engine, conn, mv, stamp, mid, local, tid=tid)
     conn.execute("UPDATE transfers SET updated_at_ms = ? WHERE id = ?", (now, tid))
+    _sides_from_receipts(conn, tid)
+    _wrong_stores(engine, conn, tid)
     _settle(engine, conn, tid, local)
 
 
+def _sides_from_receipts(conn: sqlite3.Connection, tid: str) -> None:
+    """A transfer known only from receipts is sent and received as its
+    earliest receipt says (by stamp): the same on every replica, whichever
+    receipt it applied first, until the origin's events say otherwise."""
+    conn.execute(
+        "UPDATE transfers SET (from_store, to_store) = (SELECT from_store, store_id FROM "
+        "transfer_receipts WHERE transfer_id = ?1 ORDER BY hlc, store_id, id LIMIT 1) "
+        "WHERE id = ?1 AND hlc IS NULL",
+        (tid,),
+    )
+
+
+def _wrong_stores(engine: Engine, conn: sqlite3.Connection, tid: str) -> None:
+    """List each receipt by a store that is not the destination the origin
+    named (a truck unloaded at the wrong store). Judged once the origin's
+    side is known, so every replica lists the same ones."""
+    rows = conn.execute(
+        "SELECT r.event_id, r.store_id, r.hlc, t.to_store FROM transfer_receipts r "
+        "JOIN transfers t ON t.id = r.transfer_id WHERE r.transfer_id = ? "
+        "AND t.hlc IS NOT NULL AND r.store_id != t.to_store",
+        (tid,),
+    ).fetchall()
+    for eid, store, hlc, dest in rows:
+        detail = {"transferId": tid, "toStoreId": dest, "receivedBy": store}
+        engine._conflict(conn, "transfer_wrong_store", None, store, None, eid, hlc, detail)
+
+
 # ----------------------------------------------------------------- header
+def _merge(
+    engine: Engine, conn: sqlite3.Connection, data: dict[str, Any], stamp: Stamp, eid: str
+) -> None:
+    cur = conn.execute("SELECT * FROM transfers WHERE id = ?", (data["transfer"]["id"],)).fetchone()
+    _merge_header(engine, conn, cur, data["transfer"], stamp, eid, data.get("claims") or [])
+
+
 def _merge_header(
     engine: Engine,
     conn: sqlite3.Connection,
@@ -182,7 +220,8 @@ def _merge_header(
                 tid,
             ),
         )
-    for position, line in enumerate(t["lines"]):
+    for position, line in enumerate(t["lines"] if newer else []):
+        # an origin never changes a transfer's lines; the newest state's stand
         _line(conn, tid, line["sku"], position)
         conn.execute(
             "UPDATE transfer_lines SET quantity = ?, position = ? "
@@ -205,23 +244,8 @@ def _merge_header(
                 "UPDATE transfer_lines SET claim = ? WHERE transfer_id = ? AND sku = ?",
                 (claim["quantity"], tid, claim["sku"]),
             )
+    _wrong_stores(engine, conn, tid)
     _settle(engine, conn, tid, local=False, recount_only=True)
-
-
-def _clash(
-    engine: Engine,
-    conn: sqlite3.Connection,
-    cur: sqlite3.Row,
-    t: dict[str, Any],
-    stamp: Stamp,
-    eid: str,
-) -> None:
-    detail = {
-        "transferId": t["id"],
-        "kept": [cur["from_store"], cur["to_store"]],
-        "other": [t["fromStoreId"], t["toStoreId"]],
-    }
-    engine._conflict(conn, "transfer_id_clash", None, t["fromStoreId"], None, eid, stamp[0], detail)
 
 
 # ------------------------------------------------------------------ lines
