@@ -18,7 +18,7 @@ help:
 	@echo "make lint   - ruff, mypy (strict), README command table vs inv --help"
 	@echo "make demo   - three stores + nats-server in a temp dir, narrated with the real CLI"
 	@echo "make bench  - benchmarks (see docs/PERFORMANCE.md)"
-	@echo "make sim    - the simulator's campaign: SEEDS=N (default 300), SEED=S to replay one, BUG=NAME, STRICT=1"
+	@echo "make sim    - the simulator's campaign: SEEDS=N (default 300), SEED=S to replay one, BUG=NAME"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ demo: $(DEVSTAMP)
 
 SEEDS ?= 300
 sim: $(DEVSTAMP)
-	$(BIN)/python -m tests.sim.run $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(BUG),--bug $(BUG)) $(if $(STRICT),--strict)
+	$(BIN)/python -m tests.sim.run $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(BUG),--bug $(BUG))
 
 bench: $(DEVSTAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run

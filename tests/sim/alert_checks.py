@@ -21,7 +21,6 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from tests.sim import gaps
 from tests.sim.node import Node
 from tests.sim.transfer_record import Record
 
@@ -59,8 +58,6 @@ class AlertChecker:
             self.seen[(me, sku)] = (version, point)
             if point is None or before[1] != point or version is None or version == before[0]:
                 continue  # not changed, or its point changed in this very commit
-            if before[0] is None and "import-no-alert" in gaps.TOLERATED:
-                continue  # the row's first write (``gaps``)
             last = _last_kind(conn, sku, me)
             if (available <= point) != (last == "low"):
                 problems.append(

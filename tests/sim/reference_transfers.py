@@ -1,17 +1,17 @@
-"""Transfers in the reference state (``reference``): each transfer's lines
-and the movements its steps make, folded from the events of its two single
-writers, independently of the engine.
-
-From the origin's ``transfer.changed`` events: its newest state by stamp, each
-line's quantity, what was shipped (every state from shipping on carries the
-lines as shipped) and the cancel's claims. From the destination's
-``transfer.received`` events: every receipt, counted once by its id, summed
-per line. The movements: shipping takes each line from the origin's row at the
-ship event's stamp; a receipt puts received + damaged into the destination's
-row and takes the damaged out again; a cancel gives back to the origin, at its
-own stamp, what is left of its claim once every receipt is counted:
-min(claim, max(0, shipped − received − damaged)). A receipt beats a cancel of
-the same units, whatever order they were written or arrive in.
+"""Transfers in the reference state (``reference``): each transfer's lines and
+the movements its steps make, folded from the events of its two single
+writers, independently of the engine. From the origin's ``transfer.changed``
+events: its newest state by stamp, each line's quantity, what was shipped
+(every state from shipping on carries the lines as shipped) and the cancel's
+claims. From the destination's ``transfer.received`` events: every receipt,
+counted once by its id at its store, summed per line; a transfer no origin has
+written takes its sides from its earliest receipt by (hlc, store, receipt id).
+The movements: shipping takes each line from the origin's row at the ship
+event's stamp; a receipt puts received + damaged into the destination's row
+and takes the damaged out again; a cancel gives back to the origin, at its own
+stamp, what is left of its claim once every receipt is counted: min(claim,
+max(0, shipped − received − damaged)). A receipt beats a cancel of the same
+units, whatever order they were written or arrive in.
 """
 
 from __future__ import annotations
@@ -54,8 +54,11 @@ class TransferRef:
     stamp: Stamp | None = None
     lines: dict[str, LineRef] = field(default_factory=dict)
     cancel: tuple[Stamp, str] | None = None  # the cancel event's stamp and id
-    receipts: dict[str, str] = field(default_factory=dict)  # receipt id -> its event's id
+    # (receiving store, receipt id) -> its event's id: an id is unique per store
+    receipts: dict[tuple[str, str], str] = field(default_factory=dict)
     doubled: list[str] = field(default_factory=list)  # receipt ids two events carry
+    known_from: bool = False  # the origin's word on its sides (else the earliest receipt's)
+    earliest: tuple[int, str, str] | None = None  # (hlc, store, receipt id) of the earliest receipt
 
 
 def fold_transfers(events: list[dict[str, Any]]) -> tuple[dict[str, TransferRef], Moved]:
@@ -84,6 +87,7 @@ def _origin_state(
     t = data["transfer"]
     ref = refs.setdefault(t["id"], TransferRef(t["fromStoreId"], t["toStoreId"]))
     ref.origin, ref.dest = t["fromStoreId"], t["toStoreId"]  # the origin's word over a slip's
+    ref.known_from = True
     if ref.stamp is None or stamp > ref.stamp:
         ref.state, ref.stamp = t["state"], stamp
     for line in t["lines"]:
@@ -103,10 +107,15 @@ def _receipt(
     refs: dict[str, TransferRef], moved: Moved, r: dict[str, Any], stamp: Stamp, eid: str
 ) -> None:
     ref = refs.setdefault(r["transferId"], TransferRef(r["fromStoreId"], r["toStoreId"]))
-    first = ref.receipts.setdefault(r["id"], eid)
+    first = ref.receipts.setdefault((r["toStoreId"], r["id"]), eid)
     if first != eid:
         ref.doubled.append(r["id"])
         return
+    mark = (stamp[0], r["toStoreId"], r["id"])
+    if not ref.known_from and (ref.earliest is None or mark < ref.earliest):
+        # known from receipts only: its sides are the earliest receipt's
+        ref.earliest = mark
+        ref.origin, ref.dest = r["fromStoreId"], r["toStoreId"]
     for line in r["lines"]:
         sku, got, broken = line["sku"], int(line["received"]), int(line["damaged"])
         ln = ref.lines.setdefault(sku, LineRef())

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.sim import bugs, gaps, routed, transfer_record, transfers
+from tests.sim import bugs, routed, transfer_record, transfers
 from tests.sim.checks import Checker, Violation
 from tests.sim.ledger import Disk
 from tests.sim.loop import World
@@ -499,12 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="replay one seed, printing its trace hash")
     ap.add_argument("--bug", choices=sorted(bugs.BUGS), help="inject a known bug")
     ap.add_argument("--no-shrink", action="store_true")
-    ap.add_argument(
-        "--strict", action="store_true", help="judge the agent's known gaps too (tests/sim/gaps.py)"
-    )
     args = ap.parse_args(argv)
-    if args.strict:
-        gaps.TOLERATED.clear()
     if args.seed is not None:
         r = run_seed(args.seed, args.bug)
         print(f"seed {r.seed}: {'ok' if r.ok else 'FAIL'}, {r.events} events, trace {r.trace}")

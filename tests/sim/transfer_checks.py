@@ -20,7 +20,7 @@ At quiescence, at every replica:
 - units received beyond what was shipped are listed as discrepancies (at one
   replica: the lines they are listed from are equal everywhere, by the digests);
 - the transfer conflicts are listed alike everywhere, a receipt by a store
-  that is not the destination among them;
+  that is not the destination its origin named among them;
 - conservation: for each product only transfers and its owners' writes move
   (``transfers``), on_hand summed over the stores plus what is in transit
   equals its opening counts, plus supplier receipts, less sales and
@@ -323,7 +323,8 @@ def _conflicts_alike(nodes: list[Node]) -> list[str]:
         }
         for rid, tid, store, eid in conn.execute(
             "SELECT r.id, r.transfer_id, r.store_id, r.event_id FROM transfer_receipts r "
-            "JOIN transfers t ON t.id = r.transfer_id WHERE r.store_id != t.to_store"
+            "JOIN transfers t ON t.id = r.transfer_id WHERE r.store_id != t.to_store "
+            "AND t.state IS NOT NULL"  # the destination as its origin named it
         ).fetchall():
             if not conn.execute(
                 "SELECT 1 FROM conflicts WHERE kind = 'transfer_wrong_store' AND loser = ?", (eid,)
