@@ -6,6 +6,7 @@ once found a bug stay here."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 import structlog
 
 from tests.sim import bugs
-from tests.sim.run import Simulation, campaign, derive, quiet_logs, run_seed
+from tests.sim.run import Result, Simulation, campaign, derive, quiet_logs, run_seed
 
 SEEDS = int(os.environ.get("SIM_SEEDS", "200"))
 
@@ -42,27 +43,44 @@ def test_the_same_seed_gives_the_same_run() -> None:
     assert run_seed(6).trace != a.trace
 
 
+def seeds_for(bug: str) -> list[int]:
+    """The first seeds, as many as a bug may take to be caught. An online
+    order taking safety stock shows only where the router's replica still saw
+    stock above it that the owner no longer has: in about 3 % of seeds
+    (whatever the other workloads), the others in the first few."""
+    return list(range(1, 121 if bug == "online-takes-safety-stock" else 41))
+
+
+@functools.cache
+def run_with(seed: int, bug: str) -> Result:
+    """A run is the same every time: the two tests of a bug share theirs."""
+    return run_seed(seed, bug)
+
+
 @pytest.mark.parametrize("bug", sorted(bugs.BUGS))
 def test_an_injected_bug_is_caught(bug: str) -> None:
-    ran, failures = campaign(
-        list(range(1, 41)), bug, stop_at_first=True, do_shrink=False, quiet=True
-    )
-    assert failures, f"{bug} survived {ran} seeds"
+    seeds = seeds_for(bug)
+    assert any(not run_with(seed, bug).ok for seed in seeds), f"{bug} survived {len(seeds)} seeds"
 
 
-# Each bug of routed reservations is caught by the invariant it breaks
+# Each bug of routed reservations, transfers and alerts is caught by the invariant it breaks
 @pytest.mark.parametrize(
     ("bug", "caught"),
     [
         ("routing-cleanup-off", "an ask that is not the grant held stock"),
         ("online-takes-safety-stock", "took safety stock"),
         ("routing-retry-reroutes", "a retry of routed request"),
+        ("cancel-returns-whole-claim", "its return movement"),
+        ("receipt-counted-twice", "carried by two events"),
+        ("damaged-stays-sellable", "units appeared or vanished in transfers"),
+        ("ship-oversells", "left available -"),
+        ("alert-per-write", "alerts alternate low/restored"),
     ],
 )
-def test_a_routing_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:
+def test_a_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:
     errors = []
-    for seed in range(1, 41):
-        r = run_seed(seed, bug)
+    for seed in seeds_for(bug):
+        r = run_with(seed, bug)
         errors.append(r.error or "")
         if caught in errors[-1]:
             return
@@ -75,7 +93,13 @@ def test_a_routing_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> 
 #     tried again once the receiver's clock has caught up.
 # 1661: gap repair, asking the stream whether a hole had aged out while the
 #     store was cut off from it, raised a timeout into the repair loop.
-@pytest.mark.parametrize("seed", [11, 1661])
+# 56: an import that created a stock row at or below its reorder point raised
+#     no alert (the bulk path skipped the alert check).
+# 1, 33: a truck received at a store that was not its destination: the
+#     wrong-store receipt was listed only where the origin's events came
+#     first (1), and two stores receiving an id the origin never wrote left
+#     the replicas apart for good (33).
+@pytest.mark.parametrize("seed", [11, 1661, 56, 1, 33])
 def test_regression_seeds(seed: int) -> None:
     r = run_seed(seed)
     assert r.ok, r.error

@@ -136,6 +136,83 @@ def _routing_retry_reroutes() -> list[tuple[Any, str, Any]]:
     return [(routings, "context", context), (routings, "begin", begin)]
 
 
+def _cancel_returns_whole_claim() -> list[tuple[Any, str, Any]]:
+    # a cancel gives back everything it claimed, even the units a receipt
+    # shows had arrived (the derived correction skipped)
+    from agent.ledger.engine import transfers
+
+    return [
+        (transfers, "_line_counts", lambda conn, tid, sku: None),
+        (transfers, "adjust_movement", lambda engine, conn, mid, quantity, local: None),
+    ]
+
+
+def _receipt_counted_twice() -> list[tuple[Any, str, Any]]:
+    # the receive command no longer finds a receipt by its id, so a retry
+    # records the same receipt again
+    from agent.ledger import commands
+
+    original = commands.receive_transfer
+
+    def receive(conn: Any, engine: Any, request: Any, deadline: Any = None) -> Any:
+        conn.execute(
+            "DELETE FROM transfer_receipts WHERE transfer_id = ? AND id = ?",
+            (request.transfer_id, request.receipt_id),
+        )
+        return original(conn, engine, request, deadline)
+
+    return [(commands, "receive_transfer", receive)]
+
+
+def _shipment_resets_receipts() -> list[tuple[Any, str, Any]]:
+    # a transfer's line is written afresh (INSERT OR REPLACE) instead of
+    # kept: what was received before the line was known is forgotten
+    from agent.ledger.engine import transfers
+
+    def line(conn: Any, tid: str, sku: str, position: int | None = None) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO transfer_lines (transfer_id, sku, position) VALUES (?,?,?)",
+            (tid, sku, position or 0),
+        )
+
+    return [(transfers, "_line", line)]
+
+
+def _damaged_stays_sellable() -> list[tuple[Any, str, Any]]:
+    # a receipt's damaged units are counted in, but never written off
+    from agent.ledger.engine import transfers
+
+    original = transfers.apply_movement
+
+    def apply(
+        engine: Any, conn: Any, mv: Any, stamp: Any, eid: str, local: bool, *a: Any, **kw: Any
+    ) -> None:
+        if mv["kind"] != "damaged":
+            original(engine, conn, mv, stamp, eid, local, *a, **kw)
+
+    return [(transfers, "apply_movement", apply)]
+
+
+def _ship_oversells() -> list[tuple[Any, str, Any]]:
+    # the origin ships what it does not have available
+    from agent.ledger.commands import transfers
+
+    return [(transfers, "_check_available", lambda conn, store, lines: None)]
+
+
+def _alert_per_write() -> list[tuple[Any, str, Any]]:
+    # every write that leaves a row low raises an alert, not only the crossing
+    from agent.domain import AlertKind, is_low
+    from agent.ledger.engine import alerts
+
+    original = alerts.crossing
+
+    def crossing(was: str | None, after: int, point: int | None) -> Any:
+        return AlertKind.LOW if is_low(after, point) else original(was, after, point)
+
+    return [(alerts, "crossing", crossing)]
+
+
 BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "dedup-off": _dedup_off,
     "hlc-not-observed": _hlc_not_observed,
@@ -147,6 +224,12 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "routing-cleanup-off": _routing_cleanup_off,
     "online-takes-safety-stock": _online_takes_safety_stock,
     "routing-retry-reroutes": _routing_retry_reroutes,
+    "cancel-returns-whole-claim": _cancel_returns_whole_claim,
+    "receipt-counted-twice": _receipt_counted_twice,
+    "shipment-resets-receipts": _shipment_resets_receipts,
+    "damaged-stays-sellable": _damaged_stays_sellable,
+    "ship-oversells": _ship_oversells,
+    "alert-per-write": _alert_per_write,
 }
 
 

@@ -1,7 +1,8 @@
 """The invariants: checked as the run goes, and once more at quiescence.
 
 Safety, on every step that could break it:
-- a store never lets its own reservations take its available below zero;
+- a store never lets its own reservations, nor what it ships, take its
+  available below zero;
 - a store's HLC never goes backwards (restarts and power losses included),
   and a write is stamped after every event the store had applied before it;
 - an event id ``origin:seq`` never names two different events (seqs are
@@ -15,17 +16,21 @@ At quiescence (faults off, everything healed and restarted, bus drained):
 - every acknowledged write is present everywhere;
 - every write that lost a merge to one that had not seen it is listed as a
   conflict, in every ledger.
-Routed reservations have invariants of their own (``routing_checks``).
+Routed reservations have invariants of their own (``routing_checks``), and
+so have transfers and alerts (``transfer_checks``, ``alert_checks``).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from tests.sim.node import Node, event_key
 from tests.sim.reference import fold
 from tests.sim.routing_checks import RoutingChecker
+from tests.sim.transfer_checks import TransferChecker
+from tests.sim.workload import Outcome
 
 
 class Violation(AssertionError):
@@ -40,9 +45,21 @@ class Checker:
         self.left: set[str] = set()  # event ids that left their machine (reached the hub)
         self.steps = 0
         self.routing = RoutingChecker(self.fail)  # routed reservations (routing_checks)
+        self.transfers = TransferChecker()  # transfers and alerts (transfer_checks)
 
     def fail(self, what: str) -> None:
         raise Violation(what)
+
+    def committed(self, node: Node) -> None:
+        """A write of ``node`` committed (called inside the agent's write)."""
+        self.routing.committed(node)
+        self.transfers.committed(node)
+
+    def check(self) -> None:
+        """What was found inside an agent's write, raised at the next step."""
+        self.routing.check()
+        if self.transfers.broken:
+            self.fail(self.transfers.broken[0])
 
     # ---------------------------------------------------------- as it goes
     def event_seen(self, event_id: str, key: str, where: str) -> None:
@@ -99,6 +116,7 @@ class Checker:
     def restarted(self, node: Node) -> None:
         """After a crash or power loss: every acknowledged write is still there."""
         self.routing.restarted(node)
+        self.transfers.restarted(node)
         mine = self.recorded.get(node.store_id, {})
         have = {seq: event_key(body) for seq, _, body in node.events_of_mine()}
         for seq in range(1, self.acked.get(node.store_id, 0) + 1):
@@ -121,7 +139,12 @@ class Checker:
             self.fail(f"{node.store_id}: a reservation of {sku} left available {row[0] - row[1]}")
 
     # ---------------------------------------------------------- quiescence
-    def quiescent(self, nodes: list[Node]) -> None:
+    def quiescent(
+        self, nodes: list[Node], outcomes: list[Outcome], conserved: list[str]
+    ) -> Counter[str]:
+        """``outcomes``: what every client was told; ``conserved``: the
+        products whose units the chain must conserve. Returns a tally of what
+        the transfer workload did."""
         for n in nodes:
             self.scan(n)
         digests = {n.store_id: _digests(n) for n in nodes}
@@ -133,6 +156,10 @@ class Checker:
                 )
         events = [json.loads(body) for n in nodes for _, _, body in n.events_of_mine()]
         ref = fold(events)
+        # first: what transfers break says more than the stock rows it leaves wrong
+        problems, tally = self.transfers.quiescent(nodes, outcomes, conserved, ref.transfers)
+        if problems:
+            self.fail(problems[0])
         for n in nodes:
             _matches_reference(self, n, ref)
             _reserved_is_pending(self, n)
@@ -152,6 +179,7 @@ class Checker:
                     f"{n.store_id}: concurrent losers not listed as conflicts: {losers_missing}"
                 )
         self.routing.quiescent(nodes)
+        return tally
 
 
 def _digests(n: Node) -> dict[str, str]:

@@ -239,8 +239,8 @@ class SimNc:
         self._hub, self._store, self._net = hub, store, network
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> _Reply:
-        # inv.<net>.rpc.<store>.<op>
-        parts = subject.split(".")
+        # inv.<net>.rpc.<store>.<op>; an op may have dots of its own (transfer.ship)
+        parts = subject.split(".", 4)
         target, op = parts[3], parts[4]
         result: _Reply = await self._hub.request(
             self._store, target, op, payload, int(timeout * 1000)

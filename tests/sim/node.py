@@ -195,7 +195,7 @@ class Node:
     def _judge_in_time(self, op: str, data: bytes, reply: bytes, arrived: int) -> None:
         """A forwarded command applied after its budget had run out: its asker
         had stopped waiting, so it holds stock nobody was told about."""
-        if op not in ("reserve", "confirm", "cancel"):
+        if op not in ("reserve", "confirm", "cancel") and not op.startswith("transfer_"):
             return
         budget = json.loads(data).get("budgetMs")
         status = json.loads(reply).get("status", 500)

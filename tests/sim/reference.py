@@ -16,12 +16,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.sim.reference_transfers import TransferRef, fold_transfers
+
 Stamp = tuple[int, str]
 
 
 def _covered(basis: dict[str, int] | None, event_id: str) -> bool:
-    origin, _, seq = event_id.rpartition(":")
-    return bool(basis) and basis.get(origin, 0) >= int(seq)  # type: ignore[union-attr]
+    """``event_id``: an event's, or one of its movements' (``origin:seq/sku``)."""
+    origin, _, rest = event_id.rpartition(":")
+    return bool(basis) and basis.get(origin, 0) >= int(rest.split("/")[0])  # type: ignore[union-attr]
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Reference:
     stock: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # on_hand, reserved
     reservations: dict[str, tuple[str, str, int, str]] = field(default_factory=dict)
     must_conflict: set[str] = field(default_factory=set)  # event ids of concurrent losers
+    transfers: dict[str, TransferRef] = field(default_factory=dict)
 
 
 def fold(events: list[dict[str, Any]]) -> Reference:
@@ -54,6 +58,9 @@ def fold(events: list[dict[str, Any]]) -> Reference:
             if data.get("movement"):
                 mv = data["movement"]
                 movements[(mv["sku"], mv["storeId"])].append((stamp, e["id"], mv))
+    ref.transfers, moved = fold_transfers(events)
+    for key, mvs in moved.items():
+        movements[key] += mvs
     for (sku, name), writes in fields.items():
         writes.sort(key=lambda w: w[0])
         ref.products.setdefault(sku, {})[name] = writes[-1][2]

@@ -20,11 +20,12 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.sim import bugs, routed
+from tests.sim import bugs, routed, transfer_record, transfers
 from tests.sim.checks import Checker, Violation
 from tests.sim.ledger import Disk
 from tests.sim.loop import World
@@ -133,6 +134,7 @@ class Result:
     trace: str
     error: str | None = None
     outcomes: int = 0
+    tally: Counter[str] = field(default_factory=Counter)  # what the transfer workload did
 
 
 class Simulation:
@@ -157,15 +159,19 @@ class Simulation:
                 clock,
                 forward_timeout=0.5,
                 busy_rate=params.owner_busy,
-                on_commit=self.checker.routing.committed,
+                on_commit=self.checker.committed,
             )
         if ops is None:
             rng = random.Random(params.seed * 7919 + 2)
             ops = draw(rng, params.stores, params.skus, params.duration_ms)
             online = random.Random(params.seed * 7919 + 3)  # its own stream: see routed
             more = routed.draw(online, params.stores, params.skus, params.duration_ms)
-            ops = sorted(ops + more, key=lambda o: o.at_ms)
+            moving = random.Random(params.seed * 7919 + 4)  # its own stream: see transfers
+            moved, _ = transfers.draw(moving, params.stores, params.skus, params.duration_ms)
+            ops = sorted(ops + more + moved, key=lambda o: o.at_ms)
         self.ops = ops
+        # the products whose units are conserved (the transfer stream's first draw)
+        self.conserved = transfers.transfer_skus(random.Random(params.seed * 7919 + 4))
         self.outcomes: list[Outcome] = []
 
     # ----------------------------------------------------------- scheduling
@@ -199,7 +205,10 @@ class Simulation:
         self.world.at(self.world.rng.randint(0, every), fire)
 
     def run_op(self, op: Op) -> None:
-        self.checker.routing.check()
+        self.checker.check()
+        if op.kind == "cut":  # a partition the transfer workload asks for
+            self.cut(op.store, op.args["way"], op.args["ms"])
+            return
         if op.kind.startswith("routed-"):  # a routed id: known once it was granted
             grant = self.checker.routing.granted(op.args["router"], op.args["rid"])
             if grant is None:
@@ -223,19 +232,20 @@ class Simulation:
             self.world.note("op", op.kind, op.store, outcome.ok, outcome.status)
             if outcome.ok and op.kind == "route":
                 self.checker.routing.answered(op.store, op.args["rid"], outcome.body)
+            if outcome.status == 500:
+                self.checker.transfers.broken.append(f"{op}: answered 500: {outcome.body}")
             if outcome.ok and node.live(me):
                 self.checker.acknowledged(node, floor)
-                owner = self.nodes.get(
-                    op.args.get("store")
-                    or op.args.get("owner")
-                    or (outcome.body or {}).get("storeId", "")
-                )
+                owner = self.nodes.get(_owner_of(op, outcome.body))
                 if owner is not None and owner is not node and owner.alive:
                     self.checker.acknowledged(owner)
                 if op.kind == "reserve" and op.args["store"] == op.store:
                     self.checker.reservation_granted(node, op.args["sku"])
 
-        self.world.spawn(execute(node.service, op, node.router), done)
+        if op.kind in transfers.KINDS:
+            self.world.spawn(transfers.execute(node.service, op), done)
+        else:
+            self.world.spawn(execute(node.service, op, node.router), done)
 
     # -------------------------------------------------------------- faults
     def cut(self, store: str, way: str, length: int) -> None:
@@ -279,11 +289,18 @@ class Simulation:
             self.heal()
             self.converge()
             self._check_errors()
-            self.checker.quiescent(list(self.nodes.values()))
-            digests = [sorted(_digests(n).items()) for n in self.nodes.values()]
+            nodes = list(self.nodes.values())
+            tally = self.checker.quiescent(nodes, self.outcomes, self.conserved)
+            digests = [sorted(_digests(n).items()) for n in nodes]
             self.world.note("end", digests[0])
             return Result(
-                self.p.seed, True, self.world.events, self.world.trace, None, len(self.outcomes)
+                self.p.seed,
+                True,
+                self.world.events,
+                self.world.trace,
+                None,
+                len(self.outcomes),
+                tally,
             )
         except Violation as v:
             return Result(self.p.seed, False, self.world.events, self.world.trace, str(v))
@@ -292,7 +309,7 @@ class Simulation:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _check_errors(self) -> None:
-        self.checker.routing.check()
+        self.checker.check()
         if self.world.errors:
             raise Violation("an agent task failed: " + self.world.errors[0])
         for n in self.nodes.values():
@@ -354,6 +371,15 @@ class Simulation:
                 f"digests {_digests(n)}"
             )
         return "; ".join(parts)
+
+
+def _owner_of(op: Op, body: Any) -> str:
+    """The store whose ledger holds what ``op`` wrote (it may have been forwarded)."""
+    if op.kind in transfers.STEPS:
+        return str(op.args["to"] if op.kind == "treceive" else op.args["from"])
+    if op.kind == "reorder":
+        return op.store
+    return str(op.args.get("store") or op.args.get("owner") or (body or {}).get("storeId", ""))
 
 
 def _digests(n: Node) -> dict[str, str]:
@@ -434,9 +460,11 @@ def campaign(
     start = time.perf_counter()
     failures: list[Result] = []
     events = 0
+    tally: Counter[str] = Counter()
     for seed in seeds:
         r = run_seed(seed, bug)
         events += r.events
+        tally.update(r.tally)
         if not r.ok:
             failures.append(r)
             if not quiet:
@@ -447,7 +475,8 @@ def campaign(
     ran = seeds.index(failures[-1].seed) + 1 if stop_at_first and failures else len(seeds)
     print(
         f"sim: {ran} seeds, {len(failures)} failures, {events} simulated events, "
-        f"{events / elapsed:,.0f} events/s, {ran / elapsed * 60:,.0f} seeds/min"
+        f"{events / elapsed:,.0f} events/s, {ran / elapsed * 60:,.0f} seeds/min; "
+        + transfer_record.summary(tally)
         + (f", bug {bug}" if bug else "")
     )
     return ran, failures
