@@ -298,11 +298,12 @@ class InventoryService:
         goes to. A transfer not known here is received here (it came while
         the network was down, before its shipment's events)."""
         req = request.resolved(self._engine.new_id())
-        sides = self.transfer_sides(req.transfer_id)
-        # known from receipts only: no origin has named its destination yet
-        if sides is not None and sides[2] is not None and sides[1] != self.store_id:
-            await self._require_known(sides[1])
-            return await self._forwarder(sides[1], "transfer_receive", req.wire())
+        dest = self._store.read_here(
+            transfer_views.received_elsewhere, req.transfer_id, self.store_id, req.receipt_id
+        )
+        if dest is not None:
+            await self._require_known(dest)
+            return await self._forwarder(dest, "transfer_receive", req.wire())
         view, recorded = await self._write(commands.receive_transfer, req, deadline)
         return (201 if recorded else 200), view
 

@@ -36,6 +36,26 @@ def sides(conn: sqlite3.Connection, tid: str) -> tuple[str, str, str | None] | N
     return None if row is None else (row[0], row[1], row[2])
 
 
+def own_receipt(conn: sqlite3.Connection, tid: str, store: str, rid: str) -> str | None:
+    """The lines (JSON) of receipt ``rid`` of a transfer at ``store``, if recorded."""
+    row = conn.execute(
+        "SELECT lines FROM transfer_receipts WHERE transfer_id = ? AND store_id = ? AND id = ?",
+        (tid, store, rid),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def received_elsewhere(conn: sqlite3.Connection, tid: str, me: str, rid: str | None) -> str | None:
+    """The store a receipt of transfer ``tid`` asked at ``me`` is for, when not
+    ``me``: the destination its origin named. None (received here) for a
+    transfer this store has not heard of, one known from receipts only (no
+    origin has named a destination yet), and a retry of a receipt recorded here."""
+    known = sides(conn, tid)
+    if known is None or known[2] is None or known[1] == me:
+        return None
+    return None if rid and own_receipt(conn, tid, me, rid) is not None else known[1]
+
+
 def line_rows(conn: sqlite3.Connection, tid: str) -> list[sqlite3.Row]:
     return conn.execute(
         "SELECT l.*, p.id AS product_id, p.name AS name FROM transfer_lines l "

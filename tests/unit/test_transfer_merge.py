@@ -496,3 +496,17 @@ def test_a_wrong_store_listing_follows_the_record_through_a_clash() -> None:
         )
         assert node.conflicts("transfer_wrong_store") == [], order
     assert len(seen) == 1 and next(iter(seen))[1:] == (A, "store-d")
+
+
+def test_a_retried_receipt_is_answered_where_it_was_recorded() -> None:
+    """c unloads t1 (known only from its receipt), then a's events say it
+    goes to b: a retry of c's receipt is c's answer, not a new receipt at b."""
+    a, _, c = chain()
+    c.take(a.events())
+    c.run(commands.receive_transfer, receipt(("S", 2, 0), slip_from=A))
+    a.run(commands.create_transfer, transfer(("S", 2)))
+    c.take(a.events())
+    assert transfer_views.received_elsewhere(c.conn, "t1", C, "r1") is None  # the retry: here
+    assert transfer_views.received_elsewhere(c.conn, "t1", C, "r2") == B  # a new one: b's
+    view, recorded = c.run(commands.receive_transfer, receipt(("S", 2, 0)))
+    assert not recorded and view["totals"]["received"] == 2

@@ -255,23 +255,22 @@ def receive(
     resolved (its receipt id set). The same receipt id again is the same
     receipt (a retry), never a second one."""
     check_in_time(engine, deadline, "nothing was received")
-    tid, me = request.transfer_id, engine.store_id
-    known = transfer_views.sides(conn, tid)
-    origin = _receiving_from(tid, me, known, request.from_store)
-    rid = str(request.receipt_id)
-    lines = _receipt_lines(conn, tid, request, known is not None)
-    existing = conn.execute(
-        "SELECT lines FROM transfer_receipts WHERE transfer_id = ? AND store_id = ? AND id = ?",
-        (tid, me, rid),
-    ).fetchone()
+    tid, me, rid = request.transfer_id, engine.store_id, str(request.receipt_id)
+    existing = transfer_views.own_receipt(conn, tid, me, rid)
     if existing is not None:
-        if request.lines is not None and json.loads(existing[0]) != lines:
+        # a retry: answered here even if the transfer has since been found to
+        # go elsewhere (its destination would count it a second time)
+        lines = _receipt_lines(conn, tid, request, True)
+        if request.lines is not None and json.loads(existing) != lines:
             raise Conflict(
                 f"receipt {rid!r} of transfer {tid!r} was recorded with other lines; use a new "
                 "receipt id for a new receipt",
                 receiptId=rid,
             )
         return transfer_views.transfer_view(conn, tid), False
+    known = transfer_views.sides(conn, tid)
+    origin = _receiving_from(tid, me, known, request.from_store)
+    lines = _receipt_lines(conn, tid, request, known is not None)
     if not lines:
         raise Conflict(
             f"nothing is pending on transfer {tid!r}; to record more than was shipped, name the "
