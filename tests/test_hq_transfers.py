@@ -488,3 +488,44 @@ def test_the_new_contract_tables_have_their_columns(hq: Any) -> None:  # noqa: F
             ).fetchall()
         }
         assert set(columns.split()) <= found, (table, set(columns.split()) - found)
+
+
+def test_receipts_name_the_sides_until_an_origin_and_are_judged_by_the_record_now(
+    hq: Any,  # noqa: F811
+) -> None:
+    """Receipts only: the record's stores are the earliest receipt's by stamp,
+    though applied last, and a second event of one receipt counts in the lines
+    but is one receipt. An origin's word then makes s2's receipt the wrong
+    store's; a smaller origin taking the record over sends it to s2: s2's
+    listing goes, s4's comes."""
+    projector, conn = hq
+    agent = AgentReplica()
+    wrong = "SELECT loser FROM conflicts WHERE kind = 'transfer_wrong_store'"
+    batches = [
+        [ev("s4", 1, 9, "transfer.received", receipt("t1", "s9", "s4", "rB", {"P": (1, 0)}))],
+        [
+            ev("s2", 1, 5, "transfer.received", receipt("t1", "s1", "s2", "rA", {"P": (2, 0)})),
+            ev("s2", 2, 6, "transfer.received", receipt("t1", "s1", "s2", "rA", {"P": (1, 0)})),
+        ],
+        [ev("s3", 1, 3, "transfer.changed", transfer("t1", "s3", "s4", "SHIPPED", {"P": 4}))],
+        [ev("s1", 1, 4, "transfer.changed", transfer("t1", "s1", "s2", "SHIPPED", {"P": 4}))],
+    ]
+    seen = []
+    for batch in batches:
+        projector.apply(batch)
+        agent.apply(sorted(batch, key=stamp))
+        check_like_the_agent(projector, conn, agent)
+        seen.append(
+            (
+                one(conn, "SELECT from_store, to_store FROM transfers"),
+                hq_rows(conn, wrong),
+            )
+        )
+    assert seen == [
+        (("s9", "s4"), set()),
+        (("s1", "s2"), set()),
+        (("s3", "s4"), {("s2:1",)}),
+        (("s1", "s2"), {("s4:1",)}),
+    ]
+    assert hq_rows(conn, "SELECT event_id FROM transfer_receipts") == {("s4:1",), ("s2:1",)}
+    assert one(conn, "SELECT received FROM transfer_lines") == 1 + 2 + 1

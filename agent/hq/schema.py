@@ -246,8 +246,9 @@ DROP INDEX events_received;
 CREATE INDEX events_received ON events USING brin (received_at);
 """
 
-# 3: transfers, alerts, reorder settings, stock in transit (``schema_moves``)
-MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3]
+# 3: transfers, alerts, reorder settings, stock in transit; 4: receipts keyed
+# as the agent keys them (``schema_moves``)
+MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3, schema_moves.V4]
 
 
 def quoted(schema: str) -> sql.Identifier:

@@ -152,3 +152,14 @@ CREATE VIEW reorder_due AS
     WHERE r.reorder_point IS NOT NULL
       AND coalesce(s.on_hand - s.reserved, 0) <= r.reorder_point;
 """
+
+# 4: a receipt is one row per (transfer, receiving store, receipt id), the
+# agent's key: a second event of one receipt (a replay under a new stamp)
+# counts in the lines and moves stock, but is not a second receipt. Rows
+# already doubled keep the earliest by stamp.
+V4 = """
+DELETE FROM transfer_receipts r USING transfer_receipts e
+WHERE e.transfer_id = r.transfer_id AND e.store_id = r.store_id AND e.receipt_id = r.receipt_id
+  AND (e.hlc, e.event_id) < (r.hlc, r.event_id);
+CREATE UNIQUE INDEX transfer_receipts_key ON transfer_receipts (transfer_id, store_id, receipt_id);
+"""

@@ -45,8 +45,8 @@ TEMP_TABLES = {
     "state text, note text, actor text, created_at_ms bigint, shipped_at_ms bigint, "
     "cancelled_at_ms bigint, receipt_id text, received_at_ms bigint, lines jsonb, claims jsonb, "
     'r0_cancel text COLLATE "C", r0_holder text COLLATE "C", holder text COLLATE "C", '
-    'holder_to text COLLATE "C", final_holder text COLLATE "C", to_at text COLLATE "C", '
-    "clash boolean, takeover boolean, in_record boolean, wrong boolean",
+    'holder_to text COLLATE "C", final_holder text COLLATE "C", '
+    "clash boolean, takeover boolean, in_record boolean",
     "hq_tline": 'tid text COLLATE "C", sku text COLLATE "C", side text COLLATE "C", hlc bigint, '
     'origin text COLLATE "C", seq bigint, eid text COLLATE "C", store_id text COLLATE "C", '
     "state text, clash boolean, in_record boolean, qty bigint, position integer, "

@@ -15,8 +15,7 @@ over from the holder.
   origins before it, the smallest) and after the batch (``final_holder``);
   a ``transfer.changed`` of a larger origin than the holder is a clash, of
   a smaller one a takeover, of the final holder part of the record
-  (``in_record``); a receipt at another store than the record's destination
-  then is at the wrong store;
+  (``in_record``);
 - ``LINES`` one row per event and SKU (``hq_tline``: the origin's lines, its
   cancel's claims, the receipts' lines); then ``transfer_moves`` reads the
   lines as recorded for the stock the events move;
@@ -26,9 +25,12 @@ over from the holder.
   newest), the receipts summed, cancelled and pending derived
   (``agent.domain.LineCounts``);
 - ``HEADERS`` the records (the holder's newest state, its cancel, status),
-  ``CONFLICTS`` the clashes and wrong stores, ``CANCELS_BEATEN`` the cancels
-  a receipt beat (one per cancel and line, its detail kept up to date),
-  ``RECEIPTS`` and ``ALERTS`` the immutable rows."""
+  ``CONFLICTS`` the clashes, ``CANCELS_BEATEN`` the cancels a receipt beat
+  (one per cancel and line, its detail kept up to date), ``RECEIPTS`` and
+  ``ALERTS`` the immutable rows;
+- ``SIDES`` a receipts-only record's stores (its earliest receipt's), then
+  ``RIGHT_STORES`` and ``WRONG_STORES`` every receipt of the batch's
+  transfers judged against the record as it is now."""
 
 from __future__ import annotations
 
@@ -37,8 +39,8 @@ _STAMP = "e.hlc, e.origin, e.seq"
 EVENTS = f"""
 INSERT INTO hq_tev (tid, side, hlc, origin, seq, eid, from_store, to_store, state, note, actor,
                     created_at_ms, shipped_at_ms, cancelled_at_ms, receipt_id, received_at_ms,
-                    lines, claims, r0_cancel, r0_holder, holder, holder_to, final_holder, to_at,
-                    clash, takeover, in_record, wrong)
+                    lines, claims, r0_cancel, r0_holder, holder, holder_to, final_holder,
+                    clash, takeover, in_record)
 WITH e AS MATERIALIZED (
     SELECT coalesce(x.t->>'id', x.r->>'transferId') AS tid,
            CASE WHEN n.type = 'transfer.changed' THEN 'o' ELSE 'r' END AS side,
@@ -61,11 +63,10 @@ WITH e AS MATERIALIZED (
     CROSS JOIN LATERAL (SELECT coalesce(x.t, x.r) AS d) y
     WHERE n.type IN ('transfer.changed', 'transfer.received')
 ), j AS (
-    SELECT e.*, o.transfer_id IS NOT NULL AS r0, o.cancel_id AS r0_cancel, o.to_store AS r0_to,
+    SELECT e.*, o.cancel_id AS r0_cancel, o.to_store AS r0_to,
            CASE WHEN o.hlc IS NOT NULL THEN o.from_store END AS r0_holder,
            min(e.from_store) FILTER (WHERE e.side = 'o') OVER before AS b_holder,
-           min(e.from_store) FILTER (WHERE e.side = 'o') OVER (PARTITION BY e.tid) AS b_min,
-           first_value(e.to_store) OVER (PARTITION BY e.tid, e.side ORDER BY {_STAMP}) AS r1_to
+           min(e.from_store) FILTER (WHERE e.side = 'o') OVER (PARTITION BY e.tid) AS b_min
     FROM e LEFT JOIN LATERAL (
         SELECT * FROM transfers o WHERE o.transfer_id = e.tid
         OFFSET 0  -- kept a subquery: a probe of the key, never a scan of every transfer
@@ -86,13 +87,9 @@ WITH e AS MATERIALIZED (
 SELECT tid, side, hlc, origin, seq, eid, from_store, to_store, state, note, actor,
        created_at_ms, shipped_at_ms, cancelled_at_ms, receipt_id, received_at_ms, lines, claims,
        r0_cancel, r0_holder, holder, holder_to, final_holder,
-       -- where the record says the transfer goes, when this receipt meets it
-       CASE WHEN holder IS NOT NULL THEN holder_to WHEN r0 THEN r0_to ELSE r1_to END,
        coalesce(side = 'o' AND from_store > holder, false),
        coalesce(side = 'o' AND from_store < holder, false),
-       side = 'o' AND from_store = final_holder,
-       side = 'r' AND CASE WHEN holder IS NOT NULL THEN holder_to WHEN r0 THEN r0_to ELSE r1_to END
-                      IS DISTINCT FROM to_store
+       side = 'o' AND from_store = final_holder
 FROM h
 """
 
@@ -277,11 +274,6 @@ FROM (
     ) c
     ORDER BY tid, lost, hlc
 ) c
-UNION ALL
-SELECT 'transfer_wrong_store:' || eid || ':None:', 'transfer_wrong_store', to_store, NULL, NULL,
-       eid, jsonb_build_object('transferId', tid, 'toStoreId', to_at, 'receivedBy', to_store),
-       hlc, ms_ts(%(now)s)
-FROM hq_tev WHERE wrong
 ON CONFLICT (conflict_id) DO NOTHING
 """
 
@@ -306,12 +298,61 @@ ON CONFLICT (conflict_id) DO UPDATE SET detail = excluded.detail
 WHERE x.detail IS DISTINCT FROM excluded.detail
 """
 
+# one row per (transfer, receiving store, receipt id), as in the agent: a
+# second event of a receipt moves stock and counts in the lines all the same
+# (hq_tline), but the receipt stays the first one applied
 RECEIPTS = """
 INSERT INTO transfer_receipts (event_id, transfer_id, receipt_id, store_id, from_store, lines,
                                actor, received_at, hlc, at)
 SELECT eid, tid, receipt_id, to_store, from_store, lines, actor, ms_ts(received_at_ms), hlc,
        ms_ts(hlc >> 16)
-FROM hq_tev WHERE side = 'r'
+FROM hq_tev WHERE side = 'r' ORDER BY hlc, origin, seq
+ON CONFLICT (transfer_id, store_id, receipt_id) DO NOTHING
+"""
+
+# a transfer known only from receipts is sent and received as its earliest
+# receipt says, by (stamp, receiving store, receipt id): whichever came
+# first. After RECEIPTS
+SIDES = """
+UPDATE transfers t SET from_store = r.from_store, to_store = r.store_id
+FROM (SELECT DISTINCT tid FROM hq_tev) b
+CROSS JOIN LATERAL (
+    SELECT from_store, store_id FROM transfer_receipts r WHERE r.transfer_id = b.tid
+    ORDER BY hlc, store_id, receipt_id LIMIT 1
+) r
+WHERE t.transfer_id = b.tid AND t.hlc IS NULL
+  AND (t.from_store, t.to_store) IS DISTINCT FROM (r.from_store, r.store_id)
+"""
+
+# A receipt at another store than the record's destination, judged against
+# the record as it is now (once an origin's side is known): listed; a
+# listing the record no longer bears out (the record changed hands, or is
+# receipts-only again) is taken away. The set follows the final record
+# alone. After SIDES.
+_JUDGED = """
+    SELECT r.event_id, r.transfer_id, r.store_id, r.hlc, t.to_store,
+           t.hlc IS NOT NULL AND r.store_id <> t.to_store AS wrong
+    FROM (SELECT DISTINCT tid FROM hq_tev) b
+    CROSS JOIN LATERAL (SELECT * FROM transfers t WHERE t.transfer_id = b.tid OFFSET 0) t
+    CROSS JOIN LATERAL (
+        SELECT * FROM transfer_receipts r WHERE r.transfer_id = b.tid OFFSET 0
+    ) r
+"""
+
+WRONG_STORES = f"""
+INSERT INTO conflicts (conflict_id, kind, store_id, sku, winner, loser, detail, hlc, at)
+SELECT 'transfer_wrong_store:' || event_id || ':None:', 'transfer_wrong_store', store_id, NULL,
+       NULL, event_id,
+       jsonb_build_object('transferId', transfer_id, 'toStoreId', to_store,
+                          'receivedBy', store_id),
+       hlc, ms_ts(%(now)s)
+FROM ({_JUDGED}) j WHERE wrong
+ON CONFLICT (conflict_id) DO NOTHING
+"""
+
+RIGHT_STORES = f"""
+DELETE FROM conflicts c USING ({_JUDGED}) j
+WHERE NOT j.wrong AND c.conflict_id = 'transfer_wrong_store:' || j.event_id || ':None:'
 """
 
 # the batch's transfer events taken apart: before transfer_moves.STATEMENTS
@@ -325,6 +366,9 @@ STATEMENTS = (
     CONFLICTS,
     CANCELS_BEATEN,
     RECEIPTS,
+    SIDES,
+    RIGHT_STORES,
+    WRONG_STORES,
 )
 
 ALERTS = """
