@@ -47,13 +47,23 @@ def own_receipt(conn: sqlite3.Connection, tid: str, store: str, rid: str) -> str
 
 def received_elsewhere(conn: sqlite3.Connection, tid: str, me: str, rid: str | None) -> str | None:
     """The store a receipt of transfer ``tid`` asked at ``me`` is for, when not
-    ``me``: the destination its origin named. None (received here) for a
-    transfer this store has not heard of, one known from receipts only (no
-    origin has named a destination yet), and a retry of a receipt recorded here."""
+    ``me``. A retry of a receipt (its id seen here) is answered by the store
+    that recorded it, even if that is not the destination (else it would be
+    counted twice); a new receipt goes to the destination the origin named.
+    None (received here) for a transfer this store has not heard of, or knows
+    from receipts only (no origin has named a destination yet)."""
+    if rid:
+        row = conn.execute(
+            "SELECT store_id FROM transfer_receipts WHERE transfer_id = ? AND id = ? "
+            "ORDER BY store_id = ? DESC, hlc LIMIT 1",
+            (tid, rid, me),
+        ).fetchone()
+        if row is not None:
+            return None if row[0] == me else str(row[0])
     known = sides(conn, tid)
     if known is None or known[2] is None or known[1] == me:
         return None
-    return None if rid and own_receipt(conn, tid, me, rid) is not None else known[1]
+    return known[1]
 
 
 def line_rows(conn: sqlite3.Connection, tid: str) -> list[sqlite3.Row]:

@@ -501,7 +501,7 @@ def test_a_wrong_store_listing_follows_the_record_through_a_clash() -> None:
 def test_a_retried_receipt_is_answered_where_it_was_recorded() -> None:
     """c unloads t1 (known only from its receipt), then a's events say it
     goes to b: a retry of c's receipt is c's answer, not a new receipt at b."""
-    a, _, c = chain()
+    a, b, c = chain()
     c.take(a.events())
     c.run(commands.receive_transfer, receipt(("S", 2, 0), slip_from=A))
     a.run(commands.create_transfer, transfer(("S", 2)))
@@ -510,3 +510,5 @@ def test_a_retried_receipt_is_answered_where_it_was_recorded() -> None:
     assert transfer_views.received_elsewhere(c.conn, "t1", C, "r2") == B  # a new one: b's
     view, recorded = c.run(commands.receive_transfer, receipt(("S", 2, 0)))
     assert not recorded and view["totals"]["received"] == 2
+    b.take(c.events())  # and the same receipt asked again at b goes to c, which recorded it
+    assert transfer_views.received_elsewhere(b.conn, "t1", B, "r1") == C
