@@ -139,7 +139,7 @@ def apply_alert(
             a["storeId"],
             a["before"],
             a["after"],
-            a["reorderPoint"],
+            a.get("reorderPoint"),  # optional: null for a point taken away
             a.get("cause"),
             event["seq"],
             event["hlc"],
