@@ -89,6 +89,15 @@ class Metrics:
         self.movements = Gauge(
             "inv_stock_movements", "Stock movements in the ledger by kind", ["kind"], registry=r
         )
+        self.transfers = Gauge(
+            "inv_transfers", "Transfers in the ledger by status", ["status"], registry=r
+        )
+        self.units_in_transit = Gauge(
+            "inv_transfer_units_in_transit",
+            "Units shipped by transfers and not yet received, damaged or cancelled",
+            registry=r,
+        )
+        self.alerts = Gauge("inv_alerts", "Alerts in the ledger by kind", ["kind"], registry=r)
         self.conflicts = Gauge("inv_conflicts", "Entries in the conflicts log", registry=r)
         self.quarantined = Gauge(
             "inv_quarantined_events", "Peer events held in quarantine", registry=r

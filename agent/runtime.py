@@ -26,6 +26,7 @@ from agent.alerts import Bus, DeliveryWorker, Publish, Target, Webhook
 from agent.alerts.targets import http_client
 from agent.api.app import create_app
 from agent.config import AgentConfig, AlertsConfig, LimitsConfig
+from agent.domain import AlertKind, MovementKind, TransferStatus
 from agent.expiry import ExpiryWorker
 from agent.hlc import now_ms
 from agent.ledger.local import Ledger, open_ledger
@@ -153,8 +154,13 @@ class Runtime:
         counts = await self.service.ledger_counts()
         for status in ("PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"):
             m.reservations_by_status.labels(status).set(counts["reservations"].get(status, 0))
-        for kind in ("receive", "sell", "adjust", "count"):
-            m.movements.labels(kind).set(counts["movements"].get(kind, 0))
+        for kind in MovementKind:
+            m.movements.labels(str(kind)).set(counts["movements"].get(kind, 0))
+        for status in TransferStatus:
+            m.transfers.labels(str(status)).set(counts["transfers"].get(status, 0))
+        m.units_in_transit.set(counts["inTransit"])
+        for alert in AlertKind:
+            m.alerts.labels(str(alert)).set(counts["alerts"].get(alert, 0))
         m.routing_cleanups_pending.set(await self.cleanup.pending())
         await self.alert_deliveries()
         m.conflicts.set(counts["conflicts"])

@@ -18,7 +18,16 @@ from typing import Any, Protocol, TypeVar
 from agent.domain import routed_owner
 from agent.errors import Conflict, InsufficientStock, NotFound
 from agent.inputs import Deadline, ReceiptRequest, ReservationRequest, StockChange, TransferRequest
-from agent.ledger import commands, demo, directory_views, local, low_stock, queries, transfer_views
+from agent.ledger import (
+    commands,
+    counts,
+    demo,
+    directory_views,
+    local,
+    low_stock,
+    queries,
+    transfer_views,
+)
 from agent.ledger.local import Ledger
 
 T = TypeVar("T")
@@ -385,7 +394,7 @@ class InventoryService:
         return await self._store.read(queries.outbox_backlog, self.store_id)
 
     async def ledger_counts(self) -> dict[str, Any]:
-        return await self._store.read(queries.ledger_counts)
+        return await self._store.read(counts.ledger_counts)
 
     async def ledger_check(self) -> dict[str, Any]:
         info = await self._store.read(local.ledger_check)

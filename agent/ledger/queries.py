@@ -375,20 +375,6 @@ def digests(conn: sqlite3.Connection) -> dict[str, str]:
     )
 
 
-def ledger_counts(conn: sqlite3.Connection) -> dict[str, Any]:
-    """What the metrics report about the ledger itself, read at scrape time."""
-    return {
-        "reservations": dict(
-            conn.execute("SELECT status, count(*) FROM reservations GROUP BY status").fetchall()
-        ),
-        "movements": dict(
-            conn.execute("SELECT kind, count(*) FROM movements GROUP BY kind").fetchall()
-        ),
-        "conflicts": conn.execute("SELECT count(*) FROM conflicts").fetchone()[0],
-        "quarantined": conn.execute("SELECT count(*) FROM quarantine").fetchone()[0],
-    }
-
-
 def outbox_backlog(conn: sqlite3.Connection, origin: str) -> int:
     # through the outbox's own index: O(backlog), not O(every event of origin)
     n: int = conn.execute(

@@ -368,3 +368,19 @@ async def test_an_owner_out_of_reach_is_a_503_and_says_whether_it_may_have_happe
     )
     body = await refused(api.post(f"{TRANSFERS}/t-out/receive"), 503)
     assert (body["owner"], body["outcome"]) == ("store-002", "unknown")
+
+
+async def test_metrics_count_transfers_units_in_transit_and_their_movements(
+    api: httpx.AsyncClient,
+) -> None:
+    await ok(api.post(TRANSFERS, json=draft(ship=True)), 201)
+    await ok(api.post(TRANSFERS, json=draft("t-2")), 201)
+    text = (await api.get("/metrics")).text
+    for line in (
+        'inv_transfers{status="SHIPPED"} 1.0',
+        'inv_transfers{status="DRAFT"} 1.0',
+        "inv_transfer_units_in_transit 8.0",
+        'inv_stock_movements{kind="transfer_out"} 2.0',
+        'inv_alerts{kind="low"} 0.0',
+    ):
+        assert line in text.splitlines(), line
