@@ -89,15 +89,7 @@ class Metrics:
         self.movements = Gauge(
             "inv_stock_movements", "Stock movements in the ledger by kind", ["kind"], registry=r
         )
-        self.transfers = Gauge(
-            "inv_transfers", "Transfers in the ledger by status", ["status"], registry=r
-        )
-        self.units_in_transit = Gauge(
-            "inv_transfer_units_in_transit",
-            "Units shipped by transfers and not yet received, damaged or cancelled",
-            registry=r,
-        )
-        self.alerts = Gauge("inv_alerts", "Alerts in the ledger by kind", ["kind"], registry=r)
+        self.transfers, self.units_in_transit, self.alerts = _moves_gauges(r)
         self.conflicts = Gauge("inv_conflicts", "Entries in the conflicts log", registry=r)
         self.quarantined = Gauge(
             "inv_quarantined_events", "Peer events held in quarantine", registry=r
@@ -105,6 +97,18 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _moves_gauges(r: CollectorRegistry) -> tuple[Gauge, Gauge, Gauge]:
+    """Transfers by status, the units they have in transit, alerts by kind."""
+    transfers = Gauge("inv_transfers", "Transfers in the ledger by status", ["status"], registry=r)
+    in_transit = Gauge(
+        "inv_transfer_units_in_transit",
+        "Units shipped by transfers and not yet received, damaged or cancelled",
+        registry=r,
+    )
+    alerts = Gauge("inv_alerts", "Alerts in the ledger by kind", ["kind"], registry=r)
+    return transfers, in_transit, alerts
 
 
 def _alert_metrics(r: CollectorRegistry) -> tuple[Counter, Gauge]:

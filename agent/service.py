@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from agent.domain import routed_owner
-from agent.errors import Conflict, InsufficientStock, NotFound
+from agent.errors import InsufficientStock, NotFound
 from agent.inputs import Deadline, ReceiptRequest, ReservationRequest, StockChange, TransferRequest
 from agent.ledger import (
     commands,
@@ -29,6 +29,7 @@ from agent.ledger import (
     transfer_views,
 )
 from agent.ledger.local import Ledger
+from agent.standalone import Standalone
 
 T = TypeVar("T")
 ReservationOutcome = str  # "created" | "existing" | "rejected" | "forwarded"
@@ -43,27 +44,6 @@ class Forwarder(Protocol):
     errors on as they were."""
 
     async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]: ...
-
-
-class Standalone:
-    """The forwarder of an agent without NATS: another store's stock is not
-    this agent's to change, and it has no way to ask the owner. That is a
-    request this agent can never serve (409), not an outage (503): asking
-    again later will not help."""
-
-    async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        what = {
-            "reserve": "reserve its own store's stock",
-            "transfer_create": "create transfers from its own store",
-            "transfer_ship": "ship transfers from its own store",
-            "transfer_cancel": "cancel transfers from its own store",
-            "transfer_receive": "receive transfers to its own store",
-        }.get(op, "confirm or cancel reservations of its own store's stock")
-        raise Conflict(
-            f"store {store!r} owns that stock, and this agent runs standalone (no NATS "
-            f"configured): it can only {what}; nothing was changed",
-            owner=store,
-        )
 
 
 def _no_freshness() -> dict[str, int]:

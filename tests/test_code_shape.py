@@ -54,7 +54,7 @@ LEAVES = {
     "agent.clocks",
     "agent.digest",
 }
-SERVICE = {"agent.service", "agent.replica", "agent.expiry"}
+SERVICE = {"agent.service", "agent.standalone", "agent.replica", "agent.expiry"}
 ROOT_MODULES = {"agent.runtime", "agent.main"}
 
 
