@@ -418,6 +418,20 @@ def test_the_contract_views_on_a_small_chain(hq: Any) -> None:
     assert movement == ("s1:1", "receive", 10, datetime.fromtimestamp((BASE_MS + 2) / 1000, UTC))
 
 
+def has_columns(conn: psycopg.Connection[Any], schema: str, contract: dict[str, str]) -> None:
+    """Each table or view of ``contract`` has at least the columns named (space-separated)."""
+    for table, columns in contract.items():
+        found = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
+                (schema, table),
+            ).fetchall()
+        }
+        assert set(columns.split()) <= found, (table, set(columns.split()) - found)
+
+
 def test_the_contract_tables_have_their_columns(hq: Any) -> None:
     projector, conn = hq
     contract = {
@@ -433,16 +447,7 @@ def test_the_contract_tables_have_their_columns(hq: Any) -> None:
         "sales_daily": "day store_id sku units",
         "low_stock": "store_id sku available safety_stock",
     }
-    for table, columns in contract.items():
-        found = {
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = %s AND table_name = %s",
-                (projector.schema, table),
-            ).fetchall()
-        }
-        assert set(columns.split()) <= found, (table, set(columns.split()) - found)
+    has_columns(conn, projector.schema, contract)
     timestamps = conn.execute(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = %s AND column_name IN ('at', 'updated_at', 'expires_at')",

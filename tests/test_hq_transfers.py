@@ -27,6 +27,7 @@ from tests.test_hq_projector import (
     check_like_the_agent,
     dump,
     ev,
+    has_columns,
     hq,  # noqa: F401 (a fixture)
     hq_rows,
     mv,
@@ -478,16 +479,7 @@ def test_the_new_contract_tables_have_their_columns(hq: Any) -> None:  # noqa: F
         "reorder_due": "store_id sku available incoming reorder_point max_stock reorder_qty "
         "suggested",
     }
-    for table, columns in contract.items():
-        found = {
-            r[0]
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = %s AND table_name = %s",
-                (projector.schema, table),
-            ).fetchall()
-        }
-        assert set(columns.split()) <= found, (table, set(columns.split()) - found)
+    has_columns(conn, projector.schema, contract)
 
 
 def test_receipts_name_the_sides_until_an_origin_and_are_judged_by_the_record_now(

@@ -16,6 +16,7 @@ from agent.ledger import engine as engine_mod
 from agent.ledger.engine import Engine
 from agent.ledger.schema import migrate
 from agent.ledger.store import connect
+from tests.ledgerkit import tx
 
 BASE_MS = 1_790_000_000_000
 TABLES = {
@@ -51,17 +52,6 @@ def ledger(bulk: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[sqlite3.Connect
     if not bulk:
         monkeypatch.setattr(engine, "new_stock_movements", lambda c: OneByOne(engine, c))
     return conn, engine
-
-
-def run(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = fn(conn, *args)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return out
 
 
 def dump(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -113,9 +103,9 @@ def test_bulk_import_writes_the_same_ledger_as_one_event_at_a_time(
             [("store-0", 5, 5), ("store-9", 2, 3)],
         )
         for sku in "ABCD":
-            run(conn, commands.create_product, engine, {"sku": sku, "name": sku})
+            tx(conn, commands.create_product, engine, {"sku": sku, "name": sku})
         answers = [
-            run(conn, commands.import_stock, engine, r, False, False, "tester") for r in imports
+            tx(conn, commands.import_stock, engine, r, False, False, "tester") for r in imports
         ]
         ledgers.append((dump(conn), answers))
     (bulk_tables, bulk_answers), (slow_tables, slow_answers) = ledgers
@@ -130,10 +120,10 @@ def test_bulk_import_writes_the_same_ledger_as_one_event_at_a_time(
 
 def test_a_failed_bulk_import_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     conn, engine = ledger(True, monkeypatch)
-    run(conn, commands.create_product, engine, {"sku": "A", "name": "A"})
+    tx(conn, commands.create_product, engine, {"sku": "A", "name": "A"})
     before = dump(conn)
     with pytest.raises(Exception, match="invalid row"):
-        run(
+        tx(
             conn,
             commands.import_stock,
             engine,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -24,20 +23,10 @@ from agent.ledger.engine import TYPE_SCHEMA, Engine
 from agent.ledger.engine.lww import FieldWrite, outcome
 from agent.ledger.schema import migrate
 from agent.ledger.store import connect
+from tests.ledgerkit import tx
 
 T = TypeVar("T")
 BASE_MS = 1_790_000_000_000
-
-
-def tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = fn(conn, *args)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return out
 
 
 def ledger() -> sqlite3.Connection:

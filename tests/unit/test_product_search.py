@@ -6,7 +6,6 @@ command, a peer's event, a snapshot restore, or the migration from v2."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from agent.ledger import commands, queries, schema, snapshot
 from agent.ledger.engine import Engine
 from agent.ledger.schema import MIGRATIONS, migrate
 from agent.ledger.store import connect
+from tests.ledgerkit import tx
 
 T = TypeVar("T")
 Shop = tuple[sqlite3.Connection, Engine]
@@ -27,17 +27,6 @@ CATALOGUE = [
     {"sku": "PROD-003", "name": "Office chair", "description": "ergonomic, mesh back"},
     {"sku": "CAB-77", "name": "HDMI cable", "category": "Accessories"},
 ]
-
-
-def tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = fn(conn, *args)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return out
 
 
 def engine(store: str = "store-a") -> Engine:
