@@ -9,38 +9,24 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-_SUM = (
-    "SELECT l.sku, t.{side}, sum(l.pending) FROM transfer_lines l "
-    "JOIN transfers t ON t.id = l.transfer_id WHERE l.pending > 0"
-)
-
-
-def _sums(
-    conn: sqlite3.Connection, side: str, sku: str | None, store: str | None
-) -> dict[tuple[str, str], int]:
-    sql, params = _SUM.format(side=side), []
-    if sku is not None:
-        sql += " AND l.sku = ?"
-        params.append(sku)
-    if store is not None:
-        sql += f" AND t.{side} = ?"
-        params.append(store)
-    rows = conn.execute(sql + f" GROUP BY l.sku, t.{side}", params)
-    return {(r[0], r[1]): int(r[2]) for r in rows}
-
-
-def in_transit(
-    conn: sqlite3.Connection, sku: str | None = None, store: str | None = None
-) -> dict[tuple[str, str], int]:
-    """{(sku, origin store): units shipped from it and still on their way}."""
-    return _sums(conn, "from_store", sku, store)
-
 
 def incoming(
     conn: sqlite3.Connection, sku: str | None = None, store: str | None = None
 ) -> dict[tuple[str, str], int]:
     """{(sku, destination store): units on their way to it}."""
-    return _sums(conn, "to_store", sku, store)
+    sql, params = (
+        "SELECT l.sku, t.to_store, sum(l.pending) FROM transfer_lines l "
+        "JOIN transfers t ON t.id = l.transfer_id WHERE l.pending > 0",
+        list[Any](),
+    )
+    if sku is not None:
+        sql += " AND l.sku = ?"
+        params.append(sku)
+    if store is not None:
+        sql += " AND t.to_store = ?"
+        params.append(store)
+    rows = conn.execute(sql + " GROUP BY l.sku, t.to_store", params)
+    return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
 def add_to(
@@ -54,7 +40,20 @@ def add_to(
     transit: shipped from it (``inTransit``) and on their way to it
     (``incoming``). A store with stock on its way and no row yet is listed
     too, as ``zero`` makes it."""
-    out, into = in_transit(conn, sku, store), incoming(conn, sku, store)
+    out: dict[tuple[str, str], int] = {}
+    into: dict[tuple[str, str], int] = {}
+    # one pass over the SKU's lines in transit, both sides at once (a hot read)
+    rows = conn.execute(
+        "SELECT t.from_store, t.to_store, sum(l.pending) FROM transfer_lines l "
+        "JOIN transfers t ON t.id = l.transfer_id WHERE l.pending > 0 AND l.sku = ? "
+        "GROUP BY t.from_store, t.to_store",
+        (sku,),
+    )
+    for origin, dest, units in rows:
+        if store is None or origin == store:
+            out[sku, origin] = out.get((sku, origin), 0) + int(units)
+        if store is None or dest == store:
+            into[sku, dest] = into.get((sku, dest), 0) + int(units)
     listed = {s["storeId"] for s in stores}
     for sid in sorted({k[1] for k in (*out, *into)} - listed):
         stores.append(zero(sid))
