@@ -76,6 +76,16 @@ def hq(*args: str, dsn: str, nats_url: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def cut_off(agent: Agent, link: TcpProxy) -> None:
+    """Cut ``agent``'s link to NATS and wait until it knows it is offline."""
+    link.cut()
+    wait_for(
+        lambda: not agent.client().get("/api/v1/sync/status").json()["connected"],
+        20,
+        what=f"{agent.store_id} to notice",
+    )
+
+
 def chain_scenes(agents: list[Agent], proxy1: TcpProxy) -> None:
     """The chain: a store directory, online orders routed to the store that
     has the stock, and what happens when that store is cut off."""
@@ -95,12 +105,7 @@ def chain_scenes(agents: list[Agent], proxy1: TcpProxy) -> None:
     note("decided itself (it holds the stock), keeping its safety stock out of reach.")
 
     say("store-001 is cut off: the next online order goes to the next store")
-    proxy1.cut()
-    wait_for(
-        lambda: not s1.client().get("/api/v1/sync/status").json()["connected"],
-        20,
-        what="store-001 to notice",
-    )
+    cut_off(s1, proxy1)
     inv(s2, "reserve", "PROD-001", "2", "--store", "any", "--id", "web-1002")
     note("store-001 could not be asked, so nothing was held there; store-002 granted it.")
     proxy1.heal()
@@ -135,12 +140,7 @@ def transfer_scenes(agents: list[Agent], proxy: TcpProxy) -> None:
     note("The 3 units are in nobody's available while they travel (in transit / incoming).")
 
     say("The truck arrives while store-003 is offline; store-001 cancels, not knowing")
-    proxy.cut()
-    wait_for(
-        lambda: not s3.client().get("/api/v1/sync/status").json()["connected"],
-        20,
-        what="store-003 to notice",
-    )
+    cut_off(s3, proxy)
     inv(s1, "transfer", "cancel", "T-DEMO-1", show=False)
     inv(s3, "transfer", "receive", "T-DEMO-1", "PROD-001:2:1")
     note("store-003 received 2 good units and 1 damaged, offline: its clerk was not stopped.")
@@ -244,12 +244,7 @@ def main() -> int:
         inv(s2, "availability", "PROD-001")
 
         say("Cut store-003 off the network; both sides keep selling")
-        proxy.cut()
-        wait_for(
-            lambda: not s3.client().get("/api/v1/sync/status").json()["connected"],
-            20,
-            what="store-003 to notice",
-        )
+        cut_off(s3, proxy)
         note("store-003 is offline. It still answers its clerks:")
         inv(s3, "stock", "add", "PROD-002", "10", "--store", "store-003", "--reason", "delivery")
         inv(s3, "stock", "remove", "PROD-002", "2", "--store", "store-003", "--reason", "sale")
