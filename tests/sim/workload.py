@@ -173,7 +173,7 @@ async def execute(service: Any, op: Op, router: Any = None) -> Outcome:
             status, body = await service.confirm(a["rid"], None, "sim", owner)
             return Outcome(op, True, status, body)
         if op.kind == "cancel":
-            status, body = await service.cancel(a["rid"], owner)
+            status, body = await service.cancel(a["rid"], "sim", owner)
             return Outcome(op, True, status, body)
         raise ValueError(op.kind)
     except InventoryError as exc:
