@@ -35,7 +35,8 @@ INSERT INTO hq_res (reservation_id, store_id, sku, quantity, status, customer_id
                     channel, created_by, updated_by, expires_at_ms, created_at_ms,
                     updated_at_ms, hlc, origin, seq, movement, applied, d_reserved)
 SELECT reservation_id, store_id, sku, quantity, status, customer_id, order_id, channel,
-       created_by, updated_by, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq, movement, applied,
+       created_by, updated_by, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq,
+       movement, applied,
        CASE WHEN applied THEN pend - coalesce(lag(pend) OVER w, x_pend) ELSE 0 END
 FROM (
     SELECT e.*, {_PEND.format(s="e.status", q="e.quantity")} AS pend,
@@ -66,7 +67,8 @@ INSERT INTO reservations AS x (reservation_id, store_id, sku, quantity, status, 
                                created_at_ms, updated_at_ms, expires_at, created_at, updated_at,
                                hlc, origin)
 SELECT DISTINCT ON (reservation_id) reservation_id, store_id, sku, quantity, status, customer_id,
-       order_id, channel, created_by, updated_by, expires_at_ms, created_at_ms, updated_at_ms, ms_ts(expires_at_ms),
+       order_id, channel, created_by, updated_by, expires_at_ms, created_at_ms, updated_at_ms,
+       ms_ts(expires_at_ms),
        ms_ts(created_at_ms), ms_ts(updated_at_ms), hlc, origin
 FROM hq_res WHERE applied ORDER BY reservation_id, hlc DESC, origin DESC, seq DESC
 ON CONFLICT (reservation_id) DO UPDATE
