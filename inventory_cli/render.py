@@ -243,7 +243,7 @@ HISTORY = (
     Col("Reason", "text", 2, min_width=10),
     Col("By", "code", 2),
     Col("Origin", "code", 5),
-    Col("Note", "text", 4),
+    Col("Note", "prose", 4),
 )
 
 
@@ -268,7 +268,7 @@ def history(h: dict[str, Any], *, wide: bool = False) -> None:
     )
 
 
-CHECKS = (Col("Check", "code"), Col("OK", "code"), Col("Detail", "text"))
+CHECKS = (Col("Check", "code"), Col("OK", "code"), Col("Detail", "prose"))
 
 
 def health(h: dict[str, Any], *, wide: bool = False) -> None:

@@ -98,13 +98,13 @@ def alerts(items: list[dict[str, Any]], *, wide: bool = False) -> None:
 
 
 DELIVERIES = (
-    Col("Target", "text", min_width=20),
+    Col("Target", "prose", min_width=24),
     Col("Delivered", "number"),
     Col("Given up", "number"),
     Col("Pending", "number"),
     Col("Tries", "number", 3),
     Col("Next attempt", "time", 3),
-    Col("Last error", "text", 2),
+    Col("Last error", "prose", 2),
 )
 
 

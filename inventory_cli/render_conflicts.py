@@ -15,7 +15,7 @@ CONFLICTS = (
     Col("Store", "code", 3),
     Col("Kept", "code", 4),
     Col("Lost", "code", 4),
-    Col("Detail", "text"),
+    Col("Detail", "prose", min_width=24),
 )
 
 

@@ -12,7 +12,7 @@ PRODUCT_CHANGES = (
     Col("Line", "number"),
     Col("SKU", "sku"),
     Col("Action", "code"),
-    Col("Fields", "text", 2),
+    Col("Fields", "prose", 2),
 )
 
 

@@ -14,7 +14,7 @@ ATTEMPTS = (
     Col("Online avail.", "number", 2),
     Col("Reservation", "id", 3),
     Col("Cleanup", "text", 2, min_width=10),
-    Col("Note", "text"),
+    Col("Note", "prose", min_width=24),
 )
 RECORDS = (
     Col("Request", "id"),

@@ -34,13 +34,13 @@ DISCREPANCIES = (
     Col("SKU", "sku"),
     Col("Units", "number"),
     Col("Kind", "code", 2),
-    Col("What it means", "text"),
+    Col("What it means", "prose", min_width=24),
 )
 RECEIPTS = (
     Col("Receipt", "id"),
     Col("Received", "time", 2),
     Col("By", "code", 3),
-    Col("Lines", "text"),
+    Col("Lines", "prose"),
 )
 # ids and statuses are long: without vertical rules a row fits 80 columns
 TRANSFERS = (

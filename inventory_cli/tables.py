@@ -10,8 +10,11 @@ The kind says how a column may give way when the width is short:
 - ``sku``, ``code``, ``time``: shown whole on one line (SKUs, store ids,
   statuses, timestamps), never wrapped nor cut.
 - ``number``: right-aligned, never wrapped.
-- ``text``: free text (names, reasons, notes): the one that gives way. It
-  shrinks down to its ``min_width`` and ends in "…" when cut.
+- ``text``: free text (names, reasons): the one that gives way. It shrinks
+  down to its ``min_width`` and ends in "…" when cut: a row stays one line.
+- ``prose``: free text that means nothing cut short (a conflict's detail, an
+  error, a note): it gives way like ``text`` but wraps at words instead, over
+  as many lines as it needs.
 
 When the columns would not fit even with every text at its minimum, the
 least useful ones are left out: the highest ``priority`` number first (the
@@ -29,7 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["id", "sku", "code", "time", "number", "text"]
+Kind = Literal["id", "sku", "code", "time", "number", "text", "prose"]
+SHRINKS = ("text", "prose")
 SHORT_ID = 8
 TEXT_MIN = 16  # a text column keeps this much (or its widest cell) before columns drop
 _UUID_HEAD = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -43,7 +47,7 @@ class Col:
     name: str
     kind: Kind = "code"
     priority: int = 1
-    min_width: int = TEXT_MIN  # text only
+    min_width: int = TEXT_MIN  # text and prose only
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def fit(
     if wide:
         return Layout(tuple(shown), tuple(natural), ())
     floor = [
-        min(natural[i], max(col.min_width, _cell_len(col.name))) if col.kind == "text" else n
+        min(natural[i], max(col.min_width, _cell_len(col.name))) if col.kind in SHRINKS else n
         for i, (col, n) in enumerate(zip(columns, natural, strict=True))
     ]
 
@@ -159,7 +163,9 @@ def fit(
     for i in sorted(set(range(len(columns))) - set(shown) - empty, key=lambda i: _rank(columns, i)):
         if fits(sorted([*shown, i]), back=i):
             shown = sorted([*shown, i])
-    texts = sorted((i for i in shown if columns[i].kind == "text"), key=lambda i: _rank(columns, i))
+    texts = sorted(
+        (i for i in shown if columns[i].kind in SHRINKS), key=lambda i: _rank(columns, i)
+    )
     room = width - style.chrome(len(shown)) - sum(natural[i] for i in shown if i not in texts)
     fair = _share(room, [natural[i] for i in texts], [floor[i] for i in texts])
     shared = dict(zip(texts, fair, strict=True))
@@ -209,8 +215,8 @@ def draw(
             col.name,
             justify="right" if col.kind == "number" else "left",
             width=w,
-            no_wrap=True,
-            overflow="ellipsis",
+            no_wrap=col.kind != "prose",
+            overflow="fold" if col.kind == "prose" else "ellipsis",
         )
     for row in rows:
         # Text, not str: a name with [brackets] is not rich markup

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from inventory_cli.tables import BOXED, PLAIN, Col, cell, fit, short_id
-from tests.cli_support import FakeAgent, run
+from tests.cli_support import FakeAgent, run, table_lines, table_rows
 
 SKU1, SKU2 = "ELEC-LAPTOP-XPS13-01", "HOME-CHAIR-ERGO-0042"  # 20 characters each
 NAME = "Portátil Dell XPS 13 9340 Platinum Silver, 32 GB RAM, 1 TB SSD"
@@ -267,6 +267,8 @@ def test_numbers_are_right_aligned(name: str) -> None:
     )
     assert rows, "\n".join(lines)
     for row in rows:
+        if row.startswith("│") and not row[row.rfind("│", 0, end) + 1 : end].strip():
+            continue  # the next line of a row whose prose wraps: blank in this column
         assert row[end - 1].isdigit() and not row[end].isdigit(), f"{head!r}\n{row!r}"
 
 
@@ -325,3 +327,15 @@ def test_a_cell_is_never_rich_markup() -> None:
         "GET", "/api/v1/products", {"data": [{**PRODUCTS["data"][0], "name": "[red]x[/red] [b]"}]}
     )
     assert "[red]x[/red] [b]" in run(fake, "product", "list").stdout
+
+
+def test_prose_wraps_whole_and_a_name_ends_in_an_ellipsis() -> None:
+    lines, _ = _render(CASES["conflicts"], columns=80)
+    body = table_lines("\n".join(lines))
+    first = next(n for n, cells in enumerate(body) if cells[0] == "superseded_delta")
+    detail = [body[first][-1]]
+    detail += [c[-1] for c in itertools.takewhile(lambda c: c[0] == "", body[first + 1 :])]
+    assert " ".join(detail) == "delta -5 made before count 40 it did not know"
+    lines, _ = _render(CASES["product list"], columns=80)
+    name = table_rows("\n".join(lines))[SKU1][1]
+    assert name.endswith("…") and NAME.startswith(name[:-1]) and len(name) >= 16
