@@ -100,9 +100,9 @@ def table(
 ) -> None:
     """Every table: laid out for the console's width (``tables.fit``), data on
     stdout; what was left out to fit, said on stderr."""
-    from inventory_cli.tables import cell, draw, fit
+    from inventory_cli.tables import cells, draw, fit
 
-    shown = [[cell(c, v, wide) for c, v in zip(columns, row, strict=True)] for row in rows]
+    shown = cells(columns, rows, wide)
     console = err() if to_stderr else out()
     layout = fit(columns, shown, console.width, style, wide)
     # crop=False: a table whose must-show columns are wider than the terminal

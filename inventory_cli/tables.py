@@ -5,8 +5,10 @@ The kind says how a column may give way when the width is short:
 
 - ``id``: an id that starts with a UUID is shown as its first 8 characters
   (the first block of the UUID, like git's short hashes; a command takes any
-  unique prefix). Other ids (``web-1002``, ``store-001:14``, ``T-7K3M-9XQ2-P8RA``)
-  were made to be read and typed, and are shown whole. Never wrapped.
+  unique prefix), or as many more as tell apart the ids of that column (as
+  git does: sequential UUIDs differ only at the end). Other ids (``web-1002``,
+  ``store-001:14``, ``T-7K3M-9XQ2-P8RA``) were made to be read and typed, and
+  are shown whole. Never wrapped.
 - ``sku``, ``code``, ``time``: shown whole on one line (SKUs, store ids,
   statuses, timestamps), never wrapped nor cut.
 - ``number``: right-aligned, never wrapped.
@@ -79,18 +81,42 @@ class Layout:
         return sum(self.widths) + style.chrome(len(self.widths))
 
 
-def short_id(value: str) -> str:
-    """The first block of an id that starts with a UUID; any other id as it is."""
-    return value[:SHORT_ID] if _UUID_HEAD.match(value) else value
+def short_id(value: str, length: int = SHORT_ID) -> str:
+    """The first ``length`` characters of an id that starts with a UUID; any
+    other id as it is."""
+    return value[:length] if _UUID_HEAD.match(value) else value
 
 
-def cell(col: Col, value: Any, wide: bool) -> str:
-    """A value as its column shows it: one line; ids shortened unless ``wide``
-    (--wide lifts the width limit, so nothing is withheld: every column, whole
-    ids, as --json and the logs have them; git shows short ids always, but it
-    has --no-abbrev for that, and --wide is ours)."""
-    text = "" if value is None else " ".join(str(value).splitlines())
-    return text if wide or col.kind != "id" else short_id(text)
+def id_length(values: Sequence[str]) -> int:
+    """How many characters of these ids tell the different ones apart: 8, or
+    more where two share their first 8. (UUIDs have their dashes in the same
+    places, so two first differ after one, never on it.)"""
+    ids = {v for v in values if _UUID_HEAD.match(v)}
+    n = SHORT_ID
+    longest = max((len(v) for v in ids), default=n)
+    while n < longest and len({v[:n] for v in ids}) < len(ids):
+        n += 1
+    return n
+
+
+def cells(columns: Sequence[Col], rows: Sequence[Sequence[Any]], wide: bool) -> list[list[str]]:
+    """The values as their columns show them: each on one line; ids shortened
+    unless ``wide`` (--wide lifts the width limit, so nothing is withheld:
+    every column, whole ids, as --json and the logs have them; git shows
+    short ids always, but it has --no-abbrev for that, and --wide is ours)."""
+    shown = [
+        [
+            "" if v is None else " ".join(str(v).splitlines())
+            for _, v in zip(columns, row, strict=True)
+        ]
+        for row in rows
+    ]
+    for i, col in enumerate(columns):
+        if col.kind == "id" and not wide:
+            n = id_length([row[i] for row in shown])
+            for row in shown:
+                row[i] = short_id(row[i], n)
+    return shown
 
 
 def _cell_len(text: str) -> int:

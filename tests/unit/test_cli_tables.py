@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from inventory_cli.tables import BOXED, PLAIN, Col, cell, fit, short_id
+from inventory_cli.tables import BOXED, PLAIN, Col, cells, fit, id_length, short_id
 from tests.cli_support import FakeAgent, run, table_lines, table_rows
 
 SKU1, SKU2 = "ELEC-LAPTOP-XPS13-01", "HOME-CHAIR-ERGO-0042"  # 20 characters each
@@ -311,15 +311,34 @@ def test_a_narrow_column_left_out_on_the_way_comes_back_but_never_squeezes_more_
 
 
 def test_only_ids_that_start_with_a_uuid_are_shortened_and_wide_keeps_them_whole() -> None:
+    def shown(col: Col, *values: str, wide: bool = False) -> list[str]:
+        return [row[0] for row in cells([col], [[v] for v in values], wide)]
+
     uid = Col("ID", "id")
-    assert cell(uid, UUIDS[0], wide=False) == UUIDS[0][:8]
-    assert cell(uid, f"{UUIDS[0]}@store-002", wide=False) == UUIDS[0][:8]
-    assert cell(uid, UUIDS[0].upper(), wide=False) == UUIDS[0][:8].upper()
-    assert cell(uid, UUIDS[0], wide=True) == UUIDS[0]
-    for readable in ("web-1002@store-001", "store-001:14", TID, "ca65956e"):
-        assert cell(uid, readable, wide=False) == readable
-    assert cell(Col("SKU", "sku"), UUIDS[0], wide=False) == UUIDS[0]  # only ids
-    assert cell(Col("Note", "text"), "two\nlines", wide=False) == "two lines"
+    assert shown(uid, UUIDS[0], f"{UUIDS[1]}@store-002") == [UUIDS[0][:8], UUIDS[1][:8]]
+    assert shown(uid, UUIDS[0].upper()) == [UUIDS[0][:8].upper()]
+    assert shown(uid, UUIDS[0], UUIDS[0]) == [UUIDS[0][:8]] * 2  # the same id twice
+    assert shown(uid, UUIDS[0], wide=True) == [UUIDS[0]]
+    readable = ["web-1002@store-001", "store-001:14", TID, "ca65956e"]
+    assert shown(uid, *readable) == readable
+    assert shown(Col("SKU", "sku"), UUIDS[0]) == [UUIDS[0]]  # only ids
+    assert shown(Col("Note", "prose"), "two\nlines") == ["two lines"]
+
+
+def test_ids_that_share_their_first_8_characters_show_as_many_as_tell_them_apart() -> None:
+    uid = Col("ID", "id")
+    twins = ["ca65956e-3b1f-4c2e-9a7d-5e8f1b2c3d4e", "ca65956e-3b2a-4c2e-9a7d-5e8f1b2c3d4e"]
+    assert id_length(twins) == 12 and cells([uid], [[t] for t in twins], False) == [
+        ["ca65956e-3b1"],
+        ["ca65956e-3b2"],
+    ]
+    apart_at_10 = ["ca65956e-3b1f-4c2e-9a7d-5e8f1b2c3d4e", "ca65956e-4b1f-4c2e-9a7d-5e8f1b2c3d4e"]
+    assert id_length(apart_at_10) == 10  # "ca65956e-3": past the dash
+    sequential = [f"550e8400-e29b-41d4-a716-44665544000{n}" for n in range(3)]  # the demo data's
+    assert id_length(sequential) == 36
+    assert (
+        id_length([sequential[0], f"{sequential[0]}@store-002"]) == 37
+    )  # one is the other's prefix
 
 
 def test_a_cell_is_never_rich_markup() -> None:
