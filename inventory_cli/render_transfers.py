@@ -4,7 +4,6 @@ a list of them, and the packing slip that travels with the goods. Beside
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from inventory_cli.render import fields, message, out, table, when
@@ -65,7 +64,7 @@ def line_columns(lines: list[dict[str, Any]]) -> list[Col]:
     """The columns of a transfer's lines, each field's; a rare one (damaged,
     cancelled) keeps the priority of the others when some line has it."""
     return [
-        replace(c, priority=2) if f in RARE and any(ln.get(f) for ln in lines) else c
+        c._replace(priority=2) if f in RARE and any(ln.get(f) for ln in lines) else c
         for f, c in LINE_COLUMNS.items()
     ]
 

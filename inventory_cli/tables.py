@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Kind = Literal["id", "sku", "code", "time", "number", "text", "prose"]
 SHRINKS = ("text", "prose")
@@ -41,8 +40,9 @@ TEXT_MIN = 16  # a text column keeps this much (or its widest cell) before colum
 _UUID_HEAD = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
-@dataclass(frozen=True)
-class Col:
+# NamedTuples, not dataclasses: every command module declares its columns at
+# import, and a dataclass costs eight times as much to define (``inv`` start-up, B1)
+class Col(NamedTuple):
     """One column: its header, what it holds, and how much it matters (1: always
     shown; 2, 3, ...: left out first when short of room, highest first)."""
 
@@ -52,8 +52,7 @@ class Col:
     min_width: int = TEXT_MIN  # text and prose only
 
 
-@dataclass(frozen=True)
-class Style:
+class Style(NamedTuple):
     """A table's frame: what it costs in columns beside the cells."""
 
     boxed: bool = True  # rich's default box, a rule between columns
@@ -68,8 +67,7 @@ BOXED = Style()
 PLAIN = Style(boxed=False)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """The columns shown (by index into the declared ones), each one's width,
     and the names of those left out."""
 
