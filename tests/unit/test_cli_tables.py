@@ -155,6 +155,39 @@ def _transfer(tid: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+STOCK_CHANGES = {
+    "dryRun": True,
+    "rows": 5,
+    "changes": [
+        {"line": n + 2, "sku": SKU1, "storeId": s, "mode": "set", "from": 10, "to": 1200,
+         "safetyStock": {"from": None, "to": 3}, "reorderPoint": {"from": 5, "to": 12},
+         "maxStock": {"from": None, "to": 300}}
+        for n, s in enumerate(STORES)
+    ],
+}  # fmt: skip
+PRODUCT_CHANGES = {
+    "dryRun": True,
+    "rows": 2,
+    "changes": [
+        {"line": n + 2, "sku": sku, "action": "update",
+         "fields": ["name", "description", "category", "price", "active"]}
+        for n, sku in enumerate([SKU1, SKU2])
+    ],
+}  # fmt: skip
+# the files the import cases read (the agent's answer is the fake's)
+FILES = {
+    "stock.csv": "sku,storeId,quantity\n" + "".join(f"{SKU1},{s},1200\n" for s in STORES),
+    "products.csv": f"sku,name\n{SKU1},\"{NAME}\"\n{SKU2},\"{NAME}\"\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def _import_files(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+
+
 @dataclass(frozen=True)
 class Case:
     args: tuple[str, ...]
@@ -164,6 +197,7 @@ class Case:
     left_out: tuple[str, ...]  # headers left out at 80, back with --wide
     number: str  # a right-aligned column, checked on every row
     ids: tuple[str, ...] = ()  # ids and SKUs of the data: each shown whole on a line
+    method: str = "GET"
 
 
 CASES = {
@@ -197,6 +231,11 @@ CASES = {
     "routings": Case(("reservation", "routings"), "/api/v1/routings", {"data": [ROUTING] * 3},
         ("Request", "Status", "SKU", "Qty"), ("Pending cleanups", "Created"), "Qty",
         (UUIDS[0], SKU1)),
+    "stock import": Case(("import", "stock.csv", "--dry-run"), "/api/v1/imports/stock",
+        STOCK_CHANGES, ("Line", "SKU", "From", "To"), ("Max",), "To", (SKU1, *STORES), "POST"),
+    "product import": Case(("product", "import", "products.csv", "--dry-run"),
+        "/api/v1/imports/products", PRODUCT_CHANGES, ("Line", "SKU", "Action", "Fields"), (),
+        "Line", (SKU1, SKU2), "POST"),
     "transfer show": Case(("transfer", "show", TID), f"/api/v1/transfers/{TID}", _transfer(TID),
         ("SKU", "Qty", "Received", "Pending", "What it means", "Receipt", "Lines"),
         ("Cancelled",), "Pending", (SKU1, SKU2, TID, "R-04K3-9XQ2-P8RA")),
@@ -208,7 +247,7 @@ CASES = {
 
 
 def _render(case: Case, *flags: str, columns: int) -> tuple[list[str], str]:
-    fake = FakeAgent().on("GET", case.path, case.reply)
+    fake = FakeAgent().on(case.method, case.path, case.reply)
     r = run(fake, *case.args, *flags, env={"COLUMNS": str(columns)})
     return r.stdout.splitlines(), r.stderr
 
