@@ -177,7 +177,7 @@ PRODUCT_CHANGES = {
 # the files the import cases read (the agent's answer is the fake's)
 FILES = {
     "stock.csv": "sku,storeId,quantity\n" + "".join(f"{SKU1},{s},1200\n" for s in STORES),
-    "products.csv": f"sku,name\n{SKU1},\"{NAME}\"\n{SKU2},\"{NAME}\"\n",
+    "products.csv": f'sku,name\n{SKU1},"{NAME}"\n{SKU2},"{NAME}"\n',
 }
 
 
