@@ -7,6 +7,12 @@ from typing import Annotated
 import typer
 
 Json = Annotated[bool, typer.Option("--json", help="print the API's JSON objects")]
+Wide = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="every column, ids in full (the lines may be wider than the terminal)"
+    ),
+]
 Store = Annotated[
     str | None, typer.Option("--store", "-s", help="store id (default: the agent's own store)")
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
 from inventory_cli import render, render_routing
-from inventory_cli.commands.options import Json, Limit, Ref, Store
+from inventory_cli.commands.options import Json, Limit, Ref, Store, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import CliError, UsageError
 
@@ -48,6 +49,7 @@ def reserve(
         str | None,
         typer.Option("--candidates", help="with --store any: the stores to ask, a,b,c in order"),
     ] = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Reserve stock (in another store: asks that store's agent; --store any:
@@ -73,9 +75,9 @@ def reserve(
         r = client(ctx).request("POST", "/api/v1/reservations", body=body, unknown=unknown)
     except CliError as exc:
         if isinstance(exc.body.get("routing"), dict) and not as_json:
-            render_routing.attempts(exc.body["routing"], to_stderr=True)
+            render_routing.attempts(exc.body["routing"], wide=wide, to_stderr=True)
         raise
-    render.emit(r, as_json, render_routing.routed)
+    render.emit(r, as_json, partial(render_routing.routed, wide=wide))
 
 
 def _routing_options(
@@ -148,11 +150,16 @@ def show(ctx: typer.Context, rid: str, as_json: Json = False) -> None:
 def routing(
     ctx: typer.Context,
     request_id: Annotated[str, typer.Argument(help="the reservationId sent with --store any")],
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Show how a routed reservation went: each store asked, and the cleanup
     of any that did not answer (at the agent that routed it)."""
-    render.emit(client(ctx).get(f"/api/v1/routings/{request_id}"), as_json, render_routing.record)
+    render.emit(
+        client(ctx).get(f"/api/v1/routings/{request_id}"),
+        as_json,
+        partial(render_routing.record, wide=wide),
+    )
 
 
 def routings(
@@ -165,11 +172,12 @@ def routings(
         str | None, typer.Option("--status", help="routing, granted, refused or unreachable")
     ] = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List routed reservations this agent routed, newest first."""
     data = client(ctx).get("/api/v1/routings", cleanup=cleanup, status=status, limit=limit)
-    render.emit(data["data"], as_json, render_routing.records)
+    render.emit(data["data"], as_json, partial(render_routing.records, wide=wide))
 
 
 def list_(
@@ -180,6 +188,7 @@ def list_(
     store: Store = None,
     sku: Annotated[str | None, typer.Option("--sku")] = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List reservations, newest first."""
@@ -192,4 +201,4 @@ def list_(
         sku=sku,
         limit=limit,
     )
-    render.emit(data["data"], as_json, render.reservations)
+    render.emit(data["data"], as_json, partial(render.reservations, wide=wide))
