@@ -1,8 +1,11 @@
 """Who is calling, and what a route is given: typed FastAPI dependencies.
 
 A request that came over the Unix socket (uvicorn reports no TCP port for it)
-is local admin: the socket's file mode (0600) is its access control. Over TCP
-every ``/api/v1`` call needs a bearer JWT.
+is local admin: the socket's file mode (0600) is its access control; but one
+that brings a bearer token is that token's user (a clerk logged in at a shared
+till acts as herself), and a bad token is a 401 there too, never local admin.
+Over TCP every ``/api/v1`` call needs a bearer JWT. Tokens are checked by
+``agent.accounts.Accounts.principal``.
 
 Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a
 worker thread, two thread hops per request for what is an attribute lookup
@@ -16,7 +19,8 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
-from agent.auth import LOCAL_ADMIN, Principal, verify
+from agent.accounts import Accounts
+from agent.auth import LOCAL_ADMIN, Principal
 from agent.config import LimitsConfig
 from agent.metrics import Metrics
 from agent.routing.router import Router
@@ -34,6 +38,9 @@ class Backend(Protocol):
 
     @property
     def jwt_secret(self) -> str: ...
+
+    @property
+    def accounts(self) -> Accounts: ...  # logins, and who a token is
 
     @property
     def metrics(self) -> Metrics: ...
@@ -77,13 +84,29 @@ async def get_router(request: Request) -> Router:
     return backend_of(request).router
 
 
+async def get_accounts(request: Request) -> Accounts:
+    return backend_of(request).accounts
+
+
 async def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization")
+    if header is not None:  # over the socket too: a clerk logged in at the till is herself
+        return backend_of(request).accounts.principal(header)
     if is_local(request.scope):
         return LOCAL_ADMIN
-    return verify(backend_of(request).jwt_secret, request.headers.get("authorization"))
+    return backend_of(request).accounts.principal(header)  # none over TCP: 401
+
+
+def client_address(request: Request) -> str:
+    """Who a login's failures are counted against: the client's IP over
+    TCP, "local" for the socket."""
+    if is_local(request.scope) or request.client is None:
+        return "local"
+    return request.client.host
 
 
 Service = Annotated[InventoryService, Depends(get_service)]
 Routing = Annotated[Router, Depends(get_router)]
 Who = Annotated[Principal, Depends(get_principal)]
 Runtime = Annotated[Backend, Depends(get_backend)]
+AccountBook = Annotated[Accounts, Depends(get_accounts)]
