@@ -188,9 +188,8 @@ def build(
     cfg: AgentConfig, *, forwarder: Forwarder | None = None, passwords: Passwords | None = None
 ) -> Agent:
     """The agent for ``cfg``. ``forwarder``: how an agent without NATS reaches
-    other stores (tests drive a fake network through it); with
-    ``nats.servers`` it is the NATS one, and without either, ``Standalone``.
-    ``passwords``: other hashing parameters (tests; default: argon2's own)."""
+    other stores (tests drive a fake network through it; else NATS's, or
+    ``Standalone``). ``passwords``: other argon2 parameters (tests)."""
     offset = cfg.clock_offset_ms
 
     def skewed_ms() -> int:  # drills and tests: this agent's clock ahead or behind
@@ -242,12 +241,11 @@ def build(
     # one ask of a routed reservation takes at most the forwarder's timeout
     budget_ms = int(cfg.nats.forward_timeout * 1000)
     cleanups = asyncio.Event()  # set when a routing leaves a cleanup
-    secret = auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret)
     runtime = Runtime(
         cfg,
         service,
         metrics,
-        secret,
+        secret := auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret),
         ExpiryWorker(service, cfg.expiry_interval),
         Router(
             service,

@@ -275,8 +275,10 @@ def test_contract_a_real_agent_logs_in_a_user_added_while_it_runs() -> None:
     agent = Agent("store-001", home, port=free_port()).start()
     try:
         add = subprocess.run(
-            [bin_path("inv-agent"), "user", "add", "dana", "--role", "clerk"]
-            + ["--store", "store-001", "--data-dir", str(agent.data_dir), "--password-stdin"],
+            [
+                *(bin_path("inv-agent"), "user", "add", "dana", "--role", "clerk"),
+                *("--store", "store-001", "--data-dir", str(agent.data_dir), "--password-stdin"),
+            ],
             input=PASSWORD + "\n",
             capture_output=True,
             text=True,
