@@ -60,8 +60,8 @@ def login(ctx: typer.Context, user: User = None, password_stdin: PasswordStdin =
 
 
 def logout(ctx: typer.Context) -> None:
-    """Forget the login for this agent (commands go back to INV_TOKEN, or,
-    over the socket, to acting as your own OS user)."""
+    """Forget the login for this agent (later commands send INV_TOKEN, if
+    set, or no token)."""
     obj = context(ctx)
     gone = credentials.forget(obj.target)
     if gone is None:
