@@ -129,6 +129,19 @@ def test_logins_to_two_agents_are_kept_apart(tmp_path: Path) -> None:
     assert credentials.find("/run/agent.sock", file) is None
 
 
+@pytest.mark.parametrize("xdg", [None, "", "  ", "/somewhere/else"])
+def test_the_config_dir_is_platformdirs_own(
+    xdg: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert credentials.config_dir() == Path(platformdirs.user_config_dir("inv"))
+
+
 def test_whoami(tmp_path: Path, home: dict[str, str | None]) -> None:
     me = {"user": "alice", "role": "clerk", "stores": ["store-001"], "via": "token"}
     me["expiresAt"] = answer()["expiresAt"]
