@@ -18,7 +18,14 @@ from typing import TextIO
 
 from agent import auth
 from agent.accounts.passwords import Passwords
-from agent.accounts.users import AccountError, User, UserStore, check_name, check_password
+from agent.accounts.users import (
+    AccountError,
+    User,
+    UserStore,
+    check_name,
+    check_password,
+    check_role,
+)
 from agent.config import ConfigError, load
 
 Prompt = Callable[[str], str]
@@ -80,9 +87,9 @@ def _describe(user: User) -> str:
     return f"{user.name} ({user.role}{where}{state})"
 
 
-def _table(users: list[User], out: TextIO) -> None:
-    if not users:
-        print("no users yet (add one with: inv-agent user add NAME --role clerk)", file=out)
+def _table(users: list[User], out: TextIO, err: TextIO) -> None:
+    if not users:  # a message, not data: stderr
+        print("no users yet (add one with: inv-agent user add NAME --role clerk)", file=err)
         return
     rows = [("NAME", "ROLE", "STORES", "ENABLED", "UPDATED")] + [
         (
@@ -114,11 +121,12 @@ def run(
         if args.json:
             print(json.dumps([u.public() for u in users], indent=2), file=stdout)
         else:
-            _table(users, stdout)
+            _table(users, stdout, stderr)
         return
     name = check_name(args.name)
     if args.command == "add":
-        if store.get(name) is not None:  # before asking for a password in vain
+        check_role(args.role, args.stores)  # all before asking for a password in vain
+        if store.get(name) is not None:
             raise AccountError(f"user {name!r} already exists (change it with: user passwd)")
         user = store.add(
             name, args.role, args.stores, passwords.hash(_password(args, stdin, prompt))

@@ -127,6 +127,8 @@ def test_bad_input_is_exit_2_and_changes_nothing(
 
 def test_the_prompt_asks_twice_and_needs_a_terminal(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    _, said = user(data, "add", "x", "--role", "boss", prompts=[], code=2)  # asked nothing
+    assert "role 'boss'" in said
     _, said = user(data, "add", "x", "--role", "viewer", prompts=["password1", "password2"], code=2)
     assert "the two passwords differ" in said
     _, said = user(data, "add", "x", "--role", "viewer", code=2)  # stdin is no terminal
