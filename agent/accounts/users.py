@@ -23,7 +23,9 @@ from typing import Any
 from agent.auth import ROLES
 from agent.domain import STORE_RE
 
-NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+# no "@": a request forwarded from another store is recorded as by NAME@STORE
+# (a name means something only with its store), and that must read one way
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; a login body needs a bound
 SCHEMA_VERSION = 1
@@ -52,7 +54,7 @@ class AccountError(ValueError):
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise AccountError(
-            f"user name {name!r}: use 1-64 characters of letters, digits and . _ @ -"
+            f"user name {name!r}: use 1-64 characters of letters, digits and . _ -"
         )
     return name
 

@@ -66,7 +66,7 @@ def test_add_list_passwd_disable_enable(tmp_path: Path) -> None:
         stdin="long enough\n",
     )
     assert said.strip() == "added alice (clerk, stores: s-1, s-2)"
-    user(data, "add", "bob@shop", "--role", "admin", prompts=["password!", "password!"])
+    user(data, "add", "bob.s_1-a", "--role", "admin", prompts=["password!", "password!"])
     [alice, bob] = listed(data)
     assert alice["stores"] == ["s-1", "s-2"] and bob["stores"] is None
     assert (alice["enabled"], alice["generation"]) == (True, 1)
@@ -104,6 +104,7 @@ def test_add_list_passwd_disable_enable(tmp_path: Path) -> None:
         (["add", "x", "--role", "admin", "--store", "s-1"], "long enough\n", "limits a clerk"),
         (["add", "x", "--role", "clerk", "--store", "a.b"], "long enough\n", "not a store id"),
         (["add", "no spaces", "--role", "clerk"], "long enough\n", "user name 'no spaces'"),
+        (["add", "ana@store-2", "--role", "clerk"], "long enough\n", "user name 'ana@store-2'"),
         (["add", "x", "--role", "clerk"], "short\n", "at least 8 characters"),
         (["add", "alice", "--role", "clerk"], "long enough\n", "'alice' already exists"),
         (["passwd", "nobody"], "long enough\n", "no user 'nobody'"),
