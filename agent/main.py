@@ -182,6 +182,7 @@ def run(cfg: AgentConfig) -> int:
     import uvicorn
 
     from agent import logs
+    from agent.api.peercred import peer_protocol
     from agent.runtime import build
 
     logs.configure(cfg.log_level, cfg.log_format)
@@ -206,6 +207,7 @@ def run(cfg: AgentConfig) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             agent.app,
+            http=peer_protocol(),  # each socket request knows its caller's OS user
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -140,6 +140,15 @@ class InventoryService:
     ) -> dict[str, Any]:
         return await self._store.read(queries.history, ref, store, since_ms, limit)
 
+    async def _forward(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        """Ask ``store`` to do ``op``; the acting user travels as ``NAME@STORE``
+        (this store): accounts are a store's own, so a bare name would say
+        nothing at the owner (a name already qualified, or none, stays)."""
+        actor = payload.get("actor")
+        if actor and "@" not in actor:
+            payload = {**payload, "actor": f"{actor}@{self.store_id}"}
+        return await self._forwarder(store, op, payload)
+
     # --------------------------------------------------------- reservations
     def deadline(self, budget_ms: int, margin_ms: int = 0) -> Deadline:
         """``budget_ms`` less ``margin_ms`` from now, on this ledger's monotonic
@@ -163,7 +172,7 @@ class InventoryService:
         if req.store_id != self.store_id:
             await self._require_known(str(req.store_id))
             self._count("forwarded")
-            return await self._forwarder(str(req.store_id), "reserve", req.wire())
+            return await self._forward(str(req.store_id), "reserve", req.wire())
         try:
             view, created = await self._write(commands.reserve, req, deadline)
         except InsufficientStock:
@@ -199,20 +208,24 @@ class InventoryService:
         owner = owner or self.reservation_store(rid)
         if owner and owner != self.store_id:
             await self._require_known(owner)
-            return await self._forwarder(
-                owner, "confirm", {"reservationId": rid, "orderId": order_id}
+            return await self._forward(
+                owner, "confirm", {"reservationId": rid, "orderId": order_id, "actor": actor}
             )
         view = await self._write(commands.confirm, rid, order_id, actor, deadline)
         return 200, {**view, "confirmedAt": view["updatedAt"]}
 
     async def cancel(
-        self, rid: str, owner: str | None = None, deadline: Deadline | None = None
+        self,
+        rid: str,
+        actor: str,
+        owner: str | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[int, Any]:
         owner = owner or self.reservation_store(rid)
         if owner and owner != self.store_id:
             await self._require_known(owner)
-            return await self._forwarder(owner, "cancel", {"reservationId": rid})
-        await self._write(commands.cancel, rid, deadline)
+            return await self._forward(owner, "cancel", {"reservationId": rid, "actor": actor})
+        await self._write(commands.cancel, rid, actor, deadline)
         return 204, None
 
     async def get_reservation(self, rid: str) -> dict[str, Any]:
@@ -250,7 +263,7 @@ class InventoryService:
         origin = str(req.from_store)
         if origin != self.store_id:
             await self._require_known(origin)
-            return await self._forwarder(origin, "transfer_create", req.wire())
+            return await self._forward(origin, "transfer_create", req.wire())
         view, created = await self._write(commands.create_transfer, req, deadline)
         return (201 if created else 200), view
 
@@ -277,7 +290,7 @@ class InventoryService:
         sides = self.transfer_sides(tid)
         if sides is not None and sides[0] != self.store_id:
             await self._require_known(sides[0])
-            return await self._forwarder(sides[0], op, {"transferId": tid, "actor": actor})
+            return await self._forward(sides[0], op, {"transferId": tid, "actor": actor})
         return 200, await self._write(command, tid, actor, deadline)
 
     async def receive_transfer(
@@ -292,7 +305,7 @@ class InventoryService:
         )
         if dest is not None:
             await self._require_known(dest)
-            return await self._forwarder(dest, "transfer_receive", req.wire())
+            return await self._forward(dest, "transfer_receive", req.wire())
         view, recorded = await self._write(commands.receive_transfer, req, deadline)
         return (201 if recorded else 200), view
 

@@ -53,9 +53,7 @@ class AccountError(ValueError):
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise AccountError(
-            f"user name {name!r}: use 1-64 characters of letters, digits and . _ -"
-        )
+        raise AccountError(f"user name {name!r}: use 1-64 characters of letters, digits and . _ -")
     return name
 
 

@@ -1,7 +1,8 @@
 """Who is calling, and what a route is given: typed FastAPI dependencies.
 
 A request that came over the Unix socket (uvicorn reports no TCP port for it)
-is local admin: the socket's file mode (0600) is its access control; but one
+is local admin, named by the OS user of the process that connected
+(``peercred``): the socket's file mode (0600) is its access control; but one
 that brings a bearer token is that token's user (a clerk logged in at a shared
 till acts as herself), and a bad token is a 401 there too, never local admin.
 Over TCP every ``/api/v1`` call needs a bearer JWT. Tokens are checked by
@@ -20,6 +21,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 
 from agent.accounts import Accounts
+from agent.api.peercred import scope_peer
 from agent.auth import LOCAL_ADMIN, Principal
 from agent.config import LimitsConfig
 from agent.metrics import Metrics
@@ -88,12 +90,19 @@ async def get_accounts(request: Request) -> Accounts:
     return backend_of(request).accounts
 
 
+def socket_principal(scope: Mapping[str, Any]) -> Principal:
+    """The OS user who connected to the socket, as admin; "local" where the
+    kernel did not say (an in-process client, a system without SO_PEERCRED)."""
+    peer = scope_peer(scope)
+    return LOCAL_ADMIN if peer is None else Principal(user=peer.user, role="admin")
+
+
 async def get_principal(request: Request) -> Principal:
     header = request.headers.get("authorization")
     if header is not None:  # over the socket too: a clerk logged in at the till is herself
         return backend_of(request).accounts.principal(header)
     if is_local(request.scope):
-        return LOCAL_ADMIN
+        return socket_principal(request.scope)
     return backend_of(request).accounts.principal(header)  # none over TCP: 401
 
 
