@@ -142,6 +142,15 @@ class AlertsConfig:
 class AuthConfig:
     jwt_secret: str | None = None  # None: generated in data_dir/jwt.secret
     token_ttl: str = "24h"
+    # a login's lifetime (POST /api/v1/auth/token, inv login): a shift
+    login_ttl: float = field(default=43_200.0, metadata={"parse": parse_seconds})
+    # failed logins: counted over login_window, per user and per client address;
+    # after login_slow_after each attempt waits (growing, up to 4 s), and at
+    # login_max_failures (a user) or login_max_failures_per_address it is refused (429)
+    login_window: float = field(default=900.0, metadata={"parse": parse_seconds})
+    login_slow_after: int = 3
+    login_max_failures: int = 10
+    login_max_failures_per_address: int = 30
 
 
 @dataclass
@@ -198,6 +207,12 @@ class AgentConfig:
     @property
     def ledger_path(self) -> Path:
         return self.data_dir / "ledger.db"
+
+    @property
+    def users_path(self) -> Path:
+        """This store's accounts (``agent.accounts``): never in the ledger,
+        which travels to every peer."""
+        return self.data_dir / "users.db"
 
     def listen_addr(self) -> tuple[str, int] | None:
         if not self.listen:
@@ -289,6 +304,9 @@ def load(
         raise ConfigError("log_format: must be json or console")
     if cfg.reservation_ttl <= 0:
         raise ConfigError("reservation_ttl: must be a positive number of seconds")
+    for name in ("login_slow_after", "login_max_failures", "login_max_failures_per_address"):
+        if getattr(cfg.auth, name) < 1:
+            raise ConfigError(f"auth.{name}: must be at least 1")
     if cfg.nats.stream_max_age < 0:
         raise ConfigError("nats.stream_max_age: must be 0 (for ever) or a number of seconds")
     cfg.listen_addr()

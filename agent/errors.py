@@ -10,6 +10,7 @@
     │   └── InsufficientStock      409  available < requested (says both)
     ├── Unauthorized               401  missing or bad bearer token
     ├── Forbidden                  403  role or store not allowed
+    ├── TooManyRequests            429  too many failed logins (carries Retry-After)
     ├── Unavailable                503  ledger not writable or closed, a known owning store
     │                                   unreachable now (or refusing past the deadline)
     └── RemoteError                any  another store's agent answered this error (forwarding);
@@ -34,6 +35,10 @@ class InventoryError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.message, **self.extra}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides its body."""
+        return {}
+
 
 class InvalidInput(InventoryError):
     status = 422
@@ -53,6 +58,17 @@ class Unauthorized(InventoryError):
 
 class Forbidden(InventoryError):
     status = 403
+
+
+class TooManyRequests(InventoryError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(InventoryError):

@@ -1,5 +1,6 @@
 """``inv-agent``: run one store's agent in the foreground (systemd-friendly),
-or ``inv-agent token`` to print a bearer token for the TCP API."""
+``inv-agent token`` to print a bearer token for the TCP API, or
+``inv-agent user ...`` to manage the store's accounts (``agent.accounts.cli``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="inv-agent",
         description="Run one store's inventory agent in the foreground. "
-        "Also: 'inv-agent token --help' to make API tokens.",
+        "Also: 'inv-agent token --help' to make API tokens, "
+        "'inv-agent user --help' to manage accounts.",
     )
     p.add_argument("--config", type=Path, help="YAML config file")
     p.add_argument("--store-id", help="this store's id (unique in the network)")
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "token":
         return token_main(argv[1:])
+    if argv and argv[0] == "user":
+        from agent.accounts.cli import main as user_main
+
+        return user_main(argv[1:])
     args = _run_parser().parse_args(argv)
     try:
         cfg = load(args.config, _overrides(args))

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from agent import __version__, auth
+from agent.accounts import Accounts, Passwords, Throttle, ThrottlePolicy, UserStore
 from agent.alerts import Bus, DeliveryWorker, Publish, Target, Webhook
 from agent.alerts.targets import http_client
 from agent.api.app import create_app
-from agent.config import AgentConfig, AlertsConfig, LimitsConfig
+from agent.config import AgentConfig, AlertsConfig, AuthConfig, LimitsConfig
 from agent.domain import AlertKind, MovementKind, TransferStatus
 from agent.expiry import ExpiryWorker
 from agent.hlc import now_ms
@@ -55,6 +56,7 @@ class Runtime:
         cleanup: CleanupWorker,
         replicator: Replicator | None,
         alerts: DeliveryWorker,
+        accounts: Accounts,
     ) -> None:
         self.config = config
         self.service = service
@@ -65,6 +67,7 @@ class Runtime:
         self.cleanup = cleanup
         self.replicator = replicator
         self.alerts = alerts
+        self.accounts = accounts
         self.started = time.time()
 
     @property
@@ -84,6 +87,7 @@ class Runtime:
             await self.replicator.stop()
         await self.cleanup.stop()
         await self.expiry.stop()
+        self.accounts.close()
 
     async def health(self) -> dict[str, Any]:
         checks: dict[str, dict[str, Any]] = {}
@@ -180,10 +184,12 @@ class Agent:
         return self.runtime.service
 
 
-def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
+def build(
+    cfg: AgentConfig, *, forwarder: Forwarder | None = None, passwords: Passwords | None = None
+) -> Agent:
     """The agent for ``cfg``. ``forwarder``: how an agent without NATS reaches
-    other stores (tests drive a fake network through it); with
-    ``nats.servers`` it is the NATS one, and without either, ``Standalone``."""
+    other stores (tests drive a fake network through it; else NATS's, or
+    ``Standalone``). ``passwords``: other argon2 parameters (tests)."""
     offset = cfg.clock_offset_ms
 
     def skewed_ms() -> int:  # drills and tests: this agent's clock ahead or behind
@@ -239,7 +245,7 @@ def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
         cfg,
         service,
         metrics,
-        auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret),
+        secret := auth.load_secret(cfg.data_dir, cfg.auth.jwt_secret),
         ExpiryWorker(service, cfg.expiry_interval),
         Router(
             service,
@@ -255,8 +261,23 @@ def build(cfg: AgentConfig, *, forwarder: Forwarder | None = None) -> Agent:
         ),
         replicator,
         deliveries(ledger, cfg.alerts, bus, alerts, metrics),
+        accounts(cfg, secret, passwords or Passwords()),
     )
     return Agent(runtime)
+
+
+def accounts(cfg: AgentConfig, secret: str, passwords: Passwords) -> Accounts:
+    """The store's accounts (users.db), logins throttled as ``cfg.auth`` says."""
+    a: AuthConfig = cfg.auth
+    policy = ThrottlePolicy(
+        window=a.login_window,
+        slow_after=a.login_slow_after,
+        max_per_user=a.login_max_failures,
+        max_per_address=a.login_max_failures_per_address,
+    )
+    return Accounts(
+        UserStore(cfg.users_path), secret, passwords, Throttle(policy), int(a.login_ttl)
+    )
 
 
 def deliveries(

@@ -2,7 +2,8 @@
 
 Built whole, once, by ``inv``'s global options (``main``) and kept in typer's
 ``ctx.obj``; a test passes ``obj=Context(transport=...)`` to stand in for the
-agent.
+agent. The client's token: ``--token`` / ``INV_TOKEN`` when given, else the
+stored login for the target (``inv login``; ``inventory_cli.credentials``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from inventory_cli.client import AgentClient
     from inventory_cli.transport import Transport
 
-__all__ = ["Context", "client"]
+__all__ = ["Context", "client", "context"]
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,35 @@ class Context:
     transport: Transport | None = None  # how to reach the agent (default: from ``agent``)
 
     @cached_property
+    def target(self) -> str:
+        """The agent: ``--agent``, INV_AGENT, or the default socket."""
+        from inventory_cli.client import default_target
+
+        return self.agent or default_target()
+
+    @cached_property
     def client(self) -> AgentClient:
+        from inventory_cli import credentials
         from inventory_cli.client import AgentClient
 
-        return AgentClient(self.agent, self.token, transport=self.transport)
+        token = self.token if self.token is not None else credentials.token_for(self.target)
+        return AgentClient(self.target, token, transport=self.transport)
+
+    def anonymous_client(self) -> AgentClient:
+        """A client that sends no token (``inv login``: where one comes from)."""
+        from inventory_cli.client import AgentClient
+
+        return AgentClient(self.target, "", transport=self.transport)
+
+
+def context(ctx: typer.Context) -> Context:
+    """The running command's ``Context``."""
+    obj = ctx.find_object(Context)
+    if obj is None:  # a command invoked without the app's callback
+        obj = ctx.obj = Context()
+    return obj
 
 
 def client(ctx: typer.Context) -> AgentClient:
     """The client of the running command's ``Context``."""
-    obj = ctx.find_object(Context)
-    if obj is None:  # a command invoked without the app's callback
-        obj = ctx.obj = Context()
-    return obj.client
+    return context(ctx).client

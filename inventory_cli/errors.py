@@ -3,7 +3,8 @@
 CliError                   anything else (an HTTP status without a class below)
 ├── UsageError             bad flags or bad input data, found by the CLI (names the field/line)
 │   └── InvalidError       HTTP 400, 422: the agent refused the request's data
-├── AuthError              HTTP 401, 403: no or a bad token (INV_TOKEN), or a role not allowed
+├── AuthError              HTTP 401, 403: no or a bad token (INV_TOKEN, inv login), or a
+│                          role not allowed; an expired stored login (before any request)
 ├── NotFoundError          HTTP 404: unknown product, reservation, stock row
 ├── ConflictError          HTTP 409: insufficient stock, version mismatch, id reused, wrong state
 └── UnreachableError       no answer from where the stock is
@@ -92,6 +93,8 @@ _BY_STATUS: dict[int, type[CliError]] = {
 def from_status(status: int, body: dict[str, Any]) -> CliError:
     """The error for an agent's answer with an error status."""
     message = str(body.get("error") or f"agent answered HTTP {status}")
-    if status == 401:
-        message += " (set INV_TOKEN)"
+    if status == 401:  # how to go on (the agent may have named inv login already)
+        message += (
+            " (or set INV_TOKEN)" if "inv login" in message else " (inv login, or set INV_TOKEN)"
+        )
     return _BY_STATUS.get(status, CliError)(message, body, status)

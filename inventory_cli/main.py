@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from inventory_cli import render
 from inventory_cli.commands import (
     alerts,
+    auth,
     imports,
     operations,
     overview,
@@ -56,8 +57,8 @@ EXIT_CODES_HELP = (
 
 HELP = (
     "Inventory of this store (and what the others have), through the local agent. "
-    "Targets the agent with --agent or INV_AGENT (socket path or http URL) and "
-    "INV_TOKEN for TCP. " + EXIT_CODES_HELP
+    "Targets the agent with --agent or INV_AGENT (socket path or http URL); acts as "
+    "the user of 'inv login', or of --token / INV_TOKEN. " + EXIT_CODES_HELP
 )
 
 
@@ -123,6 +124,9 @@ app.command("cancel")(reservations.cancel)
 app.command("import")(imports.import_stock)
 app.command("conflicts")(operations.conflicts)
 app.command("alerts")(alerts.alerts)
+app.command("login")(auth.login)
+app.command("logout")(auth.logout)
+app.command("whoami")(auth.whoami)
 
 product_app = _group("The catalogue: add, update, list, show, import.")
 product_app.command("add")(products.add)

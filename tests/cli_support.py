@@ -194,10 +194,12 @@ def run(
     code: int = 0,
     env: dict[str, str | None] | None = None,
     report: bool = False,
+    input: str | None = None,
 ) -> Result:
     """Run ``inv ARGS`` in this process against ``fake``; assert the exit code
     is ``code`` and the rules every command keeps. ``report``: a failure that
-    is the command's answer (an unhealthy ``agent status``), not an error."""
+    is the command's answer (an unhealthy ``agent status``), not an error.
+    ``input``: what stdin holds (answers to prompts)."""
     render.reset()  # a new process would start with new consoles
     environment: dict[str, str | None] = {
         "INV_AGENT": "/nonexistent/fake-agent.sock",
@@ -207,7 +209,7 @@ def run(
         **(env or {}),
     }
     obj = Context(transport=fake) if fake is not None else None
-    r = CliRunner().invoke(app, list(args), obj=obj, env=environment)
+    r = CliRunner().invoke(app, list(args), obj=obj, env=environment, input=input)
     shown = f"inv {' '.join(args)} -> {r.exit_code}\n--stdout--\n{r.stdout}--stderr--\n{r.stderr}"
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         shown += "".join(traceback.format_exception(r.exception))

@@ -27,6 +27,7 @@ import httpx
 import structlog
 
 from agent import auth
+from agent.accounts import Passwords
 from agent.config import AgentConfig, load
 from agent.runtime import Agent, build
 from agent.service import Forwarder
@@ -112,13 +113,13 @@ class InProcAgent:
 
 @asynccontextmanager
 async def running(
-    cfg: AgentConfig, forwarder: Forwarder | None = None
+    cfg: AgentConfig, forwarder: Forwarder | None = None, passwords: Passwords | None = None
 ) -> AsyncIterator[InProcAgent]:
     """Build the agent for ``cfg``, start its background tasks, and at the end
     stop them and close the ledger (what the lifespan and ``inv-agent`` do).
     ``forwarder``: how it reaches other stores (a fake network; see
-    ``tests.routekit``)."""
-    agent = build(cfg, forwarder=forwarder)
+    ``tests.routekit``); ``passwords``: cheaper argon2 parameters."""
+    agent = build(cfg, forwarder=forwarder, passwords=passwords)
     await agent.runtime.start()
     inproc = InProcAgent(agent, cfg)
     try:

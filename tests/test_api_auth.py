@@ -287,14 +287,16 @@ def test_the_socket_is_local_admin_and_owner_only(agent: Agent) -> None:
     assert stat.S_IMODE(mode) == 0o600
     assert stat.S_IMODE(os.stat(agent.data_dir / "jwt.secret").st_mode) == 0o600
 
+    assert stat.S_IMODE(os.stat(agent.data_dir / "users.db").st_mode) == 0o600
+
     api = agent.client()
     assert api.get("/api/v1/products").status_code == 200
-    # no token needed, and a bad one is irrelevant there
-    r = api.post(
-        "/api/v1/products",
-        json={"sku": "SOCK-1", "name": "via socket"},
-        headers=bearer("garbage"),
-    )
+    # no token needed; but one that is sent is that token's user, and a bad one a 401
+    # (a clerk logged in at the till is herself, never silently local admin)
+    new = {"sku": "SOCK-1", "name": "via socket"}
+    r = api.post("/api/v1/products", json=new, headers=bearer("garbage"))
+    assert r.status_code == 401, r.text
+    r = api.post("/api/v1/products", json=new)
     assert r.status_code == 201, r.text
     r = api.post("/api/v1/imports/products", json={"rows": [{"line": 2, "sku": "SOCK-2"}]})
     assert r.status_code == 200, r.text

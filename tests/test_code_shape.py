@@ -6,7 +6,7 @@ The layers (docs/ARCHITECTURE.md, "Module map"), from the inside out:
     leaves     domain, hlc, clocks, digest, errors, config, paths, inputs, metrics,
                logs, memtrim, auth
     ledger     agent.ledger.*
-    service    service, replica, expiry, agent.routing.*, agent.alerts.*
+    service    service, replica, expiry, agent.routing.*, agent.alerts.*, agent.accounts.*
     edges      agent.api.*, agent.sync.*
     root       runtime, main
     hq         agent.hq.* (inv-hq, a process of its own beside the agent: leaves,
@@ -75,7 +75,7 @@ def layer_of(module: str) -> str:
         return "service"
     if module in ROOT_MODULES:
         return "root"
-    for package in ("agent.routing", "agent.alerts"):
+    for package in ("agent.routing", "agent.alerts", "agent.accounts"):
         if module == package or module.startswith(package + "."):
             return "service"
     for prefix in ("ledger", "api", "sync", "hq"):

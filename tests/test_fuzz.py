@@ -33,7 +33,12 @@ from inventory_cli.importfile import ImportFileError
 from tests.helpers import Agent, bin_path
 
 STORE = "store-001"
-FAST = {"INV_LIMITS_RATE_PER_MINUTE": "1000000", "INV_LIMITS_RATE_BURST": "0"}
+FAST = {
+    "INV_LIMITS_RATE_PER_MINUTE": "1000000",
+    "INV_LIMITS_RATE_BURST": "0",
+    # the fuzzer's logins all fail: refused (429) after 30, but never slowed down
+    "INV_AUTH_LOGIN_SLOW_AFTER": "1000",
+}
 
 
 def fuzz_settings(n: int) -> settings:
@@ -130,6 +135,14 @@ def test_every_success_response_matches_the_declared_schema(make_agent: Any) -> 
         call("GET", "/health", 200)
         call("GET", "/metrics", 200)
         call("GET", "/api/v1/agent", 200)
+        add_user = [bin_path("inv-agent"), "user", "add", "walker", "--role", "viewer"]
+        add_user += ["--data-dir", str(agent.data_dir), "--password-stdin"]
+        subprocess.run(add_user, input="walk walk\n", text=True, check=True, timeout=60)
+        creds = {"username": "walker", "password": "walk walk"}
+        login = call("POST", "/api/v1/auth/token", 200, json=creds).json()
+        me = {"Authorization": f"Bearer {login['token']}"}
+        call("GET", "/api/v1/auth/whoami", 200, headers=me)
+        call("POST", "/api/v1/auth/token", 401, json=creds | {"password": "not it!"})
         new = {"sku": "WALK-1", "name": "Walker", "price": 5, "category": "c"}
         call("POST", "/api/v1/products", 201, json=new)
         call("GET", "/api/v1/products", 200, params={"q": "WALK"})

@@ -99,7 +99,7 @@ def create_app(backend: Backend) -> FastAPI:
 
 
 async def _inventory_error(request: Request, exc: InventoryError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers() or None)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

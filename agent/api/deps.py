@@ -2,8 +2,11 @@
 
 A request that came over the Unix socket (uvicorn reports no TCP port for it)
 is local admin, named by the OS user of the process that connected
-(``peercred``): the socket's file mode (0600) is its access control. Over TCP
-every ``/api/v1`` call needs a bearer JWT.
+(``peercred``): the socket's file mode (0600) is its access control; but one
+that brings a bearer token is that token's user (a clerk logged in at a shared
+till acts as herself), and a bad token is a 401 there too, never local admin.
+Over TCP every ``/api/v1`` call needs a bearer JWT. Tokens are checked by
+``agent.accounts.Accounts.principal``.
 
 Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a
 worker thread, two thread hops per request for what is an attribute lookup
@@ -17,8 +20,9 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
+from agent.accounts import Accounts
 from agent.api.peercred import scope_peer
-from agent.auth import LOCAL_ADMIN, Principal, verify
+from agent.auth import LOCAL_ADMIN, Principal
 from agent.config import LimitsConfig
 from agent.metrics import Metrics
 from agent.routing.router import Router
@@ -36,6 +40,9 @@ class Backend(Protocol):
 
     @property
     def jwt_secret(self) -> str: ...
+
+    @property
+    def accounts(self) -> Accounts: ...  # logins, and who a token is
 
     @property
     def metrics(self) -> Metrics: ...
@@ -79,6 +86,10 @@ async def get_router(request: Request) -> Router:
     return backend_of(request).router
 
 
+async def get_accounts(request: Request) -> Accounts:
+    return backend_of(request).accounts
+
+
 def socket_principal(scope: Mapping[str, Any]) -> Principal:
     """The OS user who connected to the socket, as admin; "local" where the
     kernel did not say (an in-process client, a system without SO_PEERCRED)."""
@@ -87,12 +98,24 @@ def socket_principal(scope: Mapping[str, Any]) -> Principal:
 
 
 async def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization")
+    if header is not None:  # over the socket too: a clerk logged in at the till is herself
+        return backend_of(request).accounts.principal(header)
     if is_local(request.scope):
         return socket_principal(request.scope)
-    return verify(backend_of(request).jwt_secret, request.headers.get("authorization"))
+    return backend_of(request).accounts.principal(header)  # none over TCP: 401
+
+
+def client_address(request: Request) -> str:
+    """Who a login's failures are counted against: the client's IP over
+    TCP, "local" for the socket."""
+    if is_local(request.scope) or request.client is None:
+        return "local"
+    return request.client.host
 
 
 Service = Annotated[InventoryService, Depends(get_service)]
 Routing = Annotated[Router, Depends(get_router)]
 Who = Annotated[Principal, Depends(get_principal)]
 Runtime = Annotated[Backend, Depends(get_backend)]
+AccountBook = Annotated[Accounts, Depends(get_accounts)]

@@ -336,6 +336,22 @@ class AgentInfo(Out):
     version: str
 
 
+class LoginToken(Out):
+    token: str
+    expiresAt: str
+    user: str
+    role: Literal["viewer", "clerk", "admin"]
+    stores: list[str] | None
+
+
+class WhoAmI(Out):
+    user: str
+    role: Literal["viewer", "clerk", "admin"]
+    stores: list[str] | None
+    via: Literal["socket", "token"]
+    expiresAt: str | None
+
+
 class Health(Out):
     status: Literal["healthy", "unhealthy"]
     storeId: str
@@ -354,7 +370,7 @@ ERROR_TEXT = {
     409: "Conflict: insufficient stock, version mismatch, id or key reused, wrong state",
     413: "The body is larger than limits.max_body_bytes",
     422: "A field is invalid; the message names it (``errors`` lists each one)",
-    429: "Rate limited (TCP only); see the Retry-After header",
+    429: "Rate limited (TCP only), or too many failed logins; see the Retry-After header",
     503: "The ledger is not writable (e.g. disk full), or the owning store is unreachable",
 }
 

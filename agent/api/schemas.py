@@ -94,6 +94,14 @@ class StoreUpdate(Body):
     safety_stock: Quantity | None = Field(default=None, alias="safetyStock")
 
 
+class LoginRequest(Body):
+    """``POST /api/v1/auth/token``. Any user name is taken (one that could not
+    be an account's is only a failed login, like an unknown one)."""
+
+    username: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 class SafetyStockSet(Body):
     store_id: StoreId | None = Field(default=None, alias="storeId")
     safety_stock: Quantity | None = Field(alias="safetyStock")  # required; null clears it

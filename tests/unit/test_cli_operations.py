@@ -80,7 +80,7 @@ def test_401_says_to_set_inv_token_and_is_exit_1() -> None:
         "GET", "/api/v1/products/PROD-001/availability", {"error": "missing token"}, status=401
     )
     r = run(fake, "stock", "show", "PROD-001", code=1)
-    assert error_of(r) == "Error: missing token (set INV_TOKEN)"
+    assert error_of(r) == "Error: missing token (inv login, or set INV_TOKEN)"
 
 
 def test_an_unreachable_agent_is_exit_5_naming_where_and_how_to_start_it() -> None:

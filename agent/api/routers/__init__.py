@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.api.routers import (
     alerts,
+    auth,
     imports,
     ops,
     products,
@@ -17,6 +18,7 @@ from agent.api.routers import (
 
 ALL = (
     ops.router,
+    auth.router,
     products.router,
     stock.router,
     reservations.router,
