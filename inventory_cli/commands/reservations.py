@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import render, render_routing
-from inventory_cli.commands.options import Json, Limit, Ref, Store
+from inventory_cli import completion, ids, render, render_routing
+from inventory_cli.commands.options import Json, Limit, Ref, ReservationId, Sku, Store
 from inventory_cli.context import client
 from inventory_cli.errors import CliError, UsageError
 
-Rid = Annotated[str, typer.Argument(help="reservation id")]
 STATUSES = ("PENDING", "CONFIRMED", "CANCELLED", "EXPIRED")
 
 
@@ -29,6 +28,7 @@ def reserve(
             "--store",
             "-s",
             help="store id (default: the agent's own store); 'any': the store that can",
+            autocompletion=completion.stores_or_any,
         ),
     ] = None,
     customer: Annotated[str | None, typer.Option("--customer")] = None,
@@ -42,7 +42,12 @@ def reserve(
         typer.Option("--strategy", help="with --store any: priority, most-available or nearest"),
     ] = None,
     near: Annotated[
-        str | None, typer.Option("--near", help="with --strategy nearest: STORE or LAT,LON")
+        str | None,
+        typer.Option(
+            "--near",
+            help="with --strategy nearest: STORE or LAT,LON",
+            autocompletion=completion.stores,
+        ),
     ] = None,
     candidates: Annotated[
         str | None,
@@ -111,12 +116,13 @@ def _routing_options(
 
 def confirm(
     ctx: typer.Context,
-    rid: Rid,
+    rid: ReservationId,
     order: Annotated[str | None, typer.Option("--order", help="order id")] = None,
     store: Store = None,
     as_json: Json = False,
 ) -> None:
     """Confirm a reservation: records the sale."""
+    rid = ids.resolve(client(ctx), ids.RESERVATION, rid, elsewhere=store is not None)
     body = {"orderId": order} if order else {}
     r = client(ctx).request(
         "POST",
@@ -129,8 +135,11 @@ def confirm(
     render.emit(r, as_json, render.reservation)
 
 
-def cancel(ctx: typer.Context, rid: Rid, store: Store = None, as_json: Json = False) -> None:
+def cancel(
+    ctx: typer.Context, rid: ReservationId, store: Store = None, as_json: Json = False
+) -> None:
     """Cancel a reservation: frees the stock."""
+    rid = ids.resolve(client(ctx), ids.RESERVATION, rid, elsewhere=store is not None)
     client(ctx).request(
         "DELETE", f"/api/v1/reservations/{rid}", params={"storeId": store}, retry=True
     )
@@ -140,18 +149,27 @@ def cancel(ctx: typer.Context, rid: Rid, store: Store = None, as_json: Json = Fa
         render.message(f"Reservation {rid} cancelled.")
 
 
-def show(ctx: typer.Context, rid: str, as_json: Json = False) -> None:
+def show(ctx: typer.Context, rid: ReservationId, as_json: Json = False) -> None:
     """Show one reservation."""
+    rid = ids.resolve(client(ctx), ids.RESERVATION, rid)
     render.emit(client(ctx).get(f"/api/v1/reservations/{rid}"), as_json, render.reservation)
 
 
 def routing(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="the reservationId sent with --store any")],
+    request_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="the reservationId sent with --store any, or its first characters (at least 4)",
+            autocompletion=completion.routings,
+        ),
+    ],
     as_json: Json = False,
 ) -> None:
     """Show how a routed reservation went: each store asked, and the cleanup
     of any that did not answer (at the agent that routed it)."""
+    request_id = ids.resolve(client(ctx), ids.ROUTING, request_id)
     render.emit(client(ctx).get(f"/api/v1/routings/{request_id}"), as_json, render_routing.record)
 
 
@@ -178,7 +196,7 @@ def list_(
         str | None, typer.Option("--status", help="PENDING, CONFIRMED, CANCELLED or EXPIRED")
     ] = None,
     store: Store = None,
-    sku: Annotated[str | None, typer.Option("--sku")] = None,
+    sku: Sku = None,
     limit: Limit = 100,
     as_json: Json = False,
 ) -> None:

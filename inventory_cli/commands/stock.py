@@ -83,7 +83,7 @@ def _change(
 
 def add(
     ctx: typer.Context,
-    ref: str,
+    ref: Ref,
     quantity: Qty,
     store: Store = None,
     reason: Reason = "receive",
@@ -97,7 +97,7 @@ def add(
 
 def remove(
     ctx: typer.Context,
-    ref: str,
+    ref: Ref,
     quantity: Qty,
     store: Store = None,
     reason: Reason = "adjust",
@@ -111,7 +111,7 @@ def remove(
 
 def set_(
     ctx: typer.Context,
-    ref: str,
+    ref: Ref,
     quantity: Qty,
     store: Store = None,
     reason: Reason = "count",

@@ -7,11 +7,9 @@ from typing import Annotated
 import typer
 
 from inventory_cli import render, render_stores
-from inventory_cli.commands.options import Json
+from inventory_cli.commands.options import Json, StoreArg
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
-
-StoreArg = Annotated[str, typer.Argument(help="store id")]
 
 
 def set_(
