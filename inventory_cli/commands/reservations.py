@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import completion, ids, render, render_routing
+from inventory_cli import completion, render, render_routing
 from inventory_cli.commands.options import Json, Limit, Ref, ReservationId, Sku, Store
 from inventory_cli.context import client
 from inventory_cli.errors import CliError, UsageError
@@ -122,6 +122,8 @@ def confirm(
     as_json: Json = False,
 ) -> None:
     """Confirm a reservation: records the sale."""
+    from inventory_cli import ids
+
     rid = ids.resolve(client(ctx), ids.RESERVATION, rid, elsewhere=store is not None)
     body = {"orderId": order} if order else {}
     r = client(ctx).request(
@@ -139,6 +141,8 @@ def cancel(
     ctx: typer.Context, rid: ReservationId, store: Store = None, as_json: Json = False
 ) -> None:
     """Cancel a reservation: frees the stock."""
+    from inventory_cli import ids
+
     rid = ids.resolve(client(ctx), ids.RESERVATION, rid, elsewhere=store is not None)
     client(ctx).request(
         "DELETE", f"/api/v1/reservations/{rid}", params={"storeId": store}, retry=True
@@ -151,6 +155,8 @@ def cancel(
 
 def show(ctx: typer.Context, rid: ReservationId, as_json: Json = False) -> None:
     """Show one reservation."""
+    from inventory_cli import ids
+
     rid = ids.resolve(client(ctx), ids.RESERVATION, rid)
     render.emit(client(ctx).get(f"/api/v1/reservations/{rid}"), as_json, render.reservation)
 
@@ -169,6 +175,8 @@ def routing(
 ) -> None:
     """Show how a routed reservation went: each store asked, and the cleanup
     of any that did not answer (at the agent that routed it)."""
+    from inventory_cli import ids
+
     request_id = ids.resolve(client(ctx), ids.ROUTING, request_id)
     render.emit(client(ctx).get(f"/api/v1/routings/{request_id}"), as_json, render_routing.record)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import completion, ids, render, render_transfers
+from inventory_cli import completion, render, render_transfers
 from inventory_cli.commands.options import Json, Limit, Store, TransferId
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
@@ -136,6 +136,8 @@ def create(
 
 
 def _step(ctx: typer.Context, tid: str, step: str, done: str, as_json: bool) -> None:
+    from inventory_cli import ids
+
     tid = ids.resolve(client(ctx), ids.TRANSFER, tid)
     unknown = (
         f"transfer {tid} may have been {done}: check with `inv transfer show {tid}`, or "
@@ -189,6 +191,8 @@ def receive(
     body: dict[str, Any] = {"receiptId": rid}
     if lines:
         body["lines"] = receipt_lines(lines)
+    from inventory_cli import ids
+
     tid = ids.resolve(
         client(ctx),
         ids.TRANSFER,
@@ -216,6 +220,8 @@ def show(
 ) -> None:
     """Show a transfer: its lines, receipts and discrepancies (--slip: the
     packing slip)."""
+    from inventory_cli import ids
+
     tid = ids.resolve(client(ctx), ids.TRANSFER, tid)
     t = client(ctx).get(f"{TRANSFERS}/{tid}")
     render.emit(t, as_json, render_transfers.slip if slip else render_transfers.transfer)
