@@ -46,6 +46,7 @@ class MovementKind(enum.StrEnum):
 OPERATION_KIND = {
     "add": MovementKind.RECEIVE,
     "subtract": MovementKind.ADJUST,
+    "sell": MovementKind.SELL,  # a sale at the counter (``inv sell``)
     "set": MovementKind.COUNT,
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-StockOperation = Literal["add", "subtract", "set"]
+StockOperation = Literal["add", "subtract", "sell", "set"]
 # "store": a clerk or a script at the store, may take every available unit;
 # "online": an order routed to the store (``storeId: "any"``), may not take
 # the store's safety stock
@@ -46,6 +46,7 @@ class ReservationRequest:
     customer_id: str | None = None
     ttl: int | None = None
     channel: Channel = "store"
+    actor: str = "local"
 
     def resolved(self, reservation_id: str, store_id: str, ttl: int) -> ReservationRequest:
         return replace(
@@ -65,6 +66,7 @@ class ReservationRequest:
             "customerId": self.customer_id,
             "ttl": self.ttl,
             "channel": self.channel,
+            "actor": self.actor,
         }
 
 
@@ -87,6 +89,7 @@ class RoutingRequest:
     strategy: str = "priority"
     stores: tuple[str, ...] | None = None
     near: str | None = None
+    actor: str = "local"
 
 
 @dataclass(frozen=True, slots=True)

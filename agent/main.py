@@ -176,6 +176,7 @@ def run(cfg: AgentConfig) -> int:
     import uvicorn
 
     from agent import logs
+    from agent.api.peercred import peer_protocol
     from agent.runtime import build
 
     logs.configure(cfg.log_level, cfg.log_format)
@@ -200,6 +201,7 @@ def run(cfg: AgentConfig) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             agent.app,
+            http=peer_protocol(),  # each socket request knows its caller's OS user
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -115,7 +115,6 @@ class InventoryService:
     async def list_products(
         self, page: int, limit: int, category: str | None, search: str | None, prefix: str | None
     ) -> dict[str, Any]:
-        """``prefix``: only SKUs that start with it."""
         return await self._store.read(
             queries.list_products, page, limit, category, search, True, prefix
         )
@@ -143,6 +142,15 @@ class InventoryService:
     ) -> dict[str, Any]:
         return await self._store.read(queries.history, ref, store, since_ms, limit)
 
+    async def _forward(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        """Ask ``store`` to do ``op``; the acting user travels as ``NAME@STORE``
+        (this store): accounts are a store's own, so a bare name would say
+        nothing at the owner (a name already qualified, or none, stays)."""
+        actor = payload.get("actor")
+        if actor and "@" not in actor:
+            payload = {**payload, "actor": f"{actor}@{self.store_id}"}
+        return await self._forwarder(store, op, payload)
+
     # --------------------------------------------------------- reservations
     def deadline(self, budget_ms: int, margin_ms: int = 0) -> Deadline:
         """``budget_ms`` less ``margin_ms`` from now, on this ledger's monotonic
@@ -166,7 +174,7 @@ class InventoryService:
         if req.store_id != self.store_id:
             await self._require_known(str(req.store_id))
             self._count("forwarded")
-            return await self._forwarder(str(req.store_id), "reserve", req.wire())
+            return await self._forward(str(req.store_id), "reserve", req.wire())
         try:
             view, created = await self._write(commands.reserve, req, deadline)
         except InsufficientStock:
@@ -202,20 +210,24 @@ class InventoryService:
         owner = owner or self.reservation_store(rid)
         if owner and owner != self.store_id:
             await self._require_known(owner)
-            return await self._forwarder(
-                owner, "confirm", {"reservationId": rid, "orderId": order_id}
+            return await self._forward(
+                owner, "confirm", {"reservationId": rid, "orderId": order_id, "actor": actor}
             )
         view = await self._write(commands.confirm, rid, order_id, actor, deadline)
         return 200, {**view, "confirmedAt": view["updatedAt"]}
 
     async def cancel(
-        self, rid: str, owner: str | None = None, deadline: Deadline | None = None
+        self,
+        rid: str,
+        actor: str,
+        owner: str | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[int, Any]:
         owner = owner or self.reservation_store(rid)
         if owner and owner != self.store_id:
             await self._require_known(owner)
-            return await self._forwarder(owner, "cancel", {"reservationId": rid})
-        await self._write(commands.cancel, rid, deadline)
+            return await self._forward(owner, "cancel", {"reservationId": rid, "actor": actor})
+        await self._write(commands.cancel, rid, actor, deadline)
         return 204, None
 
     async def get_reservation(self, rid: str) -> dict[str, Any]:
@@ -224,7 +236,6 @@ class InventoryService:
     async def list_reservations(
         self, status: str | None, store: str | None, sku: str | None, limit: int, prefix: str | None
     ) -> dict[str, Any]:
-        """``prefix``: only ids that start with it (in id order)."""
         if sku:
             sku = (await self.get_product(sku))["sku"]
         return await self._store.read(
@@ -254,7 +265,7 @@ class InventoryService:
         origin = str(req.from_store)
         if origin != self.store_id:
             await self._require_known(origin)
-            return await self._forwarder(origin, "transfer_create", req.wire())
+            return await self._forward(origin, "transfer_create", req.wire())
         view, created = await self._write(commands.create_transfer, req, deadline)
         return (201 if created else 200), view
 
@@ -281,7 +292,7 @@ class InventoryService:
         sides = self.transfer_sides(tid)
         if sides is not None and sides[0] != self.store_id:
             await self._require_known(sides[0])
-            return await self._forwarder(sides[0], op, {"transferId": tid, "actor": actor})
+            return await self._forward(sides[0], op, {"transferId": tid, "actor": actor})
         return 200, await self._write(command, tid, actor, deadline)
 
     async def receive_transfer(
@@ -296,7 +307,7 @@ class InventoryService:
         )
         if dest is not None:
             await self._require_known(dest)
-            return await self._forwarder(dest, "transfer_receive", req.wire())
+            return await self._forward(dest, "transfer_receive", req.wire())
         view, recorded = await self._write(commands.receive_transfer, req, deadline)
         return (201 if recorded else 200), view
 
@@ -304,19 +315,12 @@ class InventoryService:
         return await self._store.read(transfer_views.transfer_view, tid)
 
     async def list_transfers(
-        self,
-        status: str | None,
-        store: str | None,
-        direction: str | None,
-        limit: int,
-        prefix: str | None = None,
+        self, status: str | None, store: str | None, way: str | None, limit: int, prefix: str | None
     ) -> dict[str, Any]:
-        """``direction`` without a store: this store's incoming or outgoing;
-        ``prefix``: only ids that start with it (in id order)."""
-        if direction and not store:
-            store = self.store_id
+        """``way`` (incoming, outgoing) without a store: this store's."""
+        store = store or (self.store_id if way else None)
         return await self._store.read(
-            transfer_views.list_transfers, status, store, direction, limit, prefix
+            transfer_views.list_transfers, status, store, way, limit, prefix
         )
 
     # ------------------------------------------------------------ directory

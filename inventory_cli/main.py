@@ -20,6 +20,7 @@ from inventory_cli.commands import (
     alerts,
     imports,
     operations,
+    overview,
     products,
     reservations,
     stock,
@@ -91,7 +92,7 @@ def _group(help: str) -> typer.Typer:
 app = typer.Typer(
     cls=_App,
     help=HELP,
-    no_args_is_help=True,
+    invoke_without_command=True,  # ``inv`` alone: the one-screen overview
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -112,9 +113,13 @@ def _global(
     # a caller (a test) may pass obj=Context(transport=...): keep what it gave
     given = ctx.obj if isinstance(ctx.obj, Context) else Context()
     ctx.obj = dataclasses.replace(given, agent=agent, token=token)
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        overview.overview(ctx)
 
 
 # The command table. Order matters: it is the order of ``inv --help``.
+app.command("sell")(stock.sell)
+app.command("receive")(stock.receive)
 app.command("availability")(stock.availability)
 app.command("history")(stock.history)
 app.command("reserve")(reservations.reserve)

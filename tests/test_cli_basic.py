@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import __version__
 from tests.cli_support import (
     ANSI,
     api,
@@ -61,10 +62,19 @@ def test_help_lists_every_exit_code() -> None:
         assert command in r.stdout
 
 
-def test_no_arguments_shows_help_as_a_usage_error() -> None:
-    for args in ([], ["stock"]):
-        r = inv(None, *args, code=2)  # help on stderr: it is an error, stdout stays empty
-        assert "Usage: inv" in r.stderr and "Commands:" in r.stderr
+def test_a_group_alone_shows_its_help_as_a_usage_error() -> None:
+    r = inv(None, "stock", code=2)  # help on stderr: it is an error, stdout stays empty
+    assert "Usage: inv stock" in r.stderr and "Commands:" in r.stderr
+
+
+def test_inv_alone_is_one_screen_of_the_running_agent(agent: Agent) -> None:
+    r = inv(agent)
+    assert r.stdout.splitlines()[:3] == [
+        "Store:  store-001",
+        f"Agent:  healthy, v{__version__}, standalone",
+        "Sync:   standalone (no NATS configured): this store only",
+    ]
+    assert "inv sell SKU [QTY]" in r.stdout and r.stderr == ""
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -4,6 +4,8 @@ requests and their rendering: tests/unit/test_cli_stock.py)."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Iterator
 
 import pytest
@@ -62,3 +64,22 @@ def test_idempotency_key_applies_once(agent: Agent) -> None:
     assert stock_of(agent, sku)["store-001"]["quantity"] == 15
     other = inv_json(agent, "stock", "add", sku, "5", "--key", f"delivery-{sku}-2")
     assert other["quantity"] == 20
+
+
+def test_the_counter_shortcuts_record_the_os_user_who_ran_them(agent: Agent) -> None:
+    """Over the socket the agent names the caller by its OS user (the
+    kernel's SO_PEERCRED), for movements and reservations alike."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    sku = new_product(agent, {"store-001": 10})
+    sold = inv_json(agent, "sell", sku, "3")
+    assert (sold["quantity"], sold["available"]) == (7, 7)
+    assert inv_json(agent, "receive", sku, "5", "-r", "delivery 7782")["quantity"] == 12
+    inv(agent, "sell", sku, "13", code=4)  # more than there is: nothing sold
+    held = inv_json(agent, "reserve", sku, "1")
+    assert (held["createdBy"], held["updatedBy"]) == (me, me)
+    moves = inv_json(agent, "history", sku)["data"]
+    assert [(m["kind"], m["quantity"], m["reason"], m["actor"]) for m in moves[:2]] == [
+        ("receive", 5, "delivery 7782", me),
+        ("sell", -3, "sale", me),
+    ]
+    assert me in inv(agent, "history", sku).stdout  # the "By" column

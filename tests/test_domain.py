@@ -198,6 +198,7 @@ def test_operations_map_to_movement_kinds() -> None:
     assert OPERATION_KIND == {
         "add": MovementKind.RECEIVE,
         "subtract": MovementKind.ADJUST,
+        "sell": MovementKind.SELL,
         "set": MovementKind.COUNT,
     }
 

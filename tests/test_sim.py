@@ -75,6 +75,7 @@ def test_an_injected_bug_is_caught(bug: str) -> None:
         ("damaged-stays-sellable", "units appeared or vanished in transfers"),
         ("ship-oversells", "left available -"),
         ("alert-per-write", "alerts alternate low/restored"),
+        ("forwarded-actor-unqualified", "the clerk was"),
     ],
 )
 def test_a_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:

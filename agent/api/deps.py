@@ -1,7 +1,8 @@
 """Who is calling, and what a route is given: typed FastAPI dependencies.
 
 A request that came over the Unix socket (uvicorn reports no TCP port for it)
-is local admin: the socket's file mode (0600) is its access control. Over TCP
+is local admin, named by the OS user of the process that connected
+(``peercred``): the socket's file mode (0600) is its access control. Over TCP
 every ``/api/v1`` call needs a bearer JWT.
 
 Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
+from agent.api.peercred import scope_peer
 from agent.auth import LOCAL_ADMIN, Principal, verify
 from agent.config import LimitsConfig
 from agent.metrics import Metrics
@@ -77,9 +79,16 @@ async def get_router(request: Request) -> Router:
     return backend_of(request).router
 
 
+def socket_principal(scope: Mapping[str, Any]) -> Principal:
+    """The OS user who connected to the socket, as admin; "local" where the
+    kernel did not say (an in-process client, a system without SO_PEERCRED)."""
+    peer = scope_peer(scope)
+    return LOCAL_ADMIN if peer is None else Principal(user=peer.user, role="admin")
+
+
 async def get_principal(request: Request) -> Principal:
     if is_local(request.scope):
-        return LOCAL_ADMIN
+        return socket_principal(request.scope)
     return verify(backend_of(request).jwt_secret, request.headers.get("authorization"))
 
 

@@ -63,7 +63,7 @@ class StockLevel(Out):
 class StockUpdated(StockLevel):
     message: str
     movementId: str
-    operation: Literal["add", "subtract", "set"]
+    operation: Literal["add", "subtract", "sell", "set"]
     replayed: bool | None = None  # true when an idempotency key was replayed
 
 
@@ -208,6 +208,11 @@ class Reservation(Out):
     status: Literal["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"]
     orderId: str | None
     channel: Literal["store", "online"] = "store"  # online: routed (storeId "any")
+    # who reserved it and who made its latest change: a login's user, the OS
+    # user over the socket, NAME@STORE when another store forwarded it; "" for
+    # nobody (an expiry) and for reservations written before this was recorded
+    createdBy: str = ""
+    updatedBy: str = ""
     createdAt: str | None
     updatedAt: str | None
     expiresAt: str | None

@@ -60,7 +60,7 @@ class ProductUpdate(Body):
 
 class StockUpdate(Body):
     store_id: StoreId | None = Field(default=None, alias="storeId")
-    operation: Literal["add", "subtract", "set"]
+    operation: Literal["add", "subtract", "sell", "set"]
     quantity: Quantity
     reason: Text = ""
     expected_version: Annotated[int, Field(strict=True, ge=0)] | None = Field(

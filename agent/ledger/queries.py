@@ -267,6 +267,8 @@ def reservation_view(row: sqlite3.Row, product_id: str, now: int | None = None) 
         "status": status,
         "orderId": row["order_id"],
         "channel": row["channel"],
+        "createdBy": row["created_by"],
+        "updatedBy": row["updated_by"],
         "createdAt": iso(row["created_at_ms"]),
         "updatedAt": iso(row["updated_at_ms"]),
         "expiresAt": iso(row["expires_at_ms"]),

@@ -346,6 +346,13 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         updated_at_ms INTEGER NOT NULL
     );
     """,
+    # 7: who made a reservation and who changed it last (the acting user: a
+    # login over TCP, the OS user over the socket, NAME@STORE when forwarded;
+    # '' for a change nobody made, an expiry, and for rows older than this)
+    """
+    ALTER TABLE reservations ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE reservations ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 

@@ -164,7 +164,8 @@ class CleanupWorker:
         answered at all."""
         rid, store = c["reservationId"], c["storeId"]
         try:
-            await self._service.cancel(rid, owner=store)
+            # the router's own undoing of an attempt nobody was granted
+            await self._service.cancel(rid, "router", owner=store)
         except InventoryError as exc:
             if isinstance(exc, NotFound) or exc.status == 404:
                 if self._past_deadline(c):

@@ -219,6 +219,7 @@ class Router:
             customer_id=request.customer_id,
             ttl=request.ttl,
             channel="online",
+            actor=request.actor,
         )
         try:
             status, body = await self._service.reserve(attempt)

@@ -106,15 +106,15 @@ async def _serve(
             customer_id=req.get("customerId"),
             ttl=req.get("ttl"),
             channel=_channel(req),
+            actor=_actor(req),
         )
         return await service.reserve(request, deadline)
     if op == "confirm":
-        actor = str(req.get("actor") or "forwarded")
         return await service.confirm(
-            _s(req, "reservationId"), req.get("orderId"), actor, deadline=deadline
+            _s(req, "reservationId"), req.get("orderId"), _actor(req), deadline=deadline
         )
     if op == "cancel":
-        return await service.cancel(_s(req, "reservationId"), deadline=deadline)
+        return await service.cancel(_s(req, "reservationId"), _actor(req), deadline=deadline)
     if op.startswith("transfer_"):
         return await transfer_rpc.serve(service, op, req, deadline)
     if op == "events":
@@ -134,6 +134,17 @@ async def _serve(
     if op == "ping":
         return 200, {"storeId": service.store_id}
     raise InvalidInput(f"unknown operation {op!r}")
+
+
+def _actor(req: dict[str, Any]) -> str:
+    """Who asked, as the forwarding store named them (``NAME@STORE``); an
+    agent of before that sends none."""
+    actor = req.get("actor")
+    if actor is None:
+        return "forwarded"
+    if not isinstance(actor, str) or len(actor) > 200:
+        raise InvalidInput("actor: must be a string of at most 200 characters")
+    return actor
 
 
 def _s(req: dict[str, Any], key: str) -> str:

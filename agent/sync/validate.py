@@ -139,6 +139,8 @@ def _reservation_ok(d: dict[str, Any], origin: str) -> tuple[str | None, str]:
         and is_str(r.get("customerId"), optional=True, max_len=200)
         and is_str(r.get("orderId"), optional=True, max_len=200)
         and r.get("channel", "store") in CHANNELS
+        and is_str(r.get("createdBy"), optional=True, max_len=200)
+        and is_str(r.get("updatedBy"), optional=True, max_len=200)
     ):
         return "reservation fields invalid", "malformed"
     if r["storeId"] != origin:

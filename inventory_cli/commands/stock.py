@@ -1,4 +1,5 @@
-"""``inv stock show|add|remove|set|safety``, ``inv availability`` and ``inv history``."""
+"""``inv stock show|add|remove|set|safety``, ``inv availability``, ``inv history``
+and the counter's shortcuts ``inv sell`` and ``inv receive``."""
 
 from __future__ import annotations
 
@@ -121,6 +122,33 @@ def set_(
 ) -> None:
     """Record a physical count: on hand = QUANTITY."""
     _change(ctx, "set", ref, quantity, store, reason, expected_version, key, as_json)
+
+
+def sell(
+    ctx: typer.Context,
+    ref: Ref,
+    quantity: Annotated[int, typer.Argument(min=1, help="units sold (default 1)")] = 1,
+    store: Store = None,
+    reason: Reason = "sale",
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """A sale at the counter: on hand -= QUANTITY, as a sell movement (never
+    below what is reserved)."""
+    _change(ctx, "sell", ref, quantity, store, reason, None, key, as_json)
+
+
+def receive(
+    ctx: typer.Context,
+    ref: Ref,
+    quantity: Annotated[int, typer.Argument(min=1, help="units received")],
+    store: Store = None,
+    reason: Reason = "receive",
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Goods in: on hand += QUANTITY, as a receive movement."""
+    _change(ctx, "add", ref, quantity, store, reason, None, key, as_json)
 
 
 def safety(

@@ -213,6 +213,17 @@ def _alert_per_write() -> list[tuple[Any, str, Any]]:
     return [(alerts, "crossing", crossing)]
 
 
+def _forwarded_actor_unqualified() -> list[tuple[Any, str, Any]]:
+    # a request forwarded to the owning store names its clerk without the
+    # store she works at: "ana" of store-002 reads as store-001's own ana
+    from agent.service import InventoryService
+
+    async def forward(self: Any, store: str, op: str, payload: Any) -> Any:
+        return await self._forwarder(store, op, payload)
+
+    return [(InventoryService, "_forward", forward)]
+
+
 BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "dedup-off": _dedup_off,
     "hlc-not-observed": _hlc_not_observed,
@@ -230,6 +241,7 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "damaged-stays-sellable": _damaged_stays_sellable,
     "ship-oversells": _ship_oversells,
     "alert-per-write": _alert_per_write,
+    "forwarded-actor-unqualified": _forwarded_actor_unqualified,
 }
 
 

@@ -26,6 +26,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from tests.sim.actor_checks import actor_problems
 from tests.sim.node import Node, event_key
 from tests.sim.reference import fold
 from tests.sim.routing_checks import RoutingChecker
@@ -178,6 +179,8 @@ class Checker:
                 self.fail(
                     f"{n.store_id}: concurrent losers not listed as conflicts: {losers_missing}"
                 )
+        for problem in actor_problems(nodes, outcomes)[:1]:
+            self.fail(problem)
         self.routing.quiescent(nodes)
         return tally
 

@@ -68,6 +68,7 @@ def products(*skus: str) -> dict[str, Any]:
 def test_commands_and_options_complete_without_asking_the_agent() -> None:
     fake = FakeAgent()
     assert bash(fake, "inv st") == ["stock", "store"]
+    assert bash(fake, "inv se") == ["sell"]
     assert bash(fake, "inv transfer re") == ["receive"]
     assert {"--store", "--json", "--help"} <= set(bash(fake, "inv stock show PROD-001 --"))
     assert fake.sent == []
@@ -80,6 +81,8 @@ def test_skus_from_the_agent_by_prefix() -> None:
     assert bash(fake, "inv reserve PR") == ["PROD-001", "PROD-002"]
     assert bash(fake, "inv stock add ") == ["PROD-001", "PROD-002"]
     assert fake.last.query == {"limit": "50"}  # nothing typed yet: the first 50
+    assert bash(fake, "inv sell PROD-0") == ["PROD-001", "PROD-002"]  # the counter's own
+    assert bash(fake, "inv receive P") == ["PROD-001", "PROD-002"]
     assert bash(fake, "inv reservation list --sku PROD-00") == ["PROD-001", "PROD-002"]
 
 

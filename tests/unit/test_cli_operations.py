@@ -41,8 +41,9 @@ def test_help_lists_every_exit_code_and_command() -> None:
         assert command in r.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["stock"], ["product"]])
-def test_no_arguments_is_help_on_stderr_and_exit_2(args: list[str]) -> None:
+@pytest.mark.parametrize("args", [["stock"], ["product"]])
+def test_a_group_without_a_command_is_help_on_stderr_and_exit_2(args: list[str]) -> None:
+    # ``inv`` alone is the one-screen overview: tests/unit/test_cli_overview.py
     r = run(None, *args, code=2)
     assert "Usage: " in r.stderr and "Commands:" in r.stderr
 

@@ -115,6 +115,39 @@ def test_stock_changes_send_operation_reason_and_a_new_key(
     assert fake.last.headers["X-Idempotency-Key"] != first_key  # a new one per command
 
 
+@pytest.mark.parametrize(
+    ("args", "body"),
+    [
+        (["sell", "PROD-001"], {"operation": "sell", "quantity": 1, "reason": "sale"}),
+        (
+            ["sell", "PROD-001", "3", "-r", "till 2"],
+            {"operation": "sell", "quantity": 3, "reason": "till 2"},
+        ),
+        (["receive", "PROD-001", "24"], {"operation": "add", "quantity": 24, "reason": "receive"}),
+        (
+            ["receive", "PROD-001", "6", "-s", "store-002", "-r", "delivery 7782"],
+            {"operation": "add", "quantity": 6, "reason": "delivery 7782", "storeId": "store-002"},
+        ),
+    ],
+)  # fmt: skip
+def test_the_counter_shortcuts_are_stock_changes(args: list[str], body: dict[str, object]) -> None:
+    fake = FakeAgent().on("POST", STOCK, stock_obj(quantity=9), status=202)
+    r = run(fake, *args, "--key", "till-1")
+    assert r.stdout.startswith("PROD-001 @ store-001: on hand 9")
+    assert (fake.last.body, fake.last.headers["X-Idempotency-Key"]) == (body, "till-1")
+
+
+def test_a_sale_of_more_than_is_available_is_exit_4_and_of_none_a_usage_error() -> None:
+    message = "insufficient stock: 1 available, 2 requested"
+    fake = FakeAgent().on("POST", STOCK, {"error": message, "available": 1}, status=409)
+    r = run(fake, "sell", "PROD-001", "2", code=4)
+    assert error_of(r) == f"Error: {message}"
+    before = len(fake.sent)
+    run(fake, "sell", "PROD-001", "0", code=2)
+    run(fake, "receive", "PROD-001", code=2)  # a receipt names its quantity
+    assert len(fake.sent) == before  # nothing sent
+
+
 def test_stock_change_options() -> None:
     fake = FakeAgent().on("POST", STOCK, stock_obj(quantity=7, version=2), status=202)
     out = run_json(

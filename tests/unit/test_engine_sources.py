@@ -65,7 +65,7 @@ def scenario() -> sqlite3.Connection:
     run(conn, commands.reserve, me, ReservationRequest("S", 2, "r1", "store-a", None, TTL))
     run(conn, commands.confirm, me, "r1", "o1", "t")
     run(conn, commands.reserve, me, ReservationRequest("S", 1, "r2", "store-a", "c", TTL))
-    run(conn, commands.cancel, me, "r2")
+    run(conn, commands.cancel, me, "r2", "clerk")
     run(conn, commands.reserve, me, ReservationRequest("S", 1, "r3", "store-a", None, 0))
     assert run(conn, commands.expire_due, me) == 1
     rows = [{"line": 2, "sku": "S", "storeId": "store-b", "quantity": 4, "mode": "set"}]

@@ -324,7 +324,7 @@ async def test_each_step_goes_to_the_store_whose_side_it_is(
         assert forwarder.calls.pop() == (
             "store-002",
             f"transfer_{step}",
-            {"transferId": "t-in", "actor": "local"},
+            {"transferId": "t-in", "actor": "local@store-001"},
         )
     lines = [{"sku": "PROD-001", "received": 1, "damaged": 2}]
     await api.post(f"{TRANSFERS}/t-out/receive", json={"receiptId": "rc-7", "lines": lines})
@@ -351,7 +351,7 @@ async def test_a_create_from_another_store_is_created_there(
         "lines": lines,
         "note": "weekly top-up",
         "ship": True,
-        "actor": "local",
+        "actor": "local@store-001",
     }
     assert (await ok(api.get(TRANSFERS)))["data"] == []  # nothing of it written here
 

@@ -40,6 +40,7 @@ async def create_reservation(
         store_id=store,
         customer_id=body.customer_id,
         ttl=body.ttl,
+        actor=principal.user,
     )
     status, view = await service.reserve(request)
     return JSONResponse(view, status_code=status)
@@ -59,6 +60,7 @@ async def _routed(
         strategy=body.strategy or "priority",
         stores=tuple(body.stores) if body.stores is not None else None,
         near=body.near,
+        actor=principal.user,
     )
     status, view = await routing.reserve(request, allowed=principal.stores)
     return JSONResponse(view, status_code=status)
@@ -105,5 +107,5 @@ async def cancel_reservation(
 ) -> Response:
     owner = service.reservation_store(rid, store_id)
     principal.require("clerk", owner)
-    await service.cancel(rid, owner)
+    await service.cancel(rid, principal.user, owner)
     return Response(status_code=204)

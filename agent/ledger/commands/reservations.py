@@ -38,7 +38,9 @@ def _reservation_event(
     status: str,
     order_id: str | None = None,
     movement: dict[str, Any] | None = None,
+    actor: str = "",
 ) -> None:
+    """``actor``: who made this change ('' for none: an expiry)."""
     r = {
         "id": row["id"],
         "sku": row["sku"],
@@ -51,6 +53,8 @@ def _reservation_event(
         "createdAtMs": row["created_at_ms"],
         "updatedAtMs": engine.wall_ms(),
         "channel": row.get("channel") or "store",
+        "createdBy": row.get("created_by") or "",
+        "updatedBy": actor,
     }
     data: dict[str, Any] = {"reservation": r}
     if movement:
@@ -130,8 +134,9 @@ def reserve(
         "created_at_ms": now,
         "order_id": None,
         "channel": request.channel,
+        "created_by": request.actor,
     }
-    _reservation_event(conn, engine, new, ReservationStatus.PENDING)
+    _reservation_event(conn, engine, new, ReservationStatus.PENDING, actor=request.actor)
     return queries.get_reservation(conn, rid, engine.wall_ms()), True
 
 
@@ -207,12 +212,18 @@ def confirm(
         "reason": f"order {order_id}" if order_id else "sale",
         "actor": actor,
     }
-    _reservation_event(conn, engine, dict(row), ReservationStatus.CONFIRMED, order_id, sell)
+    _reservation_event(
+        conn, engine, dict(row), ReservationStatus.CONFIRMED, order_id, sell, actor=actor
+    )
     return queries.get_reservation(conn, rid, engine.wall_ms())
 
 
 def cancel(
-    conn: sqlite3.Connection, engine: Engine, rid: str, deadline: Deadline | None = None
+    conn: sqlite3.Connection,
+    engine: Engine,
+    rid: str,
+    actor: str,
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
     check_in_time(engine, deadline, "nothing was changed")
     row = _owned_reservation(conn, engine, rid)
@@ -223,5 +234,5 @@ def cancel(
         raise Conflict(
             f"reservation {rid!r} is {status}; it can no longer be cancelled", status=str(status)
         )
-    _reservation_event(conn, engine, dict(row), ReservationStatus.CANCELLED)
+    _reservation_event(conn, engine, dict(row), ReservationStatus.CANCELLED, actor=actor)
     return queries.get_reservation(conn, rid, engine.wall_ms())

@@ -68,7 +68,7 @@ def _movement(
     kind = OPERATION_KIND[operation]
     on_hand = row["on_hand"] if row else 0
     reserved = row["reserved"] if row else 0
-    if kind == MovementKind.ADJUST:
+    if kind in (MovementKind.ADJUST, MovementKind.SELL):
         if quantity > on_hand - reserved:
             raise InsufficientStock(on_hand - reserved, quantity)
         quantity = -quantity

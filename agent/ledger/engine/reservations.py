@@ -32,11 +32,13 @@ def apply_reservation(
     old_res = cur["quantity"] if cur is not None and cur["status"] == pending else 0
     conn.execute(
         "INSERT INTO reservations (id, sku, store_id, quantity, customer_id, status, "
-        "order_id, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, channel) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+        "order_id, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, channel, "
+        "created_by, updated_by) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
         "status = excluded.status, order_id = excluded.order_id, "
         "quantity = excluded.quantity, expires_at_ms = excluded.expires_at_ms, "
-        "updated_at_ms = excluded.updated_at_ms, hlc = excluded.hlc, origin = excluded.origin",
+        "updated_at_ms = excluded.updated_at_ms, hlc = excluded.hlc, origin = excluded.origin, "
+        "created_by = excluded.created_by, updated_by = excluded.updated_by",
         (
             r["id"],
             r["sku"],
@@ -50,6 +52,9 @@ def apply_reservation(
             r["updatedAtMs"],
             *stamp,
             r.get("channel") or "store",  # events of agents before the chain have none
+            # events of agents before logins have neither
+            r.get("createdBy") or "",
+            r.get("updatedBy") or "",
         ),
     )
     if new_res != old_res:
