@@ -36,10 +36,9 @@ from inventory_cli.errors import NotFoundError, UsageError
 if TYPE_CHECKING:
     from inventory_cli.client import AgentClient
 
-__all__ = ["MIN_PREFIX", "RESERVATION", "ROUTING", "SHORT", "TRANSFER", "Kind", "resolve"]
+__all__ = ["MIN_PREFIX", "RESERVATION", "ROUTING", "TRANSFER", "Kind", "resolve"]
 
 MIN_PREFIX = 4
-SHORT = 8  # characters of an id a table shows
 SHOWN = 10  # candidates listed for an ambiguous prefix
 ASK = 51  # asked for: SHOWN, and enough beyond to say how many more there are
 # the characters of an id (the agent's schemas.Ident, and "@" of a routed
@@ -147,11 +146,15 @@ def _starting_with(client: AgentClient, kind: Kind, prefix: str) -> list[dict[st
 
 def ambiguous(kind: Kind, given: str, rows: list[dict[str, Any]]) -> str:
     """The message for a prefix several ids start with: the first ``SHOWN``,
-    each as long as it takes to tell them apart, with what it is."""
-    shown = rows[:SHOWN]
-    width = distinct_width([str(r[kind.key]) for r in shown])
+    shortened as a table shortens them (``tables.short_id``), with what each is."""
+    from inventory_cli import tables
+
+    whole = [str(r[kind.key]) for r in rows[:SHOWN]]
+    length = tables.id_length(whole)
+    shown = [tables.short_id(i, length) for i in whole]
+    pad = max(len(i) for i in shown)
     lines = [f"{given!r} is the start of {_count(len(rows))} {kind.noun} ids; type more of it:"]
-    lines += [f"  {str(r[kind.key])[:width]:<{width}}  {kind.describe(r)}" for r in shown]
+    lines += [f"  {i:<{pad}}  {kind.describe(r)}" for i, r in zip(shown, rows, strict=False)]
     if len(rows) > SHOWN:
         more = len(rows) - SHOWN
         lines.append(f"  …and {'at least ' if len(rows) >= ASK else ''}{more} more")
@@ -160,12 +163,3 @@ def ambiguous(kind: Kind, given: str, rows: list[dict[str, Any]]) -> str:
 
 def _count(n: int) -> str:
     return f"at least {n}" if n >= ASK else str(n)
-
-
-def distinct_width(ids: list[str]) -> int:
-    """The fewest characters, ``SHORT`` at least, that tell ``ids`` apart."""
-    longest = max((len(i) for i in ids), default=SHORT)
-    width = SHORT
-    while width < longest and len({i[:width] for i in ids}) < len(ids):
-        width += 1
-    return width

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from inventory_cli.tables import BOXED, Col, Style
+
 _out = None
 _err = None
 
@@ -89,18 +91,25 @@ def when(iso: str | None) -> str:
 
 def table(
     title: str | None,
-    columns: Sequence[str],
+    columns: Sequence[Col],
     rows: Sequence[Sequence[Any]],
-    numeric: Sequence[str] = (),
+    *,
+    wide: bool = False,
+    style: Style = BOXED,
+    to_stderr: bool = False,
 ) -> None:
-    from rich.table import Table
+    """Every table: laid out for the console's width (``tables.fit``), data on
+    stdout; what was left out to fit, said on stderr."""
+    from inventory_cli.tables import cells, draw, fit
 
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for col in columns:
-        t.add_column(col, justify="right" if col in numeric else "left", overflow="fold")
-    for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
-    out().print(t)
+    shown = cells(columns, rows, wide)
+    console = err() if to_stderr else out()
+    layout = fit(columns, shown, console.width, style, wide)
+    # crop=False: a table whose must-show columns are wider than the terminal
+    # keeps its ids whole (the terminal wraps the line, a pipe keeps it)
+    console.print(draw(title, columns, shown, layout, style), crop=False, soft_wrap=False)
+    if layout.dropped:
+        message(f"(not shown: {', '.join(layout.dropped)}; --wide shows every column)", "dim")
 
 
 def fields(title: str, obj: dict[str, Any], keys: Sequence[str] | None = None) -> None:
@@ -118,10 +127,20 @@ def fields(title: str, obj: dict[str, Any], keys: Sequence[str] | None = None) -
 
 
 # ----------------------------------------------------------- per object kind
-def products(items: list[dict[str, Any]]) -> None:
+PRODUCTS = (
+    Col("SKU", "sku"),
+    Col("Name", "text"),
+    Col("Category", "text", 3, min_width=8),
+    Col("Price", "number", 2),
+    Col("Active", "code", 5),
+    Col("ID", "id", 4),
+)
+
+
+def products(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     table(
         "Products",
-        ["SKU", "Name", "Category", "Price", "Active", "ID"],
+        PRODUCTS,
         [
             (
                 p["sku"],
@@ -133,7 +152,7 @@ def products(items: list[dict[str, Any]]) -> None:
             )
             for p in items
         ],
-        numeric=["Price"],
+        wide=wide,
     )
 
 
@@ -163,10 +182,22 @@ def stock_result(r: dict[str, Any]) -> None:
     )
 
 
-def reservations(items: list[dict[str, Any]]) -> None:
+RESERVATIONS = (
+    Col("ID", "id"),
+    Col("SKU", "sku"),
+    Col("Store", "code", 2),
+    Col("Qty", "number"),
+    Col("Status", "code"),
+    Col("Customer", "code", 4),
+    Col("Order", "code", 5),
+    Col("Expires", "time", 3),
+)
+
+
+def reservations(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     table(
         "Reservations",
-        ["ID", "SKU", "Store", "Qty", "Status", "Customer", "Order", "Expires"],
+        RESERVATIONS,
         [
             (
                 r["reservationId"],
@@ -180,7 +211,7 @@ def reservations(items: list[dict[str, Any]]) -> None:
             )
             for r in items
         ],
-        numeric=["Qty"],
+        wide=wide,
     )
 
 
@@ -207,10 +238,22 @@ def reservation(r: dict[str, Any]) -> None:
     )
 
 
-def history(h: dict[str, Any]) -> None:
+HISTORY = (
+    Col("When", "time"),
+    Col("Store", "code", 3),
+    Col("Kind", "code"),
+    Col("Qty", "number"),
+    Col("Reason", "text", 2, min_width=10),
+    Col("By", "code", 2),
+    Col("Origin", "code", 5),
+    Col("Note", "prose", 4),
+)
+
+
+def history(h: dict[str, Any], *, wide: bool = False) -> None:
     table(
         f"History of {h['sku']}",
-        ["When", "Store", "Kind", "Qty", "Reason", "By", "Origin", "Note"],
+        HISTORY,
         [
             (
                 when(m["at"]),
@@ -224,121 +267,21 @@ def history(h: dict[str, Any]) -> None:
             )
             for m in h["data"]
         ],
-        numeric=["Qty"],
+        wide=wide,
     )
 
 
-def conflicts(items: list[dict[str, Any]]) -> None:
-    table(
-        "Conflicts",
-        ["Detected", "Kind", "SKU", "Store", "Kept", "Lost", "Detail"],
-        [
-            (
-                when(c["detectedAt"]),
-                c["kind"],
-                c["sku"],
-                c["storeId"],
-                c["winner"],
-                c["loser"],
-                conflict_detail(c),
-            )
-            for c in items
-        ],
-    )
+CHECKS = (Col("Check", "code"), Col("OK", "code"), Col("Detail", "prose"))
 
 
-def conflict_detail(c: dict[str, Any]) -> str:
-    """One line a person can read; ``--json`` has the full detail."""
-    d = c.get("detail") or {}
-    kind = c["kind"]
-    if kind in ("product_field", "store_field", "stock_setting"):
-        return f"{d.get('field')}: kept {d.get('kept')!r}, lost {d.get('lost')!r}"
-    if kind == "superseded_delta":
-        if "delta" in d:
-            return f"delta {d['delta']:+d} made before count {d.get('count')} it did not know"
-        return f"delta {d.get('lost')} ordered before count {d.get('count')}"
-    if kind == "concurrent_count":
-        return f"count {d.get('lost')} lost to a later count {d.get('kept')}"
-    if kind == "negative_available":
-        return f"on hand {d.get('onHand')}, reserved {d.get('reserved')}"
-    if kind == "cancel_vs_receipt":
-        arrived = int(d.get("received") or 0) + int(d.get("damaged") or 0)
-        return (
-            f"transfer {d.get('transferId')}: its cancel took back {d.get('claimed')}, but "
-            f"{arrived} of {d.get('shipped')} arrived: it returns {d.get('cancelled')}"
-        )
-    return ", ".join(f"{k}={v}" for k, v in d.items())
-
-
-def import_result(r: dict[str, Any], what: str) -> None:
-    if r.get("alreadyImported"):
-        message(
-            f"This file was already imported at {r.get('importedAt')}: nothing applied "
-            "(use --force to apply it again)."
-        )
-        return
-    changes = r.get("changes", [])
-    if r.get("dryRun"):
-        if changes:
-            if "from" in (changes[0] if changes else {}):
-                stock_changes(changes)
-            else:
-                table(
-                    "Changes (dry run)",
-                    ["Line", "SKU", "Action", "Fields"],
-                    [(c["line"], c["sku"], c["action"], ", ".join(c["fields"])) for c in changes],
-                    numeric=["Line"],
-                )
-        message(f"Dry run: {len(changes)} of {r['rows']} {what} would change; nothing applied.")
-        return
-    message(f"Imported {r['rows']} {what}: {r['applied']} changed, {r['unchanged']} unchanged.")
-
-
-SETTING_COLUMNS = {
-    "safetyStock": "Safety",
-    "reorderPoint": "Point",
-    "maxStock": "Max",
-    "reorderQty": "Qty",
-}
-
-
-def stock_changes(changes: list[dict[str, Any]]) -> None:
-    """A stock import's changes; a column for each setting it changes
-    (``-``: unset; for safety stock, the store's default applies)."""
-    given = [k for k in SETTING_COLUMNS if any(k in c for c in changes)]
-    table(
-        "Changes (dry run)",
-        ["Line", "SKU", "Store", "Mode", "From", "To", *(SETTING_COLUMNS[k] for k in given)],
-        [
-            (
-                c["line"],
-                c["sku"],
-                c["storeId"],
-                c["mode"],
-                c["from"],
-                c["to"],
-                *(_setting_change(c.get(k)) for k in given),
-            )
-            for c in changes
-        ],
-        numeric=["Line", "From", "To"],
-    )
-
-
-def _setting_change(s: dict[str, Any] | None) -> str:
-    if s is None:
-        return ""
-    return " -> ".join("-" if v is None else str(v) for v in (s["from"], s["to"]))
-
-
-def health(h: dict[str, Any]) -> None:
+def health(h: dict[str, Any], *, wide: bool = False) -> None:
     out().print(
         f"Agent {h['storeId']} ({h['mode']}, v{h['version']}): {h['status']}, "
         f"up {h['uptimeSeconds']} s"
     )
     table(
         None,
-        ["Check", "OK", "Detail"],
+        CHECKS,
         [
             (
                 name,
@@ -347,10 +290,22 @@ def health(h: dict[str, Any]) -> None:
             )
             for name, c in h["checks"].items()
         ],
+        wide=wide,
     )
 
 
-def sync_status(s: dict[str, Any]) -> None:
+PEERS = (
+    Col("Store", "code"),
+    Col("Last event", "time", 3),
+    Col("Applied seq", "number", 2),
+    Col("Last heartbeat", "time", 4),
+    Col("Lag (s)", "number"),
+    Col("State", "code"),
+)
+DIGESTS = (Col("Scope", "code"), Col("Digest", "code"))
+
+
+def sync_status(s: dict[str, Any], *, wide: bool = False) -> None:
     state = "connected" if s.get("connected") else "not connected"
     out().print(
         f"Store {s['storeId']}: {s['mode']}, {state}"
@@ -364,7 +319,7 @@ def sync_status(s: dict[str, Any]) -> None:
     if s.get("peers"):
         table(
             "Peers",
-            ["Store", "Last event", "Applied seq", "Last heartbeat", "Lag (s)", "State"],
+            PEERS,
             [
                 (
                     p["storeId"],
@@ -376,6 +331,6 @@ def sync_status(s: dict[str, Any]) -> None:
                 )
                 for p in s["peers"]
             ],
-            numeric=["Applied seq", "Lag (s)"],
+            wide=wide,
         )
-    table("State digests", ["Scope", "Digest"], sorted(s.get("digests", {}).items()))
+    table("State digests", DIGESTS, sorted(s.get("digests", {}).items()), wide=wide)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from inventory_cli.render import health, message, out, table, when
+from inventory_cli.tables import Col
 
 
 def _unset(value: Any) -> Any:
@@ -22,14 +23,27 @@ def reorder_settings(r: dict[str, Any]) -> None:
     )
 
 
-def low_stock(d: dict[str, Any]) -> None:
+LOW_STOCK = (
+    Col("Store", "code", 2),
+    Col("SKU", "sku"),
+    Col("Name", "text", 2, min_width=12),
+    Col("Available", "number"),
+    Col("Incoming", "number", 3),
+    Col("Point", "number", 2),
+    Col("Max", "number", 4),
+    Col("Qty", "number", 4),
+    Col("Suggested", "number"),
+)
+
+
+def low_stock(d: dict[str, Any], *, wide: bool = False) -> None:
     where = "every store" if d["storeId"] == "all" else d["storeId"]
     if not d["data"]:
         message(f"Nothing is at or below its reorder point at {where}.")
         return
     table(
         f"Low stock at {where}",
-        ["Store", "SKU", "Name", "Available", "Incoming", "Point", "Max", "Qty", "Suggested"],
+        LOW_STOCK,
         [
             (
                 r["storeId"],
@@ -44,14 +58,27 @@ def low_stock(d: dict[str, Any]) -> None:
             )
             for r in d["data"]
         ],
-        numeric=["Available", "Incoming", "Point", "Max", "Qty", "Suggested"],
+        wide=wide,
     )
 
 
-def alerts(items: list[dict[str, Any]]) -> None:
+ALERTS = (
+    Col("Raised", "time", 2),
+    Col("Kind", "code"),
+    Col("SKU", "sku"),
+    Col("Store", "code"),
+    Col("Before", "number", 3),
+    Col("After", "number"),
+    Col("Point", "number", 2),
+    Col("Cause", "code", 4),
+    Col("ID", "id", 5),
+)
+
+
+def alerts(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     table(
         "Alerts",
-        ["Raised", "Kind", "SKU", "Store", "Before", "After", "Point", "Cause", "ID"],
+        ALERTS,
         [
             (
                 when(a["raisedAt"]),
@@ -66,14 +93,25 @@ def alerts(items: list[dict[str, Any]]) -> None:
             )
             for a in items
         ],
-        numeric=["Before", "After", "Point"],
+        wide=wide,
     )
 
 
-def deliveries(items: list[dict[str, Any]]) -> None:
+DELIVERIES = (
+    Col("Target", "prose", min_width=24),
+    Col("Delivered", "number"),
+    Col("Given up", "number"),
+    Col("Pending", "number"),
+    Col("Tries", "number", 3),
+    Col("Next attempt", "time", 3),
+    Col("Last error", "prose", 2),
+)
+
+
+def deliveries(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     table(
         "Alert deliveries",
-        ["Target", "Delivered", "Given up", "Pending", "Tries", "Next attempt", "Last error"],
+        DELIVERIES,
         [
             (
                 d["target"],
@@ -86,12 +124,12 @@ def deliveries(items: list[dict[str, Any]]) -> None:
             )
             for d in items
         ],
-        numeric=["Delivered", "Given up", "Pending", "Tries"],
+        wide=wide,
     )
 
 
-def agent_health(h: dict[str, Any]) -> None:
+def agent_health(h: dict[str, Any], *, wide: bool = False) -> None:
     """``inv agent status``: the checks, then each alert target's deliveries."""
-    health(h)
+    health(h, wide=wide)
     if h.get("alertDeliveries"):
-        deliveries(h["alertDeliveries"])
+        deliveries(h["alertDeliveries"], wide=wide)

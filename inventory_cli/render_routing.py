@@ -5,7 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from inventory_cli.render import err, fields, message, out, reservation, table, when
+from inventory_cli.render import fields, message, reservation, table, when
+from inventory_cli.tables import Col
+
+ATTEMPTS = (
+    Col("Store", "code"),
+    Col("Outcome", "code"),
+    Col("Online avail.", "number", 2),
+    Col("Reservation", "id", 3),
+    Col("Cleanup", "text", 2, min_width=10),
+    Col("Note", "prose", min_width=24),
+)
+RECORDS = (
+    Col("Request", "id"),
+    Col("Status", "code"),
+    Col("SKU", "sku"),
+    Col("Qty", "number"),
+    Col("Store", "code", 2),
+    Col("Reservation", "id", 4),
+    Col("Pending cleanups", "number", 2),
+    Col("Created", "time", 3),
+)
 
 
 def _cleanup(a: dict[str, Any]) -> str:
@@ -17,37 +37,35 @@ def _cleanup(a: dict[str, Any]) -> str:
     return str(c["state"])
 
 
-def attempts(routing: dict[str, Any], *, to_stderr: bool = False) -> None:
+def attempts(routing: dict[str, Any], *, wide: bool = False, to_stderr: bool = False) -> None:
     """The stores asked (or skipped), in the order of the ranking."""
-    from rich.table import Table
-
-    t = Table(
-        title=f"Routing {routing['requestId']} ({routing['strategy']})",
-        title_justify="left",
-        header_style="bold",
+    table(
+        f"Routing {routing['requestId']} ({routing['strategy']})",
+        ATTEMPTS,
+        [
+            (
+                a["storeId"],
+                a["outcome"],
+                a["availableOnline"],
+                a.get("reservationId"),
+                _cleanup(a),
+                a.get("error"),
+            )
+            for a in routing["attempts"]
+        ],
+        wide=wide,
+        to_stderr=to_stderr,
     )
-    for col in ("Store", "Outcome", "Online avail.", "Reservation", "Cleanup", "Note"):
-        t.add_column(col, justify="right" if col == "Online avail." else "left", overflow="fold")
-    for a in routing["attempts"]:
-        t.add_row(
-            a["storeId"],
-            a["outcome"],
-            str(a["availableOnline"]),
-            a.get("reservationId") or "",
-            _cleanup(a),
-            a.get("error") or "",
-        )
-    (err() if to_stderr else out()).print(t)
 
 
-def routed(r: dict[str, Any]) -> None:
+def routed(r: dict[str, Any], *, wide: bool = False) -> None:
     """A reservation's answer; a routed one's attempts under it."""
     reservation(r)
     if r.get("routing"):
-        attempts(r["routing"])
+        attempts(r["routing"], wide=wide)
 
 
-def record(r: dict[str, Any]) -> None:
+def record(r: dict[str, Any], *, wide: bool = False) -> None:
     fields(
         f"Routed reservation {r['requestId']}",
         r,
@@ -65,16 +83,16 @@ def record(r: dict[str, Any]) -> None:
             "updatedAt",
         ],
     )
-    attempts(r)
+    attempts(r, wide=wide)
 
 
-def records(items: list[dict[str, Any]]) -> None:
+def records(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     if not items:
         message("No routed reservations.")
         return
     table(
         "Routed reservations",
-        ["Request", "Status", "SKU", "Qty", "Store", "Reservation", "Pending cleanups", "Created"],
+        RECORDS,
         [
             (
                 r["requestId"],
@@ -88,5 +106,5 @@ def records(items: list[dict[str, Any]]) -> None:
             )
             for r in items
         ],
-        numeric=["Qty", "Pending cleanups"],
+        wide=wide,
     )

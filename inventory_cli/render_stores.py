@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from inventory_cli.render import fields, out, table, when
+from inventory_cli.tables import Col
 
 
 def _location(s: dict[str, Any]) -> str:
@@ -15,10 +16,20 @@ def _location(s: dict[str, Any]) -> str:
     return f"{s['lat']:g}, {s['lon']:g}"
 
 
-def stores(items: list[dict[str, Any]]) -> None:
+STORES = (
+    Col("Store", "code"),
+    Col("Name", "text"),
+    Col("Priority", "number", 2),
+    Col("Online", "code", 2),
+    Col("Safety", "number", 3),
+    Col("Location", "code", 4),
+)
+
+
+def stores(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     table(
         "Stores",
-        ["Store", "Name", "Priority", "Online", "Safety", "Location"],
+        STORES,
         [
             (
                 s["storeId"],
@@ -30,7 +41,7 @@ def stores(items: list[dict[str, Any]]) -> None:
             )
             for s in items
         ],
-        numeric=["Priority", "Safety"],
+        wide=wide,
     )
 
 
@@ -68,60 +79,75 @@ def safety_stock(r: dict[str, Any]) -> None:
     )
 
 
-def stock_levels(a: dict[str, Any]) -> None:
+STORE = Col("Store", "code")
+ON_HAND = (Col("On hand", "number"), Col("Reserved", "number", 2), Col("Available", "number"))
+# shown only while something is on its way (``transit``)
+TRANSIT_COLUMNS = {
+    "inTransit": Col("In transit", "number", 2),
+    "incoming": Col("Incoming", "number", 2),
+}
+STOCK_LEVELS_TAIL = (
+    Col("Safety", "number", 3),
+    Col("For online", "number", 2),
+    Col("Version", "number", 3),
+)
+AVAILABILITY_TAIL = (
+    Col("Version", "number", 3),
+    Col("Last updated", "time", 3),
+    Col("As of", "time", 2),
+)
+
+
+def stock_levels(a: dict[str, Any], *, wide: bool = False) -> None:
     """``inv stock show``: each store's figures, with what online orders may take."""
     extra = transit(a["stores"])
-    columns = ["On hand", "Reserved", "Available", *extra, "Safety", "For online", "Version"]
     table(
         f"Stock of {a['sku']}",
-        ["Store", *columns],
+        [STORE, *ON_HAND, *(TRANSIT_COLUMNS[k] for k in extra), *STOCK_LEVELS_TAIL],
         [
             (
                 s["storeId"],
                 s["quantity"],
                 s["reserved"],
                 s["available"],
-                *(s[k] for k in extra.values()),
+                *(s[k] for k in extra),
                 s.get("safetyStock"),
                 s.get("availableOnline"),
                 s["version"],
             )
             for s in a["stores"]
         ],
-        numeric=columns,
+        wide=wide,
     )
     totals(a)
 
 
-TRANSIT = {"In transit": "inTransit", "Incoming": "incoming"}
+def transit(stores: list[dict[str, Any]]) -> list[str]:
+    """The transfer fields worth a column: those non-zero in some store, so a
+    table without transfers stays as narrow as before."""
+    return [k for k in TRANSIT_COLUMNS if any(s.get(k) for s in stores)]
 
 
-def transit(stores: list[dict[str, Any]]) -> dict[str, str]:
-    """The transfer columns worth a place (column: field): those non-zero in
-    some store, so a table without transfers stays as narrow as before."""
-    return {c: k for c, k in TRANSIT.items() if any(s.get(k) for s in stores)}
-
-
-def availability(a: dict[str, Any]) -> None:
+def availability(a: dict[str, Any], *, wide: bool = False) -> None:
     """``inv availability``: each store's figures and how fresh they are."""
     extra = transit(a["stores"])
     table(
         f"Stock of {a['sku']}",
-        ["Store", "On hand", "Reserved", "Available", *extra, "Version", "Last updated", "As of"],
+        [STORE, *ON_HAND, *(TRANSIT_COLUMNS[k] for k in extra), *AVAILABILITY_TAIL],
         [
             (
                 s["storeId"],
                 s["quantity"],
                 s["reserved"],
                 s["available"],
-                *(s[k] for k in extra.values()),
+                *(s[k] for k in extra),
                 s["version"],
                 when(s["lastUpdated"]),
                 when(s["asOf"]),
             )
             for s in a["stores"]
         ],
-        numeric=["On hand", "Reserved", "Available", *extra, "Version"],
+        wide=wide,
     )
     totals(a)
 

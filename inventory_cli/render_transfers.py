@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from inventory_cli.render import fields, message, out, table, when
+from inventory_cli.tables import PLAIN, Col
 
 SLIP_WIDTH = 80  # printed on paper, or read on any terminal
 # what each discrepancy means, for people (the API's ``kind`` stays in --json)
@@ -18,8 +19,40 @@ DISCREPANCY = {
     "cancel_corrected": "the origin's cancel had returned units that were received: "
     "the return was corrected (inv conflicts)",
 }
-LINE_COLUMNS = ("Qty", "Shipped", "Received", "Damaged", "Cancelled", "Pending")
-LINE_FIELDS = ("quantity", "shipped", "received", "damaged", "cancelled", "pending")
+# field: column; damaged and cancelled units are rare: their columns give way
+# first, unless some line has them
+LINE_COLUMNS = {
+    "quantity": Col("Qty", "number"),
+    "shipped": Col("Shipped", "number", 2),
+    "received": Col("Received", "number"),
+    "damaged": Col("Damaged", "number", 4),
+    "cancelled": Col("Cancelled", "number", 4),
+    "pending": Col("Pending", "number"),
+}
+RARE = ("damaged", "cancelled")
+DISCREPANCIES = (
+    Col("SKU", "sku"),
+    Col("Units", "number"),
+    Col("Kind", "code", 2),
+    Col("What it means", "prose", min_width=24),
+)
+RECEIPTS = (
+    Col("Receipt", "id"),
+    Col("Received", "time", 2),
+    Col("By", "code", 3),
+    Col("Lines", "prose"),
+)
+# ids and statuses are long: without vertical rules a row fits 80 columns
+TRANSFERS = (
+    Col("ID", "id"),
+    Col("From", "code"),
+    Col("To", "code"),
+    Col("Status", "code"),
+    Col("Qty", "number", 2),
+    Col("Pending", "number"),
+    Col("Updated", "time", 3),
+    Col("!", "number"),  # discrepancies: the line under the table says so
+)
 
 
 def _origin_said(t: dict[str, Any]) -> str:
@@ -27,7 +60,16 @@ def _origin_said(t: dict[str, Any]) -> str:
     return str(state) if state else "not heard from yet"
 
 
-def transfer(t: dict[str, Any]) -> None:
+def line_columns(lines: list[dict[str, Any]]) -> list[Col]:
+    """The columns of a transfer's lines, each field's; a rare one (damaged,
+    cancelled) keeps the priority of the others when some line has it."""
+    return [
+        c._replace(priority=2) if f in RARE and any(ln.get(f) for ln in lines) else c
+        for f, c in LINE_COLUMNS.items()
+    ]
+
+
+def transfer(t: dict[str, Any], *, wide: bool = False) -> None:
     """``inv transfer show``: the header, the lines, then what does not add up."""
     shown = {
         **t,
@@ -42,26 +84,26 @@ def transfer(t: dict[str, Any]) -> None:
     totals = t["totals"]
     table(
         "Lines",
-        ["SKU", "Product", *LINE_COLUMNS],
-        [(ln["sku"], ln.get("name") or "", *(ln[f] for f in LINE_FIELDS)) for ln in t["lines"]]
-        + [("Total", "", *(totals[f] for f in LINE_FIELDS))],
-        numeric=LINE_COLUMNS,
+        [Col("SKU", "sku"), Col("Product", "text", 3, min_width=12), *line_columns(t["lines"])],
+        [(ln["sku"], ln.get("name"), *(ln[f] for f in LINE_COLUMNS)) for ln in t["lines"]]
+        + [("Total", "", *(totals[f] for f in LINE_COLUMNS))],
+        wide=wide,
     )
-    discrepancies(t)
-    receipts(t.get("receipts") or [])
+    discrepancies(t, wide=wide)
+    receipts(t.get("receipts") or [], wide=wide)
 
 
-def discrepancies(t: dict[str, Any]) -> None:
+def discrepancies(t: dict[str, Any], *, wide: bool = False) -> None:
     if not t["discrepancies"]:
         return
     table(
         f"Discrepancies ({len(t['discrepancies'])})",
-        ["SKU", "Units", "Kind", "What it means"],
+        DISCREPANCIES,
         [
             (d["sku"], d["quantity"], d["kind"], DISCREPANCY.get(d["kind"], ""))
             for d in t["discrepancies"]
         ],
-        numeric=["Units"],
+        wide=wide,
     )
 
 
@@ -72,16 +114,17 @@ def _receipt_lines(lines: list[dict[str, Any]]) -> str:
     )
 
 
-def receipts(items: list[dict[str, Any]]) -> None:
+def receipts(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     if not items:
         return
     table(
         "Receipts",
-        ["Receipt", "Received", "By", "Lines"],
+        RECEIPTS,
         [
             (r["receiptId"], when(r.get("receivedAt")), r["actor"], _receipt_lines(r["lines"]))
             for r in items
         ],
+        wide=wide,
     )
 
 
@@ -97,46 +140,31 @@ def _short(iso: str | None) -> str:
     return f"{shown[5:16]}" if len(shown) > 8 else shown
 
 
-def transfers(items: list[dict[str, Any]]) -> None:
+def transfers(items: list[dict[str, Any]], *, wide: bool = False) -> None:
     """``inv transfer list``: one row each, discrepancies flagged (``show``
-    has them). Without vertical rules: ids and statuses are long, and a row
-    should fit 80 columns."""
-    from rich import box
-    from rich.table import Table
-
+    has them)."""
     if not items:
         message("No transfers.")
         return
-    t = Table(
-        title="Transfers",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
+    table(
+        "Transfers",
+        TRANSFERS,
+        [
+            (
+                tr["transferId"],
+                tr["fromStoreId"],
+                tr["toStoreId"],
+                tr["status"],
+                tr["totals"]["quantity"],
+                tr["totals"]["pending"],
+                _short(tr.get("updatedAt")),
+                _issues(tr),
+            )
+            for tr in items
+        ],
+        wide=wide,
+        style=PLAIN,
     )
-    t.add_column("ID", no_wrap=True)
-    t.add_column("From", overflow="fold")
-    t.add_column("To", overflow="fold")
-    # folds PARTIALLY_RECEIVED at its underscore when short of room
-    t.add_column("Status", min_width=10, overflow="fold")
-    for col in ("Qty", "Pending"):
-        t.add_column(col, justify="right", no_wrap=True)
-    t.add_column("Updated", overflow="fold")
-    t.add_column("!", justify="right", no_wrap=True)  # discrepancies: the footer says so
-    for tr in items:
-        t.add_row(
-            tr["transferId"],
-            tr["fromStoreId"],
-            tr["toStoreId"],
-            tr["status"],
-            str(tr["totals"]["quantity"]),
-            str(tr["totals"]["pending"]),
-            _short(tr.get("updatedAt")),
-            _issues(tr),
-        )
-    out().print(t)
     flagged = [tr["transferId"] for tr in items if tr.get("discrepancies")]
     if flagged:
         message(
@@ -161,8 +189,8 @@ def slip(t: dict[str, Any]) -> None:
     if t.get("note"):
         head.append(f"Note: {t['note']}")
     body = Table(box=box.SQUARE, show_lines=True, header_style="bold", width=SLIP_WIDTH)
-    body.add_column("SKU", overflow="fold", ratio=2)
-    body.add_column("Product", overflow="fold", ratio=4)
+    body.add_column("SKU", no_wrap=True)  # as wide as the longest: never broken
+    body.add_column("Product", overflow="fold", ratio=1)  # the rest of the line
     body.add_column("Qty", justify="right", no_wrap=True)
     body.add_column("Received", width=9, no_wrap=True)
     body.add_column("Damaged", width=9, no_wrap=True)

@@ -176,7 +176,8 @@ def mv(store: str, sku: str, kind: str, qty: int, **extra: Any) -> dict[str, Any
     return {"sku": sku, "storeId": store, "kind": kind, "quantity": qty, "reason": "", **extra}
 
 
-def res(rid: str, store: str, sku: str, qty: int, status: str) -> dict[str, Any]:
+def res(rid: str, store: str, sku: str, qty: int, status: str, **by: str) -> dict[str, Any]:
+    """``by``: createdBy, updatedBy (events of agents before them have neither)."""
     return {
         "reservation": {
             "id": rid,
@@ -189,6 +190,7 @@ def res(rid: str, store: str, sku: str, qty: int, status: str) -> dict[str, Any]
             "expiresAtMs": BASE_MS + 900_000,
             "createdAtMs": BASE_MS,
             "updatedAtMs": BASE_MS,
+            **by,
         }
     }
 
@@ -204,12 +206,24 @@ def test_an_older_stamp_arriving_late_overwrites_nothing(hq: Any) -> None:
         [
             ev("s2", 1, 20, "product.upserted", product("P", name="new", price=2)),
             ev("s2", 2, 21, "stock.movement", mv("s1", "P", "count", 10)),
-            ev("s1", 2, 30, "reservation.changed", res("r1", "s1", "P", 3, "CANCELLED")),
+            ev(
+                "s1",
+                2,
+                30,
+                "reservation.changed",
+                res("r1", "s1", "P", 3, "CANCELLED", createdBy="ana", updatedBy="ben@s2"),
+            ),
         ]
     )
     projector.apply(  # all older than what is there, in a later batch
         [
-            ev("s1", 1, 25, "reservation.changed", res("r1", "s1", "P", 3, "PENDING")),
+            ev(
+                "s1",
+                1,
+                25,
+                "reservation.changed",
+                res("r1", "s1", "P", 3, "PENDING", createdBy="ana", updatedBy="ana"),
+            ),
             ev("s3", 1, 10, "product.upserted", product("P", name="old", price=1)),
             ev("s3", 2, 11, "stock.movement", mv("s1", "P", "count", 99)),
             ev("s3", 3, 12, "stock.movement", mv("s1", "P", "receive", 5)),
@@ -217,7 +231,11 @@ def test_an_older_stamp_arriving_late_overwrites_nothing(hq: Any) -> None:
     )
     assert one(conn, "SELECT name, price FROM products") == ("new", 2.0)
     assert one(conn, "SELECT on_hand, reserved FROM stock") == (10, 0)
-    assert one(conn, "SELECT status FROM reservations") == "CANCELLED"
+    assert one(conn, "SELECT status, created_by, updated_by FROM reservations") == (
+        "CANCELLED",
+        "ana",
+        "ben@s2",
+    )
     assert hq_rows(conn, "SELECT event_id FROM movements WHERE superseded") == {
         ("s3:2",),
         ("s3:3",),
@@ -440,7 +458,7 @@ def test_the_contract_tables_have_their_columns(hq: Any) -> None:
         "stock_levels": "store_id sku on_hand reserved available safety_stock updated_at",
         "movements": "event_id store_id sku kind quantity reason actor at superseded",
         "reservations": "reservation_id store_id sku quantity status customer_id order_id "
-        "channel expires_at updated_at",
+        "channel created_by updated_by expires_at updated_at",
         "conflicts": "conflict_id kind store_id sku winner loser detail at",
         "origins": "origin applied_seq max_seq last_event_at",
         "chain_availability": "sku total_on_hand total_available stores",

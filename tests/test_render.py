@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inventory_cli.render import conflict_detail
+from inventory_cli.render_conflicts import conflict_detail
 
 
 def test_each_conflict_kind_reads_as_one_line() -> None:

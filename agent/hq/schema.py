@@ -246,9 +246,16 @@ DROP INDEX events_received;
 CREATE INDEX events_received ON events USING brin (received_at);
 """
 
+# 5: who reserved and who changed a reservation last, as the agent records
+# them ('' for rows of events from before)
+_V5 = """
+ALTER TABLE reservations ADD COLUMN created_by text NOT NULL DEFAULT '';
+ALTER TABLE reservations ADD COLUMN updated_by text NOT NULL DEFAULT '';
+"""
+
 # 3: transfers, alerts, reorder settings, stock in transit; 4: receipts keyed
 # as the agent keys them (``schema_moves``)
-MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3, schema_moves.V4]
+MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3, schema_moves.V4, _V5]
 
 
 def quoted(schema: str) -> sql.Identifier:

@@ -34,7 +34,8 @@ TEMP_TABLES = {
     "hlc_min bigint, hlc_max bigint",
     "hq_res": 'reservation_id text COLLATE "C", store_id text COLLATE "C", sku text COLLATE "C", '
     'quantity bigint, status text COLLATE "C", customer_id text, order_id text, channel text, '
-    "expires_at_ms bigint, created_at_ms bigint, updated_at_ms bigint, hlc bigint, "
+    "created_by text, updated_by text, expires_at_ms bigint, created_at_ms bigint, "
+    "updated_at_ms bigint, hlc bigint, "
     'origin text COLLATE "C", seq bigint, movement jsonb, applied boolean, d_reserved bigint',
     # a batch's transfer events (transfers.EVENTS), each with the record's holder
     # before it and after the batch; one row per event and SKU (LINES); the

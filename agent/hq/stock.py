@@ -32,10 +32,11 @@ _PEND = "CASE WHEN {s} = 'PENDING' THEN {q} ELSE 0 END"
 
 RESERVATIONS = f"""
 INSERT INTO hq_res (reservation_id, store_id, sku, quantity, status, customer_id, order_id,
-                    channel, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq,
-                    movement, applied, d_reserved)
+                    channel, created_by, updated_by, expires_at_ms, created_at_ms,
+                    updated_at_ms, hlc, origin, seq, movement, applied, d_reserved)
 SELECT reservation_id, store_id, sku, quantity, status, customer_id, order_id, channel,
-       expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq, movement, applied,
+       created_by, updated_by, expires_at_ms, created_at_ms, updated_at_ms, hlc, origin, seq,
+       movement, applied,
        CASE WHEN applied THEN pend - coalesce(lag(pend) OVER w, x_pend) ELSE 0 END
 FROM (
     SELECT e.*, {_PEND.format(s="e.status", q="e.quantity")} AS pend,
@@ -46,6 +47,8 @@ FROM (
                (r->>'quantity')::bigint AS quantity, r->>'status' AS status,
                r->>'customerId' AS customer_id, r->>'orderId' AS order_id,
                coalesce(r->>'channel', 'store') AS channel,
+               coalesce(r->>'createdBy', '') AS created_by,
+               coalesce(r->>'updatedBy', '') AS updated_by,
                (r->>'expiresAtMs')::bigint AS expires_at_ms,
                (r->>'createdAtMs')::bigint AS created_at_ms,
                (r->>'updatedAtMs')::bigint AS updated_at_ms, n.hlc, n.origin, n.seq,
@@ -60,15 +63,18 @@ WINDOW w AS (PARTITION BY reservation_id, applied ORDER BY hlc, origin, seq)
 
 UPSERT_RESERVATIONS = """
 INSERT INTO reservations AS x (reservation_id, store_id, sku, quantity, status, customer_id,
-                               order_id, channel, expires_at_ms, created_at_ms, updated_at_ms,
-                               expires_at, created_at, updated_at, hlc, origin)
+                               order_id, channel, created_by, updated_by, expires_at_ms,
+                               created_at_ms, updated_at_ms, expires_at, created_at, updated_at,
+                               hlc, origin)
 SELECT DISTINCT ON (reservation_id) reservation_id, store_id, sku, quantity, status, customer_id,
-       order_id, channel, expires_at_ms, created_at_ms, updated_at_ms, ms_ts(expires_at_ms),
+       order_id, channel, created_by, updated_by, expires_at_ms, created_at_ms, updated_at_ms,
+       ms_ts(expires_at_ms),
        ms_ts(created_at_ms), ms_ts(updated_at_ms), hlc, origin
 FROM hq_res WHERE applied ORDER BY reservation_id, hlc DESC, origin DESC, seq DESC
 ON CONFLICT (reservation_id) DO UPDATE
 SET status = excluded.status, order_id = excluded.order_id, quantity = excluded.quantity,
-    channel = excluded.channel, expires_at_ms = excluded.expires_at_ms,
+    channel = excluded.channel, created_by = excluded.created_by,
+    updated_by = excluded.updated_by, expires_at_ms = excluded.expires_at_ms,
     updated_at_ms = excluded.updated_at_ms, expires_at = excluded.expires_at,
     updated_at = excluded.updated_at, hlc = excluded.hlc, origin = excluded.origin
 """

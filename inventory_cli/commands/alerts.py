@@ -3,12 +3,13 @@ and what runs low."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
 from inventory_cli import render, render_alerts
-from inventory_cli.commands.options import Json, Limit, Ref, Since, Sku, Store
+from inventory_cli.commands.options import Json, Limit, Ref, Since, Sku, Store, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
@@ -77,6 +78,7 @@ def low(
     ctx: typer.Context,
     store: Store = None,
     every: Annotated[bool, typer.Option("--all", help="every store this agent knows")] = False,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """What is at or below its reorder point (this store, one --store, or
@@ -84,7 +86,7 @@ def low(
     if every and store and store != ALL:
         raise UsageError("--all and --store: give one of them")
     data = client(ctx).get("/api/v1/stock/low", storeId=ALL if every else store)
-    render.emit(data, as_json, render_alerts.low_stock)
+    render.emit(data, as_json, partial(render_alerts.low_stock, wide=wide))
 
 
 def alerts(
@@ -93,9 +95,10 @@ def alerts(
     store: Store = None,
     sku: Sku = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Low-stock alerts of every store (or one --store), newest first: what
     crossed its reorder point, from what to what, and the write that did it."""
     data = client(ctx).get("/api/v1/alerts", since=since, storeId=store, sku=sku, limit=limit)
-    render.emit(data["data"], as_json, render_alerts.alerts)
+    render.emit(data["data"], as_json, partial(render_alerts.alerts, wide=wide))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from inventory_cli import render
-from inventory_cli.commands.options import DryRun, Force, Format, Json
+from inventory_cli import render, render_imports
+from inventory_cli.commands.options import DryRun, Force, Format, Json, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import CliError, UsageError
 
@@ -87,6 +88,7 @@ def import_stock(
     fmt: Format = None,
     dry_run: DryRun = False,
     force: Force = False,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Import stock levels from CSV, JSON or YAML (columns: sku, storeId, quantity,
@@ -96,7 +98,7 @@ def import_stock(
 
     rows = _read_rows(file, fmt, importfile.stock_rows)
     result = _send(ctx, "/api/v1/imports/stock", rows, dry_run, force)
-    render.emit(result, as_json, lambda r: render.import_result(r, "rows"))
+    render.emit(result, as_json, partial(render_imports.import_result, what="rows", wide=wide))
 
 
 def import_products(
@@ -105,6 +107,7 @@ def import_products(
     fmt: Format = None,
     dry_run: DryRun = False,
     force: Force = False,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Import the catalogue from CSV, JSON or YAML (columns: sku, id, name,
@@ -113,4 +116,4 @@ def import_products(
 
     rows = _read_rows(file, fmt, importfile.product_rows)
     result = _send(ctx, "/api/v1/imports/products", rows, dry_run, force)
-    render.emit(result, as_json, lambda r: render.import_result(r, "products"))
+    render.emit(result, as_json, partial(render_imports.import_result, what="products", wide=wide))

@@ -14,6 +14,12 @@ import typer
 from inventory_cli import completion
 
 Json = Annotated[bool, typer.Option("--json", help="print the API's JSON objects")]
+Wide = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="every column, ids in full (the lines may be wider than the terminal)"
+    ),
+]
 Store = Annotated[
     str | None,
     typer.Option(

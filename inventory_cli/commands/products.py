@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from inventory_cli import render
-from inventory_cli.commands.options import Json, Ref
+from inventory_cli.commands.options import Json, Ref, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
@@ -74,11 +75,12 @@ def list_(
     category: Annotated[str | None, typer.Option("--category")] = None,
     search: Annotated[str | None, typer.Option("--search", "-q", help="in SKU or name")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 1000,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List products."""
     items = client(ctx).paged("/api/v1/products", limit, category=category, q=search)
-    render.emit(items, as_json, render.products)
+    render.emit(items, as_json, partial(render.products, wide=wide))
 
 
 def show(ctx: typer.Context, ref: Ref, as_json: Json = False) -> None:

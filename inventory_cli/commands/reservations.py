@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
 from inventory_cli import completion, render, render_routing
-from inventory_cli.commands.options import Json, Limit, Ref, ReservationId, Sku, Store
+from inventory_cli.commands.options import Json, Limit, Ref, ReservationId, Sku, Store, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import CliError, UsageError
 
@@ -53,6 +54,7 @@ def reserve(
         str | None,
         typer.Option("--candidates", help="with --store any: the stores to ask, a,b,c in order"),
     ] = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Reserve stock (in another store: asks that store's agent; --store any:
@@ -78,9 +80,9 @@ def reserve(
         r = client(ctx).request("POST", "/api/v1/reservations", body=body, unknown=unknown)
     except CliError as exc:
         if isinstance(exc.body.get("routing"), dict) and not as_json:
-            render_routing.attempts(exc.body["routing"], to_stderr=True)
+            render_routing.attempts(exc.body["routing"], wide=wide, to_stderr=True)
         raise
-    render.emit(r, as_json, render_routing.routed)
+    render.emit(r, as_json, partial(render_routing.routed, wide=wide))
 
 
 def _routing_options(
@@ -171,6 +173,7 @@ def routing(
             autocompletion=completion.routings,
         ),
     ],
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Show how a routed reservation went: each store asked, and the cleanup
@@ -178,7 +181,11 @@ def routing(
     from inventory_cli import ids
 
     request_id = ids.resolve(client(ctx), ids.ROUTING, request_id)
-    render.emit(client(ctx).get(f"/api/v1/routings/{request_id}"), as_json, render_routing.record)
+    render.emit(
+        client(ctx).get(f"/api/v1/routings/{request_id}"),
+        as_json,
+        partial(render_routing.record, wide=wide),
+    )
 
 
 def routings(
@@ -191,11 +198,12 @@ def routings(
         str | None, typer.Option("--status", help="routing, granted, refused or unreachable")
     ] = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List routed reservations this agent routed, newest first."""
     data = client(ctx).get("/api/v1/routings", cleanup=cleanup, status=status, limit=limit)
-    render.emit(data["data"], as_json, render_routing.records)
+    render.emit(data["data"], as_json, partial(render_routing.records, wide=wide))
 
 
 def list_(
@@ -206,6 +214,7 @@ def list_(
     store: Store = None,
     sku: Sku = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List reservations, newest first."""
@@ -218,4 +227,4 @@ def list_(
         sku=sku,
         limit=limit,
     )
-    render.emit(data["data"], as_json, render.reservations)
+    render.emit(data["data"], as_json, partial(render.reservations, wide=wide))

@@ -3,6 +3,7 @@ and the counter's shortcuts ``inv sell`` and ``inv receive``."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -18,22 +19,27 @@ from inventory_cli.commands.options import (
     Ref,
     Since,
     Store,
+    Wide,
 )
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
 
-def show(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
+def show(
+    ctx: typer.Context, ref: Ref, store: Store = None, wide: Wide = False, as_json: Json = False
+) -> None:
     """Stock of a product in every store this agent knows (or one --store), with
     each store's safety stock and what online orders may take."""
     a = client(ctx).get(f"/api/v1/products/{ref}/availability", storeId=store)
-    render.emit(a, as_json, render_stores.stock_levels)
+    render.emit(a, as_json, partial(render_stores.stock_levels, wide=wide))
 
 
-def availability(ctx: typer.Context, ref: Ref, store: Store = None, as_json: Json = False) -> None:
+def availability(
+    ctx: typer.Context, ref: Ref, store: Store = None, wide: Wide = False, as_json: Json = False
+) -> None:
     """Availability of a product in every store, with how fresh each view is."""
     a = client(ctx).get(f"/api/v1/products/{ref}/availability", storeId=store)
-    render.emit(a, as_json, render_stores.availability)
+    render.emit(a, as_json, partial(render_stores.availability, wide=wide))
 
 
 def history(
@@ -42,11 +48,12 @@ def history(
     store: Store = None,
     since: Since = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Stock movements of a product, newest first."""
     h = client(ctx).get(f"/api/v1/products/{ref}/history", storeId=store, since=since, limit=limit)
-    render.emit(h, as_json, render.history)
+    render.emit(h, as_json, partial(render.history, wide=wide))
 
 
 def _change(

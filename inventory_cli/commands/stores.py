@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from inventory_cli import render, render_stores
-from inventory_cli.commands.options import Json, StoreArg
+from inventory_cli.commands.options import Json, StoreArg, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
@@ -55,10 +56,10 @@ def set_(
     render.emit(entry, as_json, render_stores.store)
 
 
-def list_(ctx: typer.Context, as_json: Json = False) -> None:
+def list_(ctx: typer.Context, wide: Wide = False, as_json: Json = False) -> None:
     """List every store this agent knows, with its directory entry."""
     data = client(ctx).get("/api/v1/stores")
-    render.emit(data["data"], as_json, render_stores.stores)
+    render.emit(data["data"], as_json, partial(render_stores.stores, wide=wide))
 
 
 def show(ctx: typer.Context, store: StoreArg, as_json: Json = False) -> None:

@@ -13,12 +13,13 @@ message says which command to run again.
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
 from inventory_cli import completion, render, render_transfers
-from inventory_cli.commands.options import Json, Limit, Store, TransferId
+from inventory_cli.commands.options import Json, Limit, Store, TransferId, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
@@ -112,6 +113,7 @@ def create(
         str | None,
         typer.Option("--id", help="transfer id (default: a new one; reusing one is idempotent)"),
     ] = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Create a transfer to another store; --ship ships it at once (its stock
@@ -132,10 +134,10 @@ def create(
         f"the same command again with --id {tid} (the same id never creates twice)"
     )
     r = client(ctx).request("POST", TRANSFERS, body=body, unknown=unknown)
-    render.emit(r, as_json, render_transfers.transfer)
+    render.emit(r, as_json, partial(render_transfers.transfer, wide=wide))
 
 
-def _step(ctx: typer.Context, tid: str, step: str, done: str, as_json: bool) -> None:
+def _step(ctx: typer.Context, tid: str, step: str, done: str, wide: bool, as_json: bool) -> None:
     from inventory_cli import ids
 
     tid = ids.resolve(client(ctx), ids.TRANSFER, tid)
@@ -144,18 +146,18 @@ def _step(ctx: typer.Context, tid: str, step: str, done: str, as_json: bool) -> 
         f"{step} it again ({step} twice changes nothing)"
     )
     r = client(ctx).request("POST", f"{TRANSFERS}/{tid}/{step}", unknown=unknown)
-    render.emit(r, as_json, render_transfers.transfer)
+    render.emit(r, as_json, partial(render_transfers.transfer, wide=wide))
 
 
-def ship(ctx: typer.Context, tid: TransferId, as_json: Json = False) -> None:
+def ship(ctx: typer.Context, tid: TransferId, wide: Wide = False, as_json: Json = False) -> None:
     """Ship a DRAFT transfer: the stock leaves the store it comes from."""
-    _step(ctx, tid, "ship", "shipped", as_json)
+    _step(ctx, tid, "ship", "shipped", wide, as_json)
 
 
-def cancel(ctx: typer.Context, tid: TransferId, as_json: Json = False) -> None:
+def cancel(ctx: typer.Context, tid: TransferId, wide: Wide = False, as_json: Json = False) -> None:
     """Cancel a transfer: a shipped one returns what is still pending to the
     store it came from."""
-    _step(ctx, tid, "cancel", "cancelled", as_json)
+    _step(ctx, tid, "cancel", "cancelled", wide, as_json)
 
 
 def receive(
@@ -183,6 +185,7 @@ def receive(
             help="receipt id (default: a new one; the same id is never counted twice)",
         ),
     ] = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Receive a transfer at the store it goes to: all that is pending, or the
@@ -207,7 +210,7 @@ def receive(
         f"or run the same command again with --receipt-id {rid} (it is never counted twice)"
     )
     r = client(ctx).request("POST", f"{TRANSFERS}/{tid}/receive", body=body, unknown=unknown)
-    render.emit(r, as_json, render_transfers.transfer)
+    render.emit(r, as_json, partial(render_transfers.transfer, wide=wide))
 
 
 def show(
@@ -216,6 +219,7 @@ def show(
     slip: Annotated[
         bool, typer.Option("--slip", help="the packing slip, to print and send with the goods")
     ] = False,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Show a transfer: its lines, receipts and discrepancies (--slip: the
@@ -224,7 +228,9 @@ def show(
 
     tid = ids.resolve(client(ctx), ids.TRANSFER, tid)
     t = client(ctx).get(f"{TRANSFERS}/{tid}")
-    render.emit(t, as_json, render_transfers.slip if slip else render_transfers.transfer)
+    render.emit(
+        t, as_json, render_transfers.slip if slip else partial(render_transfers.transfer, wide=wide)
+    )
 
 
 def list_(
@@ -241,6 +247,7 @@ def list_(
     ] = False,
     store: Store = None,
     limit: Limit = 100,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List transfers from or to a store (default: every one known here;
@@ -257,4 +264,4 @@ def list_(
         direction=direction,
         limit=limit,
     )
-    render.emit(data["data"], as_json, render_transfers.transfers)
+    render.emit(data["data"], as_json, partial(render_transfers.transfers, wide=wide))
