@@ -113,9 +113,11 @@ class InventoryService:
 
     # ------------------------------------------------------------- products
     async def list_products(
-        self, page: int, limit: int, category: str | None, search: str | None
+        self, page: int, limit: int, category: str | None, search: str | None, prefix: str | None
     ) -> dict[str, Any]:
-        return await self._store.read(queries.list_products, page, limit, category, search)
+        return await self._store.read(
+            queries.list_products, page, limit, category, search, True, prefix
+        )
 
     async def get_product(self, ref: str) -> dict[str, Any]:
         return await self._store.read(queries.get_product, ref)
@@ -232,12 +234,12 @@ class InventoryService:
         return await self._store.read(queries.get_reservation, rid, self._now())
 
     async def list_reservations(
-        self, status: str | None, store: str | None, sku: str | None, limit: int
+        self, status: str | None, store: str | None, sku: str | None, limit: int, prefix: str | None
     ) -> dict[str, Any]:
         if sku:
             sku = (await self.get_product(sku))["sku"]
         return await self._store.read(
-            queries.list_reservations, status, store, sku, limit, self._now()
+            queries.list_reservations, status, store, sku, limit, self._now(), prefix
         )
 
     async def expire_due(self) -> int:
@@ -313,13 +315,12 @@ class InventoryService:
         return await self._store.read(transfer_views.transfer_view, tid)
 
     async def list_transfers(
-        self, status: str | None, store: str | None, direction: str | None, limit: int
+        self, status: str | None, store: str | None, way: str | None, limit: int, prefix: str | None
     ) -> dict[str, Any]:
-        """``direction`` without a store: this store's incoming or outgoing."""
-        if direction and not store:
-            store = self.store_id
+        """``way`` (incoming, outgoing) without a store: this store's."""
+        store = store or (self.store_id if way else None)
         return await self._store.read(
-            transfer_views.list_transfers, status, store, direction, limit
+            transfer_views.list_transfers, status, store, way, limit, prefix
         )
 
     # ------------------------------------------------------------ directory

@@ -85,11 +85,16 @@ def _group(help: str) -> typer.Typer:
     return typer.Typer(help=help, no_args_is_help=True)
 
 
+# add_completion: typer's --install-completion / --show-completion (bash, zsh,
+# fish). It costs a command's start-up nothing measurable: typer imports its
+# completion machinery either way, and the shell's requests (the
+# _INV_COMPLETE variable) are answered before any command runs; the
+# candidates that need the agent are inventory_cli.completion's.
 app = typer.Typer(
     cls=_App,
     help=HELP,
     invoke_without_command=True,  # ``inv`` alone: the one-screen overview
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

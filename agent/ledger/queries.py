@@ -14,7 +14,7 @@ from agent import digest
 from agent.domain import ReservationStatus, ReservationView, available_online, safety_stock_of
 from agent.errors import NotFound
 from agent.hlc import now_ms
-from agent.ledger import directory, transit
+from agent.ledger import directory, keyrange, transit
 
 
 def iso(ms: int | None) -> str | None:
@@ -66,13 +66,19 @@ def list_products(
     category: str | None,
     search: str | None,
     include_inactive: bool = True,
+    sku_prefix: str | None = None,
 ) -> dict[str, Any]:
     """A page of products. ``search`` matches a substring of the SKU or the
     name, or the beginnings of words of the SKU, name, description and
-    category, all of them ("lap hp" finds "Laptop HP Pavilion")."""
+    category, all of them ("lap hp" finds "Laptop HP Pavilion");
+    ``sku_prefix``: SKUs that start with it (a range of the primary key)."""
     where, params = ["1=1"], list[Any]()
+    if sku_prefix:
+        clause, bounds = keyrange.range_clause("sku", sku_prefix)
+        where.append(clause)
+        params += bounds
     if category:
-        where.append("category = ?")
+        where.append(f"{keyrange.column(sku_prefix)('category')} = ?")
         params.append(category)
     if search:
         clause = "sku LIKE ? OR name LIKE ?"
@@ -295,25 +301,32 @@ def list_reservations(
     sku: str | None,
     limit: int,
     now: int | None = None,
+    id_prefix: str | None = None,
 ) -> dict[str, Any]:
+    """Newest first; ``id_prefix``: only ids that start with it, in id order
+    (one probe of the primary key: ``agent.ledger.keyrange``)."""
     sql, params = "SELECT * FROM reservations WHERE 1=1", list[Any]()
+    col = keyrange.column(id_prefix)
     now = now_ms() if now is None else now
     if status == ReservationStatus.EXPIRED:
-        sql += " AND (status = 'EXPIRED' OR (status = 'PENDING' AND expires_at_ms <= ?))"
+        sql += f" AND ({col('status')} = 'EXPIRED' OR ({col('status')} = 'PENDING' AND "
+        sql += f"{col('expires_at_ms')} <= ?))"
         params.append(now)
     elif status == ReservationStatus.PENDING:
-        sql += " AND status = 'PENDING' AND expires_at_ms > ?"
+        sql += f" AND {col('status')} = 'PENDING' AND {col('expires_at_ms')} > ?"
         params.append(now)
     elif status:
-        sql += " AND status = ?"
+        sql += f" AND {col('status')} = ?"
         params.append(status)
-    if store:
-        sql += " AND store_id = ?"
-        params.append(store)
-    if sku:
-        sql += " AND sku = ?"
-        params.append(sku)
-    rows = conn.execute(sql + " ORDER BY created_at_ms DESC, id LIMIT ?", [*params, limit])
+    for name, value in (("store_id", store), ("sku", sku)):
+        if value:
+            sql += f" AND {col(name)} = ?"
+            params.append(value)
+    order = "created_at_ms DESC, id"
+    if id_prefix:
+        clause, bounds = keyrange.range_clause("id", id_prefix)
+        sql, params, order = f"{sql} AND {clause}", [*params, *bounds], "id"
+    rows = conn.execute(f"{sql} ORDER BY {order} LIMIT ?", [*params, limit])
     ids: dict[str, str] = {}
     out = []
     for r in rows.fetchall():

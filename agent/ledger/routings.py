@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.errors import Conflict, NotFound
-from agent.ledger import directory, queries
+from agent.ledger import directory, keyrange, queries
 from agent.ledger.directory import Candidate
 
 # an attempt's outcomes; ``planned`` and ``asking`` are not final: a routing
@@ -302,13 +302,19 @@ def get(conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
 
 
 def list_routings(
-    conn: sqlite3.Connection, status: str | None, cleanup: str | None, limit: int
+    conn: sqlite3.Connection,
+    status: str | None,
+    cleanup: str | None,
+    limit: int,
+    id_prefix: str | None = None,
 ) -> dict[str, Any]:
     """The newest routings first; ``cleanup``: only those with an attempt in
-    that cleanup state (``pending``: still being cancelled somewhere)."""
+    that cleanup state (``pending``: still being cancelled somewhere);
+    ``id_prefix``: only request ids that start with it, in id order."""
     sql, params = "SELECT request_id FROM routings r WHERE 1=1", list[Any]()
+    col = keyrange.column(id_prefix)
     if status:
-        sql += " AND r.status = ?"
+        sql += f" AND {col('r.status')} = ?"
         params.append(status)
     if cleanup:
         sql += (
@@ -316,6 +322,9 @@ def list_routings(
             "AND a.cleanup = ?)"
         )
         params.append(cleanup)
-    sql += " ORDER BY r.created_at_ms DESC, r.request_id LIMIT ?"
-    ids = [row[0] for row in conn.execute(sql, [*params, limit])]
+    order = "r.created_at_ms DESC, r.request_id"
+    if id_prefix:
+        clause, bounds = keyrange.range_clause("r.request_id", id_prefix)
+        sql, params, order = f"{sql} AND {clause}", [*params, *bounds], "r.request_id"
+    ids = [row[0] for row in conn.execute(f"{sql} ORDER BY {order} LIMIT ?", [*params, limit])]
     return {"data": [view(record) for rid in ids if (record := load(conn, rid))]}

@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.domain import LineCounts, TransferState
 from agent.errors import NotFound
+from agent.ledger import keyrange
 from agent.ledger.engine.transfers import receipt_lines
 from agent.ledger.queries import iso
 
@@ -157,26 +158,34 @@ def list_transfers(
     store: str | None,
     direction: str | None,
     limit: int,
+    id_prefix: str | None = None,
 ) -> dict[str, Any]:
     """Newest first. ``store``: transfers from or to it (``direction``:
-    only those coming to it, or only those leaving it)."""
+    only those coming to it, or only those leaving it); ``id_prefix``: only
+    ids that start with it, in id order (one probe of the primary key)."""
+    col = keyrange.column(id_prefix)
     clauses: list[str] = []
     params: list[Any] = []
     if status:
-        clauses.append("status = ?")
+        clauses.append(f"{col('status')} = ?")
         params.append(status)
     if store and direction == "incoming":
-        clauses.append("to_store = ?")
+        clauses.append(f"{col('to_store')} = ?")
         params.append(store)
     elif store and direction == "outgoing":
-        clauses.append("from_store = ?")
+        clauses.append(f"{col('from_store')} = ?")
         params.append(store)
     elif store:
-        clauses.append("(from_store = ? OR to_store = ?)")
+        clauses.append(f"({col('from_store')} = ? OR {col('to_store')} = ?)")
         params += [store, store]
+    order = "updated_at_ms DESC, id"
+    if id_prefix:
+        clause, bounds = keyrange.range_clause("id", id_prefix)
+        clauses.append(clause)
+        params += bounds
+        order = "id"
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
-        f"SELECT * FROM transfers {where} ORDER BY updated_at_ms DESC, id LIMIT ?",
-        [*params, limit],
+        f"SELECT * FROM transfers {where} ORDER BY {order} LIMIT ?", [*params, limit]
     ).fetchall()
     return {"data": [view_of(conn, r, receipts=False) for r in rows]}

@@ -79,9 +79,9 @@ class Router:
         return await self._store.read(routings.get, request_id)
 
     async def list_routings(
-        self, status: str | None, cleanup: str | None, limit: int
+        self, status: str | None, cleanup: str | None, limit: int, id_prefix: str | None = None
     ) -> dict[str, Any]:
-        return await self._store.read(routings.list_routings, status, cleanup, limit)
+        return await self._store.read(routings.list_routings, status, cleanup, limit, id_prefix)
 
     # --------------------------------------------------------------- routing
     async def reserve(

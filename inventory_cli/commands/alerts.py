@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from inventory_cli import render, render_alerts
-from inventory_cli.commands.options import Json, Limit, Ref, Since, Store, Wide
+from inventory_cli.commands.options import Json, Limit, Ref, Since, Sku, Store, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
@@ -93,7 +93,7 @@ def alerts(
     ctx: typer.Context,
     since: Since = None,
     store: Store = None,
-    sku: Annotated[str | None, typer.Option("--sku", help="SKU or product id")] = None,
+    sku: Sku = None,
     limit: Limit = 100,
     wide: Wide = False,
     as_json: Json = False,

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import render, render_routing
-from inventory_cli.commands.options import Json, Limit, Ref, Store, Wide
+from inventory_cli import completion, render, render_routing
+from inventory_cli.commands.options import Json, Limit, Ref, ReservationId, Sku, Store, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import CliError, UsageError
 
-Rid = Annotated[str, typer.Argument(help="reservation id")]
 STATUSES = ("PENDING", "CONFIRMED", "CANCELLED", "EXPIRED")
 
 
@@ -30,6 +29,7 @@ def reserve(
             "--store",
             "-s",
             help="store id (default: the agent's own store); 'any': the store that can",
+            autocompletion=completion.stores_or_any,
         ),
     ] = None,
     customer: Annotated[str | None, typer.Option("--customer")] = None,
@@ -43,7 +43,12 @@ def reserve(
         typer.Option("--strategy", help="with --store any: priority, most-available or nearest"),
     ] = None,
     near: Annotated[
-        str | None, typer.Option("--near", help="with --strategy nearest: STORE or LAT,LON")
+        str | None,
+        typer.Option(
+            "--near",
+            help="with --strategy nearest: STORE or LAT,LON",
+            autocompletion=completion.stores,
+        ),
     ] = None,
     candidates: Annotated[
         str | None,
@@ -113,12 +118,15 @@ def _routing_options(
 
 def confirm(
     ctx: typer.Context,
-    rid: Rid,
+    rid: ReservationId,
     order: Annotated[str | None, typer.Option("--order", help="order id")] = None,
     store: Store = None,
     as_json: Json = False,
 ) -> None:
     """Confirm a reservation: records the sale."""
+    from inventory_cli import ids
+
+    rid = ids.resolve(client(ctx), ids.RESERVATION, rid, elsewhere=store is not None)
     body = {"orderId": order} if order else {}
     r = client(ctx).request(
         "POST",
@@ -131,8 +139,13 @@ def confirm(
     render.emit(r, as_json, render.reservation)
 
 
-def cancel(ctx: typer.Context, rid: Rid, store: Store = None, as_json: Json = False) -> None:
+def cancel(
+    ctx: typer.Context, rid: ReservationId, store: Store = None, as_json: Json = False
+) -> None:
     """Cancel a reservation: frees the stock."""
+    from inventory_cli import ids
+
+    rid = ids.resolve(client(ctx), ids.RESERVATION, rid, elsewhere=store is not None)
     client(ctx).request(
         "DELETE", f"/api/v1/reservations/{rid}", params={"storeId": store}, retry=True
     )
@@ -142,19 +155,32 @@ def cancel(ctx: typer.Context, rid: Rid, store: Store = None, as_json: Json = Fa
         render.message(f"Reservation {rid} cancelled.")
 
 
-def show(ctx: typer.Context, rid: str, as_json: Json = False) -> None:
+def show(ctx: typer.Context, rid: ReservationId, as_json: Json = False) -> None:
     """Show one reservation."""
+    from inventory_cli import ids
+
+    rid = ids.resolve(client(ctx), ids.RESERVATION, rid)
     render.emit(client(ctx).get(f"/api/v1/reservations/{rid}"), as_json, render.reservation)
 
 
 def routing(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="the reservationId sent with --store any")],
+    request_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="the reservationId sent with --store any, or its first characters (at least 4)",
+            autocompletion=completion.routings,
+        ),
+    ],
     wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Show how a routed reservation went: each store asked, and the cleanup
     of any that did not answer (at the agent that routed it)."""
+    from inventory_cli import ids
+
+    request_id = ids.resolve(client(ctx), ids.ROUTING, request_id)
     render.emit(
         client(ctx).get(f"/api/v1/routings/{request_id}"),
         as_json,
@@ -186,7 +212,7 @@ def list_(
         str | None, typer.Option("--status", help="PENDING, CONFIRMED, CANCELLED or EXPIRED")
     ] = None,
     store: Store = None,
-    sku: Annotated[str | None, typer.Option("--sku")] = None,
+    sku: Sku = None,
     limit: Limit = 100,
     wide: Wide = False,
     as_json: Json = False,

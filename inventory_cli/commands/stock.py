@@ -91,7 +91,7 @@ def _change(
 
 def add(
     ctx: typer.Context,
-    ref: str,
+    ref: Ref,
     quantity: Qty,
     store: Store = None,
     reason: Reason = "receive",
@@ -105,7 +105,7 @@ def add(
 
 def remove(
     ctx: typer.Context,
-    ref: str,
+    ref: Ref,
     quantity: Qty,
     store: Store = None,
     reason: Reason = "adjust",
@@ -119,7 +119,7 @@ def remove(
 
 def set_(
     ctx: typer.Context,
-    ref: str,
+    ref: Ref,
     quantity: Qty,
     store: Store = None,
     reason: Reason = "count",

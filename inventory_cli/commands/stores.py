@@ -8,11 +8,9 @@ from typing import Annotated
 import typer
 
 from inventory_cli import render, render_stores
-from inventory_cli.commands.options import Json, Wide
+from inventory_cli.commands.options import Json, StoreArg, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
-
-StoreArg = Annotated[str, typer.Argument(help="store id")]
 
 
 def set_(

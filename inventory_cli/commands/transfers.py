@@ -18,12 +18,11 @@ from typing import Annotated, Any
 
 import typer
 
-from inventory_cli import render, render_transfers
-from inventory_cli.commands.options import Json, Limit, Store, Wide
+from inventory_cli import completion, render, render_transfers
+from inventory_cli.commands.options import Json, Limit, Store, TransferId, Wide
 from inventory_cli.context import client
 from inventory_cli.errors import UsageError
 
-Tid = Annotated[str, typer.Argument(metavar="ID", help="transfer id")]
 STATUSES = ("DRAFT", "SHIPPED", "PARTIALLY_RECEIVED", "RECEIVED", "CANCELLED")
 MAX_UNITS = 1_000_000_000
 # Crockford's base32: no I, L, O, U to misread when an id is typed off a slip
@@ -94,10 +93,17 @@ def create(
     lines: Annotated[
         list[str], typer.Argument(metavar="SKU:QTY...", help="what to send, e.g. PROD-001:5")
     ],
-    destination: Annotated[str, typer.Option("--to", help="the store it goes to")],
+    destination: Annotated[
+        str,
+        typer.Option("--to", help="the store it goes to", autocompletion=completion.stores),
+    ],
     origin: Annotated[
         str | None,
-        typer.Option("--from", help="the store it comes from (default: the agent's own)"),
+        typer.Option(
+            "--from",
+            help="the store it comes from (default: the agent's own)",
+            autocompletion=completion.stores,
+        ),
     ] = None,
     ship: Annotated[
         bool, typer.Option("--ship", help="ship at once (else a DRAFT to ship later)")
@@ -132,6 +138,9 @@ def create(
 
 
 def _step(ctx: typer.Context, tid: str, step: str, done: str, wide: bool, as_json: bool) -> None:
+    from inventory_cli import ids
+
+    tid = ids.resolve(client(ctx), ids.TRANSFER, tid)
     unknown = (
         f"transfer {tid} may have been {done}: check with `inv transfer show {tid}`, or "
         f"{step} it again ({step} twice changes nothing)"
@@ -140,12 +149,12 @@ def _step(ctx: typer.Context, tid: str, step: str, done: str, wide: bool, as_jso
     render.emit(r, as_json, partial(render_transfers.transfer, wide=wide))
 
 
-def ship(ctx: typer.Context, tid: Tid, wide: Wide = False, as_json: Json = False) -> None:
+def ship(ctx: typer.Context, tid: TransferId, wide: Wide = False, as_json: Json = False) -> None:
     """Ship a DRAFT transfer: the stock leaves the store it comes from."""
     _step(ctx, tid, "ship", "shipped", wide, as_json)
 
 
-def cancel(ctx: typer.Context, tid: Tid, wide: Wide = False, as_json: Json = False) -> None:
+def cancel(ctx: typer.Context, tid: TransferId, wide: Wide = False, as_json: Json = False) -> None:
     """Cancel a transfer: a shipped one returns what is still pending to the
     store it came from."""
     _step(ctx, tid, "cancel", "cancelled", wide, as_json)
@@ -153,7 +162,7 @@ def cancel(ctx: typer.Context, tid: Tid, wide: Wide = False, as_json: Json = Fal
 
 def receive(
     ctx: typer.Context,
-    tid: Tid,
+    tid: TransferId,
     lines: Annotated[
         list[str] | None,
         typer.Argument(
@@ -164,7 +173,9 @@ def receive(
     origin: Annotated[
         str | None,
         typer.Option(
-            "--from", help="the store it comes from, for a transfer not heard of here yet"
+            "--from",
+            help="the store it comes from, for a transfer not heard of here yet",
+            autocompletion=completion.stores,
         ),
     ] = None,
     receipt_id: Annotated[
@@ -183,6 +194,15 @@ def receive(
     body: dict[str, Any] = {"receiptId": rid}
     if lines:
         body["lines"] = receipt_lines(lines)
+    from inventory_cli import ids
+
+    tid = ids.resolve(
+        client(ctx),
+        ids.TRANSFER,
+        tid,
+        elsewhere=origin is not None,
+        hint=" (one not heard of here yet: its whole id, with --from and the lines)",
+    )
     if origin:
         body["fromStoreId"] = origin
     unknown = (
@@ -195,7 +215,7 @@ def receive(
 
 def show(
     ctx: typer.Context,
-    tid: Tid,
+    tid: TransferId,
     slip: Annotated[
         bool, typer.Option("--slip", help="the packing slip, to print and send with the goods")
     ] = False,
@@ -204,6 +224,9 @@ def show(
 ) -> None:
     """Show a transfer: its lines, receipts and discrepancies (--slip: the
     packing slip)."""
+    from inventory_cli import ids
+
+    tid = ids.resolve(client(ctx), ids.TRANSFER, tid)
     t = client(ctx).get(f"{TRANSFERS}/{tid}")
     render.emit(
         t, as_json, render_transfers.slip if slip else partial(render_transfers.transfer, wide=wide)

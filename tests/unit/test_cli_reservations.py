@@ -11,6 +11,9 @@ from inventory_cli.transport import TimedOut
 from tests.cli_support import FakeAgent, error_of, reservation_obj, run, run_json, table_rows
 
 RESERVATIONS = "/api/v1/reservations"
+# whole ids (the shape this CLI draws): a command runs with them, no lookup first
+RID = "3f0c5a2e-8b1d-4c7a-9e6f-1a2b3c4d5e6f"
+RX = "00000000-0000-4000-8000-000000000000"
 
 
 def test_reserve_sends_a_new_id_or_the_one_given() -> None:
@@ -29,30 +32,30 @@ def test_reserve_sends_a_new_id_or_the_one_given() -> None:
 
 
 def test_reservation_view() -> None:
-    obj = reservation_obj("r-1", customerId="alice")
-    fake = FakeAgent().on("GET", f"{RESERVATIONS}/r-1", obj)
-    r = run(fake, "reservation", "show", "r-1")
+    obj = reservation_obj(RID, customerId="alice")
+    fake = FakeAgent().on("GET", f"{RESERVATIONS}/{RID}", obj)
+    r = run(fake, "reservation", "show", RID)
     fields = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[1:] if line}
     assert fields["status"] == ["PENDING"] and fields["customerId"] == ["alice"]
     assert fields["remainingSeconds"] == ["600"]
-    assert run_json(fake, "reservation", "show", "r-1") == obj
+    assert run_json(fake, "reservation", "show", RID) == obj
 
 
 def test_confirm_and_cancel() -> None:
     fake = (
         FakeAgent()
-        .on("POST", f"{RESERVATIONS}/r-1/confirm", reservation_obj("r-1", "CONFIRMED"))
-        .on("DELETE", f"{RESERVATIONS}/r-1", None, status=204)
+        .on("POST", f"{RESERVATIONS}/{RID}/confirm", reservation_obj(RID, "CONFIRMED"))
+        .on("DELETE", f"{RESERVATIONS}/{RID}", None, status=204)
     )
-    assert run_json(fake, "confirm", "r-1", "--order", "order-77")["status"] == "CONFIRMED"
+    assert run_json(fake, "confirm", RID, "--order", "order-77")["status"] == "CONFIRMED"
     assert (fake.last.body, fake.last.query) == ({"orderId": "order-77"}, {})
-    run(fake, "confirm", "r-1", "--store", "store-002")
+    run(fake, "confirm", RID, "--store", "store-002")
     assert (fake.last.body, fake.last.query) == ({}, {"storeId": "store-002"})
 
-    r = run(fake, "cancel", "r-1")
-    assert r.stdout == "" and r.stderr == "Reservation r-1 cancelled.\n"
-    assert run_json(fake, "cancel", "r-1", "-s", "store-002") == {
-        "reservationId": "r-1",
+    r = run(fake, "cancel", RID)
+    assert r.stdout == "" and r.stderr == f"Reservation {RID} cancelled.\n"
+    assert run_json(fake, "cancel", RID, "-s", "store-002") == {
+        "reservationId": RID,
         "status": "CANCELLED",
     }
     assert (fake.last.method, fake.last.query) == ("DELETE", {"storeId": "store-002"})
@@ -61,11 +64,11 @@ def test_confirm_and_cancel() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "args"),
     [
-        (404, 3, ["confirm", "r-x"]),
-        (404, 3, ["cancel", "r-x"]),
-        (404, 3, ["reservation", "show", "r-x"]),
-        (409, 4, ["confirm", "r-x"]),
-        (409, 4, ["reserve", "PROD-001", "2", "--id", "r-x"]),
+        (404, 3, ["confirm", RX]),
+        (404, 3, ["cancel", RX]),
+        (404, 3, ["reservation", "show", RX]),
+        (409, 4, ["confirm", RX]),
+        (409, 4, ["reserve", "PROD-001", "2", "--id", RX]),
         (404, 3, ["reserve", "PROD-001", "1", "--store", "store-999"]),  # unknown store
         (409, 4, ["reserve", "PROD-001", "1", "--store", "store-002"]),  # standalone
         (503, 5, ["reserve", "PROD-001", "1", "--store", "store-002"]),  # owner unreachable
@@ -75,9 +78,9 @@ def test_errors_map_to_exit_codes(status: int, code: int, args: list[str]) -> No
     message = f"the agent's own words ({status})"
     fake = FakeAgent()
     for method, path in (
-        ("POST", f"{RESERVATIONS}/r-x/confirm"),
-        ("DELETE", f"{RESERVATIONS}/r-x"),
-        ("GET", f"{RESERVATIONS}/r-x"),
+        ("POST", f"{RESERVATIONS}/{RX}/confirm"),
+        ("DELETE", f"{RESERVATIONS}/{RX}"),
+        ("GET", f"{RESERVATIONS}/{RX}"),
         ("POST", RESERVATIONS),
     ):
         fake.on(method, path, {"error": message}, status=status)

@@ -25,6 +25,9 @@ from tests.cli_support import (
 )
 
 TRANSFERS = "/api/v1/transfers"
+# whole ids (the shape this CLI draws): a command runs with them, no lookup first
+TID = "T-0000-0000-0001"
+TX = "T-XXXX-XXXX-XXXX"
 DRAWN = re.compile(r"^[TR]-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 
 
@@ -130,44 +133,44 @@ def test_a_lost_answer_says_how_to_rerun_with_the_same_id(failure: Exception) ->
 def test_ship_and_cancel_post_to_the_transfer() -> None:
     fake = (
         FakeAgent()
-        .on("POST", f"{TRANSFERS}/T-1/ship", transfer_obj(status="SHIPPED"))
-        .on("POST", f"{TRANSFERS}/T-1/cancel", transfer_obj(status="CANCELLED"))
+        .on("POST", f"{TRANSFERS}/{TID}/ship", transfer_obj(status="SHIPPED"))
+        .on("POST", f"{TRANSFERS}/{TID}/cancel", transfer_obj(status="CANCELLED"))
     )
-    assert "SHIPPED" in run(fake, "transfer", "ship", "T-1").stdout
+    assert "SHIPPED" in run(fake, "transfer", "ship", TID).stdout
     assert (fake.last.method, fake.last.path, fake.last.body) == (
         "POST",
-        f"{TRANSFERS}/T-1/ship",
+        f"{TRANSFERS}/{TID}/ship",
         None,
     )
-    assert run_json(fake, "transfer", "cancel", "T-1")["status"] == "CANCELLED"
+    assert run_json(fake, "transfer", "cancel", TID)["status"] == "CANCELLED"
     fake.fail.append(TimedOut("read"))
-    r = run(fake, "transfer", "ship", "T-1", code=5)
-    assert "transfer T-1 may have been shipped" in error_of(r)
+    r = run(fake, "transfer", "ship", TID, code=5)
+    assert f"transfer {TID} may have been shipped" in error_of(r)
     assert "ship it again (ship twice changes nothing)" in error_of(r)
 
 
 @pytest.mark.parametrize(
     ("status", "code", "args"),
     [
-        (404, 3, ["transfer", "show", "T-x"]),
-        (404, 3, ["transfer", "ship", "T-x"]),
-        (409, 4, ["transfer", "ship", "T-x"]),  # cancelled, short of stock
-        (409, 4, ["transfer", "cancel", "T-x"]),  # received in full
-        (409, 4, ["transfer", "receive", "T-x"]),  # nothing pending; standalone
-        (422, 2, ["transfer", "receive", "T-x"]),  # unknown here: --from and the lines
+        (404, 3, ["transfer", "show", TX]),
+        (404, 3, ["transfer", "ship", TX]),
+        (409, 4, ["transfer", "ship", TX]),  # cancelled, short of stock
+        (409, 4, ["transfer", "cancel", TX]),  # received in full
+        (409, 4, ["transfer", "receive", TX]),  # nothing pending; standalone
+        (422, 2, ["transfer", "receive", TX]),  # unknown here: --from and the lines
         (404, 3, ["transfer", "create", "--to", "store-404", "P:1"]),
-        (503, 5, ["transfer", "receive", "T-x"]),  # the destination out of reach
-        (403, 1, ["transfer", "cancel", "T-x"]),
+        (503, 5, ["transfer", "receive", TX]),  # the destination out of reach
+        (403, 1, ["transfer", "cancel", TX]),
     ],
 )
 def test_errors_map_to_exit_codes(status: int, code: int, args: list[str]) -> None:
     message = f"the agent's own words ({status})"
     fake = FakeAgent()
     for method, path in (
-        ("GET", f"{TRANSFERS}/T-x"),
-        ("POST", f"{TRANSFERS}/T-x/ship"),
-        ("POST", f"{TRANSFERS}/T-x/cancel"),
-        ("POST", f"{TRANSFERS}/T-x/receive"),
+        ("GET", f"{TRANSFERS}/{TX}"),
+        ("POST", f"{TRANSFERS}/{TX}/ship"),
+        ("POST", f"{TRANSFERS}/{TX}/cancel"),
+        ("POST", f"{TRANSFERS}/{TX}/receive"),
         ("POST", TRANSFERS),
     ):
         fake.on(method, path, {"error": message}, status=status)
@@ -176,12 +179,12 @@ def test_errors_map_to_exit_codes(status: int, code: int, args: list[str]) -> No
 
 # ---------------------------------------------------------------- receive
 def test_receive_sends_a_drawn_receipt_id_and_the_lines_given() -> None:
-    path = f"{TRANSFERS}/T-1/receive"
+    path = f"{TRANSFERS}/{TID}/receive"
     fake = FakeAgent().on("POST", path, transfer_obj(status="RECEIVED"), status=201)
-    run(fake, "transfer", "receive", "T-1")  # everything pending: no lines at all
+    run(fake, "transfer", "receive", TID)  # everything pending: no lines at all
     body = fake.last.body
     assert DRAWN.match(body.pop("receiptId")) and body == {}
-    run(fake, "transfer", "receive", "T-1", "PROD-001:4:1", "PROD-002:0:2", "PROD-003:6",
+    run(fake, "transfer", "receive", TID, "PROD-001:4:1", "PROD-002:0:2", "PROD-003:6",
         "--from", "store-003", "--receipt-id", "rc-1")  # fmt: skip
     assert fake.last.body == {
         "receiptId": "rc-1",
@@ -192,8 +195,8 @@ def test_receive_sends_a_drawn_receipt_id_and_the_lines_given() -> None:
             {"productId": "PROD-003", "received": 6, "damaged": 0},
         ],
     }
-    assert run_json(fake, "transfer", "receive", "T-1")["status"] == "RECEIVED"
-    run(fake, "transfer", "receive", "T-1")
+    assert run_json(fake, "transfer", "receive", TID)["status"] == "RECEIVED"
+    run(fake, "transfer", "receive", TID)
     first, second = (sent.body["receiptId"] for sent in fake.sent[-2:])
     assert first != second  # each command is a receipt of its own; a rerun needs --receipt-id
 
@@ -211,14 +214,14 @@ def test_receive_sends_a_drawn_receipt_id_and_the_lines_given() -> None:
 )
 def test_bad_receipt_lines_are_exit_2_naming_the_argument(arg: str, expected: str) -> None:
     fake = FakeAgent()
-    r = run(fake, "transfer", "receive", "T-1", arg, code=2)
+    r = run(fake, "transfer", "receive", TID, arg, code=2)
     assert error_of(r).startswith(f"Error: {arg!r}: ") and expected in error_of(r)
     assert fake.sent == []
 
 
 def test_a_lost_receipt_answer_names_the_receipt_id_to_rerun_with() -> None:
     fake = FakeAgent(fail=[ConnectionBroken("reset")])
-    r = run(fake, "transfer", "receive", "T-1", "PROD-001:2", code=5)
+    r = run(fake, "transfer", "receive", TID, "PROD-001:2", code=5)
     [sent] = fake.sent
     rid = sent.body["receiptId"]
     assert f"the receipt may have been recorded as {rid}" in error_of(r)
@@ -240,8 +243,8 @@ def test_show_lists_lines_discrepancies_and_receipts() -> None:
                    "lines": [{"sku": "PROD-001", "received": 4, "damaged": 0},
                              {"sku": "PROD-002", "received": 3, "damaged": 1}]}],
     )  # fmt: skip
-    fake = FakeAgent().on("GET", f"{TRANSFERS}/T-1", obj)
-    r = run(fake, "transfer", "show", "T-1")
+    fake = FakeAgent().on("GET", f"{TRANSFERS}/{TID}", obj)
+    r = run(fake, "transfer", "show", TID)
     assert "store-001 -> store-002" in r.stdout and "weekly top-up" in r.stdout
     rows = {cells[0]: cells for cells in reversed(table_lines(r.stdout))}  # the first table's
     assert rows["PROD-002"][2:] == ["5", "5", "3", "1", "1", "0"]
@@ -253,9 +256,9 @@ def test_show_lists_lines_discrepancies_and_receipts() -> None:
     assert "received (or damaged) beyond what was shipped" in r.stdout
     assert "the return was corrected" in " ".join(r.stdout.split())
     assert rows["rc-1"][2:] == ["bo", "PROD-001 4, PROD-002 3 (+1 damaged)"]
-    assert run_json(fake, "transfer", "show", "T-1") == obj
+    assert run_json(fake, "transfer", "show", TID) == obj
     clean = run(
-        FakeAgent().on("GET", f"{TRANSFERS}/T-1", transfer_obj()), "transfer", "show", "T-1"
+        FakeAgent().on("GET", f"{TRANSFERS}/{TID}", transfer_obj()), "transfer", "show", TID
     )
     assert "Discrepancies" not in clean.stdout and "Receipts" not in clean.stdout
 
@@ -293,7 +296,7 @@ def test_the_packing_slip_fits_80_columns_with_boxes_to_tick() -> None:
 
 def test_a_slip_of_a_transfer_known_only_from_receipts_says_so() -> None:
     obj = transfer_obj(originState=None, createdAt=None, lines=[line("EXTRA", 0, received=2)])
-    r = run(FakeAgent().on("GET", f"{TRANSFERS}/T-1", obj), "transfer", "show", "T-1", "--slip")
+    r = run(FakeAgent().on("GET", f"{TRANSFERS}/{TID}", obj), "transfer", "show", TID, "--slip")
     assert "Date: not yet written by the origin" in r.stdout
     assert "(no lines from the origin yet)" in r.stdout
 

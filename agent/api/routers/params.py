@@ -14,6 +14,20 @@ from agent.errors import InvalidInput
 Limit = Annotated[int, Query(ge=1, le=1000)]
 StoreId = Annotated[str | None, Query(alias="storeId", max_length=64)]
 Since = Annotated[str | None, Query(max_length=64)]
+# the first characters of an id (a reservation's, a transfer's, a routing's):
+# what a person types off a table's short id: the characters of schemas.Ident,
+# and "@" (a routed reservation's id at its owner is "REQUEST@STORE")
+IdPrefix = Annotated[
+    str | None,
+    Query(alias="idPrefix", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$"),
+]
+# the first characters of a SKU (shell completion asks for these); schemas.Sku's
+SkuPrefix = Annotated[
+    str | None,
+    Query(
+        alias="skuPrefix", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"
+    ),
+]
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -10,7 +10,7 @@ from agent.api import responses as out
 from agent.api import schemas
 from agent.api.deps import Service, Who
 from agent.api.responses import BODY, QUERY, WRITE, spec
-from agent.api.routers.params import Limit
+from agent.api.routers.params import Limit, SkuPrefix
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
 
@@ -23,9 +23,10 @@ async def list_products(
     limit: Limit = 20,
     category: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    sku_prefix: SkuPrefix = None,
 ) -> dict[str, Any]:
     principal.require("viewer")
-    return await service.list_products(page, limit, category, q)
+    return await service.list_products(page, limit, category, q, sku_prefix)
 
 
 @router.post("", status_code=201, **spec(201, out.Product, *BODY, *WRITE))

@@ -11,7 +11,7 @@ from agent.api import responses as out
 from agent.api import schemas
 from agent.api.deps import Routing, Service, Who
 from agent.api.responses import BODY, QUERY, WRITE, spec
-from agent.api.routers.params import Limit, StoreId
+from agent.api.routers.params import IdPrefix, Limit, StoreId
 from agent.auth import Principal
 from agent.domain import ANY_STORE
 from agent.errors import InvalidInput
@@ -74,9 +74,10 @@ async def list_reservations(
     store_id: StoreId = None,
     sku: Annotated[str | None, Query(max_length=128)] = None,
     limit: Limit = 100,
+    id_prefix: IdPrefix = None,
 ) -> dict[str, Any]:
     principal.require("viewer")
-    return await service.list_reservations(status, store_id, sku, limit)
+    return await service.list_reservations(status, store_id, sku, limit, id_prefix)
 
 
 @router.get("/{rid}", **spec(200, out.Reservation, *QUERY, 404))

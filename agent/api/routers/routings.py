@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from agent.api import responses as out
 from agent.api.deps import Routing, Who
 from agent.api.responses import QUERY, spec
-from agent.api.routers.params import Limit
+from agent.api.routers.params import IdPrefix, Limit
 
 router = APIRouter(prefix="/api/v1/routings", tags=["reservations"])
 Status = Annotated[str | None, Query(pattern="^(routing|granted|refused|unreachable)$")]
@@ -26,9 +26,10 @@ async def list_routings(
     status: Status = None,
     cleanup: Cleanup = None,
     limit: Limit = 100,
+    id_prefix: IdPrefix = None,
 ) -> dict[str, Any]:
     principal.require("viewer")
-    return await routing.list_routings(status, cleanup, limit)
+    return await routing.list_routings(status, cleanup, limit, id_prefix)
 
 
 @router.get("/{request_id}", **spec(200, out.Routing, *QUERY, 404))

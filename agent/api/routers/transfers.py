@@ -18,7 +18,7 @@ from agent.api import responses as out
 from agent.api import schemas
 from agent.api.deps import Service, Who
 from agent.api.responses import BODY, QUERY, WRITE, spec
-from agent.api.routers.params import Limit, StoreId
+from agent.api.routers.params import IdPrefix, Limit, StoreId
 from agent.errors import InvalidInput
 from agent.inputs import ReceiptLine, ReceiptRequest, TransferLine, TransferRequest
 
@@ -76,10 +76,11 @@ async def list_transfers(
     store_id: StoreId = None,
     direction: Direction = None,
     limit: Limit = 100,
+    id_prefix: IdPrefix = None,
 ) -> dict[str, Any]:
     """``direction`` without ``storeId``: this store's incoming or outgoing."""
     principal.require("viewer")
-    return await service.list_transfers(status, store_id, direction, limit)
+    return await service.list_transfers(status, store_id, direction, limit, id_prefix)
 
 
 @router.get("/{transferId}", **spec(200, out.Transfer, *QUERY, 404))
