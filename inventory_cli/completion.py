@@ -28,14 +28,11 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer  # typer evaluates these functions' annotations
 
 from inventory_cli.context import Context
-
-if TYPE_CHECKING:
-    from inventory_cli.client import AgentClient
 
 __all__ = [
     "COMPLETE_VAR",
@@ -76,16 +73,15 @@ class _Agent:
     variables: parsed already when a completion runs), asked within one deadline."""
 
     def __init__(self, ctx: typer.Context) -> None:
-        from inventory_cli.client import AgentClient
-
         root = ctx.find_root().params
         given = ctx.find_object(Context)  # a test's transport, else none
-        self._client: AgentClient = AgentClient(
-            root.get("agent"),
-            root.get("token"),
-            timeout=TIMEOUT,
+        # the token as any command's: --token / INV_TOKEN, else the stored login
+        where = Context(
+            agent=root.get("agent"),
+            token=root.get("token"),
             transport=given.transport if given is not None else None,
         )
+        self._client = where.client_within(TIMEOUT)
         self._deadline = time.monotonic() + TIMEOUT
 
     def rows(self, path: str, **params: Any) -> list[dict[str, Any]]:

@@ -36,11 +36,18 @@ class Context:
 
     @cached_property
     def client(self) -> AgentClient:
+        return self.client_within(None)
+
+    def client_within(self, timeout: float | None) -> AgentClient:
+        """A client like ``client`` (the same agent and token) whose requests
+        give up after ``timeout`` seconds (None: the client's default)."""
         from inventory_cli import credentials
         from inventory_cli.client import AgentClient
 
         token = self.token if self.token is not None else credentials.token_for(self.target)
-        return AgentClient(self.target, token, transport=self.transport)
+        if timeout is None:
+            return AgentClient(self.target, token, transport=self.transport)
+        return AgentClient(self.target, token, timeout=timeout, transport=self.transport)
 
     def anonymous_client(self) -> AgentClient:
         """A client that sends no token (``inv login``: where one comes from)."""

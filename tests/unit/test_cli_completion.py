@@ -220,3 +220,24 @@ def test_show_and_install_completion_for_each_shell(
     assert r.exit_code == 0, r.output
     assert "_INV_COMPLETE=complete_bash" in (tmp_path / ".bash_completions" / "inv.sh").read_text()
     assert "source" in (tmp_path / ".bashrc").read_text()
+
+
+def test_completion_asks_with_the_stored_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clerk who logged in to a TCP agent gets completions from it: the
+    request carries her login, as any command's would."""
+    from inventory_cli import credentials
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    target = "http://till.example:8080"
+    login = credentials.StoredLogin(
+        "ana", "clerk", ["store-001"], "tok-ana", "2999-01-01T00:00:00Z"
+    )
+    credentials.save(target, login)
+    fake = FakeAgent().on("GET", "/api/v1/products", products("PROD-001"))
+    words = "inv sell PROD"
+    env = {completion.COMPLETE_VAR: "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "2",
+           "INV_AGENT": target, "XDG_CONFIG_HOME": str(tmp_path / "config")}  # fmt: skip
+    assert invoke(fake, env).stdout.split() == ["PROD-001"]
+    assert fake.last.headers["Authorization"] == "Bearer tok-ana"
