@@ -93,6 +93,8 @@ _BY_STATUS: dict[int, type[CliError]] = {
 def from_status(status: int, body: dict[str, Any]) -> CliError:
     """The error for an agent's answer with an error status."""
     message = str(body.get("error") or f"agent answered HTTP {status}")
-    if status == 401 and "inv login" not in message:  # how to go on, unless the agent said
-        message += " (inv login, or set INV_TOKEN)"
+    if status == 401:  # how to go on (the agent may have named inv login already)
+        message += (
+            "; or set INV_TOKEN" if "inv login" in message else " (inv login, or set INV_TOKEN)"
+        )
     return _BY_STATUS.get(status, CliError)(message, body, status)

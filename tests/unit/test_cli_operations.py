@@ -170,10 +170,10 @@ def test_a_stock_show_reaches_the_fake_not_the_socket() -> None:
     assert len(fake.sent) == 1
 
 
-def test_a_401_that_names_inv_login_already_is_not_told_twice() -> None:
+def test_a_401_that_names_inv_login_already_is_not_told_it_twice() -> None:
     said = "missing bearer token (log in with: inv login; or make one with: inv-agent token)"
     fake = FakeAgent().on(
         "GET", "/api/v1/products/PROD-001/availability", {"error": said}, status=401
     )
     r = run(fake, "stock", "show", "PROD-001", code=1)
-    assert error_of(r) == f"Error: {said}"
+    assert error_of(r) == f"Error: {said}; or set INV_TOKEN"
