@@ -131,6 +131,22 @@ async def running(
         agent.service.close()
 
 
+@dataclasses.dataclass
+class FakeForwarder:
+    """The other stores, for ``running(cfg, forwarder)``: records what is sent
+    to them and answers ``reply`` (or raises ``fail``)."""
+
+    calls: list[tuple[str, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    reply: tuple[int, Any] = (200, {"answered": "by the other store"})
+    fail: Exception | None = None
+
+    async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        self.calls.append((store, op, payload))
+        if self.fail is not None:
+            raise self.fail
+        return self.reply
+
+
 # ---------------------------------------------------------------- reads
 async def stock(
     client: httpx.AsyncClient, sku: str = "PROD-001", store: str = "store-001"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +19,20 @@ from agent.errors import RemoteError
 from agent.replica import Replica
 from agent.sync.rpc import handle, parse_reply
 from tests import inproc
-from tests.inproc import InProcAgent
+from tests.inproc import FakeForwarder, InProcAgent
 
 pytestmark = pytest.mark.anyio
 RESERVATIONS = "/api/v1/reservations"
 
 
-@dataclass
-class RecordingForwarder:
-    """The other stores: keep what was asked of them, answer like an owner."""
-
-    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        self.calls.append((store, op, payload))
-        return 204, None
-
-
 @pytest.fixture
-def forwarder() -> RecordingForwarder:
-    return RecordingForwarder()
+def forwarder() -> FakeForwarder:
+    return FakeForwarder(reply=(204, None))  # the owner's answer: done
 
 
 @pytest.fixture
 async def store1(
-    anyio_backend: str, tmp_path: Path, forwarder: RecordingForwarder
+    anyio_backend: str, tmp_path: Path, forwarder: FakeForwarder
 ) -> AsyncIterator[InProcAgent]:
     async with inproc.running(inproc.config(tmp_path / "a"), forwarder) as agent:
         yield agent
@@ -85,7 +73,7 @@ async def test_movements_and_reservations_record_the_logged_in_user(store1: InPr
 
 
 async def test_a_forwarded_request_names_its_user_with_the_asking_store(
-    store1: InProcAgent, forwarder: RecordingForwarder
+    store1: InProcAgent, forwarder: FakeForwarder
 ) -> None:
     ana = as_user(store1, "ana")
     ana_anywhere = store1.tcp(store1.token("ana", "clerk"))

@@ -8,7 +8,6 @@ the real forwarding over NATS end to end."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,10 @@ import pytest
 
 from agent.errors import Unavailable
 from tests import inproc
-from tests.inproc import InProcAgent
+from tests.inproc import FakeForwarder, InProcAgent
 
 pytestmark = pytest.mark.anyio
 TRANSFERS = "/api/v1/transfers"
-
-
-@dataclass
-class FakeForwarder:
-    """The other stores: records what is sent to them and answers ``reply``
-    (or raises ``fail``)."""
-
-    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    reply: tuple[int, Any] = (200, {"answered": "by the other store"})
-    fail: Exception | None = None
-
-    async def __call__(self, store: str, op: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        self.calls.append((store, op, payload))
-        if self.fail is not None:
-            raise self.fail
-        return self.reply
 
 
 @pytest.fixture
