@@ -183,7 +183,7 @@ class Accounts:
         try:
             async with self.passwords.gate:
                 done = await asyncio.to_thread(write)
-        except Exception as exc:
-            log.warning("password rehash failed", user=name, error=str(exc))
+        except Exception:  # ours, not the user's: the traceback goes to the log
+            log.exception("password rehash failed", user=name)
             return
         log.info("password rehashed", user=name, done=done)
