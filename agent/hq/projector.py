@@ -1,9 +1,10 @@
 """The projector: a batch of store events into HQ's read model, in one
 PostgreSQL transaction, with the agents' merge rules.
 
-``apply`` COPYs the batch into a staging table, records each event once in
-``events`` (``ON CONFLICT DO NOTHING RETURNING``: what comes back is new),
-merges the new ones entity by entity with a few set-based statements
+``apply`` COPYs the batch into a staging table (or takes it from the inbox,
+where it was COPY'd ahead on another connection: ``inbox``), takes out the
+events recorded before, records the others in ``events``, merges them
+entity by entity with a few set-based statements
 (``fields``, ``stock``), keeps the quarantined ones, advances the per-origin
 watermarks and the stream checkpoint, and commits before it returns. A
 batch's new events are merged as if applied one by one in stamp order
@@ -32,7 +33,7 @@ from psycopg import sql
 
 from agent import digest
 from agent.hlc import now_ms
-from agent.hq import bookkeeping, fields, staging, stock
+from agent.hq import bookkeeping, fields, inbox, staging, stock
 from agent.hq import schema as hq_schema
 
 FIELD_TYPES = {
@@ -110,7 +111,7 @@ class Projector:
 
     def apply(
         self,
-        events: Sequence[dict[str, Any]] | staging.Encoded,
+        events: Sequence[dict[str, Any]] | staging.Encoded | inbox.Posted,
         *,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
@@ -122,17 +123,28 @@ class Projector:
         the ``released`` quarantine ids (held-back events now in ``events``),
         advance the watermarks and the checkpoint (a JetStream stream seq; it
         never moves back): one transaction, committed on return.
-        ``events`` may come ``encode``d already; else ``payloads``, if given,
+        ``events`` may come ``encode``d already, or posted to the inbox
+        (``inbox.Inbox.post``); else ``payloads``, if given,
         are the JSON each event was parsed from (one per event, in order),
         recorded as they are where PostgreSQL can take them."""
         started = time.perf_counter()
-        staged = events if isinstance(events, staging.Encoded) else self.encode(events, payloads)
+        posted: inbox.Posted | None = None
+        if isinstance(events, inbox.Posted):
+            posted, staged = events, events.batch
+        elif isinstance(events, staging.Encoded):
+            staged = events
+        else:
+            staged = self.encode(events, payloads)
         now = self.wall_ms()
         params = {"now": now}
         with self._tx() as conn:
-            staging.stage(conn, staged)
+            if posted is None:
+                staging.stage(conn, staged)
             # the rest in one round trip: nothing in it needs an answer first
             with conn.pipeline():
+                if posted is not None and staged.rows:
+                    taken = conn.execute(inbox.TAKE, {"token": posted.token})
+                    conn.execute(inbox.DROP, {"token": posted.token})
                 if staged.rows:
                     conn.execute(staging.DROP_RECORDED)
                     recorded = conn.execute(staging.RECORD_NEW, params)
@@ -144,6 +156,11 @@ class Projector:
                     bookkeeping.release(conn, released)
                 if checkpoint is not None:
                     conn.execute(bookkeeping.CHECKPOINT, {"seq": checkpoint, "now": now})
+            if posted is not None and staged.rows and taken.rowcount != staged.rows:
+                raise RuntimeError(
+                    f"the batch posted to the inbox is not whole there ({taken.rowcount} of "
+                    f"{staged.rows} events): nothing applied; it comes again"
+                )
             applied = recorded.rowcount if staged.rows else 0
         received = len(staged.events)
         return BatchResult(

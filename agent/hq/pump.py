@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import nats.errors
@@ -95,7 +95,10 @@ class Pump:
                     self.idle = True
                     continue
                 self.idle = False
-                batch = self.prepare(msgs)
+                # checked, then COPY'd ahead (a connection of its own) while the
+                # batch before commits
+                checked = self.prepare(msgs)
+                batch = replace(checked, events=await self._sink.post(checked.events))
                 if committing is not None:
                     await committing
                 committing = asyncio.create_task(self.commit(batch), name="hq-commit")

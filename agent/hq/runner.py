@@ -26,6 +26,7 @@ from agent.hq import lock as lock_mod
 from agent.hq import pg
 from agent.hq import source as source_mod
 from agent.hq.config import HqConfig
+from agent.hq.inbox import Inbox
 from agent.hq.pump import AfterCommit, Pump
 from agent.hq.repair import Repair
 from agent.hq.sink import BatchOutcome, ReadModel, Sink
@@ -123,6 +124,7 @@ class Runner:
         cfg = self.cfg
         conn = await asyncio.to_thread(pg.connect, self._dsn)
         key, pid = lock.key, lock.pid
+        poster: psycopg.Connection[Any] | None = None
         sink: Sink | None = None
         link = NatsLink(
             cfg.nats,
@@ -141,7 +143,10 @@ class Runner:
         tasks: list[asyncio.Task[Any]] = []
         try:
             model = await asyncio.to_thread(self._open_model, conn, cfg.schema)
-            sink = Sink(model, fence=lambda: lock_mod.fence(conn, key, pid))
+            poster = await asyncio.to_thread(pg.connect, self._dsn, "inv-hq inbox")
+            inbox = Inbox(poster, cfg.schema)
+            await asyncio.to_thread(inbox.clear)  # the lock is held: nobody else posts
+            sink = Sink(model, fence=lambda: lock_mod.fence(conn, key, pid), inbox=inbox)
             watch = asyncio.create_task(lock.watch(), name="hq-lock-watch")
             tasks.append(watch)
             if not await self._connect(link, stopping, watch):
@@ -160,6 +165,8 @@ class Runner:
             await link.close()
             if sink is not None:
                 await asyncio.to_thread(sink.close)
+            if poster is not None:
+                await asyncio.to_thread(poster.close)
             await asyncio.to_thread(conn.close)
 
     async def _connect(self, link: NatsLink, stopping: asyncio.Event, watch: Any) -> bool:

@@ -237,11 +237,22 @@ CREATE VIEW low_stock AS
 # ``events.received_at`` is read only for the events of the last minute
 # (inv-hq status), and grows with the table's physical order: a BRIN index (a
 # summary per range of pages) serves that and costs a batch next to nothing,
-# where a B-tree took an entry per event.
+# where a B-tree took an entry per event. ``inbox``: batches COPY'd ahead on
+# a second connection (agent.hq.inbox), unlogged scratch.
 _V2 = """
 DROP INDEX events_order;
 DROP INDEX events_received;
 CREATE INDEX events_received ON events USING brin (received_at);
+
+CREATE UNLOGGED TABLE inbox (
+    token  bigint NOT NULL DEFAULT current_setting('inv_hq.inbox_token')::bigint,
+    origin text COLLATE "C" NOT NULL,
+    seq    bigint NOT NULL,
+    hlc    bigint NOT NULL,
+    type   text COLLATE "C" NOT NULL,
+    body   jsonb NOT NULL
+);
+CREATE INDEX inbox_token ON inbox (token);
 """
 
 MIGRATIONS: list[str] = [_V1, _V2]

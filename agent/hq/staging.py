@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from itertools import repeat
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import psycopg
@@ -141,9 +141,7 @@ def _encoded(event: dict[str, Any]) -> tuple[str, str | None]:
     return body, unstorable(body)
 
 
-def encode(
-    events: Sequence[dict[str, Any]], payloads: Sequence[bytes] | None = None
-) -> Encoded:
+def encode(events: Sequence[dict[str, Any]], payloads: Sequence[bytes] | None = None) -> Encoded:
     """The lines to COPY into ``hq_new``: each (origin, seq) once (its first
     occurrence), as its payload (``payloads[i]``, the JSON ``events[i]`` was
     parsed from) when that is plain, else encoded anew. Events PostgreSQL
@@ -155,7 +153,7 @@ def encode(
     # per (origin, type): a line's start, with the line break before it
     heads: dict[tuple[str, str], bytes] = {}
     parts: list[bytes] = []  # head, body, head, body...: one copy of each body, by join
-    for event, payload in zip(events, payloads or repeat(None)):
+    for event, payload in zip(events, payloads or repeat(None), strict=False):
         origin, seq = event["origin"], event["seq"]
         key = (origin, seq)
         if key in seen:
