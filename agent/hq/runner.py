@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,12 @@ log = structlog.get_logger("agent.hq")
 OpenModel = Callable[[psycopg.Connection[Any], str], ReadModel]
 NATS_LOG_EVERY = 10.0  # seconds between "not reachable" lines
 RETRY_SESSION = 2.0  # seconds before a new session after a failed one
+# How long a thread may keep the GIL while another waits for it (Python's
+# default: 5 ms). The projector's thread wakes many times a batch for a
+# moment (PostgreSQL answered); with the event loop checking the next batch
+# meanwhile, each wake waited up to 5 ms, and PostgreSQL with it: B9 ingest
+# measured about 15 % faster at 1 ms.
+SWITCH_INTERVAL = 0.001
 # test-only (tests/test_hq_process.py): a file path; after the first COMMIT
 # that applied events the process writes the checkpoint there and stops
 # before the ack, to be killed in the window between the two
@@ -95,6 +102,14 @@ class Runner:
     async def run(self, stopping: asyncio.Event) -> None:
         """Sessions until ``stopping``. PgError if PostgreSQL can't be reached
         at first (a wrong host or password is said at once, not retried)."""
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
+        try:
+            await self._sessions(stopping)
+        finally:
+            sys.setswitchinterval(switch)
+
+    async def _sessions(self, stopping: asyncio.Event) -> None:
         first = True
         while not stopping.is_set():
             lock = lock_mod.ProjectorLock(

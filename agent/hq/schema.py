@@ -253,6 +253,14 @@ CREATE UNLOGGED TABLE inbox (
     body   jsonb NOT NULL
 );
 CREATE INDEX inbox_token ON inbox (token);
+
+-- raised in the batch's transaction when what it takes from the inbox falls
+-- short of what was posted (the inbox emptied by a restart of the server)
+CREATE FUNCTION inbox_short(found bigint, posted bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the batch posted to the inbox is not whole there (% of % events): '
+        'nothing applied; it comes again', found, posted;
+END $$;
 """
 
 MIGRATIONS: list[str] = [_V1, _V2]
