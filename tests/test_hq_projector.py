@@ -626,3 +626,14 @@ def test_a_batch_posted_to_the_inbox_applies_once_whole(hq: Any, pg: PgSchema) -
         assert one(conn, "SELECT count(*) FROM inbox") == 1
         box.clear()
         assert one(conn, "SELECT count(*) FROM inbox") == 0
+
+
+def test_the_events_of_the_last_minute_are_counted(pg: PgSchema) -> None:  # noqa: F811
+    """inv-hq status reads them by ``received_at`` (a BRIN index since schema 2)."""
+    from agent.hq import reads
+
+    with pg.connect() as conn:
+        migrate(conn, pg.schema)
+        projector = Projector(conn, pg.schema)  # the wall clock: received now
+        projector.apply([_receive("s1", n) for n in (1, 2, 3)])
+        assert reads.events_last_minute(conn, pg.schema) == 3
