@@ -22,6 +22,7 @@ import pytest
 
 from agent import digest
 from agent.hlc import HybridLogicalClock
+from agent.hq import inbox, staging
 from agent.hq.projector import DERIVED, Projector
 from agent.hq.schema import migrate
 from agent.ledger import queries, replication
@@ -116,7 +117,9 @@ def test_hq_merges_like_the_agent_whatever_the_order_and_batches(hq: Any, seed: 
     in_stamp_order, as_arrived = AgentReplica(), AgentReplica()
     received = applied = 0
     for batch in arrivals(rng, events):
-        result = projector.apply(batch)
+        # odd seeds: with the payloads the events came as (COPY'd as they are)
+        payloads = [json.dumps(e).encode() for e in batch] if seed % 2 else None
+        result = projector.apply(batch, payloads=payloads)
         received += result.received
         applied += result.applied
         assert result.received == result.applied + result.duplicates
@@ -596,3 +599,75 @@ def test_a_stores_own_later_write_is_no_field_conflict(hq: Any) -> None:
     agent.apply(events)
     check_like_the_agent(projector, conn, agent)
     assert hq_rows(conn, "SELECT kind, loser FROM conflicts") == {("concurrent_count", "s1:3")}
+
+
+# ------------------------------------------------------ payloads and inbox
+def test_payloads_are_recorded_as_they_came_or_encoded_anew(hq: Any) -> None:
+    """A payload PostgreSQL takes as it is (plain ASCII: what agents send) is
+    COPY'd as it is; any other is encoded anew from the event (escapes,
+    UTF-8, line breaks, a NaN, which is refused). Either way the model is
+    what the events say."""
+    projector, conn = hq
+    name = 'a "quoted"\\ name\twith tab, caf\u00e9 \U0001f600 and \\u0000 as text'
+    events = [
+        ev("s1", 1, 1, "product.upserted", product("P", name=name, price=1.5)),
+        ev("s1", 2, 2, "stock.movement", mv("s1", "P", "receive", 4, reason="ok")),
+        ev("s1", 3, 3, "stock.movement", mv("s1", "P", "sell", -1, reason="l\u00e4den")),
+        ev("s1", 4, 4, "stock.movement", mv("s1", "P", "sell", -1, note=float("nan"))),
+    ]
+    payloads = [
+        json.dumps(events[0]).encode(),  # \u escapes: encoded anew
+        json.dumps(events[1], indent=1).encode(),  # line breaks: encoded anew
+        json.dumps(events[2], ensure_ascii=False).encode(),  # UTF-8: encoded anew
+        json.dumps(events[3]).encode(),  # NaN: PostgreSQL cannot hold it
+    ]
+    assert [staging.as_arrived(p) is not None for p in payloads] == [False] * 4
+    plain = json.dumps(events[1]).encode()
+    assert staging.as_arrived(plain) == plain
+    result = projector.apply(events, payloads=payloads)
+    assert (result.applied, result.quarantined) == (3, 1)
+    assert one(conn, "SELECT name FROM products") == name
+    assert one(conn, "SELECT on_hand FROM stock") == 3
+    assert one(conn, "SELECT reason FROM quarantine") == "malformed"
+    bodies = hq_rows(conn, "SELECT seq, body::text FROM events")
+    assert {seq: json.loads(body) for seq, body in bodies} == {e["seq"]: e for e in events[:3]}
+    with pytest.raises(ValueError, match="one per event"):
+        projector.apply(events, payloads=payloads[:1])
+
+
+def test_a_batch_posted_to_the_inbox_applies_once_whole(hq: Any, pg: PgSchema) -> None:  # noqa: F811
+    projector, conn = hq
+    events = Workload(5).events(60)
+    more = [ev("s9", n, 10_000 + n, "stock.movement", mv("s9", "P", "receive", 1)) for n in (1, 2)]
+    with pg.connect() as other:
+        box = inbox.Inbox(other, pg.schema)
+        posted = box.post(projector.encode(events, [json.dumps(e).encode() for e in events]))
+        assert projector.apply(posted).applied == len(events)
+        agent = AgentReplica()
+        agent.apply(sorted(events, key=stamp))
+        check_like_the_agent(projector, conn, agent)
+
+        posted = box.post(projector.encode(more, [json.dumps(e).encode() for e in more]))
+        conn.execute("DELETE FROM inbox WHERE origin = 's9' AND seq = 2")  # lost: a restart
+        before = dump(conn, projector.schema)
+        with pytest.raises(psycopg.Error, match="not whole"):
+            projector.apply(posted, checkpoint=99)
+        assert dump(conn, projector.schema) == before
+
+        # a batch's rows go when the batch after next is posted; the rest on clear
+        assert one(conn, "SELECT count(*) FROM inbox") == len(events) + 1
+        box.post(projector.encode([]))
+        assert one(conn, "SELECT count(*) FROM inbox") == 1
+        box.clear()
+        assert one(conn, "SELECT count(*) FROM inbox") == 0
+
+
+def test_the_events_of_the_last_minute_are_counted(pg: PgSchema) -> None:  # noqa: F811
+    """inv-hq status reads them by ``received_at`` (a BRIN index since schema 2)."""
+    from agent.hq import reads
+
+    with pg.connect() as conn:
+        migrate(conn, pg.schema)
+        projector = Projector(conn, pg.schema)  # the wall clock: received now
+        projector.apply([_receive("s1", n) for n in (1, 2, 3)])
+        assert reads.events_last_minute(conn, pg.schema) == 3

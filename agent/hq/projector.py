@@ -1,9 +1,10 @@
 """The projector: a batch of store events into HQ's read model, in one
 PostgreSQL transaction, with the agents' merge rules.
 
-``apply`` COPYs the batch into a staging table, records each event once in
-``events`` (``ON CONFLICT DO NOTHING RETURNING``: what comes back is new),
-merges the new ones entity by entity with a few set-based statements
+``apply`` COPYs the batch into a staging table (or takes it from the inbox,
+where it was COPY'd ahead on another connection: ``inbox``), takes out the
+events recorded before, records the others in ``events``, merges them
+entity by entity with a few set-based statements
 (``fields``, ``stock``), keeps the quarantined ones, advances the per-origin
 watermarks and the stream checkpoint, and commits before it returns. A
 batch's new events are merged as if applied one by one in stamp order
@@ -32,7 +33,7 @@ from psycopg import sql
 
 from agent import digest
 from agent.hlc import now_ms
-from agent.hq import bookkeeping, fields, staging, stock, transfer_moves, transfers
+from agent.hq import bookkeeping, fields, inbox, staging, stock, transfer_moves, transfers
 from agent.hq import schema as hq_schema
 
 FIELD_TYPES = {
@@ -126,7 +127,7 @@ class Projector:
 
     def apply(
         self,
-        events: Sequence[dict[str, Any]] | staging.Encoded,
+        events: Sequence[dict[str, Any]] | staging.Encoded | inbox.Posted,
         *,
         rejected: Sequence[dict[str, Any]] = (),
         checkpoint: int | None = None,
@@ -138,29 +139,31 @@ class Projector:
         the ``released`` quarantine ids (held-back events now in ``events``),
         advance the watermarks and the checkpoint (a JetStream stream seq; it
         never moves back): one transaction, committed on return.
-        ``events`` may come ``encode``d already; else ``payloads``, if given,
+        ``events`` may come ``encode``d already, or posted to the inbox
+        (``inbox.Inbox.post``); else ``payloads``, if given,
         are the JSON each event was parsed from (one per event, in order),
         recorded as they are where PostgreSQL can take them."""
         started = time.perf_counter()
-        staged = events if isinstance(events, staging.Encoded) else self.encode(events, payloads)
+        posted: inbox.Posted | None = None
+        if isinstance(events, inbox.Posted):
+            posted, staged = events, events.batch
+        elif isinstance(events, staging.Encoded):
+            staged = events
+        else:
+            staged = self.encode(events, payloads)
         now = self.wall_ms()
-        params = {"now": now}
-        with self._tx() as conn:
-            staging.stage(conn, staged)
-            # the rest in one round trip: nothing in it needs an answer first
-            with conn.pipeline():
-                if staged.rows:
-                    conn.execute(staging.DROP_RECORDED)
-                    recorded = conn.execute(staging.RECORD_NEW, params)
-                    conn.execute(bookkeeping.ORIGINS, params)
-                    conn.execute(bookkeeping.WATERMARKS)
-                    self._merge(conn, staged.types, now)
-                bookkeeping.quarantine(conn, [*rejected, *staged.refused], now)
-                if released:
-                    bookkeeping.release(conn, released)
-                if checkpoint is not None:
-                    conn.execute(bookkeeping.CHECKPOINT, {"seq": checkpoint, "now": now})
-            applied = recorded.rowcount if staged.rows else 0
+        if posted is None:
+            with self._tx() as conn:
+                staging.stage(conn, staged)
+                # the rest in one round trip: nothing in it needs an answer first
+                with conn.pipeline():
+                    recorded = self._record(conn, staged, rejected, released, checkpoint, now)
+        else:
+            # BEGIN to COMMIT in one round trip (inbox_short fails it if need be)
+            with self.conn.pipeline(), self._tx() as conn:
+                conn.execute(inbox.TAKE, {"token": posted.token, "rows": staged.rows})
+                recorded = self._record(conn, staged, rejected, released, checkpoint, now)
+        applied = recorded.rowcount if recorded is not None else 0
         received = len(staged.events)
         return BatchResult(
             received=received,
@@ -169,6 +172,32 @@ class Projector:
             quarantined=len(rejected) + len(staged.refused),
             seconds=time.perf_counter() - started,
         )
+
+    def _record(
+        self,
+        conn: psycopg.Connection[Any],
+        staged: staging.Encoded,
+        rejected: Sequence[dict[str, Any]],
+        released: Sequence[int],
+        checkpoint: int | None,
+        now: int,
+    ) -> psycopg.Cursor[Any] | None:
+        """Steps 2 to 5 of a batch (docs/HQ.md) on what ``hq_new`` holds; the
+        cursor of the INSERT into ``events`` (its rowcount: how many were new)."""
+        params = {"now": now}
+        recorded = None
+        if staged.rows:
+            conn.execute(staging.DROP_RECORDED)
+            recorded = conn.execute(staging.RECORD_NEW, params)
+            conn.execute(bookkeeping.ORIGINS, params)
+            conn.execute(bookkeeping.WATERMARKS)
+            self._merge(conn, staged.types, now)
+        bookkeeping.quarantine(conn, [*rejected, *staged.refused], now)
+        if released:
+            bookkeeping.release(conn, released)
+        if checkpoint is not None:
+            conn.execute(bookkeeping.CHECKPOINT, {"seq": checkpoint, "now": now})
+        return recorded
 
     def rebuild(self, *, batch: int = REBUILD_BATCH) -> int:
         """Empty the derived tables and replay every recorded event in stamp

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import nats.errors
@@ -84,6 +84,7 @@ class Pump:
 
     async def run(self) -> None:
         committing: asyncio.Task[None] | None = None
+        posting: asyncio.Task[Any] | None = None
         try:
             while True:
                 await self._release_held_back()
@@ -95,11 +96,18 @@ class Pump:
                     self.idle = True
                     continue
                 self.idle = False
+                # checked here, then COPY'd ahead (a connection of its own) while
+                # the batch before commits and the next is fetched and checked
                 batch = self.prepare(msgs)
+                posting = asyncio.create_task(self._sink.post(batch.events), name="hq-post")
                 if committing is not None:
                     await committing
-                committing = asyncio.create_task(self.commit(batch), name="hq-commit")
+                committing = asyncio.create_task(
+                    self._commit_posted(batch, posting), name="hq-commit"
+                )
         finally:
+            if posting is not None and not posting.done():
+                posting.cancel()
             if committing is not None and not committing.done():
                 # the commit itself finishes on the sink's thread; its ack is
                 # never sent (the batch comes again, and changes nothing)
@@ -132,6 +140,9 @@ class Pump:
         last = msgs[-1]
         staged = self._sink.encode(events, payloads)
         return Batch(staged, rejected, last, last.metadata.sequence.stream)
+
+    async def _commit_posted(self, batch: Batch, posting: asyncio.Task[Any]) -> None:
+        await self.commit(replace(batch, events=await posting))
 
     async def commit(self, batch: Batch) -> None:
         """COMMIT the batch with its checkpoint, then acknowledge it."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from agent.hq import lock as lock_mod
 from agent.hq import pg
 from agent.hq import source as source_mod
 from agent.hq.config import HqConfig
+from agent.hq.inbox import Inbox
 from agent.hq.pump import AfterCommit, Pump
 from agent.hq.repair import Repair
 from agent.hq.sink import BatchOutcome, ReadModel, Sink
@@ -41,6 +43,12 @@ log = structlog.get_logger("agent.hq")
 OpenModel = Callable[[psycopg.Connection[Any], str], ReadModel]
 NATS_LOG_EVERY = 10.0  # seconds between "not reachable" lines
 RETRY_SESSION = 2.0  # seconds before a new session after a failed one
+# How long a thread may keep the GIL while another waits for it (Python's
+# default: 5 ms). The projector's thread wakes many times a batch for a
+# moment (PostgreSQL answered); with the event loop checking the next batch
+# meanwhile, each wake waited up to 5 ms, and PostgreSQL with it: B9 ingest
+# measured about 15 % faster at 1 ms.
+SWITCH_INTERVAL = 0.001
 # test-only (tests/test_hq_process.py): a file path; after the first COMMIT
 # that applied events the process writes the checkpoint there and stops
 # before the ack, to be killed in the window between the two
@@ -94,6 +102,14 @@ class Runner:
     async def run(self, stopping: asyncio.Event) -> None:
         """Sessions until ``stopping``. PgError if PostgreSQL can't be reached
         at first (a wrong host or password is said at once, not retried)."""
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
+        try:
+            await self._sessions(stopping)
+        finally:
+            sys.setswitchinterval(switch)
+
+    async def _sessions(self, stopping: asyncio.Event) -> None:
         first = True
         while not stopping.is_set():
             lock = lock_mod.ProjectorLock(
@@ -123,6 +139,7 @@ class Runner:
         cfg = self.cfg
         conn = await asyncio.to_thread(pg.connect, self._dsn)
         key, pid = lock.key, lock.pid
+        poster: psycopg.Connection[Any] | None = None
         sink: Sink | None = None
         link = NatsLink(
             cfg.nats,
@@ -141,7 +158,10 @@ class Runner:
         tasks: list[asyncio.Task[Any]] = []
         try:
             model = await asyncio.to_thread(self._open_model, conn, cfg.schema)
-            sink = Sink(model, fence=lambda: lock_mod.fence(conn, key, pid))
+            poster = await asyncio.to_thread(pg.connect, self._dsn, "inv-hq inbox")
+            inbox = Inbox(poster, cfg.schema)
+            await asyncio.to_thread(inbox.clear)  # the lock is held: nobody else posts
+            sink = Sink(model, fence=lambda: lock_mod.fence(conn, key, pid), inbox=inbox)
             watch = asyncio.create_task(lock.watch(), name="hq-lock-watch")
             tasks.append(watch)
             if not await self._connect(link, stopping, watch):
@@ -160,6 +180,8 @@ class Runner:
             await link.close()
             if sink is not None:
                 await asyncio.to_thread(sink.close)
+            if poster is not None:
+                await asyncio.to_thread(poster.close)
             await asyncio.to_thread(conn.close)
 
     async def _connect(self, link: NatsLink, stopping: asyncio.Event, watch: Any) -> bool:

@@ -239,11 +239,30 @@ CREATE VIEW low_stock AS
 # ``events.received_at`` is read only for the events of the last minute
 # (inv-hq status), and grows with the table's physical order: a BRIN index (a
 # summary per range of pages) serves that and costs a batch next to nothing,
-# where a B-tree took an entry per event.
+# where a B-tree took an entry per event. ``inbox``: batches COPY'd ahead on
+# a second connection (agent.hq.inbox), unlogged scratch.
 _V2 = """
 DROP INDEX events_order;
 DROP INDEX events_received;
 CREATE INDEX events_received ON events USING brin (received_at);
+
+CREATE UNLOGGED TABLE inbox (
+    token  bigint NOT NULL DEFAULT current_setting('inv_hq.inbox_token')::bigint,
+    origin text COLLATE "C" NOT NULL,
+    seq    bigint NOT NULL,
+    hlc    bigint NOT NULL,
+    type   text COLLATE "C" NOT NULL,
+    body   jsonb NOT NULL
+);
+CREATE INDEX inbox_token ON inbox (token);
+
+-- raised in the batch's transaction when what it takes from the inbox falls
+-- short of what was posted (the inbox emptied by a restart of the server)
+CREATE FUNCTION inbox_short(found bigint, posted bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the batch posted to the inbox is not whole there (% of % events): '
+        'nothing applied; it comes again', found, posted;
+END $$;
 """
 
 # 5: who reserved and who changed a reservation last, as the agent records

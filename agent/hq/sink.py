@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from agent.hq.inbox import Inbox
+from agent.hq.staging import Encoded
+
 T = TypeVar("T")
 
 
@@ -60,12 +63,22 @@ def _unfenced() -> None:
 
 
 class Sink:
-    def __init__(self, model: ReadModel, *, fence: Callable[[], None] = _unfenced) -> None:
+    def __init__(
+        self,
+        model: ReadModel,
+        *,
+        fence: Callable[[], None] = _unfenced,
+        inbox: Inbox | None = None,
+    ) -> None:
         """``fence`` runs on the same thread just before every apply and
-        raises if this process may no longer write (``lock.fence``)."""
+        raises if this process may no longer write (``lock.fence``).
+        ``inbox``: where ``post`` COPYs a batch ahead, on a thread and a
+        connection of its own."""
         self.model = model
         self._fence = fence
+        self._inbox = inbox
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-projector")
+        self._poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-inbox")
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -76,6 +89,14 @@ class Sink:
         model takes them (``ReadModel.encode``): on the caller's thread, since
         it touches no connection, while the sink's thread is busy."""
         return self.model.encode(events, payloads)
+
+    async def post(self, events: Any) -> Any:
+        """``encode``d events COPY'd to the inbox (``inbox.Posted``), while the
+        batch before may be being applied; as they are without an inbox."""
+        if self._inbox is None or not isinstance(events, Encoded):
+            return events
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._poster, self._inbox.post, events)
 
     async def apply(
         self,
@@ -118,4 +139,5 @@ class Sink:
     def close(self) -> None:
         """Let a call in progress finish (a transaction is never cut short
         here), start no other."""
+        self._poster.shutdown(wait=True, cancel_futures=True)
         self._thread.shutdown(wait=True, cancel_futures=True)
