@@ -12,6 +12,18 @@ from tests import inproc
 from tests.helpers import Agent, free_port, short_tmpdir
 from tests.inproc import InProcAgent
 
+# The longest tests (the simulator's campaign, ~70 s; the schemathesis walk,
+# ~40 s) go first: handed out last, one of them runs on alone on one of the
+# two workers while the other has nothing left to do.
+LONGEST_FIRST = (
+    "tests/test_sim.py::test_a_bounded_campaign_passes",
+    "tests/test_fuzz.py::test_schemathesis_finds_no_server_error_and_no_response_off_its_schema",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid not in LONGEST_FIRST)  # stable: the rest keep order
+
 
 @pytest.fixture
 def make_agent() -> Iterator[Any]:
