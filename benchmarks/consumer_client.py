@@ -182,9 +182,12 @@ async def main(design: str, urls: list[str], n: int, replicas: int) -> None:
         await make(store)
     created = time.perf_counter() - start
     await stop.wait()
-    for s in stores:
-        for t in s.tasks:
-            t.cancel()
+    # fetches cut short by the shutdown: nothing to report about them
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
+    tasks = [t for s in stores for t in s.tasks]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     for nc in conns:
         with contextlib.suppress(Exception):
             await nc.close()
