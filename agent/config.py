@@ -177,6 +177,9 @@ class NatsConfig:
     # seconds the stream keeps an event (its max_age); 0: for ever
     stream_max_age: float = 2_592_000.0
     inbox_prefix: str | None = None  # default _INBOX.<store>
+    # the JetStream domain of the hub, for an agent that reaches it through
+    # a leaf node without JetStream of its own (its API is then $JS.<domain>.API)
+    domain: str | None = None
 
 
 @dataclass

@@ -20,12 +20,15 @@ def port_open(port: int) -> bool:
 @dataclass
 class NatsServer:
     """One nats-server with JetStream on loopback. ``config`` is extra text
-    for its config file (accounts, permissions, cluster...)."""
+    for its config file (accounts, permissions, cluster...); ``jetstream``:
+    its JetStream block's extra settings (``domain: hub``), or None for a
+    server without JetStream (a leaf node)."""
 
     port: int = field(default_factory=free_port)
     home: Path = field(default_factory=short_tmpdir)
     config: str = ""
     name: str = "n1"
+    jetstream: str | None = ""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -34,9 +37,13 @@ class NatsServer:
 
     def conf_path(self) -> Path:
         path = self.home / f"{self.name}.conf"
+        js = (
+            ""
+            if self.jetstream is None
+            else f'jetstream {{ store_dir: "{self.home / "js"}"\n{self.jetstream} }}\n'
+        )
         path.write_text(
-            f'server_name: "{self.name}"\nlisten: "127.0.0.1:{self.port}"\n'
-            f'jetstream {{ store_dir: "{self.home / "js"}" }}\n{self.config}\n'
+            f'server_name: "{self.name}"\nlisten: "127.0.0.1:{self.port}"\n{js}{self.config}\n'
         )
         return path
 

@@ -20,7 +20,7 @@ import nats.errors
 import pytest
 
 from tests import synckit
-from tests.helpers import Agent, wait_for
+from tests.helpers import Agent, free_port, wait_for
 from tests.natsfix import NatsServer
 from tests.synckit import (
     FAST,
@@ -659,3 +659,38 @@ def test_mutual_tls_the_server_admits_only_a_client_certificate_of_its_ca(
     )
     still_serves(anonymous, "store-002")
     assert any("TLS handshake error" in line for line in server.log().splitlines())
+
+
+def test_through_a_leaf_node_the_agent_uses_the_hubs_jetstream_domain(
+    make_agent: Any, tmp_path: Path
+) -> None:
+    """The topology for many stores: a store's agent talks to its own leaf
+    node (no JetStream there), which links to the hub. JetStream answers
+    only under the hub's domain then ($JS.hub.API), which ``nats.domain``
+    names."""
+    leaf_port = free_port()
+    hub = NatsServer(
+        jetstream="domain: hub", config=f'leafnodes {{ listen: "127.0.0.1:{leaf_port}" }}'
+    )
+    leaf = NatsServer(
+        name="leaf",
+        jetstream=None,
+        config=f'leafnodes {{ remotes: [{{ url: "nats-leaf://127.0.0.1:{leaf_port}" }}] }}',
+    )
+    try:
+        hub.start()
+        leaf.start()
+        a = agent_with_config(
+            make_agent, tmp_path, "store-001", {"servers": [leaf.url], "domain": "hub"}, demo=True
+        )
+        wait_for(lambda: connected(a), what="the agent to reach the hub's stream via its leaf")
+        stock_write(a, "PROD-001", "add", 2, "store-001")
+        wait_for(lambda: status(a)["outboxBacklog"] == 0, what="a to publish through the leaf")
+
+        async def stored(js: Any) -> int:
+            return int((await js.stream_info(STREAM)).state.messages)
+
+        assert synckit.with_js(hub, stored) >= 1  # in the hub's stream
+    finally:
+        leaf.cleanup()
+        hub.cleanup()

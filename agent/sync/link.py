@@ -69,7 +69,7 @@ class NatsLink:
             return
         self._set_connected(True)
         log.info("nats connected", server=self.server())
-        self.js = self.nc.jetstream(timeout=5)
+        self.js = self.nc.jetstream(timeout=5, domain=self.config.domain)
 
     async def close(self) -> None:
         if self.nc is None:
