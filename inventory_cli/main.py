@@ -13,21 +13,8 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from inventory_cli import render
-from inventory_cli.commands import (
-    alerts,
-    auth,
-    imports,
-    operations,
-    overview,
-    products,
-    reservations,
-    stock,
-    stores,
-    transfers,
-)
+from inventory_cli.command_tree import Cmd, Commands, Group, LazyGroup
 from inventory_cli.context import Context
 from inventory_cli.errors import (
     CliError,
@@ -69,20 +56,23 @@ def exit_code(exc: CliError) -> int:
     return EXIT_OTHER
 
 
-class _App(TyperGroup):
-    """The root command: a CliError from any command is one ``Error: ...``
-    line on stderr (no traceback) and its exit code."""
+class _App(LazyGroup):
+    """The root command: its commands are ``COMMANDS`` (typer builds the root
+    from the app, which has none registered: each is built when named); a
+    CliError from any command is one ``Error: ...`` line on stderr (no
+    traceback) and its exit code."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**{**attrs, "commands": Commands(COMMANDS)})
 
     def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except CliError as exc:
+            from inventory_cli import render
+
             render.error(exc.message)
             ctx.exit(exit_code(exc))
-
-
-def _group(help: str) -> typer.Typer:
-    return typer.Typer(help=help, no_args_is_help=True)
 
 
 # add_completion: typer's --install-completion / --show-completion (bash, zsh,
@@ -115,74 +105,56 @@ def _global(
     given = ctx.obj if isinstance(ctx.obj, Context) else Context()
     ctx.obj = dataclasses.replace(given, agent=agent, token=token)
     if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        from inventory_cli.commands import overview
+
         overview.overview(ctx)
 
 
-# The command table. Order matters: it is the order of ``inv --help``.
-app.command("sell")(stock.sell)
-app.command("receive")(stock.receive)
-app.command("availability")(stock.availability)
-app.command("history")(stock.history)
-app.command("reserve")(reservations.reserve)
-app.command("confirm")(reservations.confirm)
-app.command("cancel")(reservations.cancel)
-app.command("import")(imports.import_stock)
-app.command("conflicts")(operations.conflicts)
-app.command("alerts")(alerts.alerts)
-app.command("login")(auth.login)
-app.command("logout")(auth.logout)
-app.command("whoami")(auth.whoami)
+def _commands(module: str, *names: str) -> dict[str, Cmd]:
+    """``names`` of ``inventory_cli.commands.<module>``, each "command" or
+    "command=function"."""
+    pairs = (name.partition("=")[::2] for name in names)
+    return {cmd: Cmd(f"inventory_cli.commands.{module}", fn or cmd) for cmd, fn in pairs}
 
-product_app = _group("The catalogue: add, update, list, show, import.")
-product_app.command("add")(products.add)
-product_app.command("update")(products.update)
-product_app.command("list")(products.list_)
-product_app.command("show")(products.show)
-product_app.command("import")(imports.import_products)
 
-stock_app = _group("Stock levels: show, add, remove, set; safety stock, reorder points, low.")
-stock_app.command("show")(stock.show)
-stock_app.command("add")(stock.add)
-stock_app.command("remove")(stock.remove)
-stock_app.command("set")(stock.set_)
-stock_app.command("safety")(stock.safety)
-stock_app.command("reorder")(alerts.reorder)
-stock_app.command("low")(alerts.low)
-
-store_app = _group("The store directory: set, list, show.")
-store_app.command("set")(stores.set_)
-store_app.command("list")(stores.list_)
-store_app.command("show")(stores.show)
-
-reservation_app = _group("Reservations: show, list; how routed ones went.")
-reservation_app.command("show")(reservations.show)
-reservation_app.command("list")(reservations.list_)
-reservation_app.command("routing")(reservations.routing)
-reservation_app.command("routings")(reservations.routings)
-
-transfer_app = _group(
-    "Transfers of stock between stores: create, ship, receive, cancel, show, list."
-)
-transfer_app.command("create")(transfers.create)
-transfer_app.command("ship")(transfers.ship)
-transfer_app.command("receive")(transfers.receive)
-transfer_app.command("cancel")(transfers.cancel)
-transfer_app.command("show")(transfers.show)
-transfer_app.command("list")(transfers.list_)
-
-agent_app = _group("The local agent.")
-agent_app.command("status")(operations.agent_status)
-
-sync_app = _group("Replication with the other stores.")
-sync_app.command("status")(operations.sync_status)
-
-app.add_typer(product_app, name="product")
-app.add_typer(stock_app, name="stock")
-app.add_typer(reservation_app, name="reservation")
-app.add_typer(store_app, name="store")
-app.add_typer(transfer_app, name="transfer")
-app.add_typer(agent_app, name="agent")
-app.add_typer(sync_app, name="sync")
+# The command table, as text: a command's module is imported when it is named
+# (inventory_cli.command_tree). Order matters: it is the order of ``inv --help``.
+COMMANDS: dict[str, Cmd | Group] = {
+    **_commands("stock", "sell", "receive", "availability", "history"),
+    **_commands("reservations", "reserve", "confirm", "cancel"),
+    **_commands("imports", "import=import_stock"),
+    **_commands("operations", "conflicts"),
+    **_commands("alerts", "alerts"),
+    **_commands("auth", "login", "logout", "whoami"),
+    "product": Group(
+        "The catalogue: add, update, list, show, import.",
+        {
+            **_commands("products", "add", "update", "list=list_", "show"),
+            **_commands("imports", "import=import_products"),
+        },
+    ),
+    "stock": Group(
+        "Stock levels: show, add, remove, set; safety stock, reorder points, low.",
+        {
+            **_commands("stock", "show", "add", "remove", "set=set_", "safety"),
+            **_commands("alerts", "reorder", "low"),
+        },
+    ),
+    "reservation": Group(
+        "Reservations: show, list; how routed ones went.",
+        _commands("reservations", "show", "list=list_", "routing", "routings"),
+    ),
+    "store": Group(
+        "The store directory: set, list, show.",
+        _commands("stores", "set=set_", "list=list_", "show"),
+    ),
+    "transfer": Group(
+        "Transfers of stock between stores: create, ship, receive, cancel, show, list.",
+        _commands("transfers", "create", "ship", "receive", "cancel", "show", "list=list_"),
+    ),
+    "agent": Group("The local agent.", _commands("operations", "status=agent_status")),
+    "sync": Group("Replication with the other stores.", _commands("operations", "status=sync_status")),
+}
 
 
 def main() -> None:
