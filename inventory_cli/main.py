@@ -153,7 +153,9 @@ COMMANDS: dict[str, Cmd | Group] = {
         _commands("transfers", "create", "ship", "receive", "cancel", "show", "list=list_"),
     ),
     "agent": Group("The local agent.", _commands("operations", "status=agent_status")),
-    "sync": Group("Replication with the other stores.", _commands("operations", "status=sync_status")),
+    "sync": Group(
+        "Replication with the other stores.", _commands("operations", "status=sync_status")
+    ),
 }
 
 

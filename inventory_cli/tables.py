@@ -118,6 +118,8 @@ def cells(columns: Sequence[Col], rows: Sequence[Sequence[Any]], wide: bool) -> 
 
 
 def _cell_len(text: str) -> int:
+    if text.isascii() and text.isprintable():
+        return len(text)  # rich's answer too, without importing its tables
     from rich.cells import cell_len  # wide characters (CJK) take two columns
 
     return cell_len(text)
