@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
 from importlib import import_module
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import typer.main
 from typer.core import TyperGroup
@@ -28,6 +28,7 @@ from typer.models import CommandInfo, Default
 
 if TYPE_CHECKING:
     from typer._click import Command  # typer's own copy of click
+    from typer._click import Context as ClickContext
 
 __all__ = ["Cmd", "Commands", "Group", "LazyGroup"]
 
@@ -61,8 +62,8 @@ class Group(NamedTuple):
 
     def build(self, name: str) -> Command:
         return LazyGroup(
+            table=self.commands,
             name=name,
-            commands=Commands(self.commands),
             help=self.help,
             no_args_is_help=True,
             rich_markup_mode=RICH_MARKUP_MODE,
@@ -70,10 +71,15 @@ class Group(NamedTuple):
 
 
 class LazyGroup(TyperGroup):
-    """A ``TyperGroup`` that lists its commands without building them
-    (typer's lists ``commands.items()``)."""
+    """A ``TyperGroup`` whose commands are those of ``table``, each built when
+    looked up; it lists them without building them (typer's lists
+    ``commands.items()``)."""
 
-    def list_commands(self, ctx: object) -> list[str]:
+    def __init__(self, *, table: Mapping[str, Cmd | Group], **attrs: Any) -> None:
+        # TyperGroup keeps any mapping it is given as its commands (typed a dict)
+        super().__init__(commands=cast("dict[str, Command]", Commands(table)), **attrs)
+
+    def list_commands(self, ctx: ClickContext) -> list[str]:
         return list(self.commands)
 
 
