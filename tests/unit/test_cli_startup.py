@@ -1,12 +1,21 @@
 """What a short command loads (B1): only the module of the command it runs,
-no rich when its output is plain text, and no garbage collection on the way.
-One real ``python`` process (a test process has imported everything)."""
+no rich when its output is plain text, and no garbage collection on the way
+(one real ``python`` process: a test process has imported everything); and
+each command, built when named, is what ``app.command()`` would have built."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from importlib import import_module
+from typing import Any
+
+import typer
+import typer.main
+
+from inventory_cli.app import COMMANDS
+from inventory_cli.command_tree import Group
 
 PROBE = """
 import gc, sys
@@ -46,3 +55,29 @@ def test_help_still_builds_every_command_it_lists() -> None:
     code, _, modules = loaded("transfer", "--help")
     assert code == "0"
     assert "inventory_cli.commands.transfers" in modules
+
+
+def _shape(value: Any, depth: int = 0) -> Any:
+    """A command's attributes as plain data (functions by name)."""
+    if isinstance(value, str | int | float | bool | type(None)):
+        return value
+    if isinstance(value, list | tuple):
+        return [_shape(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: _shape(v, depth + 1) for k, v in value.items()}
+    if (callable(value) and not hasattr(value, "params")) or depth > 5:
+        return getattr(value, "__qualname__", type(value).__name__)
+    return {"class": type(value).__name__, **_shape(vars(value), depth + 1)}
+
+
+def test_each_command_is_built_as_app_command_builds_it() -> None:
+    checked = 0
+    for group in COMMANDS.values():
+        table = group.commands if isinstance(group, Group) else {"": group}
+        for name, cmd in table.items():
+            eager = typer.Typer(rich_markup_mode=None, add_completion=False)
+            eager.command(name or "x")(getattr(import_module(cmd.module), cmd.function))
+            built = cmd.build(name or "x")
+            assert _shape(built) == _shape(typer.main.get_command(eager)), cmd
+            checked += 1
+    assert checked >= 40
