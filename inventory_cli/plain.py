@@ -27,7 +27,7 @@ from typing import TextIO
 
 from inventory_cli.tables import Col, Layout, Style
 
-__all__ = ["draw", "line", "width"]
+__all__ = ["draw", "line", "simple", "width"]
 
 # Characters rich 15 measures as one cell without its tables
 # (rich.cells._SINGLE_CELL_UNICODE_RANGES, Latin part), less the space-likes
@@ -69,8 +69,8 @@ def width(stream: TextIO, *, no_color: bool, environ: Mapping[str, str] = os.env
     if terminal and environ.get("TERM", "").lower() in ("dumb", "unknown"):
         return None  # rich's own rule for those (80 columns, mostly)
     columns = environ.get("COLUMNS")
-    if _digits(columns):
-        return int(columns)  # type: ignore[arg-type]
+    if columns is not None and columns.isdigit():
+        return int(columns)
     found = 0
     for fd in (0, 1, 2):
         try:
@@ -79,10 +79,6 @@ def width(stream: TextIO, *, no_color: bool, environ: Mapping[str, str] = os.env
             continue
         break
     return found or 80
-
-
-def _digits(value: str | None) -> bool:
-    return value is not None and value.isdigit()
 
 
 def simple(text: str) -> bool:

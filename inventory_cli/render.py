@@ -141,10 +141,11 @@ def table(
     shown = cells(columns, rows, wide)
     stream = sys.stderr if to_stderr else sys.stdout
     screen = _plain_width(stream)
+    text = None
     if screen is not None:
         layout = fit(columns, shown, screen, style, wide)
         text = plain.draw(title, columns, shown, layout, style)
-    if screen is None or text is None:
+    if text is None:
         console = err() if to_stderr else out()
         layout = fit(columns, shown, console.width, style, wide)
         # crop=False: a table whose must-show columns are wider than the terminal
