@@ -2,10 +2,16 @@
 beside the floor of starting the same interpreter (``python -c pass``): once
 with ``INV_AGENT`` set, once without it (the agent found on its default
 socket, under a temporary ``XDG_RUNTIME_DIR``). Runs alternate (floor,
-figure, default socket, floor, ...) so noise hits all alike."""
+figure, default socket, floor, ...) so noise hits all alike.
+
+The CLI is timed as installed: its modules byte-compiled first, as pip does
+for a wheel. A checkout run with ``PYTHONDONTWRITEBYTECODE`` set (or whose
+sources changed since their last run) would otherwise compile every module
+it imports from source on every run (~20 ms of ``inv stock show``)."""
 
 from __future__ import annotations
 
+import compileall
 import shutil
 import sys
 from pathlib import Path
@@ -35,7 +41,16 @@ def default_socket_env(agent: Agent, runtime: Path) -> dict[str, str]:
     return env
 
 
+def byte_compile_cli() -> None:
+    """``inventory_cli``'s modules compiled to ``__pycache__``, as an install
+    leaves them (what is fresh already is left as it is)."""
+    import inventory_cli
+
+    compileall.compile_dir(Path(inventory_cli.__file__).parent, quiet=1)
+
+
 def startup(agent: Agent, runs: int = 21) -> dict[str, Any]:
+    byte_compile_cli()
     env = inv_env(agent)
     runtime = short_tmpdir()
     try:

@@ -15,7 +15,7 @@ CliError                   anything else (an HTTP status without a class below)
 Every error carries its ``message`` (one line, saying how to go on) and the
 agent's JSON ``body`` (``{}`` when the agent said nothing); errors from an
 answer carry its HTTP ``status`` too. The client raises them (``from_status``
-picks the class); only ``inventory_cli.main`` turns them into exit codes, in
+picks the class); only ``inventory_cli.app`` turns them into exit codes, in
 one table (``EXIT_CODES``).
 """
 

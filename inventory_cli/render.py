@@ -1,7 +1,10 @@
 """All output goes through here: rich tables for people, JSON for scripts.
 
 Data goes to stdout; messages and progress to stderr. Colour follows the
-terminal (rich) and NO_COLOR (no escape codes at all).
+terminal (rich) and NO_COLOR (no escape codes at all). Where rich would
+write plain text (a pipe, a file, NO_COLOR) tables, lines and messages are
+written by ``inventory_cli.plain`` instead, the same bytes without importing
+rich (a fifth of a short command's run).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from inventory_cli import plain
 from inventory_cli.tables import BOXED, Col, Style
 
 _out = None
@@ -58,6 +62,28 @@ def err() -> Any:
     return _err
 
 
+def _plain_width(stream: Any) -> int | None:
+    """The width of ``stream`` if what rich would write there is plain text
+    (``inventory_cli.plain``), else None."""
+    return plain.width(stream, no_color=_color_system() is None)
+
+
+def _write(stream: Any, text: str) -> None:
+    stream.write(text)
+    stream.flush()  # as rich does after each print: stdout and stderr stay in order
+
+
+def say(text: str, *, markup: bool = True) -> None:
+    """A line of output on stdout, as ``out().print(text)`` writes it (without
+    rich when it is plain text that fits)."""
+    screen = _plain_width(sys.stdout)
+    written = None if screen is None else plain.line(text, screen, markup=markup)
+    if written is None:
+        out().print(text, markup=markup)
+    else:
+        _write(sys.stdout, written)
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
@@ -71,11 +97,20 @@ def emit(obj: Any, as_json: bool, show: Callable[[Any], None]) -> None:
 
 
 def message(text: str, style: str = "") -> None:
-    err().print(text, style=style or None, markup=False)
+    _note(text, style)
 
 
 def error(text: str) -> None:
-    err().print(f"Error: {text}", style="bold red", markup=False)
+    _note(f"Error: {text}", "bold red")
+
+
+def _note(text: str, style: str) -> None:
+    """A line on stderr, never wrapped (``err``'s soft_wrap): as it is where
+    rich would write no styles, else through rich."""
+    if _plain_width(sys.stderr) is not None and plain.simple(text):
+        _write(sys.stderr, text + "\n")
+    else:
+        err().print(text, style=style or None, markup=False)
 
 
 def when(iso: str | None) -> str:
@@ -99,15 +134,25 @@ def table(
     to_stderr: bool = False,
 ) -> None:
     """Every table: laid out for the console's width (``tables.fit``), data on
-    stdout; what was left out to fit, said on stderr."""
+    stdout; what was left out to fit, said on stderr. Drawn without rich
+    where rich would draw plain text (``inventory_cli.plain``)."""
     from inventory_cli.tables import cells, draw, fit
 
     shown = cells(columns, rows, wide)
-    console = err() if to_stderr else out()
-    layout = fit(columns, shown, console.width, style, wide)
-    # crop=False: a table whose must-show columns are wider than the terminal
-    # keeps its ids whole (the terminal wraps the line, a pipe keeps it)
-    console.print(draw(title, columns, shown, layout, style), crop=False, soft_wrap=False)
+    stream = sys.stderr if to_stderr else sys.stdout
+    screen = _plain_width(stream)
+    text = None
+    if screen is not None:
+        layout = fit(columns, shown, screen, style, wide)
+        text = plain.draw(title, columns, shown, layout, style)
+    if text is None:
+        console = err() if to_stderr else out()
+        layout = fit(columns, shown, console.width, style, wide)
+        # crop=False: a table whose must-show columns are wider than the terminal
+        # keeps its ids whole (the terminal wraps the line, a pipe keeps it)
+        console.print(draw(title, columns, shown, layout, style), crop=False, soft_wrap=False)
+    else:
+        _write(stream, text)
     if layout.dropped:
         message(f"(not shown: {', '.join(layout.dropped)}; --wide shows every column)", "dim")
 
@@ -176,7 +221,7 @@ def product(p: dict[str, Any]) -> None:
 
 def stock_result(r: dict[str, Any]) -> None:
     replay = " (replayed: already applied)" if r.get("replayed") else ""
-    out().print(
+    say(
         f"{r['sku']} @ {r['storeId']}: on hand {r['quantity']}, reserved "
         f"{r['reserved']}, available {r['available']} (version {r['version']}){replay}"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inventory_cli.render import health, message, out, table, when
+from inventory_cli.render import health, message, say, table, when
 from inventory_cli.tables import Col
 
 
@@ -15,7 +15,7 @@ def _unset(value: Any) -> Any:
 
 def reorder_settings(r: dict[str, Any]) -> None:
     state = f"LOW: suggested order {r['suggested']}" if r["low"] else "not low"
-    out().print(
+    say(
         f"{r['sku']} @ {r['storeId']}: reorder point {_unset(r['reorderPoint'])}, "
         f"max {_unset(r['maxStock'])}, qty {_unset(r['reorderQty'])}; available "
         f"{r['available']}, incoming {r['incoming']}: {state}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inventory_cli.render import fields, out, table, when
+from inventory_cli.render import fields, say, table, when
 from inventory_cli.tables import Col
 
 
@@ -74,9 +74,7 @@ def store(s: dict[str, Any]) -> None:
 
 def safety_stock(r: dict[str, Any]) -> None:
     source = "its own setting" if r.get("skuSetting") is not None else "the store's default"
-    out().print(
-        f"{r['sku']} @ {r['storeId']}: safety stock {r['safetyStock']} ({source})", markup=False
-    )
+    say(f"{r['sku']} @ {r['storeId']}: safety stock {r['safetyStock']} ({source})", markup=False)
 
 
 STORE = Col("Store", "code")
@@ -155,7 +153,7 @@ def availability(a: dict[str, Any], *, wide: bool = False) -> None:
 def totals(a: dict[str, Any]) -> None:
     online = a.get("totalAvailableOnline")  # an agent before the chain has none
     moving = a.get("totalInTransit")  # nor one before transfers
-    out().print(
+    say(
         f"Total available: {a['totalAvailable']}"
         + (f" (for online orders: {online})" if online is not None else "")
         + (f"; in transit between stores: {moving}" if moving else "")

@@ -25,7 +25,8 @@ priority 1 is never left out. ``wide`` shows every column at its full width
 (the lines are then as long as they need; a pager or ``less -S`` reads them).
 
 Pure layout: drawing (rich, imported only when a table is printed) is in
-``draw``."""
+``draw``; ``inventory_cli.plain`` draws the same without rich where that is
+plain text."""
 
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ def cells(columns: Sequence[Col], rows: Sequence[Sequence[Any]], wide: bool) -> 
 
 
 def _cell_len(text: str) -> int:
+    if text.isascii() and text.isprintable():
+        return len(text)  # rich's answer too, without importing its tables
     from rich.cells import cell_len  # wide characters (CJK) take two columns
 
     return cell_len(text)
