@@ -23,7 +23,7 @@ from typing import Any
 
 import h11
 
-from tests.helpers import Agent, bin_path, short_tmpdir, wait_for
+from tests.helpers import Agent, bin_path, free_port, short_tmpdir, wait_for
 from tests.natsfix import NatsServer
 
 
@@ -91,6 +91,15 @@ def peak_rss_kb(cmd: list[str], env: dict[str, str] | None = None) -> int:
     return int(out.stdout.strip())
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (utime + stime of /proc/PID/stat), s."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # fields after the command name (which may hold spaces) start at the state
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 def wall(cmd: list[str], env: dict[str, str] | None = None, check: bool = True) -> float:
     """Wall time of a whole process, seconds (Python's own clock)."""
     start = time.perf_counter()
@@ -123,7 +132,10 @@ class Fleet:
         demo: bool = False,
         start: bool = True,
         env: dict[str, str] | None = None,
+        tcp: bool = False,
     ) -> Agent:
+        """An agent on a fresh data dir; ``tcp`` adds a loopback TCP listener
+        on a free port (JWT required there, as deployed)."""
         home = short_tmpdir()
         self.homes.append(home)
         extra: list[str] = []
@@ -131,7 +143,8 @@ class Fleet:
             extra.append("--demo-data")
         if nats_url:
             extra += ["--nats", nats_url]
-        agent = Agent(store_id, home, extra_args=extra, env=env or {})
+        port = free_port() if tcp else None
+        agent = Agent(store_id, home, port=port, extra_args=extra, env=env or {})
         self.agents.append(agent)
         return agent.start() if start else agent
 
@@ -238,6 +251,19 @@ class UdsHttp:
     async def close(self) -> None:
         if self.writer:
             self.writer.close()
+
+
+class TcpHttp(UdsHttp):
+    """The same client over TCP (the agent's ``--listen``; asyncio's and
+    uvloop's TCP transports turn Nagle off, as HTTP clients do)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"{host}:{port}")
+        self.host, self.port = host, port
+
+    async def connect(self) -> TcpHttp:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
 
 
 def run_async(coro: Awaitable[Any]) -> Any:
