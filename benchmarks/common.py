@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,11 @@ from typing import Any
 
 import h11
 
-from tests.helpers import Agent, bin_path, free_port, short_tmpdir, wait_for
+# re-exported: the benchmarks take the test helpers from here
+from tests.helpers import Agent as Agent
+from tests.helpers import bin_path, free_port
+from tests.helpers import short_tmpdir as short_tmpdir
+from tests.helpers import wait_for as wait_for
 from tests.natsfix import NatsServer
 
 
@@ -45,7 +49,7 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
@@ -182,6 +186,15 @@ def inv_env(agent: Agent) -> dict[str, str]:
 
 def inv_bin() -> str:
     return bin_path("inv")
+
+
+def wait_ready_on_nats(agent: Agent, timeout: float = 30) -> None:
+    """Until the agent reports its replication ready (stream and consumer)."""
+    wait_for(
+        lambda: api(agent, "GET", "/api/v1/sync/status")["ready"],
+        timeout,
+        what=f"{agent.store_id} to be ready on NATS",
+    )
 
 
 def wait_backlog_zero(agent: Agent, timeout: float = 300) -> None:
