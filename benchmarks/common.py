@@ -224,6 +224,22 @@ class UdsHttp:
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
+        try:
+            return await self._exchange(method, path, body, headers)
+        except ConnectionError:
+            # the server closed a connection left idle past its keep-alive
+            # (uvicorn: 5 s): a read is sent again on a new one, as HTTP
+            # clients do; a write is not (it may have been applied)
+            if method not in ("GET", "HEAD"):
+                raise
+            await self.close()
+            await self.connect()
+            self.http = h11.Connection(h11.CLIENT)
+            return await self._exchange(method, path, body, headers)
+
+    async def _exchange(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None
+    ) -> tuple[int, bytes]:
         assert self.reader and self.writer
         data = json.dumps(body).encode() if body is not None else b""
         fields = {"Host": "agent", "Content-Length": str(len(data))}

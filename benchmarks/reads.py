@@ -202,6 +202,7 @@ async def _rounds(probes: dict[str, Probe], rounds: int, samples: int) -> dict[s
         await _timed(probe, 200)  # warm-up: connections, the agent's first calls
     for _ in range(rounds):
         for name, probe in probes.items():
+            await probe()  # untimed: reopens a connection the server closed while idle
             pooled[name] += await _timed(probe, samples)
     return pooled
 

@@ -140,7 +140,7 @@ def b11(quick: bool) -> dict[str, Any]:
     with fleet() as f:
         if quick:
             return reads.run(f, rounds=2, samples=300)
-        return reads.run(f)
+        return reads.run(f, rounds=3, samples=2000)
 
 
 def b9(quick: bool) -> dict[str, Any]:
