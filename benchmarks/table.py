@@ -112,8 +112,12 @@ def b3b(r: dict[str, Any], t: Table) -> None:
 
 
 def b4(r: dict[str, Any], t: Table) -> None:
+    """``originRate``: the writes/s the origin sustained while the samples
+    were taken (the latency branch loads it); the goal holds only under that
+    load, within 5 % of 1,000/s, so a run without it cannot pass."""
     fig, flo = r["figure"], r["floor"]
-    load = f", origin at {r['originRate']:,.0f} writes/s" if r.get("originRate") else ""
+    rate = r.get("originRate") or 0.0
+    load = f", origin at {rate:,.0f} writes/s" if rate else ", origin not loaded"
     t.add(
         "B4",
         f"write → readable at a peer{load}",
@@ -121,7 +125,7 @@ def b4(r: dict[str, Any], t: Table) -> None:
         _p(flo, 2) + " (NATS one-way)",
         f"{fig['p50'] / flo['p50']:.0f}×",
         "p50 ≤ 5, p99 ≤ 15 ms at 1,000 writes/s",
-        fig["p50"] <= 5 and fig["p99"] <= 15,
+        fig["p50"] <= 5 and fig["p99"] <= 15 and rate >= 950,
     )
 
 
