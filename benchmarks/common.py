@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,11 @@ from typing import Any
 
 import h11
 
-from tests.helpers import Agent, bin_path, short_tmpdir, wait_for
+# re-exported: the benchmarks take the test helpers from here
+from tests.helpers import Agent as Agent
+from tests.helpers import bin_path, free_port
+from tests.helpers import short_tmpdir as short_tmpdir
+from tests.helpers import wait_for as wait_for
 from tests.natsfix import NatsServer
 
 
@@ -45,7 +49,7 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
@@ -91,6 +95,15 @@ def peak_rss_kb(cmd: list[str], env: dict[str, str] | None = None) -> int:
     return int(out.stdout.strip())
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (utime + stime of /proc/PID/stat), s."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # fields after the command name (which may hold spaces) start at the state
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 def wall(cmd: list[str], env: dict[str, str] | None = None, check: bool = True) -> float:
     """Wall time of a whole process, seconds (Python's own clock)."""
     start = time.perf_counter()
@@ -123,7 +136,10 @@ class Fleet:
         demo: bool = False,
         start: bool = True,
         env: dict[str, str] | None = None,
+        tcp: bool = False,
     ) -> Agent:
+        """An agent on a fresh data dir; ``tcp`` adds a loopback TCP listener
+        on a free port (JWT required there, as deployed)."""
         home = short_tmpdir()
         self.homes.append(home)
         extra: list[str] = []
@@ -131,7 +147,8 @@ class Fleet:
             extra.append("--demo-data")
         if nats_url:
             extra += ["--nats", nats_url]
-        agent = Agent(store_id, home, extra_args=extra, env=env or {})
+        port = free_port() if tcp else None
+        agent = Agent(store_id, home, port=port, extra_args=extra, env=env or {})
         self.agents.append(agent)
         return agent.start() if start else agent
 
@@ -171,6 +188,15 @@ def inv_bin() -> str:
     return bin_path("inv")
 
 
+def wait_ready_on_nats(agent: Agent, timeout: float = 30) -> None:
+    """Until the agent reports its replication ready (stream and consumer)."""
+    wait_for(
+        lambda: api(agent, "GET", "/api/v1/sync/status")["ready"],
+        timeout,
+        what=f"{agent.store_id} to be ready on NATS",
+    )
+
+
 def wait_backlog_zero(agent: Agent, timeout: float = 300) -> None:
     wait_for(
         lambda: api(agent, "GET", "/api/v1/sync/status")["outboxBacklog"] == 0,
@@ -197,6 +223,22 @@ class UdsHttp:
 
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        try:
+            return await self._exchange(method, path, body, headers)
+        except ConnectionError:
+            # the server closed a connection left idle past its keep-alive
+            # (uvicorn: 5 s): a read is sent again on a new one, as HTTP
+            # clients do; a write is not (it may have been applied)
+            if method not in ("GET", "HEAD"):
+                raise
+            await self.close()
+            await self.connect()
+            self.http = h11.Connection(h11.CLIENT)
+            return await self._exchange(method, path, body, headers)
+
+    async def _exchange(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None
     ) -> tuple[int, bytes]:
         assert self.reader and self.writer
         data = json.dumps(body).encode() if body is not None else b""
@@ -238,6 +280,19 @@ class UdsHttp:
     async def close(self) -> None:
         if self.writer:
             self.writer.close()
+
+
+class TcpHttp(UdsHttp):
+    """The same client over TCP (the agent's ``--listen``; asyncio's and
+    uvloop's TCP transports turn Nagle off, as HTTP clients do)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"{host}:{port}")
+        self.host, self.port = host, port
+
+    async def connect(self) -> TcpHttp:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
 
 
 def run_async(coro: Awaitable[Any]) -> Any:

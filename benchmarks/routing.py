@@ -25,6 +25,7 @@ from benchmarks.common import (
     run_async,
     summary,
     wait_for,
+    wait_ready_on_nats,
 )
 
 SKU = "BENCH-ROUTE"
@@ -36,7 +37,7 @@ def prepare(f: Fleet) -> tuple[Agent, Agent, str]:
     owner = f.agent("store-002", nats_url=server.url)
     web = f.agent("web", nats_url=server.url)
     for agent in (owner, web):
-        wait_for(lambda a=agent: api(a, "GET", "/api/v1/sync/status")["ready"], 30)
+        wait_ready_on_nats(agent)
     api(owner, "POST", "/api/v1/products", {"sku": SKU, "name": "Routing bench"})
     api(owner, "POST", f"/api/v1/products/{SKU}/stock", {"operation": "set", "quantity": 10**8})
     # the web agent ranks from its replica: it must have the owner's stock row
