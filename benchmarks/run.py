@@ -19,6 +19,7 @@ from typing import Any
 from benchmarks import (
     catchup,
     cli,
+    consumers,
     hq_ingest,
     hq_rebuild,
     imports,
@@ -42,7 +43,7 @@ from benchmarks.common import (
 from benchmarks.table import render, rows
 
 RESULTS = Path(__file__).with_name("results.json")
-ALL = ("B1", "B2", "B3", "B3B", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11")
+ALL = ("B1", "B2", "B3", "B3B", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12")
 
 
 def b1_b2_b7(only: set[str], quick: bool) -> dict[str, Any]:
@@ -191,6 +192,7 @@ def main() -> int:
         ("B9rebuild", b9_rebuild),
         ("B11", b11),
         ("B10", b10),
+        ("B12", consumers.run),
     )
     for name, fn in parts:
         if name.removesuffix("rebuild").upper() in only:

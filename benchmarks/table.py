@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import hq_rebuild
+from benchmarks import consumers, hq_rebuild
 
 HEAD = ("bench", "what", "figure", "floor", "ratio", "goal", "pass")
 
@@ -318,6 +318,13 @@ def b11(r: dict[str, Any], t: Table) -> None:
         )
 
 
+def b12(r: dict[str, Any], t: Table) -> None:
+    """Designs compared within the run: no floor, no goal (issue 14 asks for
+    the numbers and a pick, in docs/ARCHITECTURE.md)."""
+    for what, figure in consumers.rows(r):
+        t.add("B12", what, figure, "—", "—", "compared within the run", None)
+
+
 BUILDERS: tuple[tuple[str, Any], ...] = (
     ("B1", b1),
     ("B2", b2("standalone")),
@@ -333,6 +340,7 @@ BUILDERS: tuple[tuple[str, Any], ...] = (
     ("B9rebuild", b9_rebuild),
     ("B10", b10),
     ("B11", b11),
+    ("B12", b12),
 )
 
 
