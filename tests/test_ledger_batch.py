@@ -159,9 +159,7 @@ def test_an_import_in_batches_leaves_the_state_movement_events_leave(
     stock = {(r[0], r[1]): r[2] for r in batched["stock"]}
     assert stock[("A", "s1")] == 3 and stock[("B", "s1")] == 4 and stock[("C", "s2")] == 7
     ids = [f"{e['id']}/{i}" for e in events for i in range(len(e["data"]["movements"]))]
-    assert sorted(ids) == sorted(
-        r[0] for r in _conn_of(events).execute("SELECT id FROM movements")
-    )
+    assert sorted(ids) == sorted(r[0] for r in _conn_of(events).execute("SELECT id FROM movements"))
 
     peer, plain_peer = at_peer(events, True, monkeypatch), at_peer(plain_events, False, monkeypatch)
     assert peer == plain_peer

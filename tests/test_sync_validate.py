@@ -105,14 +105,33 @@ def event(type_: str = "stock.movement", **changes: Any) -> dict[str, Any]:
         },
         "stock.batch": {
             "movements": [
-                {"sku": "PROD-001", "storeId": "store-001", "kind": "count", "quantity": 5,
-                 "reason": "import", "actor": "maria"},
-                {"sku": "PROD-001", "storeId": "store-002", "kind": "receive", "quantity": 2,
-                 "reason": "import", "actor": "maria"},
-                {"sku": "PROD-002", "storeId": "store-001", "kind": "count", "quantity": 0,
-                 "reason": "", "actor": "", "basis": {"store-002": 4}},
+                {
+                    "sku": "PROD-001",
+                    "storeId": "store-001",
+                    "kind": "count",
+                    "quantity": 5,
+                    "reason": "import",
+                    "actor": "maria",
+                },
+                {
+                    "sku": "PROD-001",
+                    "storeId": "store-002",
+                    "kind": "receive",
+                    "quantity": 2,
+                    "reason": "import",
+                    "actor": "maria",
+                },
+                {
+                    "sku": "PROD-002",
+                    "storeId": "store-001",
+                    "kind": "count",
+                    "quantity": 0,
+                    "reason": "",
+                    "actor": "",
+                    "basis": {"store-002": 4},
+                },
             ]
-        },  # fmt: skip
+        },
         "alert.raised": {
             "alert": {
                 "kind": "low",

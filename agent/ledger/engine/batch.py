@@ -63,7 +63,18 @@ def apply_batch(
         basis = mv.get("basis")
         reason, actor = mv.get("reason", ""), mv.get("actor", "")
         movements.append(
-            (mid, sku, store, kind, qty, reason, actor, dumps(basis) if basis else None, hlc, origin)
+            (
+                mid,
+                sku,
+                store,
+                kind,
+                qty,
+                reason,
+                actor,
+                dumps(basis) if basis else None,
+                hlc,
+                origin,
+            )
         )
         count = (hlc, origin, mid) if kind == MovementKind.COUNT else (None, None, None)
         created.append((sku, store, qty, *count, hlc, now, origin))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from agent import hlc as hlc_mod
@@ -150,7 +150,7 @@ class Engine:
             conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
 
     # --------------------------------------------------------------- effects
-    def touch(self, sku: str, store: str, row: Mapping[str, Any]) -> None:
+    def touch(self, sku: str, store: str, row: sqlite3.Row | dict[str, int]) -> None:
         """The event being applied changes this stock row (``row``: as it was
         before): remember its available then, once, if the row is this store's."""
         touched = self._touched
