@@ -73,13 +73,13 @@ def load_stock(agent: Any, products: int, stores: int, chunk: int = 100_000) -> 
 
 
 def write_csv(path: Path, products: int, stores: int, shift: int = 0) -> None:
-    """``shift``: another file of the same rows, every quantity changed."""
+    """``shift``: a file of the same shape for the next ``stores`` stores."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["sku", "storeId", "quantity"])
-        for j in range(stores):
+        for j in range(stores * shift, stores * (shift + 1)):
             for i in range(products):
-                w.writerow([sku(i), store(j), quantity(i, j) + 1000 * shift])
+                w.writerow([sku(i), store(j), quantity(i, j)])
 
 
 def ledger_inserts_alone(db: Path, products: int, stores: int) -> float:
@@ -189,9 +189,10 @@ def import_to_peer(
     fleet: Fleet, products: int = 1000, stores: int = 100, runs: int = 3
 ) -> dict[str, Any]:
     """B3b: the same import reaching a running peer. Agents A and B on one
-    nats-server, B's catalogue already A's; each run ``inv import``s a file
-    of ``products`` × ``stores`` counts at A (new quantities every run, so
-    every row changes) and the clock runs from that command's return until
+    nats-server, B's catalogue already A's; each run ``inv import``s B3's
+    file (``products`` × ``stores`` counts) at A, for stores new to both
+    every run (B3's first import), and the clock runs from that command's
+    return until
     B's applied watermark for A reaches A's last seq (B's ledger read by a
     read-only WAL reader every 10 ms: what B has committed, B's API reads).
     Floor (a reference, not the goal, which is ≤ 2 s): a bare pull consumer

@@ -19,6 +19,7 @@ from agent.ledger import queries
 from agent.ledger.commands.common import rows_fingerprint
 from agent.ledger.commands.import_settings import SETTING_KEYS, Change, ImportSettings, sets_any
 from agent.ledger.engine import Engine, dumps
+from agent.ledger.engine.batch import stocked_stores
 from agent.ledger.store import DryRun
 
 CHANGES_SHOWN = 1000  # an import's answer lists its first changes only
@@ -199,7 +200,11 @@ def _stock_levels(
     conn: sqlite3.Connection, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], Level]:
     """(on_hand, reserved, writers) of those of ``keys`` that have a stock row,
-    in one query rather than a lookup per row."""
+    in one query rather than a lookup per row (none for a store with no stock)."""
+    stocked = stocked_stores(conn, {store for _, store in keys})
+    keys = [k for k in keys if k[1] in stocked]
+    if not keys:
+        return {}
     found = conn.execute(
         "SELECT s.sku, s.store_id, s.on_hand, s.reserved, s.writers FROM json_each(?) AS k "
         "CROSS JOIN stock AS s "

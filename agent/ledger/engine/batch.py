@@ -93,9 +93,20 @@ def apply_batch(
     )
 
 
+def stocked_stores(conn: sqlite3.Connection, stores: set[str]) -> set[str]:
+    """Those of ``stores`` that have any stock row: a look each in the store
+    index. A row of any other cannot exist, and a first import (here or at a
+    peer) is nearly all such rows: no need to look them up one by one."""
+    sql = "SELECT 1 FROM stock WHERE store_id = ? LIMIT 1"
+    return {s for s in stores if conn.execute(sql, (s,)).fetchone() is not None}
+
+
 def _existing(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> set[Key]:
     """Those of the rows' (sku, store) that have a stock row, in one query."""
-    keys = dumps([[mv["sku"], mv["storeId"]] for mv in rows])
+    stocked = stocked_stores(conn, {mv["storeId"] for mv in rows})
+    if not stocked:
+        return set()
+    keys = dumps([[mv["sku"], mv["storeId"]] for mv in rows if mv["storeId"] in stocked])
     found = conn.execute(
         "SELECT s.sku, s.store_id FROM json_each(?) AS k CROSS JOIN stock AS s "
         "ON s.sku = json_extract(k.value, '$[0]') AND s.store_id = json_extract(k.value, '$[1]')",
