@@ -47,7 +47,7 @@ def apply_batch(
     rows: list[dict[str, Any]] = data["movements"]
     existing = _existing(conn, rows)
     hlc, origin = stamp
-    now = engine.wall_ms()
+    now, me = engine.wall_ms(), engine.store_id
     movements: list[tuple[Any, ...]] = []
     created: list[tuple[Any, ...]] = []
     seen: set[Key] = set()
@@ -78,7 +78,8 @@ def apply_batch(
         )
         count = (hlc, origin, mid) if kind == MovementKind.COUNT else (None, None, None)
         created.append((sku, store, qty, *count, hlc, now, origin))
-        engine.touch(sku, store, NO_STOCK)
+        if store == me:  # only this store's rows are judged for alerts
+            engine.touch(sku, store, NO_STOCK)
     if not movements:
         return
     conn.executemany(
