@@ -20,6 +20,13 @@ SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
 STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 PRODUCT_NAMESPACE = uuid.UUID("6f2c3c1e-8a3b-4e59-9d0e-5b1f4a7c2d10")
 MAX_QUANTITY = 1_000_000_000
+# a ``stock.batch`` event moves at most this many rows, each (sku, store) once;
+# a writer ends a batch sooner, at BATCH_BYTES of rows, so that an event stays
+# well under NATS's max_payload (1 MiB by default): an import's row is ~100
+# bytes of JSON, and a row's reason and actor may be up to 2,000 characters each
+MAX_BATCH_ROWS = 10_000
+BATCH_ROWS = 5_000
+BATCH_BYTES = 512 * 1024
 
 
 class ReservationStatus(enum.StrEnum):
@@ -73,6 +80,12 @@ def split_event_id(event_id: str) -> tuple[str, int]:
     ``:``, and the seq part has no ``/``."""
     origin, _, rest = event_id.rpartition(":")
     return origin, int(rest.split("/", 1)[0])
+
+
+def batch_movement_id(event_id: str, index: int) -> str:
+    """The id of a batch event's ``index``-th movement (from 0): ``origin:seq/index``.
+    Stable on every replica (the event's rows are in the event, in order)."""
+    return f"{event_id}/{index}"
 
 
 def movement_id(event_id: str, sku: str, damaged: bool = False) -> str:

@@ -6,7 +6,8 @@ write is stamped after what its writer had seen) and its basis (the
 contiguous prefix of each origin's events it has learnt): concurrent writes,
 and writes that knowingly replace others, both happen. Stores sometimes
 share a millisecond, so ties are broken by origin. The mix: receipts, sales,
-adjustments, counts (with a basis or none), product edits from small pools
+adjustments, counts (with a basis or none), imports' batches of them
+(``stock.batch``), product edits from small pools
 of values (two stores often write the same value: no conflict), reservations
 by their owning store going PENDING and then CONFIRMED (with its sale),
 CANCELLED or EXPIRED; with ``directory``, store entries and per-SKU safety
@@ -95,6 +96,14 @@ class Workload:
             mv["basis"] = self._basis(me)
         return mv
 
+    def _batch(self, me: Store) -> dict[str, Any]:
+        """An import's chunk: 1..5 movements, each (sku, store) once."""
+        movements: dict[tuple[str, str], dict[str, Any]] = {}
+        for _ in range(self.rng.randint(1, 5)):
+            mv = self._movement(me, self.rng.choice(["count", "count", "receive", "adjust"]))
+            movements.setdefault((mv["sku"], mv["storeId"]), mv)
+        return {"movements": list(movements.values())}
+
     def _product(self, me: Store) -> dict[str, Any]:
         rng = self.rng
         sku = rng.choice(self.skus)
@@ -174,13 +183,15 @@ class Workload:
         self.wall += rng.choice([0, 0, 1, 7])
         while rng.random() < 0.5:
             self._learn(me)
-        weights = [6, 2, 2, 3 if self.directory else 0, 6 if self.moves else 0]
-        kinds = ["movement", "product", "reservation", "directory", "moves"]
+        weights = [6, 2, 2, 3 if self.directory else 0, 6 if self.moves else 0, 2]
+        kinds = ["movement", "product", "reservation", "directory", "moves", "batch"]
         what = rng.choices(kinds, weights)[0]
         if self.moves is not None and what == "moves":
             type_, data = self.moves.write(me)
         elif what == "movement":
             type_, data = "stock.movement", self._movement(me)
+        elif what == "batch":
+            type_, data = "stock.batch", self._batch(me)
         elif what == "product":
             type_, data = "product.upserted", self._product(me)
         elif what == "reservation":

@@ -21,6 +21,7 @@ from agent.domain import (
     MovementKind,
     ReservationStatus,
     ReservationView,
+    batch_movement_id,
     covered,
     product_id_for,
     split_event_id,
@@ -211,6 +212,10 @@ def test_covered_and_event_ids() -> None:
     assert not covered({}, "store-a", 1)
     assert split_event_id("store-001:42") == ("store-001", 42)
     assert split_event_id("odd:name:7") == ("odd:name", 7)
+    # a movement of a batch, and of a transfer (a SKU may have a "/")
+    assert batch_movement_id("store-001:42", 7) == "store-001:42/7"
+    assert split_event_id(batch_movement_id("store-001:42", 7)) == ("store-001", 42)
+    assert split_event_id("store-001:42/A/B#damaged") == ("store-001", 42)
     with pytest.raises(ValueError):
         split_event_id("store-001:x")
 

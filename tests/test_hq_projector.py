@@ -151,6 +151,7 @@ def test_the_differential_workload_has_what_it_claims() -> None:
     types = {e["type"] for e in events}
     assert types == {
         "stock.movement",
+        "stock.batch",
         "product.upserted",
         "reservation.changed",
         "store.upserted",
@@ -158,6 +159,9 @@ def test_the_differential_workload_has_what_it_claims() -> None:
     }
     kinds = {e["data"]["kind"] for e in events if e["type"] == "stock.movement"}
     assert kinds == {"receive", "sell", "adjust", "count"}
+    batches = [e["data"]["movements"] for e in events if e["type"] == "stock.batch"]
+    assert any(len(b) > 1 for b in batches)
+    assert {m["kind"] for b in batches for m in b} == {"receive", "adjust", "count"}
     statuses = {e["data"]["reservation"]["status"] for e in events if "reservation" in e["data"]}
     assert statuses == {"PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"}
     walls = {}

@@ -87,7 +87,7 @@ def test_ids_given_by_two_stores_merge_like_the_agent(hq: Any, seed: int) -> Non
 
 
 def test_the_transfer_workload_has_what_it_claims() -> None:
-    events = Workload(8, moves=True).events(600)
+    events = Workload(1, moves=True).events(600)
     for e in events:
         subject = subjects.events("default", e["origin"])
         checked = validate.check(subject, json.dumps(e).encode(), NOW_MS, 10**9)

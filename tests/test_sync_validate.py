@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent import hlc
+from agent.domain import MAX_BATCH_ROWS
 from agent.ledger.engine import SCHEMA_VERSION, TYPE_SCHEMA
 from agent.sync import validate
 from agent.sync.validate import Rejected
@@ -102,6 +103,35 @@ def event(type_: str = "stock.movement", **changes: Any) -> dict[str, Any]:
                 "receivedAtMs": NOW - 2000,
             }
         },
+        "stock.batch": {
+            "movements": [
+                {
+                    "sku": "PROD-001",
+                    "storeId": "store-001",
+                    "kind": "count",
+                    "quantity": 5,
+                    "reason": "import",
+                    "actor": "maria",
+                },
+                {
+                    "sku": "PROD-001",
+                    "storeId": "store-002",
+                    "kind": "receive",
+                    "quantity": 2,
+                    "reason": "import",
+                    "actor": "maria",
+                },
+                {
+                    "sku": "PROD-002",
+                    "storeId": "store-001",
+                    "kind": "count",
+                    "quantity": 0,
+                    "reason": "",
+                    "actor": "",
+                    "basis": {"store-002": 4},
+                },
+            ]
+        },
         "alert.raised": {
             "alert": {
                 "kind": "low",
@@ -148,8 +178,8 @@ def test_a_valid_event_of_each_type_is_returned_as_parsed(type_: str) -> None:
     assert check(e) == e
 
 
-def test_each_type_carries_its_own_schema_version_and_the_newest_is_three() -> None:
-    assert SCHEMA_VERSION == 3
+def test_each_type_carries_its_own_schema_version_and_the_newest_is_four() -> None:
+    assert SCHEMA_VERSION == 4
     assert TYPE_SCHEMA == {
         "product.upserted": 1,
         "stock.movement": 1,
@@ -160,6 +190,7 @@ def test_each_type_carries_its_own_schema_version_and_the_newest_is_three() -> N
         "transfer.changed": 3,
         "transfer.received": 3,
         "alert.raised": 3,
+        "stock.batch": 4,
     }
     # an event of an old type may say the newer version too (it is the same shape)
     e = event("stock.movement", schemaVersion=2)
@@ -683,3 +714,63 @@ def test_a_plain_stock_movement_may_not_claim_a_transfers_kind(kind: str) -> Non
     e = event()
     e["data"]["kind"] = kind
     rejected(e, "malformed")
+
+
+# ------------------------------------------------------------------ batches
+def _batch_with(i: int, key: str, value: Any) -> dict[str, Any]:
+    e = event("stock.batch")
+    e["data"]["movements"][i][key] = value
+    return e
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sku", "bad sku"),
+        ("storeId", ""),
+        ("kind", "transfer_in"),
+        ("kind", "steal"),
+        ("quantity", "5"),
+        ("quantity", 10**10),
+        ("reason", 7),
+        ("actor", ["x"]),
+        ("basis", {"store-002": "4"}),
+    ],
+)
+def test_one_bad_row_makes_the_whole_batch_malformed(key: str, value: Any) -> None:
+    """Checked like a stock.movement's data, each of them; the detail names the row."""
+    result = rejected(_batch_with(2, key, value), "malformed")
+    assert "movement 2" in result.detail
+
+
+def test_a_batch_count_cannot_be_negative_but_a_delta_can() -> None:
+    rejected(_batch_with(0, "quantity", -1), "malformed")
+    e = _batch_with(1, "quantity", -1)
+    assert check(e) == e
+
+
+@pytest.mark.parametrize(
+    "movements",
+    [None, {}, [], "x", [1], [[]]],
+)
+def test_a_batch_without_a_list_of_movements_is_malformed(movements: Any) -> None:
+    rejected(event("stock.batch", data={"movements": movements}), "malformed")
+
+
+def test_a_batch_moves_each_row_once_and_is_bounded() -> None:
+    e = event("stock.batch")
+    e["data"]["movements"].append(dict(e["data"]["movements"][1], kind="adjust", quantity=-1))
+    assert "a second time" in rejected(e, "malformed").detail
+    row = {"sku": "P", "kind": "receive", "quantity": 1}
+    many = [{**row, "storeId": f"s{i}"} for i in range(MAX_BATCH_ROWS)]
+    e = event("stock.batch", data={"movements": many})
+    assert check(e) == e
+    e["data"]["movements"].append({**row, "storeId": "one-more"})
+    assert str(MAX_BATCH_ROWS) in rejected(e, "malformed").detail
+
+
+def test_an_agent_of_schema_three_holds_a_batch_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release before batches: schema_too_new, applied after its upgrade."""
+    monkeypatch.setattr(validate, "SCHEMA_VERSION", 3)
+    assert "upgrade" in rejected(event("stock.batch"), "schema_too_new").detail
+    assert check(event("stock.movement")) == event("stock.movement")

@@ -302,6 +302,7 @@ class ImportResult(Out):
     changes: list[dict[str, Any]]
     changesTruncated: bool | None = None
     importedAt: str | None = None
+    events: int | None = None  # stock imports: the stock.batch events their movements went into
 
 
 class SyncStatus(Out):

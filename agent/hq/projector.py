@@ -43,7 +43,7 @@ FIELD_TYPES = {
     "stock.reorder": "setting",
 }
 TRANSFER_TYPES = frozenset({"transfer.changed", "transfer.received"})
-STOCK_TYPES = frozenset({"stock.movement", "reservation.changed"}) | TRANSFER_TYPES
+STOCK_TYPES = frozenset({"stock.movement", "stock.batch", "reservation.changed"}) | TRANSFER_TYPES
 REBUILD_BATCH = 100_000
 REBUILD_WORK_MEM = "64MB"
 # after a rebuild: the derived tables whose rows it updated, vacuumed; the

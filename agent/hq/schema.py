@@ -272,9 +272,16 @@ ALTER TABLE reservations ADD COLUMN created_by text NOT NULL DEFAULT '';
 ALTER TABLE reservations ADD COLUMN updated_by text NOT NULL DEFAULT '';
 """
 
+# 6: a row's count may be one of a stock.batch's movements: its id
+# (``origin:seq/i``), which conflicts name; NULL for the id ``origin:seq``
+# of a count that is its event (every row's count before)
+_V6 = """
+ALTER TABLE stock ADD COLUMN count_mid text COLLATE "C";
+"""
+
 # 3: transfers, alerts, reorder settings, stock in transit; 4: receipts keyed
 # as the agent keys them (``schema_moves``)
-MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3, schema_moves.V4, _V5]
+MIGRATIONS: list[str] = [_V1, _V2, schema_moves.V3, schema_moves.V4, _V5, _V6]
 
 
 def quoted(schema: str) -> sql.Identifier:

@@ -75,12 +75,14 @@ TEMP_TABLES = {
     'mid text COLLATE "C", transfer_id text COLLATE "C", ret_hlc bigint, '
     "existed boolean, late boolean, win boolean, grp bigint, wins bigint, last boolean, "
     "on_hand_before bigint, on_hand_after bigint, reserved_at bigint, "
-    'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb',
+    'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, c0_qty bigint, c0_basis jsonb, '
+    'c0_mid text COLLATE "C"',
     "hq_final": 'store_id text COLLATE "C", sku text COLLATE "C", on_hand bigint, '
     "reserved bigint, hlc bigint, existed boolean, "
     'c0_hlc bigint, c0_origin text COLLATE "C", c0_seq bigint, '
     'c0_qty bigint, c0_basis jsonb, win_hlc bigint, win_origin text COLLATE "C", '
-    "win_seq bigint, win_qty bigint, win_basis jsonb",
+    'win_seq bigint, win_qty bigint, win_basis jsonb, c0_mid text COLLATE "C", '
+    'win_mid text COLLATE "C"',
 }
 
 

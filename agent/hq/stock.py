@@ -103,7 +103,7 @@ _PLAIN = """NULL::text AS mid, NULL::text AS transfer_id, NULL::bigint AS ret_hl
            NULL::boolean AS effective"""
 _COLUMNS = """store_id, sku, hlc, origin, phase, sub, seq, kind, quantity, basis, reason, actor,
        reservation_id, mid, transfer_id, ret_hlc, existed, late, win, grp, wins"""
-_RECORDED = """c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis"""
+_RECORDED = """c0_hlc, c0_origin, c0_seq, c0_qty, c0_basis, c0_mid"""
 
 CALC = f"""
 INSERT INTO hq_calc ({_COLUMNS}, last, on_hand_before, on_hand_after, reserved_at,
@@ -113,6 +113,12 @@ WITH steps AS MATERIALIZED (
            NULL::text AS reservation_id, 0::bigint AS d_res, {_PLAIN}
     FROM hq_new n CROSS JOIN LATERAL (SELECT n.body->'data' AS m) x
     WHERE n.type = 'stock.movement'
+    UNION ALL  -- a batch's movements, each on its own row, with the event's stamp
+    SELECT n.hlc, n.origin, 1::smallint, 0::smallint, n.seq, {_MOVEMENT}, NULL::text, 0::bigint,
+           n.origin || ':' || n.seq || '/' || (b.i - 1), NULL, NULL, NULL
+    FROM hq_new n
+    CROSS JOIN LATERAL jsonb_array_elements(n.body->'data'->'movements') WITH ORDINALITY b(m, i)
+    WHERE n.type = 'stock.batch'
     UNION ALL
     SELECT r.hlc, r.origin, 1::smallint, 0::smallint, r.seq, {_MOVEMENT}, r.reservation_id,
            0::bigint, NULL, NULL, NULL, NULL
@@ -134,7 +140,7 @@ WITH steps AS MATERIALIZED (
     SELECT st.*, k.store_id IS NOT NULL AS existed, coalesce(k.on_hand, 0) AS oh0,
            coalesce(k.reserved, 0) AS r0,
            k.count_hlc AS c0_hlc, k.count_origin AS c0_origin, k.count_seq AS c0_seq,
-           k.count_qty AS c0_qty, k.count_basis AS c0_basis, l.late,
+           k.count_qty AS c0_qty, k.count_basis AS c0_basis, k.count_mid AS c0_mid, l.late,
            st.phase = 1 AND st.kind = 'count' AND NOT l.late AS win,
            CASE WHEN st.kind = 'return_adjust'
                 THEN CASE WHEN st.effective THEN st.quantity ELSE 0 END
@@ -188,15 +194,18 @@ SELECT {_COLUMNS}, NOT lead(true, 1, false) OVER o, lag(on_hand_after, 1, oh0) O
 FROM a WINDOW o AS ({_ROW} ORDER BY {_ORDER})
 """
 
-# a step's movement id: its event's, or one of the several a transfer event writes
+# a step's movement id: its event's, or one of the several a transfer or a
+# batch event writes; the same of a row's recorded count (c0)
 _ID = "coalesce(mid, origin || ':' || seq)"
+_C0_ID = "coalesce(c0_mid, c0_origin || ':' || c0_seq)"
 
 # the winning counts, each with the count it replaced (the batch's previous
 # winner, else the row's recorded count)
-_WINNERS = """
+_WINNERS = f"""
 w AS (
     SELECT c.*, lag(hlc) OVER p AS p_hlc, lag(origin) OVER p AS p_origin,
-           lag(seq) OVER p AS p_seq, lag(quantity) OVER p AS p_qty
+           lag(seq) OVER p AS p_seq, lag(quantity) OVER p AS p_qty,
+           lag({_ID}) OVER p AS p_id
     FROM hq_calc c WHERE win
     WINDOW p AS (PARTITION BY store_id, sku ORDER BY hlc, origin)
 ), wp AS (
@@ -204,14 +213,15 @@ w AS (
            CASE WHEN p_origin IS NULL THEN c0_hlc ELSE p_hlc END AS prev_hlc,
            coalesce(p_origin, c0_origin) AS prev_origin,
            CASE WHEN p_origin IS NULL THEN c0_seq ELSE p_seq END AS prev_seq,
-           CASE WHEN p_origin IS NULL THEN c0_qty ELSE p_qty END AS prev_qty
+           CASE WHEN p_origin IS NULL THEN c0_qty ELSE p_qty END AS prev_qty,
+           CASE WHEN p_origin IS NULL THEN {_C0_ID} ELSE p_id END AS prev_id
     FROM w
 )"""
 
 CONFLICTS = f"""
 WITH {_WINNERS}, found AS (
     SELECT CASE WHEN kind = 'count' THEN 'concurrent_count' ELSE 'superseded_delta' END AS kind,
-           store_id, sku, c0_origin || ':' || c0_seq AS winner, {_ID} AS loser, hlc,
+           store_id, sku, {_C0_ID} AS winner, {_ID} AS loser, hlc,
            CASE WHEN kind = 'count'
                 THEN jsonb_build_object('lost', quantity, 'what', 'count', 'kept', c0_qty)
                 ELSE jsonb_build_object('lost', quantity, 'what', 'delta', 'count', c0_qty)
@@ -220,14 +230,13 @@ WITH {_WINNERS}, found AS (
     WHERE late AND NOT covered(c0_basis, origin, seq)
       AND (kind <> 'count' OR quantity <> c0_qty)
     UNION ALL
-    SELECT 'concurrent_count', store_id, sku, origin || ':' || seq,
-           prev_origin || ':' || prev_seq, hlc,
+    SELECT 'concurrent_count', store_id, sku, {_ID}, prev_id, hlc,
            jsonb_build_object('kept', quantity, 'lost', prev_qty)
     FROM wp
     WHERE prev_origin IS NOT NULL AND prev_qty <> quantity
       AND NOT covered(basis, prev_origin, prev_seq)
     UNION ALL
-    SELECT 'superseded_delta', d.store_id, d.sku, wp.origin || ':' || wp.seq,
+    SELECT 'superseded_delta', d.store_id, d.sku, coalesce(wp.mid, wp.origin || ':' || wp.seq),
            coalesce(d.mid, d.origin || ':' || d.seq), wp.hlc,
            jsonb_build_object('delta', d.quantity, 'count', wp.quantity)
     FROM wp JOIN hq_calc d
@@ -235,7 +244,7 @@ WITH {_WINNERS}, found AS (
      AND d.phase = 1 AND d.kind NOT IN ('count', 'return_adjust') AND NOT d.late
     WHERE NOT covered(wp.basis, d.origin, d.seq)
     UNION ALL
-    SELECT 'superseded_delta', wp.store_id, wp.sku, wp.origin || ':' || wp.seq,
+    SELECT 'superseded_delta', wp.store_id, wp.sku, coalesce(wp.mid, wp.origin || ':' || wp.seq),
            m.event_id, wp.hlc, jsonb_build_object('delta', m.quantity, 'count', wp.quantity)
     FROM wp CROSS JOIN LATERAL (  -- a range of the row's index, never a scan of them all
         SELECT m.event_id, m.quantity FROM movements m
@@ -264,7 +273,7 @@ FINAL = """
 INSERT INTO hq_final
 SELECT l.store_id, l.sku, l.on_hand_after, l.reserved_at, l.hlc, l.existed,
        l.c0_hlc, l.c0_origin, l.c0_seq, l.c0_qty, l.c0_basis,
-       f.hlc, f.origin, f.seq, f.quantity, f.basis
+       f.hlc, f.origin, f.seq, f.quantity, f.basis, l.c0_mid, f.mid
 FROM hq_calc l LEFT JOIN hq_calc f
   ON f.sku = l.sku AND f.store_id = l.store_id AND f.win AND f.grp = f.wins
 WHERE l.last
@@ -302,11 +311,12 @@ FROM hq_calc WHERE phase = 1 AND kind <> 'return_adjust'
 _COUNT = """coalesce(f.win_hlc, f.c0_hlc), coalesce(f.win_origin, f.c0_origin),
        CASE WHEN f.win_hlc IS NULL THEN f.c0_seq ELSE f.win_seq END,
        CASE WHEN f.win_hlc IS NULL THEN f.c0_qty ELSE f.win_qty END,
-       CASE WHEN f.win_hlc IS NULL THEN f.c0_basis ELSE f.win_basis END"""
+       CASE WHEN f.win_hlc IS NULL THEN f.c0_basis ELSE f.win_basis END,
+       CASE WHEN f.win_hlc IS NULL THEN f.c0_mid ELSE f.win_mid END"""
 
 UPDATE_ROWS = f"""
 UPDATE stock k
-SET (on_hand, reserved, count_hlc, count_origin, count_seq, count_qty, count_basis,
+SET (on_hand, reserved, count_hlc, count_origin, count_seq, count_qty, count_basis, count_mid,
      updated_hlc, updated_at) = (
     f.on_hand, f.reserved, {_COUNT}, greatest(k.updated_hlc, f.hlc),
     ms_ts(greatest(k.updated_hlc, f.hlc) >> 16))
@@ -316,7 +326,7 @@ WHERE f.existed AND k.store_id = f.store_id AND k.sku = f.sku
 
 INSERT_ROWS = f"""
 INSERT INTO stock (store_id, sku, on_hand, reserved, count_hlc, count_origin, count_seq,
-                   count_qty, count_basis, updated_hlc, updated_at)
+                   count_qty, count_basis, count_mid, updated_hlc, updated_at)
 SELECT f.store_id, f.sku, f.on_hand, f.reserved, {_COUNT}, f.hlc, ms_ts(f.hlc >> 16)
 FROM hq_final f WHERE NOT f.existed
 """

@@ -147,6 +147,10 @@ WITH steps AS (
     SELECT n.hlc, n.origin, n.body->'data'->>'storeId' AS store_id, n.body->'data'->>'sku' AS sku
     FROM hq_new n
     WHERE n.type = 'stock.movement' AND n.body->'data'->>'kind' = 'count'
+    UNION ALL
+    SELECT n.hlc, n.origin, b.m->>'storeId', b.m->>'sku'
+    FROM hq_new n CROSS JOIN LATERAL jsonb_array_elements(n.body->'data'->'movements') b(m)
+    WHERE n.type = 'stock.batch' AND b.m->>'kind' = 'count'
 )
 SELECT s.h_store, s.sku, s.hlc, s.origin, s.seq, s.delta, s.h_cancel || '/' || s.sku, s.tid,
        s.h_hlc, s.h_origin, s.h_recorded,

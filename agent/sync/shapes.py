@@ -19,6 +19,8 @@ def is_int(v: Any, lo: int = 0, hi: int = MAX_INT) -> bool:
 
 def _utf8(v: str) -> bool:
     """JSON may carry lone surrogates (``"\\ud800"``): SQLite can't store them."""
+    if v.isascii():  # nearly every string, and a flag CPython keeps: no encoding
+        return True
     try:
         v.encode("utf-8")
     except UnicodeEncodeError:

@@ -16,6 +16,7 @@ import structlog
 
 from agent import hlc as hlc_mod
 from agent.domain import (
+    MAX_BATCH_ROWS,
     MAX_PRIORITY,
     MAX_QUANTITY,
     SKU_RE,
@@ -63,6 +64,24 @@ def _movement_ok(m: Any) -> str | None:
         return "movement reason/actor invalid"
     if not basis_ok(m.get("basis")):
         return "movement basis invalid"
+    return None
+
+
+def _batch_ok(d: dict[str, Any]) -> str | None:
+    """1..MAX_BATCH_ROWS movements, each one a ``stock.movement``'s data could
+    be, each (sku, storeId) once: one bad row refuses the whole event (it is
+    one write)."""
+    rows = d.get("movements")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_BATCH_ROWS:
+        return f"batch movements: not a list of 1 to {MAX_BATCH_ROWS}"
+    keys: set[tuple[str, str]] = set()
+    for i, m in enumerate(rows):
+        problem = _movement_ok(m)
+        if problem:
+            return f"batch movement {i}: {problem}"
+        keys.add((m["sku"], m["storeId"]))
+        if len(keys) <= i:
+            return f"batch movement {i}: moves ({m['sku']}, {m['storeId']}) a second time"
     return None
 
 
@@ -173,6 +192,8 @@ def _data_problem(kind: str, data: dict[str, Any], origin: str) -> tuple[str | N
         return _product_ok(data), "malformed"
     if kind == "stock.movement":
         return _movement_ok(data), "malformed"
+    if kind == "stock.batch":
+        return _batch_ok(data), "malformed"
     if kind == "store.upserted":
         return _store_ok(data), "malformed"
     if kind == "stock.settings":

@@ -224,6 +224,20 @@ def _forwarded_actor_unqualified() -> list[tuple[Any, str, Any]]:
     return [(InventoryService, "_forward", forward)]
 
 
+def _batch_skips_last_row() -> list[tuple[Any, str, Any]]:
+    # a peer applies an import's batch but its last row (an off-by-one)
+    from agent.ledger.engine import batch
+
+    original = batch.apply_batch
+
+    def apply(engine: Any, conn: Any, data: Any, stamp: Any, eid: str, local: bool) -> None:
+        rows = data["movements"] if local else data["movements"][:-1]
+        if rows:
+            original(engine, conn, {**data, "movements": rows}, stamp, eid, local)
+
+    return [(batch, "apply_batch", apply)]
+
+
 BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "dedup-off": _dedup_off,
     "hlc-not-observed": _hlc_not_observed,
@@ -242,6 +256,7 @@ BUGS: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
     "ship-oversells": _ship_oversells,
     "alert-per-write": _alert_per_write,
     "forwarded-actor-unqualified": _forwarded_actor_unqualified,
+    "batch-skips-last-row": _batch_skips_last_row,
 }
 
 

@@ -22,7 +22,8 @@ Stamp = tuple[int, str]
 
 
 def _covered(basis: dict[str, int] | None, event_id: str) -> bool:
-    """``event_id``: an event's, or one of its movements' (``origin:seq/sku``)."""
+    """``event_id``: an event's, or one of its movements' (``origin:seq/sku``,
+    ``origin:seq/i`` of a batch)."""
     origin, _, rest = event_id.rpartition(":")
     return bool(basis) and basis.get(origin, 0) >= int(rest.split("/")[0])  # type: ignore[union-attr]
 
@@ -51,6 +52,9 @@ def fold(events: list[dict[str, Any]]) -> Reference:
                 fields[(data["sku"], name)].append((stamp, e["id"], value, data.get("basis")))
         elif e["type"] == "stock.movement":
             movements[(data["sku"], data["storeId"])].append((stamp, e["id"], data))
+        elif e["type"] == "stock.batch":  # each row a movement of the event's stamp
+            for i, mv in enumerate(data["movements"]):
+                movements[(mv["sku"], mv["storeId"])].append((stamp, f"{e['id']}/{i}", mv))
         elif e["type"] == "reservation.changed":
             r = data["reservation"]
             if r["id"] not in res_states or res_states[r["id"]][0] < e["hlc"]:

@@ -85,3 +85,33 @@ async def test_a_held_back_event_claiming_our_own_origin_is_never_applied(
     now[0] = START + AHEAD
     assert await r.release_held_back() == 0
     assert await here.replica.quarantine_count() == 1
+
+
+async def test_an_agent_before_batches_holds_an_import_back_and_applies_it_once_upgraded(
+    local_store: Callable[..., LocalStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upgrades in either order: an agent of schema 3 keeps a peer's
+    stock.batch (schema 4) as schema_too_new, and applies it after its
+    upgrade; a plain stock.movement of the older agent it applies as ever."""
+    from agent.sync import validate
+
+    here = local_store("store-001")
+    now = [START]
+    r = replicator(here, now)
+    one = synckit.forged_count("store-002", 1, quantity=7)
+    two = {
+        **synckit.forged_count("store-002", 2),
+        "type": "stock.batch",
+        "schemaVersion": 4,
+        "data": {"movements": [{**one["data"], "storeId": "store-003", "quantity": 4}]},
+    }
+    monkeypatch.setattr(validate, "SCHEMA_VERSION", 3)  # the release before batches
+    subject = synckit.ev_subject("store-002")
+    await r.consumer.handle([FakeMsg(subject, json.dumps(e).encode()) for e in (one, two)])  # type: ignore[list-item]
+    assert [q["reason"] for q in await here.replica.quarantine_list(10)] == ["schema_too_new"]
+    assert await stock_of(here, "store-002") == 7
+    assert await here.replica.quarantine_count() == 1  # nothing of the batch applied
+    monkeypatch.undo()  # upgraded
+    assert await r.release_held_back() == 1
+    assert await here.replica.quarantine_count() == 0
+    assert await stock_of(here, "store-003") == 4

@@ -19,6 +19,7 @@ from agent.ledger import queries
 from agent.ledger.commands.common import rows_fingerprint
 from agent.ledger.commands.import_settings import SETTING_KEYS, Change, ImportSettings, sets_any
 from agent.ledger.engine import Engine, dumps
+from agent.ledger.engine.batch import stocked_stores
 from agent.ledger.store import DryRun
 
 CHANGES_SHOWN = 1000  # an import's answer lists its first changes only
@@ -48,7 +49,7 @@ def import_stock(
         run = _StockImport(conn, engine, actor, rows)
         for r in rows:
             run.add(r)
-        run.new.flush()
+        run.batch.flush()
         run.settings.emit()
     if run.errors:  # raising rolls back every row applied above
         run.errors.sort(key=lambda e: e["line"])
@@ -56,14 +57,23 @@ def import_stock(
             f"{len(run.errors)} invalid row(s); nothing was imported", errors=run.errors
         )
     return _finish_import(
-        conn, engine, "stock", import_id, len(rows), run.changes, actor, dry_run, run.changed
+        conn,
+        engine,
+        "stock",
+        import_id,
+        len(rows),
+        run.changes,
+        actor,
+        dry_run,
+        run.changed,
+        run.batch.events,
     )
 
 
 class _StockImport:
-    """One stock import's rows, applied in order. Rows new to the ledger (the
-    bulk of a first import) are written in bulk (``NewStockMovements``), the
-    others one by one through ``Engine.emit``; both write the same events."""
+    """One stock import's rows, applied in order: their movements gathered
+    into ``stock.batch`` events (``Engine.stock_batch``), a few thousand rows
+    an event."""
 
     def __init__(
         self, conn: sqlite3.Connection, engine: Engine, actor: str, rows: list[dict[str, Any]]
@@ -82,7 +92,7 @@ class _StockImport:
         self.seen = engine.basis(conn)  # for the rows this import has not changed yet
         self.changes: list[dict[str, Any]] = []  # the first CHANGES_SHOWN; ``changed`` counts all
         self.changed = 0
-        self.new = engine.new_stock_movements(conn)
+        self.batch = engine.stock_batch(conn)
         keys = [(r["sku"], r["storeId"]) for r in rows if r["sku"] in self.skus]
         self.levels = _stock_levels(conn, keys)
         self.touched: set[tuple[str, str]] = set()  # keys this import has changed so far
@@ -132,12 +142,7 @@ class _StockImport:
         target = r["quantity"] if r["mode"] == "set" else on_hand + r["quantity"]
         if target == on_hand:
             return None
-        mv = self._movement(r, level, seen)
-        if level is None:
-            self.new.add(key, mv)
-        else:
-            self.new.flush()  # keep seq order: everything before this row goes first
-            self.engine.emit(self.conn, "stock.movement", mv)
+        self.batch.add(self._movement(r, level, seen))
         self.touched.add(key)
         return on_hand, target
 
@@ -147,8 +152,8 @@ class _StockImport:
         ledger, with this import's own writes in what it has seen."""
         if key not in self.touched:
             return self.levels.get(key), self.seen
-        if key in self.new.keys:
-            self.new.flush()
+        if key in self.batch.keys:
+            self.batch.flush()
         row = queries.stock_level(self.conn, *key)
         level = (row["on_hand"], row["reserved"], row["writers"]) if row else None
         return level, self.engine.basis(self.conn)
@@ -195,7 +200,11 @@ def _stock_levels(
     conn: sqlite3.Connection, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], Level]:
     """(on_hand, reserved, writers) of those of ``keys`` that have a stock row,
-    in one query rather than a lookup per row."""
+    in one query rather than a lookup per row (none for a store with no stock)."""
+    stocked = stocked_stores(conn, {store for _, store in keys})
+    keys = [k for k in keys if k[1] in stocked]
+    if not keys:
+        return {}
     found = conn.execute(
         "SELECT s.sku, s.store_id, s.on_hand, s.reserved, s.writers FROM json_each(?) AS k "
         "CROSS JOIN stock AS s "
@@ -288,10 +297,12 @@ def _finish_import(
     actor: str,
     dry_run: bool,
     changed: int | None = None,
+    events: int | None = None,
 ) -> dict[str, Any]:
     """Record the import (so the same file is not applied twice) and answer;
     a dry run is rolled back whole by the store. ``changed`` counts the
-    changes when ``changes`` holds only the first of them."""
+    changes when ``changes`` holds only the first of them; ``events``: the
+    stock.batch events a stock import's movements went into."""
     changed = len(changes) if changed is None else changed
     conn.execute(
         "INSERT OR REPLACE INTO imports (id, kind, rows, changes, actor, created_at_ms) "
@@ -308,6 +319,8 @@ def _finish_import(
         "changes": changes[:CHANGES_SHOWN],
         "changesTruncated": changed > CHANGES_SHOWN,
     }
+    if events is not None:
+        result["events"] = 0 if dry_run else events
     if dry_run:
         raise DryRun(result)
     return result

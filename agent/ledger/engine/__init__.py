@@ -13,10 +13,10 @@ applying the same set of events in any order gives the same state.
 - ``stock``: movements are a set; on_hand = latest count + deltas after it;
 - ``reservations``: the newest state from their single writer (the owner);
 - ``conflicts``: the log of losing writes their winner had not seen;
-- ``bulk``: ``NewStockMovements``, the same events written with executemany.
+- ``batch``: ``stock.batch`` events, many movements in one (``StockBatch``
+  gathers a local write's), the rows new to the ledger written with executemany.
 """
 
-from agent.ledger.engine.bulk import NewStockMovements
 from agent.ledger.engine.core import Engine
 from agent.ledger.engine.envelope import (
     EVENT_TYPES,
@@ -32,7 +32,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "TYPE_SCHEMA",
     "Engine",
-    "NewStockMovements",
     "dumps",
     "new_uuid",
     "now_ms",

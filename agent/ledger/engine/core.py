@@ -14,6 +14,7 @@ from typing import Any
 from agent import hlc as hlc_mod
 from agent.ledger.engine import (
     alerts,
+    batch,
     conflicts,
     directory,
     products,
@@ -21,7 +22,6 @@ from agent.ledger.engine import (
     stock,
     transfers,
 )
-from agent.ledger.engine.bulk import NewStockMovements
 from agent.ledger.engine.envelope import dumps, envelope, new_uuid, now_ms
 
 
@@ -93,8 +93,9 @@ class Engine:
         self.apply_effects(conn, event, local=True)
         return event
 
-    def new_stock_movements(self, conn: sqlite3.Connection) -> NewStockMovements:
-        return NewStockMovements(self, conn)
+    def stock_batch(self, conn: sqlite3.Connection) -> batch.StockBatch:
+        """Where a local write of many stock movements gathers them (an import)."""
+        return batch.StockBatch(self, conn)
 
     # ---------------------------------------------------------------- remote
     def has_event(self, conn: sqlite3.Connection, origin: str, seq: int) -> bool:
@@ -149,7 +150,7 @@ class Engine:
             conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
 
     # --------------------------------------------------------------- effects
-    def touch(self, sku: str, store: str, row: sqlite3.Row) -> None:
+    def touch(self, sku: str, store: str, row: sqlite3.Row | dict[str, int]) -> None:
         """The event being applied changes this stock row (``row``: as it was
         before): remember its available then, once, if the row is this store's."""
         touched = self._touched
@@ -235,6 +236,8 @@ class Engine:
             products.apply_product(self, conn, data, stamp, event["id"])
         elif event["type"] == "stock.movement":
             stock.apply_movement(self, conn, data, stamp, event["id"], local)
+        elif event["type"] == "stock.batch":
+            batch.apply_batch(self, conn, data, stamp, event["id"], local)
         elif event["type"] == "reservation.changed":
             reservations.apply_reservation(self, conn, data, stamp, event["id"], local)
         elif event["type"] == "store.upserted":

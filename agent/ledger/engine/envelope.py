@@ -20,10 +20,16 @@ Types, and the schema version each carries (``TYPE_SCHEMA``):
                                     receivedAtMs}}                (destination only)
 - ``alert.raised``        3  data: {alert: {kind, sku, storeId, before, after,
                                     reorderPoint, cause, raisedAtMs}} (the stock's store)
+- ``stock.batch``         4  data: {movements: [{sku, storeId, kind, quantity, reason,
+                                    actor, basis?}, ...]}  (1..MAX_BATCH_ROWS, each
+                                    (sku, storeId) once; the i-th is movement
+                                    ``origin:seq/i``: an import's chunk)
 
 An event carries the version of its type, not the newest: an agent of schema 1
 applies the first three from an agent of schema 2 and holds the others back
-(``schema_too_new``) until it is upgraded.
+(``schema_too_new``) until it is upgraded. So an agent of schema 3 holds back
+an import's ``stock.batch`` and applies it once upgraded, and an agent of
+schema 4 applies the ``stock.movement`` events of an older one as ever.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ TYPE_SCHEMA = {
     "transfer.changed": 3,
     "transfer.received": 3,
     "alert.raised": 3,
+    "stock.batch": 4,
 }
 SCHEMA_VERSION = max(TYPE_SCHEMA.values())  # the newest this agent knows
 EVENT_TYPES = tuple(TYPE_SCHEMA)
