@@ -76,11 +76,6 @@ class Publisher:
             for task in self._marking:
                 task.cancel()  # a lost mark costs a re-publish, nothing more
 
-    async def drain_marks(self) -> None:
-        """Wait for the marks written in the background (tests, shutdown)."""
-        while self._marking:
-            await asyncio.wait(set(self._marking))
-
     def _outbox(self) -> list[tuple[int, str]]:
         """The oldest batch of the outbox that is not already acknowledged."""
         skip = self._unmarked
