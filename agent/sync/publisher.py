@@ -55,6 +55,8 @@ class Publisher:
         self._blocked = blocked
         self.published_total = 0
         self._unmarked: set[int] = set()  # acknowledged, the mark not committed yet
+        self._to_mark: list[int] = []  # acknowledged, the mark not written yet
+        self._mark_running = False
         self._marking: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -84,22 +86,35 @@ class Publisher:
             rows = [r for r in rows if r[0] not in skip]
         return rows[:PUBLISH_BATCH]
 
-    async def _mark(self, seqs: list[int]) -> None:
+    async def _mark(self) -> None:
+        """Write the waiting marks, all of them in one write each time round:
+        as many ledger writes as before the marks went to the background,
+        however many batches go out meanwhile."""
         try:
-            await self._replica.mark_published(seqs)
-        except Exception as exc:
-            # left unpublished in the ledger: read and sent again, deduplicated
-            self._link.last_error = f"publish: marking: {exc}"
-            self._metrics.sync_failures.labels("publish").inc()
-            self._replica.outbox.set()
+            while self._to_mark:
+                seqs, self._to_mark = self._to_mark, []
+                try:
+                    await self._replica.mark_published(seqs)
+                except Exception as exc:
+                    # left unpublished in the ledger: read and sent again, deduplicated
+                    self._link.last_error = f"publish: marking: {exc}"
+                    self._metrics.sync_failures.labels("publish").inc()
+                    self._replica.outbox.set()
+                finally:
+                    self._unmarked.difference_update(seqs)
         finally:
-            self._unmarked.difference_update(seqs)
+            # no await between the last look at _to_mark and this: a batch
+            # acknowledged from now on starts a task of its own
+            self._mark_running = False
 
     def _mark_in_background(self, seqs: list[int]) -> None:
         self._unmarked.update(seqs)
-        task = asyncio.create_task(self._mark(seqs), name="publisher-marks")
-        self._marking.add(task)
-        task.add_done_callback(self._marking.discard)
+        self._to_mark.extend(seqs)
+        if not self._mark_running:
+            self._mark_running = True
+            task = asyncio.create_task(self._mark(), name="publisher-marks")
+            self._marking.add(task)
+            task.add_done_callback(self._marking.discard)
 
     async def publish_batch(self) -> int:
         """Publish the oldest batch of the outbox: how many went out, -1 if not all."""
