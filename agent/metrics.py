@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -14,7 +11,6 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
@@ -127,33 +123,3 @@ def _alert_metrics(r: CollectorRegistry) -> tuple[Counter, Gauge]:
         registry=r,
     )
     return tries, pending
-
-
-class MetricsMiddleware:
-    """Counts requests by route template (not raw path: bounded cardinality)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route: Any = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
-            self.metrics.http_requests.labels(method, name, str(status)).inc()
-            self.metrics.http_latency.labels(method, name).observe(time.perf_counter() - start)

@@ -19,9 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from agent import __version__
 from agent.api import routers, schemas
 from agent.api.deps import Backend
-from agent.api.middleware import BodyLimit, RateLimit, RequestContext
+from agent.api.middleware import Front
 from agent.errors import InventoryError
-from agent.metrics import MetricsMiddleware
 
 
 def _field_name(loc: tuple[Any, ...], body: Any) -> str:
@@ -34,26 +33,6 @@ def _field_name(loc: tuple[Any, ...], body: Any) -> str:
         except (KeyError, IndexError, TypeError):
             pass
     return ".".join(parts) or "body"
-
-
-class DefaultJsonContentType:
-    """curl's ``-d`` sends a JSON body as a form unless told otherwise (the
-    original plan's curl examples do this). An /api/v1 body with no content type,
-    or a form type, is read as JSON, which is the only body this API takes.
-
-    The scope is changed in place, not copied: the router records the matched
-    route in it, and the metrics middleware outside reads it from there."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            current = dict(scope["headers"]).get(b"content-type", b"")
-            if not current or current.startswith(b"application/x-www-form-urlencoded"):
-                scope["headers"] = [*headers, (b"content-type", b"application/json")]
-        await self.app(scope, receive, send)
 
 
 def create_app(backend: Backend) -> FastAPI:
@@ -81,12 +60,13 @@ def create_app(backend: Backend) -> FastAPI:
     for router in routers.ALL:
         app.include_router(router)
     limits = backend.limits
-    # added last = outermost: request id and access log wrap everything
-    app.add_middleware(DefaultJsonContentType)
-    app.add_middleware(RateLimit, per_minute=limits.rate_per_minute, burst=limits.rate_burst)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=backend.metrics)
-    app.add_middleware(RequestContext)
+    app.add_middleware(
+        Front,
+        metrics=backend.metrics,
+        max_body_bytes=limits.max_body_bytes,
+        rate_per_minute=limits.rate_per_minute,
+        rate_burst=limits.rate_burst,
+    )
     openapi = app.openapi
 
     def openapi_with_raw_bodies() -> dict[str, Any]:
