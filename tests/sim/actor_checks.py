@@ -58,9 +58,12 @@ def _reservation_problems(
                 f"{n.store_id}: reservation {rid} created by {created_by!r}, "
                 f"the clerk was {created[rid]!r}"
             )
-        allowed = {created[rid]} if status == "PENDING" else changed.get((rid, status), set())
         if status == "EXPIRED":
             allowed = {""}
+        elif status == "PENDING":
+            allowed = {created[rid]}
+        else:
+            allowed = changed.get((rid, status), set())
         if updated_by not in allowed:
             problems.append(
                 f"{n.store_id}: reservation {rid} ({status}) last changed by {updated_by!r}, "
