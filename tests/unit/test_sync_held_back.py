@@ -96,7 +96,9 @@ async def test_an_agent_before_batches_holds_an_import_back_and_applies_it_once_
     from agent.sync import validate
 
     here = local_store("store-001")
-    now = [START]
+    # the forged events are stamped with the wall clock: so is this agent's
+    # clock (START, taken at import, may be minutes old in a long suite run)
+    now = [hlc.now_ms()]
     r = replicator(here, now)
     one = synckit.forged_count("store-002", 1, quantity=7)
     two = {
