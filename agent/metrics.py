@@ -12,6 +12,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+# replication: milliseconds are the promise, minutes an outage
+DELAY_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05)
+DELAY_BUCKETS += (0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -44,6 +48,14 @@ class Metrics:
             "inv_replication_lag_seconds",
             "Age of the newest event applied per peer",
             ["peer"],
+            registry=r,
+        )
+        # one series for all peers (500 stores would be 500 label values): how
+        # long a peer's write took to become readable here, its stamp to our commit
+        self.replication_delay = Histogram(
+            "inv_replication_delay_seconds",
+            "Peer events: from the origin's timestamp to committed (readable) here",
+            buckets=DELAY_BUCKETS,
             registry=r,
         )
         self.sync_failures = Counter(

@@ -137,6 +137,10 @@ def test_replication_metrics_move_with_activity(
     assert applied0 >= 7
     lag = value(b0, "inv_replication_lag_seconds", peer="store-001")
     assert 0 <= lag < 60
+    # every applied event is in the delay histogram, all of them under a minute
+    delays = value(b0, "inv_replication_delay_seconds_count")
+    assert delays >= applied0
+    assert value(b0, "inv_replication_delay_seconds_bucket", le="60.0") == delays
 
     # a reservation of store-001's stock made at store-002 is forwarded to its owner
     r = b.client().post(

@@ -240,6 +240,7 @@ class Replicator:
         for e in events:
             peer = self.peers.peer(e["origin"])
             peer.last_delay_ms = max(0.0, now - hlc.wall_ms(e["hlc"]))
+            self.metrics.replication_delay.observe(peer.last_delay_ms / 1000)
             self.metrics.events_applied.labels(e["origin"]).inc()
             self.metrics.replication_lag.labels(e["origin"]).set(peer.last_delay_ms / 1000)
         for q in rejected:

@@ -42,7 +42,7 @@ from agent.ledger import transfer_views
 from tests.sim.alert_checks import AlertChecker
 from tests.sim.node import Node
 from tests.sim.reference_transfers import TransferRef
-from tests.sim.transfer_record import Lines, Record, Resolver
+from tests.sim.transfer_record import Lines, ReceiptKey, Record, Resolver
 from tests.sim.workload import Outcome
 
 OVER = ("over_received", "received_before_shipped", "not_on_transfer")
@@ -270,7 +270,7 @@ def _against_reference(n: Node, refs: dict[str, TransferRef]) -> list[str]:
 
 
 def _against_record(
-    n: Node, record: Record, resolver: Resolver, told: dict[str, dict[str, Lines]]
+    n: Node, record: Record, resolver: Resolver, told: dict[str, dict[ReceiptKey, Lines]]
 ) -> list[str]:
     conn, problems = n.disk.conn, []
     for tid, t in record.transfers.items():
@@ -295,8 +295,10 @@ def _against_record(
                     f"{at}: {sku} received/damaged {have}, its acknowledged receipts {sums[sku]}"
                 )
         ids = {
-            r[0]
-            for r in conn.execute("SELECT id FROM transfer_receipts WHERE transfer_id = ?", (tid,))
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT store_id, id FROM transfer_receipts WHERE transfer_id = ?", (tid,)
+            )
         }
         if ids != set(told[tid]):
             problems.append(
@@ -362,7 +364,7 @@ def _over_listed(n: Node, tid: str) -> list[str]:
 
 
 def _expected_totals(
-    record: Record, resolver: Resolver, told: dict[str, dict[str, Lines]]
+    record: Record, resolver: Resolver, told: dict[str, dict[ReceiptKey, Lines]]
 ) -> Counter[str]:
     """Per product: what the chain must hold, on hand and in transit."""
     total: Counter[str] = Counter()
@@ -400,7 +402,7 @@ def _conservation(n: Node, expected: Counter[str], conserved: list[str]) -> list
     return problems
 
 
-def _tally(record: Record, n: Node, told: dict[str, dict[str, Lines]]) -> Counter[str]:
+def _tally(record: Record, n: Node, told: dict[str, dict[ReceiptKey, Lines]]) -> Counter[str]:
     tally = Counter(record.tally)
     conn = n.disk.conn
     tally["cancel-vs-receipt"] = conn.execute(

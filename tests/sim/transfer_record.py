@@ -21,6 +21,11 @@ from typing import Any
 from tests.sim.workload import Outcome
 
 Lines = list[tuple[str, int, int]]  # (sku, received, damaged)
+# A receipt is its receiving store's, as the ledger keys it: the same receipt
+# id sent to two stores that had not heard of each other's is two receipts
+# (each store's clerk was told theirs was recorded, and each store's stock
+# moved), so the record keys receipts by (store, receipt id).
+ReceiptKey = tuple[str, str]
 
 
 def verdict(o: Outcome) -> str:
@@ -49,7 +54,8 @@ class Transfer:
     create_maybe: bool = False
     shipped: bool = False  # an answer of the origin's showed it shipped
     ship_maybe: bool = False
-    receipts: dict[str, Receipt] = field(default_factory=dict)
+    receipts: dict[ReceiptKey, Receipt] = field(default_factory=dict)
+    maybe: set[str] = field(default_factory=set)  # receipt ids an attempt left unknown
     asked: set[str] = field(default_factory=set)  # every receipt id a client sent
 
 
@@ -101,8 +107,8 @@ class Record:
         if v == "not asked" and o.error == "not known here (yet)":
             return
         t.asked.add(rid)
-        r = t.receipts.setdefault(rid, Receipt())
-        r.maybe |= v == "unknown"
+        if v == "unknown":
+            t.maybe.add(rid)
         if v != "ok":
             return
         if o.status == 201 and o.body.get("shippedAt") is None:
@@ -111,10 +117,14 @@ class Record:
         if not shown:
             self.problems.append(f"receipt {rid} acknowledged, but not in its answer")
             return
-        told = [(ln["sku"], ln["received"], ln["damaged"]) for ln in shown[0]["lines"]]
+        # the answering store's own receipt under the id when it shows several
+        # (another store's, replicated, beside it)
+        mine = [x for x in shown if x["storeId"] == o.op.store] or shown[:1]
+        told = [(ln["sku"], ln["received"], ln["damaged"]) for ln in mine[0]["lines"]]
         asked = o.op.args["lines"]
         if asked is not None and sorted(told) != sorted(tuple(x) for x in asked):
             self.problems.append(f"receipt {rid} asked for {asked}, recorded {told}")
+        r = t.receipts.setdefault((mine[0]["storeId"], rid), Receipt())
         if r.told is not None and r.told != told:
             self.problems.append(f"receipt {rid} answered {r.told}, then {told}")
         r.told = told
@@ -139,20 +149,18 @@ class Resolver:
         view = self.at_origin(tid)
         return view is not None and view["shippedAt"] is not None
 
-    def receipts(self, tid: str) -> dict[str, Lines]:
-        """Every receipt of the transfer that was recorded, by id, with its lines."""
+    def receipts(self, tid: str) -> dict[ReceiptKey, Lines]:
+        """Every receipt of the transfer that was recorded, by (store, id),
+        with its lines."""
         t = self.record.transfers[tid]
-        out: dict[str, Lines] = {}
-        view = None
-        for rid, r in t.receipts.items():
-            if r.told is not None:
-                out[rid] = r.told
-            elif r.maybe:
-                view = view or self.at_dest(tid) or {"receipts": []}
-                for shown in view["receipts"]:
-                    if shown["receiptId"] == rid:
-                        lines = shown["lines"]
-                        out[rid] = [(x["sku"], x["received"], x["damaged"]) for x in lines]
+        out = {key: r.told for key, r in t.receipts.items() if r.told is not None}
+        if t.maybe:
+            view = self.at_dest(tid) or {"receipts": []}
+            for shown in view["receipts"]:
+                key = (shown["storeId"], shown["receiptId"])
+                if shown["receiptId"] in t.maybe and key not in out:
+                    lines = shown["lines"]
+                    out[key] = [(x["sku"], x["received"], x["damaged"]) for x in lines]
         return out
 
 
