@@ -277,7 +277,7 @@ def _delay_figures(
     # the goal, decided without interpolation: 50 ms is an edge
     out["writesOver50msAtSomePeer"] = {
         "atLeast": max(h.above(0.05) for h in hists),
-        "atMost": sum(h.above(0.05) for h in hists),
+        "atMost": min(writes, sum(h.above(0.05) for h in hists)),
         "of": writes,
     }
     return out

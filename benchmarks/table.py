@@ -262,22 +262,36 @@ def b10(r: dict[str, Any], t: Table) -> None:
         "all converge",
         True,  # run() raises when they do not
     )
-    fig = r["figure"]
+    h = r["histogram"]
+    over, all99 = h["writesOver50msAtSomePeer"], h["allPeersP99"]
     t.add(
         "B10",
-        f"write → readable at all {peers} peers ({r['samples']} sampled writes)",
-        _p(fig),
+        f"write → readable at all {peers} peers, every write (the agents' delay histograms)",
+        f"p99 in ({all99['above']:g}, {all99['atMost']:g}] ms; over 50 ms at some peer: "
+        f"{over['atLeast']:,.0f}–{over['atMost']:,.0f} of {over['of']:,} writes",
         "—",
         "—",
         "p99 ≤ 50 ms",
-        fig["p99"] <= 50 and r["timeouts"] == 0,
+        # met only when even the union bound leaves ≤ 1 % of the writes over 50 ms
+        over["atMost"] <= 0.01 * over["of"],
     )
-    t.reference("B10", f"the same at one peer ({r['perPeer']['n']} reads)", _p(r["perPeer"]))
+    t.reference(
+        "B10",
+        f"the same at one peer (each agent's histogram; {h['events']:,.0f} events)",
+        f"p50 {h['perPeerP50']['p50']:.1f} / p99 {h['perPeerP99']['p50']:.1f} ms (median agent)",
+    )
+    fig = r["figure"]
+    t.reference(
+        "B10",
+        f"cross-check: HTTP probe of {r['samples']} sampled writes at all {peers} peers",
+        _p(fig) + (f", {r['timeouts']} timed out" if r["timeouts"] else ""),
+    )
     cpu, less = r["cpuPerAppliedEventUs"], r["cpuPerAppliedEventLessIdleUs"]
     t.add(
         "B10",
         "agent CPU per applied peer event (median of the agents)",
-        f"{cpu['p50']:,.0f} µs ({less['p50']:,.0f} µs less idle)",
+        f"{cpu['p50']:,.0f} µs ({less['p50']:,.0f} µs less idle, "
+        f"{r['cpuPerAppliedEventLessIdleAndProbeUs']['p50']:,.0f} µs less the probe's reads too)",
         "—",
         "—",
         "reported",
