@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,7 @@ def detect_format(path: Path, given: str | None) -> str:
 
 
 def read_records(path: Path, fmt: str) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise ImportFileError(f"file not found: {path}") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"{path.name} is not UTF-8 text: {exc}") from exc
-    except OSError as exc:
-        raise ImportFileError(f"can't read {path}: {exc}") from exc
+    text = read_text(path)
     if fmt == "csv":
         return _read_csv(text)
     if fmt == "json":
@@ -47,34 +41,79 @@ def read_records(path: Path, fmt: str) -> list[tuple[int, dict[str, Any]]]:
     return _read_yaml(text)
 
 
-def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+def read_bytes(path: Path) -> bytes:
+    """The file as it is (a CSV import sends it so), or what stops reading it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ImportFileError(f"file not found: {path}") from exc
+    except OSError as exc:
+        raise ImportFileError(f"can't read {path}: {exc}") from exc
+
+
+def decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path.name} is not UTF-8 text: {exc}") from exc
+
+
+def read_text(path: Path) -> str:
+    return decode(path, read_bytes(path))
+
+
+def csv_records(text: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A CSV file's column names, and its records as they are read: the line
+    each ends on, and its values (not stripped; blank lines too)."""
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
-        if not header:
-            raise ImportFileError("the CSV file is empty: expected a header line")
-        names = [name.strip() for name in header]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ImportFileError(f"line 1: column {twice[0]!r} appears twice in the header")
-        width = len(names)
-        out = []
-        for values in reader:
-            if len(values) > width:
-                raise ImportFileError(f"line {reader.line_num}: more values than header columns")
-            # line_num is where the record ends: a quoted value may span lines
-            start = reader.line_num
-            for v in values:
-                if "\n" in v:
-                    start -= v.count("\n")
-            cells: list[str | None] = [v.strip() for v in values]
-            if not any(cells):
-                continue
-            if len(cells) < width:  # a short row: the missing columns are None
-                cells += [None] * (width - len(cells))
-            out.append((start, dict(zip(names, cells, strict=True))))
     except csv.Error as exc:
         raise ImportFileError(f"line {reader.line_num}: {exc}") from exc
+    if not header:
+        raise ImportFileError("the CSV file is empty: expected a header line")
+    names = [name.strip() for name in header]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ImportFileError(f"line 1: column {twice[0]!r} appears twice in the header")
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for values in reader:
+                if len(values) > len(names):
+                    raise ImportFileError(
+                        f"line {reader.line_num}: more values than header columns"
+                    )
+                yield reader.line_num, values
+        except csv.Error as exc:
+            raise ImportFileError(f"line {reader.line_num}: {exc}") from exc
+
+    return names, records()
+
+
+def record_start(end: int, values: list[str]) -> int:
+    """The line a record starts on: ``end`` less the line breaks in its quoted values."""
+    return end - sum(v.count("\n") for v in values)
+
+
+def record_cells(names: list[str], values: list[str]) -> dict[str, Any] | None:
+    """A record as named cells, stripped (a short row's missing ones None);
+    None for a blank line."""
+    cells: list[str | None] = [v.strip() for v in values]
+    if not any(cells):
+        return None
+    if len(cells) < len(names):
+        cells += [None] * (len(names) - len(cells))
+    return dict(zip(names, cells, strict=True))
+
+
+def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+    names, records = csv_records(text)
+    out = []
+    for end, values in records:
+        cells = record_cells(names, values)
+        if cells is not None:
+            out.append((record_start(end, values), cells))
     return out
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from agent import memtrim
+from agent.api import import_csv, schemas
 from agent.api import responses as out
-from agent.api import schemas
 from agent.api.deps import Service, Who
 from agent.api.responses import BODY, WRITE, spec
 
@@ -27,14 +28,34 @@ async def _run(
         memtrim.trim_soon()
 
 
-@router.post(
-    "/stock",
-    openapi_extra=schemas.raw_body("StockImport"),
-    **spec(200, out.ImportResult, *BODY, *WRITE),
-)
-async def import_stock(request: Request, service: Service, principal: Who) -> dict[str, Any]:
+def _stock_body() -> dict[str, Any]:
+    """OpenAPI: a JSON body, or the CSV file itself."""
+    extra = schemas.raw_body("StockImport")
+    extra["requestBody"]["content"][import_csv.CONTENT_TYPE] = {"schema": {"type": "string"}}
+    return extra
+
+
+@router.post("/stock", openapi_extra=_stock_body(), **spec(200, out.ImportResult, *BODY, *WRITE))
+async def import_stock(
+    request: Request,
+    service: Service,
+    principal: Who,
+    dry_run: Annotated[bool, Query(alias="dryRun")] = False,
+    force: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    """A JSON body carries its rows and flags; a CSV body (``text/csv``) is
+    the file, its flags in the query (``?dryRun=true&force=true``). For a JSON
+    body a flag in the query turns it on too, so that no dry run is ever
+    applied for real because the flag went in the query."""
     principal.require("admin")
-    body = await schemas.validated(request, schemas.STOCK_IMPORT)
+    if import_csv.is_csv(request.headers.get("content-type")):
+        raw = await request.body()  # BodyLimit has refused it already if too large
+        # a thread: reading 100,000 rows must not stall the event loop's other requests
+        body = await asyncio.to_thread(import_csv.stock_import, raw, dry_run, force)
+    else:
+        body = await schemas.validated(request, schemas.STOCK_IMPORT)
+        body["dryRun"] = body.get("dryRun", False) or dry_run
+        body["force"] = body.get("force", False) or force
     return await _run(service.import_stock, body, principal.user)
 
 
