@@ -3,9 +3,9 @@
 Its bytes are read here into the rows a JSON body carries, and those are
 validated by the same schema (``schemas.STOCK_IMPORT``): the same rows make
 the same import (the same id, so a file imported as JSON is "already
-imported" as CSV), and a bad row the same 422 naming its line and field. The
-CLI sends CSV files this way: no JSON copy of 100,000 rows to encode, send and
-parse again (docs/PERFORMANCE.md, B3).
+imported" as CSV), and a bad row the same 422 naming its line and field. It
+spares a client the JSON copy of 100,000 rows to encode, send and parse again
+(docs/PERFORMANCE.md, B3); `inv import` still sends JSON rows this round.
 
 The reading is the CLI's (``inventory_cli.importformats``): UTF-8 (a BOM
 allowed), a header line of column names (their aliases too: ``store``,
@@ -50,13 +50,13 @@ def is_csv(content_type: str | None) -> bool:
     return (content_type or "").partition(";")[0].strip().lower() == CONTENT_TYPE
 
 
-def stock_import(raw: bytes, dry_run: bool, force: bool) -> dict[str, Any]:
+def stock_import(raw: bytes, dry_run: bool, force: bool) -> schemas.StockImport:
     """The import body (``schemas.StockImport``) a CSV file makes; a file that
     cannot be read is ``InvalidInput``, a bad row ``RequestValidationError``
     (as a JSON body's would be)."""
     rows = _rows(raw)
     try:
-        body: dict[str, Any] = schemas.STOCK_IMPORT.validate_python(
+        body = schemas.STOCK_IMPORT.validate_python(
             {"rows": rows, "dryRun": dry_run, "force": force}
         )
     except ValidationError as exc:
