@@ -127,3 +127,16 @@ async def test_a_csv_body_over_the_limit_is_413_naming_the_limit(make_inproc: An
     assert r.status_code == 413, r.text
     assert r.json()["error"] == "request body larger than 1000 bytes (limits.max_body_bytes)"
     assert (await on_hand(agent.local, "PROD-001"))["store-001"] == 10
+
+
+def test_the_agent_reads_a_file_with_the_clis_column_names() -> None:
+    """The CLI and the agent are separate packages (the CLI must not load the
+    agent's stack to start), so each holds the file format's column aliases:
+    they must be the same, or a file would mean one thing sent by ``inv
+    import`` and another posted as text/csv."""
+    from agent.api import import_csv
+    from inventory_cli import importfile
+
+    assert import_csv.ALIASES == importfile.ALIASES
+    assert set(import_csv.COLUMNS) == set(importfile.STOCK_COLUMNS)
+    assert set(import_csv.REORDER_COLUMNS) == set(importfile.REORDER_COLUMNS)
