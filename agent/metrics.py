@@ -35,24 +35,17 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
-        self.outbox_backlog = Gauge(
-            "inv_outbox_backlog", "Local events not yet published", registry=r
-        )
-        self.events_published = Counter(
-            "inv_events_published_total", "Events published", registry=r
-        )
+        backlog, published = "Local events not yet published", "Events published"
+        self.outbox_backlog = Gauge("inv_outbox_backlog", backlog, registry=r)
+        self.events_published = Counter("inv_events_published_total", published, registry=r)
         self.events_applied = Counter(
             "inv_events_applied_total", "Peer events applied", ["origin"], registry=r
         )
         self.events_quarantined = Counter(
             "inv_events_quarantined_total", "Events quarantined", ["reason"], registry=r
         )
-        self.replication_lag = Gauge(
-            "inv_replication_lag_seconds",
-            "Age of the newest event applied per peer",
-            ["peer"],
-            registry=r,
-        )
+        lag = "Age of the newest event applied per peer"
+        self.replication_lag = Gauge("inv_replication_lag_seconds", lag, ["peer"], registry=r)
         # one series for all peers (500 stores would be 500 label values): how
         # long a peer's write took to become readable here, its stamp to our commit
         self.replication_delay = Histogram(
