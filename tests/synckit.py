@@ -200,6 +200,21 @@ def subject_count(servers: Any, store: str) -> int:
     return int(with_js(servers, count))
 
 
+def set_stream_max_age(servers: Any, seconds: float) -> None:
+    """Change how long the stream keeps an event (0: for ever), as an
+    operator would; agents started later with another age change it back."""
+
+    async def update(js: Any) -> None:
+        info = await js.stream_info(STREAM)
+        config = info.config
+        config.max_age = seconds
+        if seconds:
+            config.duplicate_window = min(config.duplicate_window or seconds, seconds)
+        await js.update_stream(config)
+
+    with_js(servers, update)
+
+
 def stream_events(servers: Any, store: str) -> list[dict[str, Any]]:
     """Every event the stream holds on ``store``'s subject, in stream order,
     read through a fresh ephemeral consumer."""

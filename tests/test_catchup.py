@@ -138,7 +138,11 @@ def test_a_restored_ledger_whose_lost_events_aged_out_recovers_them_from_a_peer(
     stock_write(a, "PROD-001", "add", 1, "store-001")  # seq 8
     stock_write(a, "PROD-001", "add", 2, "store-001")  # seq 9
     aged_out(nats_server, "store-001")
-    stock_write(a, "PROD-001", "add", 4, "store-001")  # seq 10: still in the stream
+    # from here the stream keeps what it has, however slow the restart below
+    # (a 3 s age would let seq 10 age out too on a loaded machine)
+    synckit.set_stream_max_age(nats_server, 0)
+    a.env["INV_NATS_STREAM_MAX_AGE"] = "0"
+    stock_write(a, "PROD-001", "add", 4, "store-001")  # seq 10: stays in the stream
     wait_for(lambda: on_hand(b, "PROD-001", "store-001") == 17, what="the writes at b")
 
     a.stop()
