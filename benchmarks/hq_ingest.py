@@ -7,7 +7,7 @@ from the runner's start until the read model's checkpoint is the stream's
 last seq.
 
 Floor, in the same run, on the same server and stream: a bare pull consumer
-(the projector's own fetch, ``agent.hq.source.Puller``, of the same batch
+(the projector's own fetch, ``agent.sync.pull.Puller``, of the same batch
 size; AckAll, an ack per batch) that COPYs the same events as rows (origin,
 seq, hlc, type, body) into a plain table, one transaction per batch: the
 least any ingest must do. For reference, the same floor with nats-py's own
@@ -32,8 +32,8 @@ from agent import hlc
 from agent.config import NatsConfig
 from agent.hq.config import HqConfig
 from agent.hq.runner import Runner
-from agent.hq.source import Puller
 from agent.sync import subjects
+from agent.sync.pull import Puller
 from tests.helpers import short_tmpdir
 from tests.natsfix import NatsServer
 from tests.pgfix import start_server
@@ -154,7 +154,7 @@ async def _fetcher(nc: Any, js: Any, name: str, batch: int, nats_py: bool) -> An
             return list(await psub.fetch(batch, timeout=5))
 
         return fetch_natspy
-    puller = Puller(nc, STREAM, name)
+    puller = Puller(nc, STREAM, name, contiguous=True)
     await puller.start()
 
     async def fetch() -> list[Any]:

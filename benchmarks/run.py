@@ -110,7 +110,7 @@ def b3b(quick: bool) -> dict[str, Any]:
 def b5(quick: bool) -> dict[str, Any]:
     with fleet() as f:
         if quick:
-            return catchup.catch_up(f, products=200, stores=49)
+            return catchup.catch_up(f, events=10_000)
         return catchup.catch_up(f)
 
 

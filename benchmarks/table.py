@@ -136,9 +136,7 @@ def b5(r: dict[str, Any], t: Table) -> None:
     r["ratio"] = share
     t.add(
         "B5",
-        # since imports travel as stock.batch events, most of B5's 100,000
-        # rows come in 20 events: the row says both
-        f"catch-up, {r['events']:,} events carrying {r.get('rows', r['events']):,} rows",
+        f"catch-up of {r['events']:,} missed per-row events",
         f"{r['figure']:,.0f} ev/s",
         f"{r['floor']:,.0f} msg/s (bare pull consumer)",
         f"{share:.0%}",

@@ -27,15 +27,13 @@ acknowledges the whole batch.
 Fetching is done here rather than by nats-py's ``PullSubscription.fetch``,
 which waits for each message with a timer of its own: at thousands of
 messages a second that was most of the consumer's CPU, taken from the
-projector's thread. ``Puller`` sends the pull requests itself and collects
-their messages in a callback: first what is there now (``no_wait``), else a
-wait for the first new message (``expires``), then at once what followed it.
+projector's thread. ``Puller`` (``agent.sync.pull``, the agents' consumer
+uses it too) sends the pull requests itself and collects their messages in a
+callback, and checks that HQ's deliveries follow on (``DeliveryGap``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,99 +44,13 @@ from nats.js import api
 
 from agent.sync import subjects
 from agent.sync.link import NatsLink
+from agent.sync.pull import ConsumerGone, DeliveryGap, Puller
+
+__all__ = ["ConsumerGone", "DeliveryGap", "Puller", "Source", "Start", "consumer_config"]
 
 log = structlog.get_logger("agent.hq")
 
 FETCH_TIMEOUT = 1.0  # seconds a fetch waits for a first message
-STALL_GUARD = 10.0  # our own bound on one pull request
-
-
-class ConsumerGone(Exception):
-    """The server ended our pull requests for good (the consumer was deleted)."""
-
-
-class DeliveryGap(Exception):
-    """The consumer delivered messages that never reached us (lost on a
-    connection that dropped): acknowledging anything after them would
-    acknowledge them too (AckAll), unread. The session starts again from
-    the checkpoint."""
-
-
-class Puller:
-    """Pull requests for one durable consumer, on a reply inbox of its own."""
-
-    def __init__(self, nc: Any, stream: str, durable: str) -> None:
-        self._nc = nc
-        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self._inbox = nc.new_inbox()
-        self._sub: Any = None
-        # messages arrive here in stream order, whichever request they answer
-        self._buffer: list[Any] = []
-        self._want = 0
-        self._ended = asyncio.Event()  # the current request is answered
-        self._gone: str | None = None
-        self._delivered = 0  # the consumer seq of the last message handed out
-
-    async def start(self) -> None:
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
-
-    async def _on_msg(self, msg: Any) -> None:
-        headers = msg.headers
-        status = headers.get(api.Header.STATUS) if headers and not msg.data else None
-        if status is None:
-            self._buffer.append(msg)
-            if len(self._buffer) >= self._want:
-                self._ended.set()
-        elif status != "100":  # 404 no messages, 408 expired, 409 ...: this request is over
-            if status == "409" and "deleted" in str(headers.get("Description", "")).lower():
-                self._gone = str(headers.get("Description"))
-            self._ended.set()
-
-    async def _request(self, batch: int, expires: float | None) -> None:
-        self._want = len(self._buffer) + batch
-        self._ended.clear()
-        req: dict[str, Any] = {"batch": batch}
-        if expires is None:
-            req["no_wait"] = True
-        else:
-            req["expires"] = int(expires * 1e9)
-        await self._nc.publish(self._next, json.dumps(req).encode(), reply=self._inbox)
-        try:
-            await asyncio.wait_for(self._ended.wait(), (expires or 0) + STALL_GUARD)
-        except TimeoutError:
-            log.warning("pull request unanswered; asking again")
-        if self._gone:
-            raise ConsumerGone(self._gone)
-
-    async def fetch(self, batch: int, wait: float) -> list[Any]:
-        """Up to ``batch`` messages: those there now, or else the first to
-        come within ``wait`` seconds and those right behind it."""
-        if not self._buffer:
-            await self._request(batch, None)
-        if not self._buffer:
-            await self._request(1, wait)
-            if self._buffer and batch > 1:
-                await self._request(batch - len(self._buffer), None)
-        out, self._buffer = self._buffer[:batch], self._buffer[batch:]
-        if out:
-            self._check_contiguous(out)
-        return out
-
-    def _check_contiguous(self, msgs: list[Any]) -> None:
-        """Every delivery takes the consumer's next seq: ours must follow on."""
-        first = msgs[0].metadata.sequence.consumer
-        last = msgs[-1].metadata.sequence.consumer
-        if first != self._delivered + 1 or last != first + len(msgs) - 1:
-            raise DeliveryGap(
-                f"deliveries {self._delivered + 1}..{last} of the consumer, "
-                f"{len(msgs)} of them received"
-            )
-        self._delivered = last
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +115,7 @@ class Source:
             await js.delete_consumer(self._stream, self.durable)
         start_at = 1 if reset else checkpoint + 1
         await js.add_consumer(self._stream, consumer_config(self.durable, self._network, start_at))
-        self._puller = Puller(self._link.nc, self._stream, self.durable)
+        self._puller = Puller(self._link.nc, self._stream, self.durable, contiguous=True)
         await self._puller.start()
         start = Start(checkpoint=checkpoint, ack_floor=floor, first_seq=first, last_seq=last)
         _say(start, self.durable, reset)

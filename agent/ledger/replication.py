@@ -96,12 +96,8 @@ def apply_batch(
     quarantined: list[dict[str, Any]],
 ) -> dict[str, int]:
     """Apply validated peer events and record quarantined ones, in one transaction."""
-    applied = duplicates = 0
-    for event in events:
-        if engine.apply_remote(conn, event):
-            applied += 1
-        else:
-            duplicates += 1
+    applied = engine.apply_remote_batch(conn, events)
+    duplicates = len(events) - applied
     for q in quarantined:
         quarantine(conn, q, engine.wall_ms())
     return {"applied": applied, "duplicates": duplicates, "quarantined": len(quarantined)}

@@ -23,6 +23,7 @@ from agent.clocks import SYSTEM, Clocks
 from agent.metrics import Metrics
 from agent.sync import subjects, validate
 from agent.sync.link import NatsLink
+from agent.sync.pull import ConsumerGone, Puller
 
 log = structlog.get_logger("agent.sync")
 
@@ -76,7 +77,7 @@ class StreamConsumer:
         self._max_skew_ms = max_skew_ms
         self._own = own_store
         self._clocks = clocks
-        self._psub: Any = None
+        self._puller: Puller | None = None
         self._rewind = False
         self._floor = 0  # the consumer's ack floor (stream seq) when set up
         self.idle = False  # the last fetch found nothing new
@@ -100,7 +101,10 @@ class StreamConsumer:
             log.warning("recreating consumer", consumer=self._durable, error=str(exc))
             await js.delete_consumer(self._stream, self._durable)
             await js.add_consumer(self._stream, config)
-        self._psub = await js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
+        self._puller = Puller(
+            self._link.nc, self._stream, self._durable, contiguous=False, stall_guard=4.0
+        )
+        await self._puller.start()
 
     async def missed(self) -> bool:
         """Did the stream drop messages before this consumer applied them?
@@ -119,7 +123,7 @@ class StreamConsumer:
     async def _restart_from_the_start(self) -> None:
         self._rewind = False
         try:
-            await self._psub.unsubscribe()
+            await self._unsubscribe()
         except Exception:
             # not fatal: the consumer is deleted and made again just below
             log.warning("unsubscribe before the rewind failed", exc_info=True)
@@ -150,18 +154,24 @@ class StreamConsumer:
 
     async def _fetch(self) -> list[Any] | None:
         """The next batch; [] when there is none, None if the fetch failed."""
+        assert self._puller is not None, "setup first"
         try:
-            msgs: list[Any] = await asyncio.wait_for(
-                self._psub.fetch(FETCH_BATCH, timeout=1.0), 5.0
-            )
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        except (nats.errors.ConnectionClosedError, nats.errors.Error) as exc:
+            # the puller bounds each request itself (its expiry + stall guard)
+            return await self._puller.fetch(FETCH_BATCH, wait=1.0)
+        except ConsumerGone as exc:
+            # deleted under us (by an operator, or the server lost it): made
+            # again where it was; what it had delivered unacked comes again
+            self._link.last_error = f"fetch: {exc}"
+            self._metrics.sync_failures.labels("fetch").inc()
+            log.warning("consumer gone; making it again", consumer=self._durable, error=str(exc))
+            await self._unsubscribe()
+            await self.setup()
+            return None
+        except nats.errors.Error as exc:
             self._link.last_error = f"fetch: {exc or exc.__class__.__name__}"
             self._metrics.sync_failures.labels("fetch").inc()
             await asyncio.sleep(0.5)
             return None
-        return msgs  # nats-py can end a fetch with a status and no message: []
 
     async def handle(self, msgs: list[Any]) -> None:
         """Apply one fetched batch, then acknowledge it."""
@@ -202,9 +212,12 @@ class StreamConsumer:
         """Stop the subscription: nobody fetches any more, and a late pull
         status or message left in its queue would hold ``drain()`` until its
         timeout. Unacked messages are redelivered to the next run."""
-        if self._psub is None:
-            return
         try:
-            await self._psub.unsubscribe()
+            await self._unsubscribe()
         except Exception:
             log.warning("consumer unsubscribe failed at shutdown", exc_info=True)
+
+    async def _unsubscribe(self) -> None:
+        if self._puller is not None:
+            puller, self._puller = self._puller, None
+            await puller.close()

@@ -109,16 +109,40 @@ class Engine:
     def apply_remote(self, conn: sqlite3.Connection, event: dict[str, Any]) -> bool:
         """Apply a peer's event once. Returns False if it was already applied.
         The caller has validated the envelope and observed its hlc."""
-        origin, seq = event["origin"], event["seq"]
-        if self.has_event(conn, origin, seq):
-            return False
-        conn.execute(
-            "INSERT INTO events (origin, seq, hlc, type, body, published) VALUES (?,?,?,?,NULL,1)",
-            (origin, seq, event["hlc"], event["type"]),
-        )
-        self._advance_origin(conn, origin, seq, event["hlc"])
-        self.apply_effects(conn, event, local=False)
-        return True
+        return self.apply_remote_batch(conn, [event]) == 1
+
+    def apply_remote_batch(self, conn: sqlite3.Connection, events: list[dict[str, Any]]) -> int:
+        """Apply peers' events in order, each once; how many were new (the
+        rest had been applied already). The caller has validated them and
+        observed their stamps.
+
+        Each origin's watermarks are brought up once, after the batch: three
+        statements per origin rather than per event (a fifth of a catch-up's
+        writer time when done per event). Nothing applied in between reads a
+        peer's watermark; our own (an alert an event raises takes the next
+        seq of ours) is never deferred."""
+        new: dict[str, tuple[set[int], int]] = {}  # origin -> (seqs applied, top stamp)
+        applied = 0
+        for event in events:
+            origin, seq, stamp = event["origin"], event["seq"], event["hlc"]
+            if self.has_event(conn, origin, seq):
+                continue
+            conn.execute(
+                "INSERT INTO events (origin, seq, hlc, type, body, published) "
+                "VALUES (?,?,?,?,NULL,1)",
+                (origin, seq, stamp, event["type"]),
+            )
+            if origin == self.store_id:
+                self._advance_origin(conn, origin, seq, stamp)
+            else:
+                seqs, top = new.setdefault(origin, (set(), 0))
+                seqs.add(seq)
+                new[origin] = (seqs, max(top, stamp))
+            self.apply_effects(conn, event, local=False)
+            applied += 1
+        for origin, (seqs, top) in new.items():
+            self._advance_origin_over(conn, origin, seqs, top)
+        return applied
 
     # ------------------------------------------------------------ watermarks
     def _advance_origin(self, conn: sqlite3.Connection, origin: str, seq: int, hlc: int) -> None:
@@ -148,6 +172,35 @@ class Engine:
             ).fetchone():
                 applied += 1
             conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
+
+    def _advance_origin_over(
+        self, conn: sqlite3.Connection, origin: str, seqs: set[int], hlc: int
+    ) -> None:
+        """Record the events ``seqs`` of one origin (all present now; ``hlc``
+        the largest of their stamps), as ``_advance_origin_range`` does for a
+        range: the watermark can only have stopped below one of them, so it
+        walks over them in memory and asks the ledger only past their end."""
+        conn.execute(
+            "INSERT INTO origins (origin, applied_seq, max_seq, last_hlc, last_event_at_ms) "
+            "VALUES (?, 0, ?, ?, ?) ON CONFLICT(origin) DO UPDATE SET "
+            "max_seq = max(max_seq, excluded.max_seq), last_hlc = max(last_hlc, excluded.last_hlc),"
+            " last_event_at_ms = excluded.last_event_at_ms",
+            (origin, max(seqs), hlc, self.wall_ms()),
+        )
+        applied = conn.execute(
+            "SELECT applied_seq FROM origins WHERE origin = ?", (origin,)
+        ).fetchone()[0]
+        if applied + 1 not in seqs:
+            return  # a gap below them: they arrived early
+        applied += 1
+        while (
+            applied + 1 in seqs
+            or conn.execute(
+                "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, applied + 1)
+            ).fetchone()
+        ):
+            applied += 1
+        conn.execute("UPDATE origins SET applied_seq = ? WHERE origin = ?", (applied, origin))
 
     # --------------------------------------------------------------- effects
     def touch(self, sku: str, store: str, row: sqlite3.Row | dict[str, int]) -> None:

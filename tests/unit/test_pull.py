@@ -1,7 +1,9 @@
-"""Unit tests of HQ's pull requests (agent/hq/source.py, ``Puller``) against
+"""Unit tests of the hand-made pull requests (agent/sync/pull.py, ``Puller``:
+HQ's source and the agents' consumer) against
 a fake server that answers them as JetStream does: up to ``batch`` messages,
 then, if it had fewer, a status (404 for ``no_wait``, 408 when ``expires``
-runs out). The real server is tests/test_hq_process.py's and B9's."""
+runs out). The real server is tests/test_hq_process.py's, the replication
+tests' and B5's and B9's."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agent.hq.source import ConsumerGone, DeliveryGap, Puller
+from agent.sync.pull import ConsumerGone, DeliveryGap, Puller
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +100,7 @@ class FakeServer:
 async def test_what_is_there_comes_at_once_without_waiting_for_a_full_batch() -> None:
     server = FakeServer()
     server.stream = [b"1", b"2", b"3"]
-    puller = Puller(server, "INVENTORY", "hq-x")
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     msgs = await asyncio.wait_for(puller.fetch(10, wait=5.0), 1.0)
     assert [m.data for m in msgs] == [b"1", b"2", b"3"]
@@ -108,7 +110,7 @@ async def test_what_is_there_comes_at_once_without_waiting_for_a_full_batch() ->
 async def test_a_full_batch_ends_the_request_and_the_rest_waits_its_turn() -> None:
     server = FakeServer()
     server.stream = [str(n).encode() for n in range(5)]
-    puller = Puller(server, "INVENTORY", "hq-x")
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     assert [m.data for m in await puller.fetch(3, wait=5.0)] == [b"0", b"1", b"2"]
     assert [m.data for m in await puller.fetch(3, wait=5.0)] == [b"3", b"4"]
@@ -116,7 +118,7 @@ async def test_a_full_batch_ends_the_request_and_the_rest_waits_its_turn() -> No
 
 async def test_with_nothing_there_it_waits_for_the_first_and_takes_what_follows() -> None:
     server = FakeServer()
-    puller = Puller(server, "INVENTORY", "hq-x")
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     fetching = asyncio.create_task(puller.fetch(100, wait=5.0))
     while not server.waiting:
@@ -131,7 +133,7 @@ async def test_with_nothing_there_it_waits_for_the_first_and_takes_what_follows(
 
 async def test_nothing_within_the_wait_is_an_empty_batch() -> None:
     server = FakeServer()
-    puller = Puller(server, "INVENTORY", "hq-x")
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     assert await asyncio.wait_for(puller.fetch(100, wait=0.05), 1.0) == []
 
@@ -139,7 +141,7 @@ async def test_nothing_within_the_wait_is_an_empty_batch() -> None:
 async def test_a_deleted_consumer_is_said_not_waited_on() -> None:
     server = FakeServer()
     server.gone = True
-    puller = Puller(server, "INVENTORY", "hq-x")
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     with pytest.raises(ConsumerGone, match="Consumer Deleted"):
         await asyncio.wait_for(puller.fetch(100, wait=5.0), 1.0)
@@ -150,10 +152,24 @@ async def test_a_delivery_that_never_arrived_stops_the_consumer() -> None:
     # AckAll of seq 4 would acknowledge it unread
     server = FakeServer()
     server.stream = [b"1", b"2"]
-    puller = Puller(server, "INVENTORY", "hq-x")
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     assert len(await puller.fetch(10, wait=5.0)) == 2
     server.delivered += 1
     server.stream = [b"4"]
     with pytest.raises(DeliveryGap, match=r"deliveries 3\.\.4 of the consumer, 1 of them received"):
         await puller.fetch(10, wait=5.0)
+
+
+async def test_a_durable_consumers_puller_takes_deliveries_that_do_not_start_at_1() -> None:
+    # an agent's consumer outlives its process (its deliveries go on from
+    # where the last run left them) and a redelivery keeps its first seq
+    server = FakeServer()
+    server.delivered = 41
+    server.stream = [b"1", b"2"]
+    puller = Puller(server, "INVENTORY", "agent-x", contiguous=False)
+    await puller.start()
+    assert [m.data for m in await puller.fetch(10, wait=5.0)] == [b"1", b"2"]
+    server.delivered += 1
+    server.stream = [b"4"]
+    assert [m.data for m in await puller.fetch(10, wait=5.0)] == [b"4"]
