@@ -4,15 +4,15 @@ nats-py's ``PullSubscription.fetch`` waits for each message with a timer and
 a task of its own: at thousands of messages a second that was most of a
 consumer's CPU (a fifth of an agent's event loop in a catch-up, most of HQ's
 ingest). ``Puller`` sends the pull requests itself and collects their
-messages in a subscription callback: first what is there now (``no_wait``),
-else a wait for the first new message (``expires``), then at once what
-followed it. The messages are nats-py's own (``ack()``, ``metadata``).
+messages in a subscription callback (``Puller`` says how it asks). The
+messages are nats-py's own (``ack()``, ``metadata``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import structlog
@@ -35,6 +35,15 @@ class DeliveryGap(Exception):
 class Puller:
     """Pull requests for one durable consumer, on a reply inbox of its own.
 
+    One request is open at a time. A fetch with nothing in hand first asks
+    for what is there now (``no_wait``: a catch-up gets full batches); if
+    there is nothing, it opens a long poll for a whole batch (``expires``:
+    the fetch's wait) and returns as soon as its first messages come. That
+    long poll stays open across fetches until it has brought its batch or
+    expired: a store hearing a trickle of peers' events sends a pull request
+    or two a second, not three per event (no_wait, long poll for one, no_wait
+    for what followed it: in B10 every agent's server load).
+
     ``contiguous``: check that the consumer's deliveries follow on from the
     first one this puller saw as 1 (``DeliveryGap`` if not): right for a
     consumer made anew for this puller (HQ's). An agent's durable consumer
@@ -56,8 +65,10 @@ class Puller:
         self._sub: Any = None
         # messages arrive here in stream order, whichever request they answer
         self._buffer: list[Any] = []
-        self._want = 0
-        self._ended = asyncio.Event()  # the current request is answered
+        self._left = 0  # messages the open request may still bring (0: none open)
+        self._deadline = 0.0  # monotonic: the open request has ended by then, or was lost
+        self._ended = asyncio.Event()  # the open request is over
+        self._arrived = asyncio.Event()  # a message or the end came
         self._gone: str | None = None
         self._delivered = 0  # the consumer seq of the last message handed out
 
@@ -69,38 +80,53 @@ class Puller:
         status = headers.get(api.Header.STATUS) if headers and not msg.data else None
         if status is None:
             self._buffer.append(msg)
-            if len(self._buffer) >= self._want:
-                self._ended.set()
+            self._left -= 1
+            if self._left <= 0:
+                self._end()
+            self._arrived.set()
         elif status != "100":  # 404 no messages, 408 expired, 409 ...: this request is over
             if status == "409" and "deleted" in str(headers.get("Description", "")).lower():
                 self._gone = str(headers.get("Description"))
-            self._ended.set()
+            self._end()
+            self._arrived.set()
 
-    async def _request(self, batch: int, expires: float | None) -> None:
-        self._want = len(self._buffer) + batch
+    def _end(self) -> None:
+        self._left = 0
+        self._ended.set()
+
+    async def _ask(self, batch: int, expires: float | None) -> None:
+        self._left = batch
         self._ended.clear()
+        self._deadline = time.monotonic() + (expires or 0) + self._stall_guard
         req: dict[str, Any] = {"batch": batch}
         if expires is None:
             req["no_wait"] = True
         else:
             req["expires"] = int(expires * 1e9)
         await self._nc.publish(self._next, json.dumps(req).encode(), reply=self._inbox)
+
+    async def _wait(self, event: asyncio.Event) -> None:
+        """Until ``event``, or the open request's deadline (then it is
+        taken as lost: the next fetch asks again)."""
         try:
-            await asyncio.wait_for(self._ended.wait(), (expires or 0) + self._stall_guard)
+            await asyncio.wait_for(event.wait(), max(0.0, self._deadline - time.monotonic()))
         except TimeoutError:
             log.warning("pull request unanswered; asking again")
+            self._end()
         if self._gone:
             raise ConsumerGone(self._gone)
 
     async def fetch(self, batch: int, wait: float) -> list[Any]:
         """Up to ``batch`` messages: those there now, or else the first to
-        come within ``wait`` seconds and those right behind it."""
-        if not self._buffer:
-            await self._request(batch, None)
-        if not self._buffer:
-            await self._request(1, wait)
-            if self._buffer and batch > 1:
-                await self._request(batch - len(self._buffer), None)
+        come within ``wait`` seconds (and any that came with them)."""
+        if not self._buffer and not self._left:
+            await self._ask(batch, None)
+            await self._wait(self._ended)
+            if not self._buffer:
+                await self._ask(batch, wait)
+        if not self._buffer and self._left:
+            self._arrived.clear()
+            await self._wait(self._arrived)
         out, self._buffer = self._buffer[:batch], self._buffer[batch:]
         if out and self._contiguous:
             self._check_contiguous(out)

@@ -34,7 +34,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.stream: list[bytes] = []
         self.requests: list[dict[str, Any]] = []
-        self.waiting: list[tuple[int, str]] = []  # long polls: (batch, reply)
+        self.waiting: list[list[int]] = []  # open long polls: [still to bring, request no]
         self.cb: Any = None
         self.gone = False
         self.delivered = 0  # the consumer seq
@@ -68,10 +68,12 @@ class FakeServer:
         if sent < batch:
             if req.get("no_wait"):
                 asyncio.get_running_loop().call_soon(self._send, status("404", "No Messages"))
-            elif not sent:
-                self.waiting.append((batch, reply))
+            else:
+                # a long poll stays open until it has brought its batch or expires
+                request = [batch - sent, len(self.requests)]
+                self.waiting.append(request)
                 delay = req["expires"] / 1e9
-                asyncio.get_running_loop().call_later(delay, self._expire, (batch, reply))
+                asyncio.get_running_loop().call_later(delay, self._expire, request)
 
     def _deliver(self, batch: int) -> int:
         out, self.stream = self.stream[:batch], self.stream[batch:]
@@ -84,17 +86,19 @@ class FakeServer:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _expire(self, request: tuple[int, str]) -> None:
+    def _expire(self, request: list[int]) -> None:
         if request in self.waiting:
             self.waiting.remove(request)
             self._send(status("408", "Request Timeout"))
 
     def publish_event(self, data: bytes) -> None:
-        """A new message in the stream: a waiting long poll gets it."""
+        """A new message in the stream: an open long poll gets it."""
         self.stream.append(data)
         if self.waiting:
-            batch, _ = self.waiting.pop(0)
-            self._deliver(batch)
+            request = self.waiting[0]
+            request[0] -= self._deliver(request[0])
+            if not request[0]:
+                self.waiting.pop(0)  # filled: over, no status
 
 
 async def test_what_is_there_comes_at_once_without_waiting_for_a_full_batch() -> None:
@@ -123,12 +127,47 @@ async def test_with_nothing_there_it_waits_for_the_first_and_takes_what_follows(
     fetching = asyncio.create_task(puller.fetch(100, wait=5.0))
     while not server.waiting:
         await asyncio.sleep(0.001)
-    server.stream = [b"b", b"c"]  # already there when the first one arrives
     server.publish_event(b"a")
+    server.publish_event(b"b")  # in the same read from the socket
     msgs = await asyncio.wait_for(fetching, 1.0)
-    assert sorted(m.data for m in msgs) == [b"a", b"b", b"c"]
-    assert [r.get("no_wait", False) for r in server.requests] == [True, False, True]
-    assert server.requests[1]["batch"] == 1
+    assert [m.data for m in msgs] == [b"a", b"b"]
+    assert [r.get("no_wait", False) for r in server.requests] == [True, False]
+    assert server.requests[1]["batch"] == 100
+
+
+async def test_the_long_poll_stays_open_across_fetches_until_it_expires() -> None:
+    # a trickle of events: one pull request for many of them, not three each
+    server = FakeServer()
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
+    await puller.start()
+    for data in (b"a", b"b", b"c"):
+        fetching = asyncio.create_task(puller.fetch(100, wait=0.3))
+        while not server.waiting:
+            await asyncio.sleep(0.001)
+        server.publish_event(data)
+        assert [m.data for m in await asyncio.wait_for(fetching, 1.0)] == [data]
+    assert len(server.requests) == 2  # the no_wait, then one long poll
+    assert await asyncio.wait_for(puller.fetch(100, wait=0.3), 1.0) == []  # it expired
+    assert len(server.requests) == 2
+    server.stream = [b"d"]
+    assert [m.data for m in await asyncio.wait_for(puller.fetch(100, wait=0.3), 1.0)] == [b"d"]
+    assert server.requests[-1] == {"batch": 100, "no_wait": True}
+
+
+async def test_a_long_poll_that_brought_its_batch_is_over() -> None:
+    server = FakeServer()
+    puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
+    await puller.start()
+    fetching = asyncio.create_task(puller.fetch(2, wait=5.0))
+    while not server.waiting:
+        await asyncio.sleep(0.001)
+    server.publish_event(b"a")
+    server.publish_event(b"b")
+    assert [m.data for m in await asyncio.wait_for(fetching, 1.0)] == [b"a", b"b"]
+    assert not server.waiting
+    server.stream = [b"c"]
+    assert [m.data for m in await asyncio.wait_for(puller.fetch(2, wait=5.0), 1.0)] == [b"c"]
+    assert server.requests[-1] == {"batch": 2, "no_wait": True}
 
 
 async def test_nothing_within_the_wait_is_an_empty_batch() -> None:
