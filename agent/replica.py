@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.ledger import queries, replication, snapshot
 from agent.ledger.engine import Engine
 from agent.ledger.local import Ledger
 from agent.ledger.snapshot import OwnEventsDiffer, SnapshotUnfit
 
-__all__ = ["OwnEventsDiffer", "Replica", "SnapshotUnfit"]
+__all__ = ["Applied", "OwnEventsDiffer", "Replica", "SnapshotUnfit"]
 
 
 class Replica:
@@ -75,20 +75,17 @@ class Replica:
         await self._store.write(replication.reserve_own, self.store_id, seq)
 
     # ---------------------------------------------------------- peer events
-    async def apply(
-        self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
-    ) -> dict[str, int]:
+    async def apply(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Applied:
         """Apply validated peer events and quarantine rejected ones, in one
-        transaction: ``{"applied", "duplicates", "quarantined"}``. Applying a
-        peer's event writes no event of ours unless it takes this store's
-        stock across a reorder point (a peer's movement of our stock, a
-        setting made elsewhere): only then is the publisher woken."""
+        transaction. Applying a peer's event writes no event of ours unless it
+        takes this store's stock across a reorder point (a peer's movement of
+        our stock, a setting made elsewhere): only then is the publisher woken."""
         for event in events:
             self._clock.observe(event["hlc"])
-        result, raised = await self._store.write(_apply_batch, self._engine, events, rejected)
-        if raised:
+        applied = await self._store.write(_apply_batch, self._engine, events, rejected)
+        if applied.raised:
             self.outbox.set()
-        return result
+        return applied
 
     async def origins(self) -> dict[str, dict[str, Any]]:
         """Per origin: appliedSeq (contiguous), maxSeq, lastHlc."""
@@ -129,13 +126,24 @@ class Replica:
         return result
 
 
+class Applied(NamedTuple):
+    """What one batch of peers' events did."""
+
+    counts: dict[str, int]  # {"applied", "duplicates", "quarantined"}
+    # the batch's origins as the ledger now has them (``Replica.origins``'s
+    # entries): read in the same transaction, not by another trip to the ledger
+    origins: dict[str, dict[str, Any]]
+    raised: bool  # it wrote events of ours (alerts): something to publish
+
+
 def _apply_batch(
     conn: sqlite3.Connection,
     engine: Engine,
     events: list[dict[str, Any]],
     rejected: list[dict[str, Any]],
-) -> tuple[dict[str, int], bool]:
-    """``replication.apply_batch``, and whether it wrote events of ours (alerts)."""
+) -> Applied:
     before = engine.next_seq(conn)
-    result = replication.apply_batch(conn, engine, events, rejected)
-    return result, engine.next_seq(conn) != before
+    counts = replication.apply_batch(conn, engine, events, rejected)
+    raised = engine.next_seq(conn) != before
+    touched = {e["origin"] for e in events} | ({engine.store_id} if raised else set())
+    return Applied(counts, replication.origins(conn, touched), raised)

@@ -4,6 +4,7 @@ quarantine, gap detection and serving our own events back to peers."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from agent.ledger.engine import Engine, dumps, now_ms
@@ -173,7 +174,18 @@ def quarantine_count(conn: sqlite3.Connection) -> int:
     return n
 
 
-def origins(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+def origins(
+    conn: sqlite3.Connection, only: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per origin (all, or those in ``only``): appliedSeq, maxSeq, lastHlc, lastEventAtMs."""
+    if only is None:
+        rows = conn.execute("SELECT * FROM origins").fetchall()
+    else:
+        rows = [
+            r
+            for origin in only
+            for r in conn.execute("SELECT * FROM origins WHERE origin = ?", (origin,))
+        ]
     return {
         r["origin"]: {
             "appliedSeq": r["applied_seq"],
@@ -181,7 +193,7 @@ def origins(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
             "lastHlc": r["last_hlc"],
             "lastEventAtMs": r["last_event_at_ms"],
         }
-        for r in conn.execute("SELECT * FROM origins")
+        for r in rows
     }
 
 

@@ -235,7 +235,8 @@ class Replicator:
             # a batch of our own events coming back from the stream: no empty
             # ledger transaction, and no wake-up of the publisher for nothing
             return {"applied": 0, "duplicates": 0, "quarantined": 0}
-        result = await self.replica.apply(events, rejected)
+        applied = await self.replica.apply(events, rejected)
+        result = applied.counts
         now = self.clocks.wall_ms()
         observe = self.metrics.replication_delay.observe
         last: dict[str, float] = {}  # per origin, its last event's delay (ms)
@@ -254,8 +255,7 @@ class Replicator:
         for q in rejected:
             self.metrics.events_quarantined.labels(q["reason"]).inc()
         self.applied_total += result["applied"]
-        if events:
-            self.peers.applied = await self.replica.origins()
+        self.peers.applied.update(applied.origins)
         return result
 
     async def release_held_back(self) -> int:

@@ -45,7 +45,7 @@ class Recorder:
         self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
     ) -> dict[str, int]:
         self.calls.append((events, rejected))
-        result: dict[str, int] = await self.store.replica.apply(events, rejected)
+        result = (await self.store.replica.apply(events, rejected)).counts
         self.order.append("applied")
         return result
 
@@ -227,6 +227,8 @@ async def test_the_replicators_consumer_applies_into_the_peer_table_and_metrics(
     await r.consumer.handle(msgs(await peer.events()))  # type: ignore[arg-type]
     assert r.applied_total == 7
     assert peers.applied["store-002"]["appliedSeq"] == 7
+    # the batch's origins come back from its own transaction, as a full read has them
+    assert peers.applied == await here.replica.origins()
     assert peers.peers["store-002"].last_delay_ms is not None
     sample = metrics.registry.get_sample_value
     assert sample("inv_events_applied_total", {"origin": "store-002"}) == 7

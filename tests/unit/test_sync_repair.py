@@ -49,9 +49,9 @@ class Setup:
         )
 
     async def apply(self, events: Any, rejected: Any) -> dict[str, int]:
-        result: dict[str, int] = await self.here.replica.apply(events, rejected)
+        applied = await self.here.replica.apply(events, rejected)
         self.peers.applied = await self.here.replica.origins()
-        return result
+        return applied.counts
 
     async def deliver(self, *seqs: int) -> None:
         """Some of the origin's events arrive through the stream."""
