@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 from agent.ledger import queries, replication, snapshot
 from agent.ledger.engine import Engine
 from agent.ledger.local import Ledger
+from agent.ledger.replication import StreamPosition
 from agent.ledger.snapshot import OwnEventsDiffer, SnapshotUnfit
 
-__all__ = ["Applied", "OwnEventsDiffer", "Replica", "SnapshotUnfit"]
+__all__ = ["Applied", "OwnEventsDiffer", "Replica", "SnapshotUnfit", "StreamPosition"]
 
 
 class Replica:
@@ -75,17 +76,32 @@ class Replica:
         await self._store.write(replication.reserve_own, self.store_id, seq)
 
     # ---------------------------------------------------------- peer events
-    async def apply(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Applied:
+    async def apply(
+        self,
+        events: list[dict[str, Any]],
+        rejected: list[dict[str, Any]],
+        position: StreamPosition | None = None,
+    ) -> Applied:
         """Apply validated peer events and quarantine rejected ones, in one
-        transaction. Applying a peer's event writes no event of ours unless it
+        transaction (which also moves the stream checkpoint to ``position``,
+        for a batch read from the stream). Applying a peer's event writes no event of ours unless it
         takes this store's stock across a reorder point (a peer's movement of
         our stock, a setting made elsewhere): only then is the publisher woken."""
         for event in events:
             self._clock.observe(event["hlc"])
-        applied = await self._store.write(_apply_batch, self._engine, events, rejected)
+        applied = await self._store.write(_apply_batch, self._engine, events, rejected, position)
         if applied.raised:
             self.outbox.set()
         return applied
+
+    async def stream_position(self, stream: str) -> StreamPosition | None:
+        """How far this ledger has read ``stream`` (None: never)."""
+        return await self._store.read(replication.stream_position, stream)
+
+    async def set_stream_position(self, position: StreamPosition) -> None:
+        """Set the checkpoint where it must be (a rewind, a new stream, the
+        ack floor an older agent's durable consumer had)."""
+        await self._store.write(replication.set_stream_position, position)
 
     async def origins(self) -> dict[str, dict[str, Any]]:
         """Per origin: appliedSeq (contiguous), maxSeq, lastHlc."""
@@ -141,9 +157,10 @@ def _apply_batch(
     engine: Engine,
     events: list[dict[str, Any]],
     rejected: list[dict[str, Any]],
+    position: StreamPosition | None,
 ) -> Applied:
     before = engine.next_seq(conn)
-    counts = replication.apply_batch(conn, engine, events, rejected)
+    counts = replication.apply_batch(conn, engine, events, rejected, position)
     raised = engine.next_seq(conn) != before
     touched = {e["origin"] for e in events} | ({engine.store_id} if raised else set())
     return Applied(counts, replication.origins(conn, touched), raised)

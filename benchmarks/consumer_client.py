@@ -6,18 +6,18 @@ each agent has. On ``bench.ctl.<design>`` it answers how long creating the
 consumers took and how many messages each store has received; ``go`` starts
 the creation (so that designs are created one at a time), ``stop`` ends it.
 
-- ``durable``: today's agent: a durable pull consumer per store
-  (``agent.sync.consumer.consumer_config``), fetch 500 with a 1 s expiry,
-  one ack per batch (AckPolicy.ALL).
+- ``durable``: the agent before the checkpointed consumer: a durable pull
+  consumer per store (``durable_config``), fetch 500 with a 1 s expiry, one
+  ack per batch (AckPolicy.ALL).
 - ``ordered``: nats-py's ordered push consumer (ephemeral, AckNone, memory
   storage, flow control, idle heartbeats) started at the store's checkpoint.
-- ``acknone``: an ephemeral AckNone pull consumer (memory storage, one
-  replica, removed by the server 30 s after its client went away) started at
-  the checkpoint, fetched like today; recreated from the checkpoint if the
-  server lost it.
+- ``acknone``: what the agent runs now: an ephemeral AckNone pull consumer
+  (memory storage, one replica, removed by the server 30 s after its client
+  went away) started at the checkpoint (``agent.sync.consumer.consumer_config``),
+  fetched like the durable; recreated from the checkpoint if the server lost it.
 
 The checkpoint is the last stream sequence the store has applied, kept by the
-client (here in memory; the agent would keep it in its ledger).
+client (here in memory; the agent keeps it in its ledger).
 """
 
 from __future__ import annotations
@@ -70,16 +70,22 @@ def stream_config(replicas: int = 1) -> api.StreamConfig:
     )
 
 
-def acknone_config(checkpoint: int) -> api.ConsumerConfig:
+def durable_config(durable: str) -> api.ConsumerConfig:
+    """The durable consumer agents made before the checkpointed one."""
     return api.ConsumerConfig(
-        ack_policy=api.AckPolicy.NONE,
-        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=checkpoint + 1,
+        durable_name=durable,
+        name=durable,
+        ack_policy=api.AckPolicy.ALL,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_wait=30.0,
+        max_ack_pending=20000,
+        max_deliver=-1,
         filter_subject=subjects.all_events(NETWORK),
-        mem_storage=True,
-        num_replicas=1,
-        inactive_threshold=30.0,
     )
+
+
+def acknone_config(name: str, checkpoint: int) -> api.ConsumerConfig:
+    return consumer_config(name, NETWORK, [], checkpoint)
 
 
 async def _fetch_loop(store: Store, ack: bool, recreate: Any) -> None:
@@ -104,15 +110,19 @@ async def _fetch_loop(store: Store, ack: bool, recreate: Any) -> None:
 
 async def _durable(store: Store) -> None:
     js = store.nc.jetstream()
-    durable = subjects.durable_name(store.name)
-    await js.add_consumer(STREAM, consumer_config(durable, NETWORK, []))
+    durable = subjects.consumer_name(store.name)
+    await js.add_consumer(STREAM, durable_config(durable))
     store.psub = await js.pull_subscribe_bind(durable=durable, stream=STREAM)
     store.tasks.append(asyncio.create_task(_fetch_loop(store, True, _durable)))
 
 
 async def _acknone(store: Store) -> None:
     js = store.nc.jetstream()
-    info = await js.add_consumer(STREAM, acknone_config(store.checkpoint))
+    name = subjects.consumer_name(store.name)
+    if store.psub is not None:  # made again: its start cannot be moved
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_consumer(STREAM, name)
+    info = await js.add_consumer(STREAM, acknone_config(name, store.checkpoint))
     if store.psub is not None:
         with contextlib.suppress(Exception):
             await store.psub.unsubscribe()

@@ -330,6 +330,13 @@ class FakeMsg:
     on_ack: Callable[[], Awaitable[Any]] | None = None
     acks: list[Any] = field(default_factory=list)
     responses: list[bytes] = field(default_factory=list)
+    stream_seq: int = 0  # its seq in the stream (``metadata.sequence.stream``)
+
+    @property
+    def metadata(self) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sequence=SimpleNamespace(stream=self.stream_seq))
 
     async def ack(self) -> None:
         if self.error is not None:

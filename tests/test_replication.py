@@ -7,6 +7,7 @@ Convergence is judged by the state digests of ``GET /api/v1/sync/status``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -69,20 +70,25 @@ def test_a_stock_write_at_one_store_becomes_visible_at_another(
     r = b.client().get("/api/v1/products/PROD-001/history", params={"storeId": "store-001"})
     assert any(m.get("reason") == "delivery" for m in r.json()["data"]), r.text
 
-    # each agent acknowledges what it has consumed (one ack per fetched batch):
-    # nothing is left pending for redelivery
+    # each agent reads the stream through an ephemeral AckNone consumer (no
+    # state on the server that outlives it) and has read all of it
+    from nats.js import api
+
     async def consumers(js: Any) -> list[Any]:
         return [
             await js.consumer_info(synckit.STREAM, f"agent-{s}") for s in ("store-001", "store-002")
         ]
 
-    def all_acked() -> bool:
+    def all_read() -> bool:
         return all(
-            c.num_ack_pending == 0 and c.ack_floor.stream_seq == c.delivered.stream_seq > 0
+            c.config.durable_name is None
+            and c.config.ack_policy == api.AckPolicy.NONE
+            and c.num_pending == 0
+            and c.delivered.stream_seq > 0
             for c in with_js(nats_server, consumers)
         )
 
-    wait_for(all_acked, what="every delivered event to be acknowledged")
+    wait_for(all_read, what="every agent to have read the whole stream")
 
 
 # ------------------------------------------------------------------ forwarding
@@ -258,13 +264,13 @@ def test_a_forged_event_on_another_stores_subject_is_quarantined_as_origin_misma
 
 
 # ------------------------------------------------------------------- upgrade
-def test_a_consumer_made_by_an_older_agent_is_recreated_and_replication_goes_on(
+def test_an_older_agents_durable_consumer_gives_its_place_and_goes(
     nats_server: NatsServer, peer: AgentFactory
 ) -> None:
-    """Agents before group commit made their durable consumer with one ack
-    per message (AckPolicy.EXPLICIT); the server refuses to change a
-    consumer's ack policy in place. The new agent replaces it, and re-reading
-    the stream from the start changes nothing (applying is idempotent)."""
+    """Agents before the checkpointed consumer kept their place in a durable
+    consumer (its ack floor) and none in the ledger. The new agent takes the
+    floor as its checkpoint, deletes the durable and reads on from there with
+    its ephemeral consumer: nothing missed, nothing read twice."""
     from nats.js import api
 
     a = peer("store-001", nats_server, demo=True)
@@ -272,29 +278,44 @@ def test_a_consumer_made_by_an_older_agent_is_recreated_and_replication_goes_on(
     before = wait_converged(a, b, stores=("store-001",))
     assert b.stop() == 0
 
+    async def last_seq(js: Any) -> int:
+        return int((await js.stream_info(synckit.STREAM)).state.last_seq)
+
+    floor = with_js(nats_server, last_seq)
+
     async def as_an_old_agent_left_it(js: Any) -> None:
-        await js.delete_consumer(synckit.STREAM, "agent-store-002")
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(synckit.STREAM, "agent-store-002")
         await js.add_consumer(
             synckit.STREAM,
             api.ConsumerConfig(
                 durable_name="agent-store-002",
                 name="agent-store-002",
-                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_policy=api.AckPolicy.ALL,
                 deliver_policy=api.DeliverPolicy.ALL,
                 filter_subject="inv.default.ev.>",
             ),
         )
+        # it had read the whole stream
+        sub = await js.pull_subscribe_bind("agent-store-002", synckit.STREAM)
+        got = await sub.fetch(floor, timeout=5)
+        await got[-1].ack_sync()
+        await sub.unsubscribe()
 
     with_js(nats_server, as_an_old_agent_left_it)
+    with contextlib.closing(sqlite3.connect(b.data_dir / "ledger.db")) as conn, conn:
+        conn.execute("DELETE FROM meta WHERE key LIKE 'stream_position:%'")
     stock_write(a, "PROD-001", "add", 4, "store-001")  # while B is away
     b.start()
     wait_for(lambda: on_hand(b, "PROD-001", "store-001") == 14, what="B to catch up")
-    assert "recreating consumer" in b.log()
+    assert "replacing an older agent's durable consumer" in b.log()
+    assert f"ack_floor={floor}" in b.log() or f'"ack_floor": {floor}' in b.log(), b.log()[-2000:]
 
-    async def ack_policy(js: Any) -> Any:
-        return (await js.consumer_info(synckit.STREAM, "agent-store-002")).config.ack_policy
+    async def config(js: Any) -> Any:
+        return (await js.consumer_info(synckit.STREAM, "agent-store-002")).config
 
-    assert with_js(nats_server, ack_policy) == api.AckPolicy.ALL
+    made = with_js(nats_server, config)
+    assert made.durable_name is None and made.ack_policy == api.AckPolicy.NONE
     after = wait_converged(a, b)
     assert after != before and digests(b) == digests(a)
 

@@ -77,6 +77,7 @@ def test_an_injected_bug_is_caught(bug: str) -> None:
         ("alert-per-write", "alerts alternate low/restored"),
         ("forwarded-actor-unqualified", "the clerk was"),
         ("batch-skips-last-row", "not converged"),
+        ("checkpoint-before-apply", "never applied there"),
     ],
 )
 def test_a_bug_is_caught_by_its_own_invariant(bug: str, caught: str) -> None:

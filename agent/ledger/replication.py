@@ -3,9 +3,10 @@ quarantine, gap detection and serving our own events back to peers."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Collection
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.ledger.engine import Engine, dumps, now_ms
 
@@ -90,17 +91,81 @@ def own_events(
     ]
 
 
+class StreamPosition(NamedTuple):
+    """How far this ledger has read a stream: the stream seq of the last
+    message of the last batch it committed, and that message's Msg-Id.
+    ``created`` is the stream's creation time: a stream deleted and made
+    again starts its seqs anew; a hub that lost its newest messages numbers
+    new ones over them (the Msg-Id at the seq then differs)."""
+
+    stream: str
+    created: str
+    seq: int
+    msg_id: str = ""
+
+
+POSITION_KEY = "stream_position:"  # meta keys: local state, never in a snapshot
+
+
+def _position_key(stream: str) -> str:
+    return POSITION_KEY + stream
+
+
+def stream_position(conn: sqlite3.Connection, stream: str) -> StreamPosition | None:
+    """The checkpoint kept for ``stream`` (None: this ledger never read it)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_position_key(stream),)).fetchone()
+    if row is None:
+        return None
+    value = json.loads(row[0])
+    return StreamPosition(
+        stream, str(value["created"]), int(value["seq"]), str(value.get("msgId", ""))
+    )
+
+
+def forget_stream_positions(conn: sqlite3.Connection) -> None:
+    """Read every stream from its start next time (a snapshot was restored:
+    events it lacks and this ledger had applied are still in the stream)."""
+    conn.execute("DELETE FROM meta WHERE substr(key, 1, ?) = ?", (len(POSITION_KEY), POSITION_KEY))
+
+
+def set_stream_position(conn: sqlite3.Connection, position: StreamPosition) -> None:
+    """Set the checkpoint, lower or higher (a rewind, a new stream)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (
+            _position_key(position.stream),
+            json.dumps(
+                {"created": position.created, "seq": position.seq, "msgId": position.msg_id}
+            ),
+        ),
+    )
+
+
+def advance_stream_position(conn: sqlite3.Connection, position: StreamPosition) -> None:
+    """Move the checkpoint forward to ``position`` (never back, on the same stream)."""
+    have = stream_position(conn, position.stream)
+    if have is None or have.created != position.created or position.seq > have.seq:
+        set_stream_position(conn, position)
+
+
 def apply_batch(
     conn: sqlite3.Connection,
     engine: Engine,
     events: list[dict[str, Any]],
     quarantined: list[dict[str, Any]],
+    position: StreamPosition | None = None,
 ) -> dict[str, int]:
-    """Apply validated peer events and record quarantined ones, in one transaction."""
+    """Apply validated peer events and record quarantined ones, in one
+    transaction; with ``position`` (the batch came from the stream), the
+    stream checkpoint moves past the batch in the same transaction: a crash
+    before the commit reads the batch again, never skips it."""
     applied = engine.apply_remote_batch(conn, events)
     duplicates = len(events) - applied
     for q in quarantined:
         quarantine(conn, q, engine.wall_ms())
+    if position is not None:
+        advance_stream_position(conn, position)
     return {"applied": applied, "duplicates": duplicates, "quarantined": len(quarantined)}
 
 

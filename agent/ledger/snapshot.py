@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.ledger.connection import connect
 from agent.ledger.engine import Engine
+from agent.ledger.replication import forget_stream_positions
 from agent.ledger.schema import MIGRATIONS, STATE_SINCE
 
 STATE_TABLES = (
@@ -127,6 +128,9 @@ def restore(
             continue  # the snapshot's state already includes it
         engine.apply_effects(conn, json.loads(body), local=True, raise_alerts=False)
         reapplied += 1
+    # in this transaction, not later: a crash before the consumer rewinds
+    # must not leave it resuming past events this snapshot lacks
+    forget_stream_positions(conn)
     max_hlc = conn.execute("SELECT coalesce(max(hlc), 0) FROM main.events").fetchone()[0]
     origins = [
         r[0] for r in conn.execute("SELECT origin FROM snap.origins WHERE origin != ?", (me,))

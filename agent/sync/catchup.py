@@ -1,8 +1,8 @@
 """However long a store was away, it catches up: the decision between the
 three ways events reach a replica.
 
-1. **The stream.** The durable consumer delivers whatever the stream still
-   holds (``nats.stream_max_age``); nothing to decide.
+1. **The stream.** The consumer delivers whatever the stream still holds
+   past this ledger's checkpoint (``nats.stream_max_age``); nothing to decide.
 2. **The origin**, by request/reply (``repair``): a hole in an origin's seq
    is asked of that origin, which keeps all its events. Chosen whenever the
    origin is live (heard within three heartbeats).
@@ -14,8 +14,8 @@ three ways events reach a replica.
      of O is past our applied watermark + 1 (or it holds none of O);
    - O does not answer: it is not live, and a gap repair has failed.
 
-   What we lack is learnt in two ways. At start-up, when the consumer's ack
-   floor is behind the stream's first message (``StreamConsumer.missed``:
+   What we lack is learnt in two ways. At start-up, when the ledger's stream
+   checkpoint is behind the stream's first message (``StreamConsumer.missed``:
    messages aged out before we applied them, or a fresh ledger) we ask a live
    peer how far it has applied each origin (the ``origins`` request): an
    origin it has further than us that is live is left to gap repair, one that

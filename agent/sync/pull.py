@@ -33,7 +33,7 @@ class DeliveryGap(Exception):
 
 
 class Puller:
-    """Pull requests for one durable consumer, on a reply inbox of its own.
+    """Pull requests for one consumer, on a reply inbox of its own.
 
     One request is open at a time. A fetch with nothing in hand first asks
     for what is there now (``no_wait``: a catch-up gets full batches); if
@@ -46,13 +46,11 @@ class Puller:
 
     ``contiguous``: check that the consumer's deliveries follow on from the
     first one this puller saw as 1 (``DeliveryGap`` if not): right for a
-    consumer made anew for this puller (HQ's). An agent's durable consumer
-    outlives its process: its next delivery seq is not 1, and a message
-    redelivered after ``ack_wait`` keeps its first delivery's seq, so there
-    the check cannot hold; a message lost there is found by its origin seq
-    and fetched from its origin (gap repair) instead.
-    ``stall_guard``: seconds past a request's own expiry after which it is
-    taken as unanswered (a reply lost with a dropped connection)."""
+    consumer made anew for this puller (the agent's and HQ's). A consumer
+    that outlives its puller (a durable one) has its next delivery seq past
+    1, and redelivers with the first delivery's seq: there the check cannot
+    hold. ``stall_guard``: seconds past a request's own expiry after which
+    it is taken as unanswered (a reply lost with a dropped connection)."""
 
     def __init__(
         self, nc: Any, stream: str, durable: str, *, contiguous: bool, stall_guard: float = 10.0
@@ -87,6 +85,10 @@ class Puller:
         elif status != "100":  # 404 no messages, 408 expired, 409 ...: this request is over
             if status == "409" and "deleted" in str(headers.get("Description", "")).lower():
                 self._gone = str(headers.get("Description"))
+            elif status == "503":
+                # no responders: the consumer does not exist (an ephemeral one
+                # removed while the link was down, or its server restarted)
+                self._gone = "no such consumer (no responders)"
             self._end()
             self._arrived.set()
 

@@ -25,7 +25,7 @@ from agent import hlc
 from agent.clocks import SYSTEM, Clocks
 from agent.config import NatsConfig
 from agent.metrics import Metrics
-from agent.replica import Replica
+from agent.replica import Replica, StreamPosition
 from agent.service import InventoryService
 from agent.sync import bootstrap, identity, rpc, status, subjects, validate
 from agent.sync.catchup import CatchUp
@@ -72,8 +72,9 @@ class Replicator:
             link,
             metrics,
             self.apply,
+            replica,
             stream=config.stream,
-            durable=subjects.durable_name(self._me),
+            name=subjects.consumer_name(self._me),
             network=self._net,
             follow=[s for s in config.follow if s != self._me],
             max_skew_ms=skew,
@@ -227,15 +228,19 @@ class Replicator:
 
     # ------------------------------------------------------------- applying
     async def apply(
-        self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
+        self,
+        events: list[dict[str, Any]],
+        rejected: list[dict[str, Any]],
+        position: StreamPosition | None = None,
     ) -> dict[str, int]:
         """Apply peers' events (and quarantine the rejected) in one transaction,
-        then bring the peer table and the metrics up to date."""
-        if not events and not rejected:
-            # a batch of our own events coming back from the stream: no empty
-            # ledger transaction, and no wake-up of the publisher for nothing
+        with the stream checkpoint ``position`` of a batch read from the
+        stream, then bring the peer table and the metrics up to date."""
+        if not events and not rejected and position is None:
+            # nothing to write (the consumer sends a batch of only our own
+            # events with its position now and then, not every time)
             return {"applied": 0, "duplicates": 0, "quarantined": 0}
-        applied = await self.replica.apply(events, rejected)
+        applied = await self.replica.apply(events, rejected, position)
         result = applied.counts
         now = self.clocks.wall_ms()
         observe = self.metrics.replication_delay.observe

@@ -34,5 +34,6 @@ def store_of(subject: str) -> str | None:
     return parts[3] if len(parts) == 4 else None
 
 
-def durable_name(store: str) -> str:
+def consumer_name(store: str) -> str:
+    """The store's consumer of the stream (the name its permissions list)."""
     return "agent-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in store)

@@ -8,7 +8,9 @@ Safety, on every step that could break it:
 - an event id ``origin:seq`` never names two different events (seqs are
   gap-free per origin);
 - every write acknowledged to a client is in its store's ledger, after any
-  crash or power loss.
+  crash or power loss;
+- a store's stream checkpoint never passes a peer's message it has not
+  applied (or quarantined): resuming there after a crash skips nothing.
 At quiescence (faults off, everything healed and restarted, bus drained):
 - every store's digests are equal, and equal to the reference state folded
   independently from the events the stores committed (``reference``);
@@ -22,10 +24,13 @@ so have transfers and alerts (``transfer_checks``, ``alert_checks``).
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from typing import Any
 
+from agent.ledger import replication
+from agent.sync.consumer import resume_at
 from tests.sim.actor_checks import actor_problems
 from tests.sim.node import Node, event_key
 from tests.sim.reference import fold
@@ -47,6 +52,7 @@ class Checker:
         self.steps = 0
         self.routing = RoutingChecker(self.fail)  # routed reservations (routing_checks)
         self.transfers = TransferChecker()  # transfers and alerts (transfer_checks)
+        self.checkpoints: dict[str, int] = {}  # store -> its checkpoint verified up to
 
     def fail(self, what: str) -> None:
         raise Violation(what)
@@ -55,6 +61,51 @@ class Checker:
         """A write of ``node`` committed (called inside the agent's write)."""
         self.routing.committed(node)
         self.transfers.committed(node)
+        self._checkpoint_covered(node)
+
+    def _checkpoint_covered(self, node: Node) -> None:
+        """Every kept stream message up to the store's checkpoint, but its
+        own, is in its ledger: the checkpoint moved with what it applied."""
+        position = node.read(replication.stream_position, node.config.stream)
+        seq = position.seq if position else 0
+        hub = node.hub
+        if position is not None and seq:
+            kept = hub.message_at(seq)
+            id_at = kept.msg_id if kept else None
+            if not resume_at(
+                position, created=position.created, last_seq=hub.last_seq, id_at_seq=id_at
+            ):
+                # a batch fetched before the hub lost its newest messages
+                # (numbered over since): never resumed from, read again from 0
+                seq = 0
+        verified = self.checkpoints.get(node.store_id, 0)
+        # only what the hub holds now is verified: a checkpoint past its last
+        # message is checked again once the messages up to it exist
+        self.checkpoints[node.store_id] = min(seq, hub.last_seq)
+        if seq <= verified:
+            return  # unchanged, or set back (read again from there)
+        messages = hub.messages
+        first = bisect.bisect_right(messages, verified, key=lambda m: m.seq)
+        own = node.store_id + ":"
+        for m in messages[first:]:
+            if m.seq > seq:
+                break
+            if m.msg_id.startswith(own):
+                continue
+            origin, _, n = m.msg_id.rpartition(":")
+            conn = node.disk.conn
+            if (
+                not conn.execute(
+                    "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, int(n))
+                ).fetchone()
+                and not conn.execute(
+                    "SELECT 1 FROM quarantine WHERE event_id = ?", (m.msg_id,)
+                ).fetchone()
+            ):
+                self.fail(
+                    f"{node.store_id}: stream checkpoint {seq} passes message {m.seq} "
+                    f"({m.msg_id}), never applied there"
+                )
 
     def check(self) -> None:
         """What was found inside an agent's write, raised at the next step."""

@@ -8,9 +8,11 @@ asymmetric). What is modelled, because the agents must survive it:
   message is deduplicated by ``Nats-Msg-Id`` only within the duplicate window;
   the PubAck can be lost although the message was stored;
 - the stream drops messages older than its max age;
-- each store's durable consumer: messages are delivered in stream order after
-  the ack floor; an ack can be lost, and what was delivered but not acked is
-  delivered again after ``ack_wait``; a restarted agent resumes from the floor;
+- each store's consumer, ephemeral and AckNone, made by the agent at its
+  ledger's checkpoint: messages are delivered in stream order past it and
+  never again; a delivery can be lost (the agent sees the gap at its next
+  fetch), and the consumer can vanish (a hub restart, an operator): either
+  way the agent makes it again at its checkpoint;
 - request/reply (forwarding, gap repair): no responders when the target has
   no connection, a timeout when a leg is lost or slow; a reply that comes
   after the asker gave up reaches nobody;
@@ -29,7 +31,6 @@ from nats.js import api
 from tests.sim.loop import SimFuture, World
 
 DUPLICATE_WINDOW_MS = 120_000
-ACK_WAIT_MS = 30_000
 
 
 @dataclass
@@ -39,8 +40,7 @@ class Faults:
     delay_ms: tuple[int, int] = (1, 5)
     publish_loss: float = 0.0
     puback_loss: float = 0.0
-    delivery_loss: float = 0.0  # a fetched batch that never arrives (redelivered later)
-    ack_loss: float = 0.0
+    delivery_loss: float = 0.0  # a fetched batch that never arrives (the agent starts again)
     rpc_loss: float = 0.0  # per leg
     rpc_slow: float = 0.0  # a leg that takes longer than the asker waits
     max_age_ms: int = 0  # 0: the stream keeps everything
@@ -58,22 +58,30 @@ class Stored:
 
 @dataclass
 class Consumer:
-    ack_floor: int = 0  # every stream seq <= this one is acknowledged
-    delivered: int = 0  # the last stream seq handed to the agent
-    redeliver_at: int | None = None
+    """A store's ephemeral AckNone consumer: nothing acked, nothing redelivered."""
+
+    delivered: int  # the last stream seq handed out (its start - 1 when made)
+    gap: bool = False  # a delivery never reached the agent: its next fetch shows it
+
+
+@dataclass(frozen=True)
+class _Sequence:
+    stream: int
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    sequence: _Sequence
 
 
 class SimMsg:
     """A fetched message, as ``StreamConsumer.handle`` reads it."""
 
-    def __init__(self, hub: Hub, store: str, stored: Stored) -> None:
-        self._hub, self._store, self._stored = hub, store, stored
+    def __init__(self, stored: Stored) -> None:
         self.subject = stored.subject
         self.data = stored.data
         self.headers = {"Nats-Msg-Id": stored.msg_id}
-
-    async def ack(self) -> None:
-        self._hub.ack(self._store, self._stored.seq)
+        self.metadata = _Metadata(_Sequence(stored.seq))
 
 
 @dataclass
@@ -146,43 +154,45 @@ class Hub:
         if n and self.messages:
             del self.messages[-n:]
             self.last_seq = self.messages[-1].seq if self.messages else self.last_seq
-            for c in self.consumers.values():
-                c.delivered = min(c.delivered, self.last_seq)
-                c.ack_floor = min(c.ack_floor, self.last_seq)
+            self.consumers.clear()  # in memory: gone with the restart
             self.world.note("hub lost", n)
 
     # ------------------------------------------------------------ consume
+    def create_consumer(self, store: str, checkpoint: int) -> None:
+        """Made (again) by the agent: deliveries start past ``checkpoint``."""
+        self.consumers[store] = Consumer(delivered=checkpoint)
+
+    def lost_place(self, store: str) -> bool:
+        """The agent's next fetch would find its consumer gone (a 503, a 409)
+        or a delivery missing (a consumer-seq gap): it must make it again."""
+        c = self.consumers.get(store)
+        return c is None or c.gap
+
+    def message_at(self, seq: int) -> Stored | None:
+        """The kept message at a stream seq (the agent checks its checkpoint's)."""
+        self.expire()
+        return next((m for m in self.messages if m.seq == seq), None)
+
     def fetch(self, store: str, batch: int) -> list[SimMsg] | None:
-        """The next batch for ``store``'s durable consumer (None: nothing, or cut)."""
+        """The next batch for ``store``'s consumer (None: nothing, or cut)."""
         if not self.connected(store):
             return None
         self.expire()
-        c = self.consumers.setdefault(store, Consumer())
-        if c.redeliver_at is not None and self.world.now >= c.redeliver_at:
-            c.delivered, c.redeliver_at = c.ack_floor, None
-        start = max(c.delivered, c.ack_floor)
-        msgs = [m for m in self.messages if m.seq > start][:batch]
+        c = self.consumers.get(store)
+        if c is None or c.gap:
+            return None
+        msgs = [m for m in self.messages if m.seq > c.delivered][:batch]
         if not msgs:
             return None
         c.delivered = msgs[-1].seq
-        if c.redeliver_at is None:
-            c.redeliver_at = self.world.now + ACK_WAIT_MS
         if self.lost(self.faults.delivery_loss):
+            c.gap = True
             return None
-        return [SimMsg(self, store, m) for m in msgs]
-
-    def ack(self, store: str, seq: int) -> None:
-        if not self.up.get(store) or self.lost(self.faults.ack_loss):
-            return
-        c = self.consumers.setdefault(store, Consumer())
-        c.ack_floor = max(c.ack_floor, seq)
-        if c.ack_floor >= c.delivered:
-            c.redeliver_at = None
+        return [SimMsg(m) for m in msgs]
 
     def restart_consumer(self, store: str) -> None:
-        """The agent went away: what it had not acked is delivered again."""
-        c = self.consumers.setdefault(store, Consumer())
-        c.delivered, c.redeliver_at = c.ack_floor, None
+        """The consumer is gone (its server restarted, an operator deleted it)."""
+        self.consumers.pop(store, None)
 
     # -------------------------------------------------------- request/reply
     def request(self, asker: str, target: str, op: str, data: bytes, timeout_ms: int) -> SimFuture:

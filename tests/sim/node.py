@@ -31,11 +31,12 @@ from agent.ledger import local
 from agent.ledger.engine import Engine
 from agent.ledger.local import Ledger
 from agent.metrics import Metrics
-from agent.replica import Replica
+from agent.replica import Replica, StreamPosition
 from agent.routing.cleanup import CleanupWorker
 from agent.routing.router import Router
 from agent.service import InventoryService
 from agent.sync import subjects
+from agent.sync.consumer import resume_at
 from agent.sync.forwarding import NatsForwarder
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
@@ -146,7 +147,9 @@ class Node:
         self.alive = True
         self.hub.responders[self.store_id] = self._serve
         self.hub.listeners[self.store_id] = self.peers.heard
+        # the agent makes its consumer afresh at start (at its checkpoint)
         self.hub.restart_consumer(self.store_id)
+        self._consuming = False  # a batch (or the consumer's making) in hand: one at a time
         self.world.spawn(self._load_applied(), self._failed("start"))
 
     async def _load_applied(self) -> None:
@@ -238,13 +241,47 @@ class Node:
             timer._callbacks.append(lambda s=seq, f=fut: settled(s, f))
 
     def tick_consume(self) -> None:
-        if not self.alive:
+        """One batch at a time, as ``StreamConsumer.run``."""
+        if not self.alive or self._consuming:
+            return
+        if self.hub.connected(self.store_id) and self.hub.lost_place(self.store_id):
+            self._consume(self._make_consumer())
             return
         msgs = self.hub.fetch(self.store_id, FETCH_BATCH)
         consumer = self.replicator.consumer
         consumer.idle = msgs is None
         if msgs:
-            self.world.spawn(consumer.handle(msgs), self._failed("consume"))
+            self._consume(consumer.handle(msgs))
+
+    def _consume(self, work: Any) -> None:
+        self._consuming = True
+        me, failed = self.incarnation, self._failed("consume")
+
+        def done(value: Any, error: BaseException | None) -> None:
+            if self.live(me):
+                self._consuming = False
+            failed(value, error)
+
+        self.world.spawn(work, done)
+
+    async def _make_consumer(self) -> None:
+        """``StreamConsumer.setup``'s decision, on the hub's state: resume at
+        the ledger's checkpoint unless the stream is not the one it was taken
+        on (the hub lost messages and numbered new ones over them)."""
+        stream = self.config.stream
+        position = await self.replica.stream_position(stream)
+        start = 0
+        if position is not None:
+            kept = self.hub.message_at(position.seq)
+            start = resume_at(
+                position,
+                created=position.created,
+                last_seq=self.hub.last_seq,
+                id_at_seq=kept.msg_id if kept else None,
+            )
+            if start != position.seq:
+                await self.replica.set_stream_position(StreamPosition(stream, position.created, 0))
+        self.hub.create_consumer(self.store_id, start)
 
     def tick_heartbeat(self) -> None:
         if self.alive and self.link.connected:

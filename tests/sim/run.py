@@ -72,7 +72,6 @@ def derive(seed: int) -> Params:
         publish_loss=on(rng, 0.2),
         puback_loss=on(rng, 0.3),
         delivery_loss=on(rng, 0.2),
-        ack_loss=on(rng, 0.3),
         rpc_loss=on(rng, 0.3),
         rpc_slow=on(rng, 0.2),
         max_age_ms=rng.randint(5_000, 20_000) if rng.random() < 0.3 else 0,
@@ -341,8 +340,8 @@ class Simulation:
         if any(n.replica.unpublished(1) for n in nodes):
             return False
         if any(
-            self.hub.consumers.get(n.store_id) is None
-            or self.hub.consumers[n.store_id].ack_floor < self.hub.last_seq
+            self.hub.lost_place(n.store_id)
+            or self.hub.consumers[n.store_id].delivered < self.hub.last_seq
             for n in nodes
         ):
             return False
@@ -366,7 +365,7 @@ class Simulation:
             c = self.hub.consumers.get(n.store_id)
             parts.append(
                 f"{n.store_id}: outbox {len(n.replica.unpublished(10_000))}, "
-                f"acked {c.ack_floor if c else None}/{self.hub.last_seq}, "
+                f"delivered {c.delivered if c else None}/{self.hub.last_seq}, "
                 f"quarantined {n.read(_quarantined)}, "
                 f"digests {_digests(n)}"
             )

@@ -54,11 +54,11 @@ def catchup(here: LocalStore, js: FakeJs) -> CatchUp:
     link.js = js
     peers = PeerTable(here.service.store_id, 1.0)
 
-    async def apply(events: Any, rejected: Any) -> None:
+    async def apply(events: Any, rejected: Any, position: Any) -> None:
         return None
 
     consumer = StreamConsumer(
-        link, Metrics(), apply, stream="INVENTORY", durable="agent-store-001",
+        link, Metrics(), apply, here.replica, stream="INVENTORY", name="agent-store-001",
         network="default", follow=[], max_skew_ms=300_000,
     )  # fmt: skip
     return CatchUp(

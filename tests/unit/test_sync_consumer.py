@@ -1,8 +1,8 @@
 """Unit tests of agent/sync/consumer.py: one fetched batch handled. Our own
-echoes skipped unparsed, forgeries quarantined, peers' events applied, and
-the batch acknowledged (its last message) only once the apply has
-committed; a failed ack is counted and logged, never raised. In process: real
-ledgers, fake messages."""
+echoes skipped unparsed, forgeries quarantined, peers' events applied with
+the batch's stream position in the same transaction (the checkpoint a
+consumer is made again at); where to resume, and the consumer's definition.
+In process: real ledgers, fake messages."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from structlog.testing import capture_logs
 
 from agent import hlc
 from agent.config import NatsConfig
+from agent.ledger.replication import StreamPosition
 from agent.metrics import Metrics
-from agent.sync.consumer import StreamConsumer, consumer_config
+from agent.sync import consumer as consumer_mod
+from agent.sync.consumer import StreamConsumer, consumer_config, resume_at
 from agent.sync.presence import PeerTable
 from agent.sync.replicator import Replicator
 from tests import synckit
-from tests.synckit import FakeMsg, LocalStore, failures, fake_link
+from tests.synckit import FakeMsg, LocalStore, fake_link
 
 pytestmark = pytest.mark.anyio
 local_store = synckit.local_store
@@ -39,15 +41,17 @@ class Recorder:
     def __init__(self, store: LocalStore) -> None:
         self.store = store
         self.calls: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
-        self.order: list[str] = []
+        self.positions: list[StreamPosition | None] = []
 
     async def __call__(
-        self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]
+        self,
+        events: list[dict[str, Any]],
+        rejected: list[dict[str, Any]],
+        position: StreamPosition | None,
     ) -> dict[str, int]:
         self.calls.append((events, rejected))
-        result = (await self.store.replica.apply(events, rejected)).counts
-        self.order.append("applied")
-        return result
+        self.positions.append(position)
+        return (await self.store.replica.apply(events, rejected, position)).counts
 
 
 def consumer(store: LocalStore, apply: Any, metrics: Metrics | None = None) -> StreamConsumer:
@@ -55,8 +59,9 @@ def consumer(store: LocalStore, apply: Any, metrics: Metrics | None = None) -> S
         fake_link(store.store_id),
         metrics or Metrics(),
         apply,
+        store.replica,
         stream="INVENTORY",
-        durable="agent-store-001",
+        name="agent-store-001",
         network="default",
         follow=[],
         max_skew_ms=300_000,
@@ -64,14 +69,19 @@ def consumer(store: LocalStore, apply: Any, metrics: Metrics | None = None) -> S
     )
 
 
-def msgs(items: list[tuple[str, bytes]], msg_id: bool = True) -> list[FakeMsg]:
-    """Stream messages for (subject, payload), with the publisher's Msg-Id."""
+def msgs(items: list[tuple[str, bytes]], msg_id: bool = True, first: int = 1) -> list[FakeMsg]:
+    """Stream messages for (subject, payload), with the publisher's Msg-Id,
+    at stream seqs from ``first`` on."""
     out = []
-    for subject, payload in items:
+    for n, (subject, payload) in enumerate(items, start=first):
         event = json.loads(payload)
         headers = {"Nats-Msg-Id": event["id"]} if msg_id else None
-        out.append(FakeMsg(subject, payload, headers=headers))
+        out.append(FakeMsg(subject, payload, headers=headers, stream_seq=n))
     return out
+
+
+async def checkpoint(store: LocalStore) -> StreamPosition | None:
+    return await store.replica.stream_position("INVENTORY")
 
 
 async def applied_seq(store: LocalStore, origin: str) -> int:
@@ -79,43 +89,44 @@ async def applied_seq(store: LocalStore, origin: str) -> int:
 
 
 # ------------------------------------------------------------------- apply
-async def test_a_peers_events_are_applied_and_the_batch_acked_by_its_last_message(
+async def test_a_peers_events_are_applied_with_the_batchs_position_in_one_transaction(
     local_store: Callable[..., LocalStore],
 ) -> None:
     here, peer = local_store("store-001", demo=False), local_store("store-002")
-    batch = msgs(await peer.events())
+    batch = msgs(await peer.events(), first=41)
     assert len(batch) == 7
     apply = Recorder(here)
-    c = consumer(here, apply)
-
-    async def seen_at_ack() -> int:  # what the ledger holds when the ack goes out
-        apply.order.append("ack")
-        return await applied_seq(here, "store-002")
-
-    batch[-1].on_ack = seen_at_ack
-    await c.handle(batch)  # type: ignore[arg-type]
+    await consumer(here, apply).handle(batch)  # type: ignore[arg-type]
 
     [(events, rejected)] = apply.calls
     assert [e["id"] for e in events] == [f"store-002:{n}" for n in range(1, 8)]
     assert rejected == []
-    assert apply.order == ["applied", "ack"]
-    assert batch[-1].acks == [7]  # acked after all 7 were committed
-    assert all(m.acks == [] for m in batch[:-1])  # AckPolicy.ALL: one ack per batch
+    # the checkpoint is the batch's last message, committed with the events
+    assert await checkpoint(here) == StreamPosition("INVENTORY", "", 47, "store-002:7")
+    assert await applied_seq(here, "store-002") == 7
     assert await here.replica.digests() == await peer.replica.digests()
 
 
-async def test_a_batch_whose_apply_fails_is_not_acked(
+async def test_a_batch_whose_apply_fails_leaves_the_checkpoint_where_it_was(
     local_store: Callable[..., LocalStore],
 ) -> None:
     here, peer = local_store("store-001", demo=False), local_store("store-002")
-    batch = msgs(await peer.events())
+    first = msgs(await peer.events(1, 3))
+    c = consumer(here, Recorder(here))
+    await c.handle(first)  # type: ignore[arg-type]
+    assert not c.lost_place
 
-    async def failing(events: Any, rejected: Any) -> None:
+    async def failing(events: Any, rejected: Any, position: Any) -> None:
         raise OSError("disk full")
 
+    broken = consumer(here, failing)
     with pytest.raises(OSError, match="disk full"):
-        await consumer(here, failing).handle(batch)  # type: ignore[arg-type]
-    assert all(m.acks == [] for m in batch)  # redelivered after ack_wait
+        await broken.handle(msgs(await peer.events(4, 7), first=4))  # type: ignore[arg-type]
+    # nothing is redelivered to an AckNone consumer: the next run makes it
+    # again at the checkpoint, which still says 3
+    assert broken.lost_place
+    position = await checkpoint(here)
+    assert position is not None and position.seq == 3
 
 
 # ---------------------------------------------------------- own and forged
@@ -129,10 +140,28 @@ async def test_our_own_events_coming_back_are_skipped_unparsed(
     apply = Recorder(here)
     with capture_logs() as logs:
         await consumer(here, apply).handle(echoes)  # type: ignore[arg-type]
-    assert apply.calls == [([], [])]
-    assert echoes[-1].acks == [True]  # still acknowledged
+    # no transaction for them: the next batch of peers' events carries the
+    # checkpoint past them
+    assert apply.calls == []
+    assert await checkpoint(here) is None
     assert await here.replica.quarantine_count() == 0
     assert not [e for e in logs if e["event"] == "event quarantined"]
+
+
+async def test_a_store_hearing_only_itself_moves_its_checkpoint_now_and_then(
+    local_store: Callable[..., LocalStore],
+) -> None:
+    here = local_store("store-001")
+    echo = msgs(await here.events(1, 1))
+    apply = Recorder(here)
+    c = consumer(here, apply)
+    far = consumer_mod.OWN_ONLY_SEQS
+    await c.handle([FakeMsg(echo[0].subject, echo[0].data, echo[0].headers, stream_seq=far - 1)])
+    assert apply.calls == []
+    await c.handle([FakeMsg(echo[0].subject, echo[0].data, echo[0].headers, stream_seq=far)])
+    assert apply.calls == [([], [])]
+    position = await checkpoint(here)
+    assert position is not None and position.seq == far
 
 
 async def test_a_forged_event_on_our_subject_is_quarantined_not_applied(
@@ -175,7 +204,7 @@ async def test_an_event_claiming_our_origin_is_never_applied_here(
     apply = Recorder(here)
     batch = [FakeMsg(OURS, json.dumps(forged).encode(), headers={"Nats-Msg-Id": "x:99"})]
     await consumer(here, apply).handle(batch)  # type: ignore[arg-type]
-    assert apply.calls == [([], [])]
+    assert apply.calls == []
     assert await here.replica.digests() == before
 
 
@@ -193,26 +222,6 @@ async def test_a_mixed_batch_applies_the_good_and_quarantines_the_bad_together(
     assert [e["seq"] for e in events] == [1, 2, 3]
     assert [(q["eventId"], q["reason"]) for q in rejected] == [("store-002:4", "clock_skew")]
     assert await applied_seq(here, "store-002") == 3
-    assert good[-1].acks == [True] and bad.acks == []
-
-
-# --------------------------------------------------------------------- ack
-async def test_a_failed_ack_is_counted_and_logged_not_raised(
-    local_store: Callable[..., LocalStore],
-) -> None:
-    here, peer = local_store("store-001", demo=False), local_store("store-002")
-    batch = msgs(await peer.events())
-    batch[-1].error = ConnectionResetError("link dropped")
-    metrics = Metrics()
-    with capture_logs() as logs:
-        await consumer(here, Recorder(here), metrics).handle(batch)  # type: ignore[arg-type]
-    assert failures(metrics, "ack") == 1
-    assert failures(metrics, "heartbeat") == failures(metrics, "respond") == 0
-    [entry] = [e for e in logs if e["event"].startswith("ack failed")]
-    assert entry["log_level"] == "warning"
-    assert entry["exc_info"] is True and entry["error"] == "link dropped"
-    # the batch itself was applied: a redelivery will change nothing
-    assert await applied_seq(here, "store-002") == 7
 
 
 # ------------------------------------------------------ through the replicator
@@ -232,16 +241,56 @@ async def test_the_replicators_consumer_applies_into_the_peer_table_and_metrics(
     assert peers.peers["store-002"].last_delay_ms is not None
     sample = metrics.registry.get_sample_value
     assert sample("inv_events_applied_total", {"origin": "store-002"}) == 7
-    # the same batch again (a redelivery): nothing more applied
+    position = await checkpoint(here)
+    assert position is not None and position.seq == 7
+    # the same batch again (read again from an older checkpoint): nothing more applied
     await r.consumer.handle(msgs(await peer.events()))  # type: ignore[arg-type]
     assert r.applied_total == 7
 
 
-def test_the_consumer_acks_once_per_batch_and_follows_what_it_is_told() -> None:
+def test_the_consumer_keeps_nothing_on_the_server_and_starts_past_the_checkpoint() -> None:
     from nats.js import api
 
     every = consumer_config("agent-store-001", "default", [])
-    assert every.ack_policy == api.AckPolicy.ALL
+    assert every.ack_policy == api.AckPolicy.NONE
+    assert every.durable_name is None and every.name == "agent-store-001"
+    assert every.mem_storage is True and every.num_replicas == 1
+    assert every.inactive_threshold == consumer_mod.INACTIVE_THRESHOLD
+    assert every.deliver_policy == api.DeliverPolicy.ALL
     assert every.filter_subject == "inv.default.ev.>"
-    some = consumer_config("agent-store-001", "default", ["store-002", "store-003"])
+    some = consumer_config("agent-store-001", "default", ["store-002", "store-003"], 41)
     assert some.filter_subjects == ["inv.default.ev.store-002", "inv.default.ev.store-003"]
+    assert some.deliver_policy == api.DeliverPolicy.BY_START_SEQUENCE
+    assert some.opt_start_seq == 42
+
+
+def test_a_checkpoint_is_resumed_from_only_on_the_stream_it_was_taken_on() -> None:
+    at = StreamPosition("INVENTORY", "2026-12-01T00:00:00", 40, "store-002:7")
+
+    def resume(created: str = at.created, last: int = 90, id_at: str | None = "store-002:7") -> int:
+        return resume_at(at, created=created, last_seq=last, id_at_seq=id_at)
+
+    assert resume() == 40
+    assert resume(id_at=None) == 40  # aged out: nothing to compare
+    assert resume(created="2026-12-02T00:00:00") == 0  # the stream was made again
+    assert resume(last=39) == 0  # a hub that lost its newest messages
+    assert resume(id_at="store-003:1") == 0  # ... and numbered new ones over them
+
+
+async def test_the_checkpoint_moves_forward_only_unless_set_and_a_snapshot_forgets_it(
+    local_store: Callable[..., LocalStore],
+) -> None:
+    from agent.ledger import replication
+
+    here = local_store("store-001")
+    store = here.replica
+    await store.set_stream_position(StreamPosition("INVENTORY", "c1", 40, "a:1"))
+    await store.apply([], [], StreamPosition("INVENTORY", "c1", 30, "a:0"))
+    assert await checkpoint(here) == StreamPosition("INVENTORY", "c1", 40, "a:1")
+    # another stream's creation time: taken as it is
+    await store.apply([], [], StreamPosition("INVENTORY", "c2", 5, "b:1"))
+    assert await checkpoint(here) == StreamPosition("INVENTORY", "c2", 5, "b:1")
+    await store.set_stream_position(StreamPosition("INVENTORY", "c2", 0))
+    assert (await checkpoint(here)) == StreamPosition("INVENTORY", "c2", 0)
+    await here.service.ledger.store.write(replication.forget_stream_positions)
+    assert await checkpoint(here) is None
