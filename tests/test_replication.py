@@ -308,8 +308,9 @@ def test_an_older_agents_durable_consumer_gives_its_place_and_goes(
     stock_write(a, "PROD-001", "add", 4, "store-001")  # while B is away
     b.start()
     wait_for(lambda: on_hand(b, "PROD-001", "store-001") == 14, what="B to catch up")
-    assert "replacing an older agent's durable consumer" in b.log()
-    assert f"ack_floor={floor}" in b.log() or f'"ack_floor": {floor}' in b.log(), b.log()[-2000:]
+    log = b.log_path.read_text()
+    [replaced] = [line for line in log.splitlines() if "an older agent's durable" in line]
+    assert json.loads(replaced)["ack_floor"] == floor, replaced
 
     async def config(js: Any) -> Any:
         return (await js.consumer_info(synckit.STREAM, "agent-store-002")).config
@@ -318,6 +319,34 @@ def test_an_older_agents_durable_consumer_gives_its_place_and_goes(
     assert made.durable_name is None and made.ack_policy == api.AckPolicy.NONE
     after = wait_converged(a, b)
     assert after != before and digests(b) == digests(a)
+
+
+def test_a_consumer_lost_on_the_server_is_made_again_at_the_checkpoint(
+    nats_server: NatsServer, peer: AgentFactory
+) -> None:
+    """An operator deletes B's consumer (a server restart drops it the same
+    way: it lives in memory). B's open pull request is told so, and B makes
+    it again where its ledger had read to, not from the start."""
+    a = peer("store-001", nats_server, demo=True)
+    b = peer("store-002", nats_server)
+    wait_converged(a, b, stores=("store-001",))
+
+    async def last_seq(js: Any) -> int:
+        return int((await js.stream_info(synckit.STREAM)).state.last_seq)
+
+    async def delete(js: Any) -> None:
+        await js.delete_consumer(synckit.STREAM, "agent-store-002")
+
+    read_to = with_js(nats_server, last_seq)
+    with_js(nats_server, delete)
+    wait_for(lambda: "consumer lost its place" in b.log(), what="B to see its consumer gone")
+    stock_write(a, "PROD-001", "add", 4, "store-001")
+    wait_for(lambda: on_hand(b, "PROD-001", "store-001") == 14, what="B to read on")
+    log = b.log_path.read_text()
+    [made] = [line for line in log.splitlines() if "made again at the checkpoint" in line]
+    # resumed past what it had read (its own late events aside): not a replay
+    assert 0 < json.loads(made)["seq"] <= read_to, made
+    assert wait_converged(a, b)
 
 
 def test_a_forwarded_reservation_behind_a_busy_writer_is_refused_not_made_late(

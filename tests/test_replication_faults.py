@@ -107,6 +107,13 @@ def test_partition_then_heal_converges_and_lists_the_conflicts(
     nats_server.start()  # same port, same JetStream store dir
     common = wait_converged(a, b, timeout=30)
     assert all(status(x)["connected"] for x in (a, b))
+    # their consumers lived in the server's memory: each agent made its own
+    # again at its ledger's checkpoint (told "no responders" by the server)
+    for x in (a, b):
+        wait_for(
+            lambda x=x: "no such consumer" in x.log_path.read_text(),  # type: ignore[misc]
+            what=f"{x.store_id} to make its consumer again",
+        )
     # the merge rules: the latest count (B's) plus the deltas ordered after it;
     # per-field last-write-wins on the product (B edited last)
     for x in (a, b):

@@ -20,6 +20,10 @@ from nats.js import api
 
 log = structlog.get_logger("agent.sync")
 
+# how often a waiting fetch looks whether its connection was re-established
+# (its pull request then died with the old one): seconds
+RECONNECT_CHECK = 0.5
+
 
 class ConsumerGone(Exception):
     """The server ended our pull requests for good (the consumer was deleted)."""
@@ -69,6 +73,7 @@ class Puller:
         self._arrived = asyncio.Event()  # a message or the end came
         self._gone: str | None = None
         self._delivered = 0  # the consumer seq of the last message handed out
+        self._asked_on = 0  # the connection's reconnect count when the open request was sent
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
@@ -97,6 +102,7 @@ class Puller:
         self._ended.set()
 
     async def _ask(self, batch: int, expires: float | None) -> None:
+        self._asked_on = self._nc.stats["reconnects"]
         self._left = batch
         self._ended.clear()
         self._deadline = time.monotonic() + (expires or 0) + self._stall_guard
@@ -108,13 +114,24 @@ class Puller:
         await self._nc.publish(self._next, json.dumps(req).encode(), reply=self._inbox)
 
     async def _wait(self, event: asyncio.Event) -> None:
-        """Until ``event``, or the open request's deadline (then it is
-        taken as lost: the next fetch asks again)."""
-        try:
-            await asyncio.wait_for(event.wait(), max(0.0, self._deadline - time.monotonic()))
-        except TimeoutError:
-            log.warning("pull request unanswered; asking again")
-            self._end()
+        """Until ``event``, or the open request is lost: its deadline passed,
+        or the connection it was sent on is gone (a reconnect since: the
+        server forgot it, and a consumer on a restarted server may be gone
+        too). Then the next fetch asks again."""
+        while not event.is_set():
+            left = self._deadline - time.monotonic()
+            try:
+                await asyncio.wait_for(event.wait(), max(0.0, min(left, RECONNECT_CHECK)))
+            except TimeoutError:
+                if self._nc.stats["reconnects"] != self._asked_on:
+                    log.info("pull request lost with the connection; asking again")
+                    self._end()
+                elif time.monotonic() >= self._deadline:
+                    log.warning("pull request unanswered; asking again")
+                    self._end()
+                else:
+                    continue
+            break
         if self._gone:
             raise ConsumerGone(self._gone)
 

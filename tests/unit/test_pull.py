@@ -38,6 +38,7 @@ class FakeServer:
         self.cb: Any = None
         self.gone = False
         self.delivered = 0  # the consumer seq
+        self.stats = {"reconnects": 0}  # as nats-py's client counts them
         self.tasks: set[asyncio.Future[None]] = set()  # callbacks running
 
     def message(self, data: bytes) -> Any:
@@ -184,6 +185,24 @@ async def test_a_deleted_consumer_is_said_not_waited_on() -> None:
     await puller.start()
     with pytest.raises(ConsumerGone, match="Consumer Deleted"):
         await asyncio.wait_for(puller.fetch(100, wait=5.0), 1.0)
+
+
+async def test_a_pull_request_lost_with_its_connection_is_asked_again_at_once() -> None:
+    # the connection dropped and came back: the server forgot the open long
+    # poll; waiting for its expiry (and the stall guard) would stall the
+    # consumer for seconds, and a consumer on a restarted server may be gone
+    server = FakeServer()
+    puller = Puller(server, "INVENTORY", "agent-x", contiguous=True, stall_guard=10.0)
+    await puller.start()
+    fetch = asyncio.ensure_future(puller.fetch(10, wait=30.0))
+    await asyncio.sleep(0.05)
+    assert len(server.requests) == 2  # no_wait, then the long poll
+    server.waiting.clear()  # forgotten with the connection
+    server.stats["reconnects"] += 1
+    assert await asyncio.wait_for(fetch, 2.0) == []
+    server.gone = True  # asked again: the server says whether the consumer is there
+    with pytest.raises(ConsumerGone):
+        await asyncio.wait_for(puller.fetch(10, wait=30.0), 2.0)
 
 
 async def test_a_delivery_that_never_arrived_stops_the_consumer() -> None:
