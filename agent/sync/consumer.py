@@ -58,6 +58,8 @@ class Checkpoints(Protocol):
 
     async def set_stream_position(self, position: StreamPosition) -> None: ...
 
+    async def origins(self) -> dict[str, dict[str, Any]]: ...
+
 
 def consumer_config(
     name: str, network: str, follow: list[str], checkpoint: int = 0
@@ -196,13 +198,16 @@ class StreamConsumer:
     async def _upgrade(self) -> StreamPosition:
         """No checkpoint yet: this ledger has never read the stream, or an
         older agent read it with a durable consumer of this name, whose ack
-        floor is where it left off. Kept before that consumer goes."""
+        floor is where it left off. Kept before that consumer goes. A ledger
+        that holds no peer's event has read nothing, whatever a durable of
+        its name says (a store's machine replaced, its ledger made anew)."""
         floor = 0
         try:
             info = await self._link.js.consumer_info(self._stream, self._name)
         except nats.js.errors.NotFoundError:
             info = None
-        if info is not None and info.config.durable_name:
+        read_before = any(o != self._own for o in await self._checkpoints.origins())
+        if info is not None and info.config.durable_name and read_before:
             floor = (info.ack_floor.stream_seq or 0) if info.ack_floor else 0
             log.info(
                 "replacing an older agent's durable consumer",
