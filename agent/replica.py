@@ -19,6 +19,7 @@ from agent.ledger.engine import Engine
 from agent.ledger.local import Ledger
 from agent.ledger.replication import StreamPosition
 from agent.ledger.snapshot import OwnEventsDiffer, SnapshotUnfit
+from agent.ledger.store import DryRun
 
 __all__ = ["Applied", "OwnEventsDiffer", "Replica", "SnapshotUnfit", "StreamPosition"]
 
@@ -84,12 +85,28 @@ class Replica:
     ) -> Applied:
         """Apply validated peer events and quarantine rejected ones, in one
         transaction (which also moves the stream checkpoint to ``position``,
-        for a batch read from the stream). Applying a peer's event writes no event of ours unless it
-        takes this store's stock across a reorder point (a peer's movement of
-        our stock, a setting made elsewhere): only then is the publisher woken."""
+        for a batch read from the stream). Applying a peer's event writes no
+        event of ours unless it takes this store's stock across a reorder
+        point (a peer's movement of our stock, a setting made elsewhere):
+        only then is the publisher woken.
+
+        A batch read from the stream commits without an fsync of its own: a
+        power cut that takes it back takes its checkpoint back with it, and
+        the consumer reads it again (the next durable commit carries it to
+        the disk; the WAL is written in order). Not so a batch that wrote
+        events of ours (alerts): they are published, and must never be lost
+        after that: such a batch is undone and applied again, durably."""
         for event in events:
             self._clock.observe(event["hlc"])
-        applied = await self._store.write(_apply_batch, self._engine, events, rejected, position)
+        applied: Applied | None = None
+        if position is not None:
+            applied = await self._store.write_lazy(
+                _apply_batch_unless_raised, self._engine, events, rejected, position
+            )
+        if applied is None:
+            applied = await self._store.write(
+                _apply_batch, self._engine, events, rejected, position
+            )
         if applied.raised:
             self.outbox.set()
         return applied
@@ -164,3 +181,17 @@ def _apply_batch(
     raised = engine.next_seq(conn) != before
     touched = {e["origin"] for e in events} | ({engine.store_id} if raised else set())
     return Applied(counts, replication.origins(conn, touched), raised)
+
+
+def _apply_batch_unless_raised(
+    conn: sqlite3.Connection,
+    engine: Engine,
+    events: list[dict[str, Any]],
+    rejected: list[dict[str, Any]],
+    position: StreamPosition | None,
+) -> Applied | None:
+    """``_apply_batch``, undone (None) if it wrote events of ours."""
+    applied = _apply_batch(conn, engine, events, rejected, position)
+    if applied.raised:
+        raise DryRun(None)
+    return applied

@@ -9,7 +9,8 @@ Durability follows the mode the agent runs (``synchronous=FULL`` in WAL: a
 transaction is on disk when its COMMIT returns), so a power loss keeps every
 committed transaction and loses only what lived in the process, except the
 writes the agent commits without an fsync of their own (``write_lazy``:
-marking events published), which a power loss takes back unless a durable
+marking events published, peers' events read from the stream with the
+checkpoint), which a power loss takes back unless a durable
 commit came after them (the WAL is written in order). ``NORMAL``
 is modelled too, for the regression test that shows why the agent no longer
 runs it: the disk image is only brought up to date at checkpoints (every so
@@ -142,7 +143,7 @@ class SimLedgerStore:
             raise
         conn.execute("COMMIT")
         self.disk.committed(lazy)
-        if self._after_commit is not None and not lazy:
+        if self._after_commit is not None:
             self._after_commit()
         return result
 

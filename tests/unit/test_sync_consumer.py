@@ -294,3 +294,38 @@ async def test_the_checkpoint_moves_forward_only_unless_set_and_a_snapshot_forge
     assert (await checkpoint(here)) == StreamPosition("INVENTORY", "c2", 0)
     await here.service.ledger.store.write(replication.forget_stream_positions)
     assert await checkpoint(here) is None
+
+
+async def test_a_batch_from_the_stream_commits_without_an_fsync_unless_it_raised_alerts(
+    local_store: Callable[..., LocalStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lost in a power cut, a batch read from the stream is read again (its
+    checkpoint goes back with it); alerts it raised are events of ours, to be
+    published: that batch is undone and applied again with an fsync."""
+    from agent.ledger import replication
+
+    here, peer = local_store("store-001"), local_store("store-002", demo=False)
+    modes: list[int] = []  # PRAGMA synchronous as each batch was applied
+    original = replication.apply_batch
+
+    def recording(conn: Any, *args: Any) -> Any:
+        modes.append(int(conn.execute("PRAGMA synchronous").fetchone()[0]))
+        return original(conn, *args)
+
+    monkeypatch.setattr(replication, "apply_batch", recording)
+    await consumer(peer, Recorder(peer)).handle(msgs(await here.events()))  # type: ignore[arg-type]
+    assert modes == [1]  # NORMAL: no alert raised
+    await peer.service.set_reorder("PROD-001", "store-001", {"reorderPoint": 20})
+    modes.clear()
+    before = (await here.service.list_alerts(None, None, None, 10))["data"]
+    batch = msgs(await peer.events(), first=8)
+    await consumer(here, Recorder(here)).handle(batch)  # type: ignore[arg-type]
+    assert modes == [1, 2]  # tried without an fsync, undone, applied with one
+    after = (await here.service.list_alerts(None, None, None, 10))["data"]
+    assert len(after) == len(before) + 1  # raised once, by the durable apply
+    position = await checkpoint(here)
+    assert position is not None and position.seq == 8 + len(batch) - 1
+    # gap repair's events (no position) are applied with an fsync as before
+    modes.clear()
+    await here.replica.apply([], [])
+    assert modes == [2]
