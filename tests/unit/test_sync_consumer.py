@@ -329,3 +329,40 @@ async def test_a_batch_from_the_stream_commits_without_an_fsync_unless_it_raised
     modes.clear()
     await here.replica.apply([], [])
     assert modes == [2]
+
+
+class OldDurable:
+    """``consumer_info`` of the durable an older agent left, read to ``floor``."""
+
+    def __init__(self, floor: int) -> None:
+        from types import SimpleNamespace
+
+        self.info = SimpleNamespace(
+            config=SimpleNamespace(durable_name="agent-store-001"),
+            ack_floor=SimpleNamespace(stream_seq=floor),
+        )
+
+    async def consumer_info(self, stream: str, name: str) -> Any:
+        return self.info
+
+
+async def test_an_older_agents_durable_gives_its_ack_floor_only_to_a_ledger_that_read_before(
+    local_store: Callable[..., LocalStore],
+) -> None:
+    here, peer, fresh = (
+        local_store("store-001"),
+        local_store("store-002"),
+        local_store("store-003"),
+    )
+    await consumer(here, Recorder(here)).handle(msgs(await peer.events()))  # type: ignore[arg-type]
+    from agent.ledger import replication
+
+    await here.ledger.store.write(replication.forget_stream_positions)  # as an older agent left it
+    for store, expected in ((here, 40), (fresh, 0)):
+        c = consumer(store, Recorder(store))
+        c._link.js = OldDurable(40)  # type: ignore[attr-defined]
+        # a ledger that applied peers' events resumes where the durable was;
+        # one that holds none (made anew under an old store id) reads it all
+        assert (await c._upgrade()).seq == expected  # type: ignore[attr-defined]
+        position = await checkpoint(store)
+        assert position is not None and position.seq == expected
