@@ -183,15 +183,9 @@ def _apply_batch(
     return Applied(counts, replication.origins(conn, touched), raised)
 
 
-def _apply_batch_unless_raised(
-    conn: sqlite3.Connection,
-    engine: Engine,
-    events: list[dict[str, Any]],
-    rejected: list[dict[str, Any]],
-    position: StreamPosition | None,
-) -> Applied | None:
-    """``_apply_batch``, undone (None) if it wrote events of ours."""
-    applied = _apply_batch(conn, engine, events, rejected, position)
+def _apply_batch_unless_raised(conn: sqlite3.Connection, *args: Any) -> Applied | None:
+    """``_apply_batch`` (same arguments), undone (None) if it wrote events of ours."""
+    applied = _apply_batch(conn, *args)
     if applied.raised:
         raise DryRun(None)
     return applied

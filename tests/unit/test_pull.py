@@ -136,15 +136,21 @@ async def test_with_nothing_there_it_waits_for_the_first_and_takes_what_follows(
     assert server.requests[1]["batch"] == 100
 
 
+async def fetch_in_a_long_poll(server: FakeServer, puller: Puller, batch: int, wait: float) -> Any:
+    """A fetch started once the server holds its long poll open."""
+    fetching = asyncio.create_task(puller.fetch(batch, wait=wait))
+    while not server.waiting:
+        await asyncio.sleep(0.001)
+    return fetching
+
+
 async def test_the_long_poll_stays_open_across_fetches_until_it_expires() -> None:
     # a trickle of events: one pull request for many of them, not three each
     server = FakeServer()
     puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
     for data in (b"a", b"b", b"c"):
-        fetching = asyncio.create_task(puller.fetch(100, wait=0.3))
-        while not server.waiting:
-            await asyncio.sleep(0.001)
+        fetching = await fetch_in_a_long_poll(server, puller, 100, 0.3)
         server.publish_event(data)
         assert [m.data for m in await asyncio.wait_for(fetching, 1.0)] == [data]
     assert len(server.requests) == 2  # the no_wait, then one long poll
@@ -159,9 +165,7 @@ async def test_a_long_poll_that_brought_its_batch_is_over() -> None:
     server = FakeServer()
     puller = Puller(server, "INVENTORY", "hq-x", contiguous=True)
     await puller.start()
-    fetching = asyncio.create_task(puller.fetch(2, wait=5.0))
-    while not server.waiting:
-        await asyncio.sleep(0.001)
+    fetching = await fetch_in_a_long_poll(server, puller, 2, 5.0)
     server.publish_event(b"a")
     server.publish_event(b"b")
     assert [m.data for m in await asyncio.wait_for(fetching, 1.0)] == [b"a", b"b"]
