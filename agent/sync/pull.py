@@ -32,8 +32,8 @@ class ConsumerGone(Exception):
 class DeliveryGap(Exception):
     """The consumer delivered messages that never reached us (lost on a
     connection that dropped): acknowledging anything after them would
-    acknowledge them too (AckAll), unread. The session starts again from
-    the checkpoint."""
+    acknowledge them too (AckAll, HQ's), unread, and an AckNone consumer
+    (the agent's) never sends them again. Start again from the checkpoint."""
 
 
 class Puller:
