@@ -84,10 +84,6 @@ def durable_config(durable: str) -> api.ConsumerConfig:
     )
 
 
-def acknone_config(name: str, checkpoint: int) -> api.ConsumerConfig:
-    return consumer_config(name, NETWORK, [], checkpoint)
-
-
 async def _fetch_loop(store: Store, ack: bool, recreate: Any) -> None:
     """The agent's loop (``StreamConsumer.run``): fetch, count, ack the last."""
     while True:
@@ -122,7 +118,7 @@ async def _acknone(store: Store) -> None:
     if store.psub is not None:  # made again: its start cannot be moved
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_consumer(STREAM, name)
-    info = await js.add_consumer(STREAM, acknone_config(name, store.checkpoint))
+    info = await js.add_consumer(STREAM, consumer_config(name, NETWORK, [], store.checkpoint))
     if store.psub is not None:
         with contextlib.suppress(Exception):
             await store.psub.unsubscribe()

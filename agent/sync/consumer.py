@@ -206,8 +206,11 @@ class StreamConsumer:
             info = await self._link.js.consumer_info(self._stream, self._name)
         except nats.js.errors.NotFoundError:
             info = None
-        read_before = any(o != self._own for o in await self._checkpoints.origins())
-        if info is not None and info.config.durable_name and read_before:
+        if (
+            info is not None
+            and info.config.durable_name
+            and any(o != self._own for o in await self._checkpoints.origins())
+        ):
             floor = (info.ack_floor.stream_seq or 0) if info.ack_floor else 0
             log.info(
                 "replacing an older agent's durable consumer",

@@ -87,13 +87,13 @@ class Checker:
         messages = hub.messages
         first = bisect.bisect_right(messages, verified, key=lambda m: m.seq)
         own = node.store_id + ":"
+        conn = node.disk.conn
         for m in messages[first:]:
             if m.seq > seq:
                 break
             if m.msg_id.startswith(own):
                 continue
             origin, _, n = m.msg_id.rpartition(":")
-            conn = node.disk.conn
             if (
                 not conn.execute(
                     "SELECT 1 FROM events WHERE origin = ? AND seq = ?", (origin, int(n))

@@ -21,6 +21,7 @@ asymmetric). What is modelled, because the agents must survive it:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -169,9 +170,12 @@ class Hub:
         return c is None or c.gap
 
     def message_at(self, seq: int) -> Stored | None:
-        """The kept message at a stream seq (the agent checks its checkpoint's)."""
+        """The kept message at a stream seq (the agent checks its checkpoint's;
+        the checker, at every commit: found by bisection, the stream being in
+        seq order)."""
         self.expire()
-        return next((m for m in self.messages if m.seq == seq), None)
+        i = bisect.bisect_left(self.messages, seq, key=lambda m: m.seq)
+        return self.messages[i] if i < len(self.messages) and self.messages[i].seq == seq else None
 
     def fetch(self, store: str, batch: int) -> list[SimMsg] | None:
         """The next batch for ``store``'s consumer (None: nothing, or cut)."""
